@@ -1,0 +1,96 @@
+"""Data sets: each is a fixed train / validation / test split of tensors plus a ``DataSpec`` describing it.
+
+Nothing here downloads: 2D sets are generated from a seed, digits ship with scikit-learn.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from functools import lru_cache
+from typing import Callable, Literal
+
+import torch
+from torch import Tensor
+
+from dgm_core.data import digits, toy2d
+
+DataKind = Literal["points2d", "image"]
+
+
+@dataclass(frozen=True)
+class DataSpec:
+    """What a model needs to know about its data.
+
+    shape: the shape of one item, (2,) for points or (C, H, W) for images.
+    levels: number of discrete intensity levels for images (pixels are integers 0..levels-1); None for continuous data.
+    mean, std: per-dimension statistics of the training split (models may standardise with them).
+    entropy_nats: the data generator's differential entropy when known: no honest test NLL can go below it.
+    """
+
+    name: str
+    kind: DataKind
+    shape: tuple[int, ...]
+    levels: int | None
+    mean: tuple[float, ...]
+    std: tuple[float, ...]
+    entropy_nats: float | None = None
+    description: str = ""
+
+    @property
+    def dim(self) -> int:
+        n = 1
+        for s in self.shape:
+            n *= s
+        return n
+
+
+@dataclass
+class Dataset:
+    spec: DataSpec
+    train: Tensor
+    val: Tensor
+    test: Tensor
+    labels: dict[str, Tensor] = field(default_factory=dict)  # split name -> class labels, where the data has them
+
+
+@dataclass(frozen=True)
+class DataSource:
+    name: str
+    kind: DataKind
+    description: str
+    make: Callable[[int], tuple[dict[str, Tensor], dict[str, Tensor], dict]]  # seed -> splits, labels, spec extras
+
+
+SOURCES: dict[str, DataSource] = {}
+for _name, _description in toy2d.DESCRIPTIONS.items():
+    SOURCES[_name] = DataSource(_name, "points2d", _description, lambda seed, n=_name: toy2d.make_splits(n, seed))
+SOURCES["digits"] = DataSource("digits", "image", digits.DESCRIPTION, lambda seed: digits.make_splits(seed, binary=False))
+SOURCES["digits-binary"] = DataSource(
+    "digits-binary", "image", digits.DESCRIPTION_BINARY, lambda seed: digits.make_splits(seed, binary=True)
+)
+
+
+def dataset_names() -> list[str]:
+    return list(SOURCES)
+
+
+@lru_cache(maxsize=32)
+def load_dataset(name: str, seed: int = 0) -> Dataset:
+    """The fixed splits of data set ``name`` (the same seed gives the same tensors)."""
+    if name not in SOURCES:
+        raise ValueError(f"Unknown data set {name!r}; choose one of: {', '.join(SOURCES)}")
+    source = SOURCES[name]
+    splits, labels, extras = source.make(seed)
+    train = splits["train"]
+    flat = train.reshape(len(train), -1)
+    spec = DataSpec(
+        name=name,
+        kind=source.kind,
+        shape=tuple(train.shape[1:]),
+        levels=extras.get("levels"),
+        mean=tuple(flat.mean(0).tolist()),
+        std=tuple(flat.std(0).tolist()),
+        entropy_nats=extras.get("entropy_nats"),
+        description=source.description,
+    )
+    return Dataset(spec, splits["train"], splits["val"], splits["test"], labels)

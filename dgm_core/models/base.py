@@ -1,0 +1,94 @@
+"""The one protocol every generative model implements, and the capabilities it declares.
+
+A model works on data in its native representation (see ``dgm_core.data.DataSpec``):
+2D points are float vectors; images are integer levels ``0..L-1`` stored as floats of shape (N, C, H, W).
+``log_prob`` returns nats per item: a density for continuous data, a probability mass for discrete images.
+The UI asks a model what it can do through ``capabilities``; it never branches on the model's name.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+import torch
+from torch import Tensor, nn
+
+from dgm_core.data import DataSpec
+
+Likelihood = Literal["exact", "bound", "none"]
+
+
+@dataclass(frozen=True)
+class Capabilities:
+    """What the UI and the evaluation code may ask of a model.
+
+    likelihood: "exact" when ``log_prob`` is log p(x); "bound" when it is a lower bound on it
+        (named by ``likelihood_name``, e.g. "ELBO"); "none" when the model has no likelihood (GANs).
+    latent_dim: size of the latent space, or None when the model has none.
+    """
+
+    likelihood: Likelihood
+    likelihood_name: str = "log-likelihood"
+    latent_dim: int | None = None
+    conditional: bool = False
+
+
+class GenerativeModel(nn.Module):
+    """Base class: a training loss, a sampler and, where the family has them, a likelihood and a latent space."""
+
+    capabilities: Capabilities
+
+    def __init__(self, spec: DataSpec) -> None:
+        super().__init__()
+        self.spec = spec
+
+    # --- training -------------------------------------------------------------------------------------------
+    def loss(self, x: Tensor) -> dict[str, Tensor]:
+        """Scalar ``"loss"`` to minimise for a batch, plus named terms (e.g. ``"kl"``) for display."""
+        raise NotImplementedError
+
+    def configure_optimizers(self, lr: float) -> list[torch.optim.Optimizer]:
+        return [torch.optim.Adam(self.parameters(), lr=lr)]
+
+    def train_step(self, x: Tensor, optimizers: list[torch.optim.Optimizer]) -> dict[str, Tensor]:
+        """One optimisation step. Models with several players (GANs) override this."""
+        (optimizer,) = optimizers
+        terms = self.loss(x)
+        optimizer.zero_grad(set_to_none=True)
+        terms["loss"].backward()
+        nn.utils.clip_grad_norm_(self.parameters(), max_norm=100.0)
+        optimizer.step()
+        return {name: value.detach() for name, value in terms.items()}
+
+    # --- what the family offers -------------------------------------------------------------------------------
+    def sample(self, n: int) -> Tensor:
+        """n new items in the data's native representation (images as integer levels)."""
+        raise NotImplementedError
+
+    def log_prob(self, x: Tensor) -> Tensor:
+        """log p(x) in nats per item, or the bound named by ``capabilities.likelihood_name``."""
+        raise NotImplementedError(f"{type(self).__name__} has no likelihood")
+
+    def encode(self, x: Tensor) -> Tensor:
+        raise NotImplementedError(f"{type(self).__name__} has no encoder")
+
+    def decode(self, z: Tensor) -> Tensor:
+        raise NotImplementedError(f"{type(self).__name__} has no decoder")
+
+    @property
+    def device(self) -> torch.device:
+        return next(self.parameters()).device
+
+    def num_parameters(self) -> int:
+        return sum(p.numel() for p in self.parameters())
+
+
+def mlp(sizes: list[int], activation: type[nn.Module] = nn.SiLU) -> nn.Sequential:
+    """A plain multilayer perceptron: Linear, activation, ..., Linear (no activation on the output)."""
+    layers: list[nn.Module] = []
+    for i, (n_in, n_out) in enumerate(zip(sizes[:-1], sizes[1:])):
+        layers.append(nn.Linear(n_in, n_out))
+        if i < len(sizes) - 2:
+            layers.append(activation())
+    return nn.Sequential(*layers)
