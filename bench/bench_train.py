@@ -60,14 +60,18 @@ def main() -> None:
         data = load_dataset(data_name)
         seconds = args.seconds or (10.0 if data.spec.kind == "points2d" else 60.0)
         base_name, base_nats = baseline_nll(data)
-        print(f"\n{data_name}: {seconds:.0f} s per model; baseline = {base_name} "
-              f"{base_nats:.3f} nats ({bits_per_dim(base_nats, data.spec):.3f} bits/dim)")
+        print(
+            f"\n{data_name}: {seconds:.0f} s per model; baseline = {base_name} "
+            f"{base_nats:.3f} nats ({bits_per_dim(base_nats, data.spec):.3f} bits/dim)"
+        )
         print(header)
         for model_name in args.models:
             r = bench(model_name, data_name, seconds)
             nll = r["test_nll"]
             entropy = data.spec.entropy_nats
-            row = f"{data_name:<13}{model_name:<9}{r['kind']:<6}{r['params']:>9,}{r['steps_per_s']:>9.1f}{r['steps']:>7}"
+            row = (
+                f"{data_name:<13}{model_name:<9}{r['kind']:<6}{r['params']:>9,}{r['steps_per_s']:>9.1f}{r['steps']:>7}"
+            )
             row += f"{_num(nll, 3):>11}{_num(nll and bits_per_dim(nll, data.spec), 3):>10}{base_nats:>10.3f}"
             row += f"{_num(entropy, 3):>9}{_num(nll and entropy and nll - entropy, 3):>8}{_num(r['val_mmd'], 4):>9}"
             print(row, flush=True)

@@ -1,6 +1,6 @@
 """Command-line training: the same event stream the web UI draws, printed as text.
 
-    python -m dgm_core --data digits --model VAE --steps 2000
+python -m dgm_core --data digits --model VAE --steps 2000
 """
 
 from __future__ import annotations

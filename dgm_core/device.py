@@ -8,7 +8,7 @@ import torch
 
 
 def pick_device(preference: str | None = None) -> torch.device:
-    """The device to train on. ``preference`` (or the DGM_DEVICE variable) may be "auto", "cpu", "cuda", "cuda:1", "mps"."""
+    """The device to train on: ``preference`` or else DGM_DEVICE, one of "auto", "cpu", "cuda", "cuda:1", "mps"."""
     choice = (preference or os.environ.get("DGM_DEVICE") or "auto").strip().lower()
     if choice == "auto":
         if torch.cuda.is_available():

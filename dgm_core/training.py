@@ -14,8 +14,8 @@ from __future__ import annotations
 import copy
 import math
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import Iterator
 
 import torch
 from torch import Tensor
@@ -178,8 +178,10 @@ class Trainer:
             return f"Stopped at step {self.step}."
         self.model.load_state_dict(self.best.state)
         test = self.best.metrics.get("test_nll")
-        score = f"test NLL {test:.3f} nats ({self.best.metrics['test_bpd']:.3f} bits/dim)" if test is not None else (
-            f"validation MMD {self.best.metrics['val_mmd']:.4f}"
+        score = (
+            f"test NLL {test:.3f} nats ({self.best.metrics['test_bpd']:.3f} bits/dim)"
+            if test is not None
+            else (f"validation MMD {self.best.metrics['val_mmd']:.4f}")
         )
         return f"Kept the weights of step {self.best.step} (best on validation): {score}."
 

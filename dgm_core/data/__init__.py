@@ -5,11 +5,11 @@ Nothing here downloads: 2D sets are generated from a seed, digits ship with scik
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import lru_cache
-from typing import Callable, Literal
+from typing import Literal
 
-import torch
 from torch import Tensor
 
 from dgm_core.data import digits, toy2d
@@ -64,7 +64,9 @@ class DataSource:
 SOURCES: dict[str, DataSource] = {}
 for _name, _description in toy2d.DESCRIPTIONS.items():
     SOURCES[_name] = DataSource(_name, "points2d", _description, lambda seed, n=_name: toy2d.make_splits(n, seed))
-SOURCES["digits"] = DataSource("digits", "image", digits.DESCRIPTION, lambda seed: digits.make_splits(seed, binary=False))
+SOURCES["digits"] = DataSource(
+    "digits", "image", digits.DESCRIPTION, lambda seed: digits.make_splits(seed, binary=False)
+)
 SOURCES["digits-binary"] = DataSource(
     "digits-binary", "image", digits.DESCRIPTION_BINARY, lambda seed: digits.make_splits(seed, binary=True)
 )

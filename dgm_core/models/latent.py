@@ -58,7 +58,11 @@ class VAE(GenerativeModel):
     def loss(self, x: Tensor) -> dict[str, Tensor]:
         reconstruction, kl = self.elbo_terms(x)
         dim = self.spec.dim
-        return {"loss": (kl - reconstruction).mean() / dim, "recon": -reconstruction.mean() / dim, "kl": kl.mean() / dim}
+        return {
+            "loss": (kl - reconstruction).mean() / dim,
+            "recon": -reconstruction.mean() / dim,
+            "kl": kl.mean() / dim,
+        }
 
     def log_prob(self, x: Tensor, n_samples: int = 4) -> Tensor:
         """The ELBO (a lower bound on log p(x)), averaged over ``n_samples`` draws of z to reduce its noise."""

@@ -5,8 +5,8 @@ The UI lists ``MODELS`` and calls ``build_model``; it never needs to know a mode
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 import torch
 
