@@ -48,6 +48,10 @@ class TrainConfig:
             raise ValueError("The learning rate must be a number in (0, 1]; try 1e-3.")
         if not 2 <= self.batch_size <= 65_536:
             raise ValueError("The batch size must be between 2 and 65,536.")
+        if self.eval_every_steps is not None and self.eval_every_steps < 1:
+            raise ValueError("Evaluate every 1 or more steps (or set eval_every_steps to None).")
+        if self.n_samples < 1 or self.max_eval_items < 2:
+            raise ValueError("Draw at least 1 sample and evaluate on at least 2 items.")
 
 
 @dataclass
@@ -86,50 +90,50 @@ class Trainer:
         self.history: list[dict[str, float]] = []  # one row per evaluation: step, elapsed_s and metrics
         self.best: BestRecord | None = None
         self._good_state = self._snapshot()
-        self._rng_state: Tensor | None = None
+        self._rng_state = _seeded_rng_state(config.seed, self.device)  # this trainer's own random stream
 
     # --- the loop -------------------------------------------------------------------------------------------
     def run(self, steps: int | None = None, max_seconds: float | None = None) -> Iterator[TrainEvent]:
         """Train ``steps`` more steps (default: the configured number), yielding an event after each one."""
         config = self.config
+        if steps is not None and steps < 1:
+            raise ValueError("Train at least one step.")
         target = self.step + (steps or config.steps)
-        self._seed_or_resume()
         start, last_eval, last_sample = time.perf_counter(), -math.inf, -math.inf
         step_time = None  # moving average of one step's training time (evaluation excluded)
-        try:
-            while self.step < target:
-                step_start = time.perf_counter()
-                batch = self.train_x[torch.randint(len(self.train_x), (config.batch_size,), device=self.device)]
-                self.model.train()
-                losses = {name: value.item() for name, value in self.model.train_step(batch, self.optimizers).items()}
-                now = time.perf_counter()
-                self.step += 1
-                self.elapsed_s += now - step_start
-                step_time = now - step_start if step_time is None else 0.95 * step_time + 0.05 * (now - step_start)
-                if not all(math.isfinite(v) for v in losses.values()):
-                    self._restore(self._good_state)
-                    yield self._event(losses, 0.0, message=_divergence_message(self.step), done=True)
-                    return
-                if max_seconds is not None and now - start >= max_seconds:
-                    target = self.step
-                event = self._event(losses, 1.0 / max(step_time, 1e-9))
-                if self._due(now - last_eval, config.eval_every_s, config.eval_every_steps) or self.step == target:
-                    event.metrics = self.evaluate()
-                    last_eval = time.perf_counter()
-                if config.sample_every_s is not None and now - last_sample >= config.sample_every_s:
-                    event.samples = self.samples(config.n_samples)
-                    last_sample = time.perf_counter()
-                if self.step >= target:
-                    event.message, event.done = self.finish(), True
-                yield event
-        finally:
-            self._rng_state = torch.get_rng_state()
+        while self.step < target:
+            step_start = time.perf_counter()
+            losses = self._train_step()
+            now = time.perf_counter()
+            self.step += 1
+            self.elapsed_s += now - step_start
+            step_time = now - step_start if step_time is None else 0.95 * step_time + 0.05 * (now - step_start)
+            if not all(math.isfinite(v) for v in losses.values()):
+                self._restore(self._good_state)
+                yield self._event(losses, 0.0, message=_divergence_message(self.step), done=True)
+                return
+            if max_seconds is not None and now - start >= max_seconds:
+                target = self.step
+            event = self._event(losses, 1.0 / max(step_time, 1e-9))
+            if self._due(now - last_eval, config.eval_every_s, config.eval_every_steps) or self.step == target:
+                event.metrics = self.evaluate()
+                last_eval = time.perf_counter()
+            if config.sample_every_s is not None and now - last_sample >= config.sample_every_s:
+                event.samples = self.samples(config.n_samples)
+                last_sample = time.perf_counter()
+            if self.step >= target:
+                event.message, event.done = self.finish(), True
+            yield event
 
-    def _seed_or_resume(self) -> None:
-        if self._rng_state is None:
-            torch.manual_seed(self.config.seed)
-        else:
-            torch.set_rng_state(self._rng_state)
+    def _train_step(self) -> dict[str, float]:
+        """One optimisation step on a random batch, drawn from this trainer's own random stream so that runs are
+        reproducible whatever else (evaluation, another session's trainer) uses the global generator in between."""
+        _set_rng_state(self._rng_state, self.device)
+        batch = self.train_x[torch.randint(len(self.train_x), (self.config.batch_size,), device=self.device)]
+        self.model.train()
+        losses = self.model.train_step(batch, self.optimizers)
+        self._rng_state = _get_rng_state(self.device)
+        return {name: value.item() for name, value in losses.items()}
 
     def _due(self, since_s: float, every_s: float | None, every_steps: int | None) -> bool:
         if every_steps is not None:
@@ -196,6 +200,22 @@ class Trainer:
         self.model.load_state_dict(snapshot["model"])
         for optimizer, state in zip(self.optimizers, snapshot["optimizers"]):
             optimizer.load_state_dict(state)
+
+
+def _seeded_rng_state(seed: int, device: torch.device) -> tuple[Tensor, Tensor | None]:
+    with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
+        torch.manual_seed(seed)
+        return _get_rng_state(device)
+
+
+def _get_rng_state(device: torch.device) -> tuple[Tensor, Tensor | None]:
+    return torch.get_rng_state(), torch.cuda.get_rng_state(device) if device.type == "cuda" else None
+
+
+def _set_rng_state(state: tuple[Tensor, Tensor | None], device: torch.device) -> None:
+    torch.set_rng_state(state[0])
+    if state[1] is not None:
+        torch.cuda.set_rng_state(state[1], device)
 
 
 def _divergence_message(step: int) -> str:

@@ -1,0 +1,266 @@
+"""The one protocol, checked for every model in the registry on points and on images.
+
+New models registered in ``registry.MODELS`` are covered here without editing this file.
+"""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+
+from dgm_core.data import load_dataset
+from dgm_core.models.base import Capabilities, GenerativeModel
+from dgm_core.models.registry import FAMILIES, MODELS, build_model, defaults_for, models_by_family
+from tests.core_helpers import all_images, perturb, tiny_spec
+
+torch.set_num_threads(1)
+
+NAMES = list(MODELS)
+DATASETS = ["moons", "digits", "digits-binary"]
+CASES = [(name, dataset) for name in NAMES for dataset in DATASETS]
+
+
+def _batch(dataset: str, n: int = 16) -> torch.Tensor:
+    return load_dataset(dataset).test[:n]
+
+
+def _model(name: str, dataset: str, seed: int = 0) -> GenerativeModel:
+    return build_model(name, load_dataset(dataset).spec, seed=seed)
+
+
+# --- the registry -----------------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_registry_entry_is_complete(name):
+    info = MODELS[name]
+    assert info.name == name and info.family in FAMILIES and info.description
+    for kind in ("points2d", "image"):
+        d = info.defaults[kind]
+        assert d.steps >= 1 and 0 < d.lr <= 1 and 2 <= d.batch_size and 4 <= d.hidden <= 4096
+
+
+def test_models_by_family_lists_every_model_once():
+    grouped = models_by_family()
+    assert list(grouped) == list(FAMILIES)
+    assert sorted(n for names in grouped.values() for n in names) == sorted(NAMES)
+
+
+def test_defaults_follow_the_kind_of_data():
+    for name in NAMES:
+        assert defaults_for(name, load_dataset("moons").spec) == MODELS[name].defaults["points2d"]
+        assert defaults_for(name, load_dataset("digits").spec) == MODELS[name].defaults["image"]
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_build_model_same_seed_same_weights(name):
+    a, b, c = _model(name, "moons", 0), _model(name, "moons", 0), _model(name, "moons", 1)
+    assert all(torch.equal(p, q) for p, q in zip(a.state_dict().values(), b.state_dict().values()))
+    assert not all(torch.equal(p, q) for p, q in zip(a.state_dict().values(), c.state_dict().values()))
+
+
+def test_build_model_rejects_unknown_names_and_bad_widths():
+    spec = load_dataset("moons").spec
+    with pytest.raises(ValueError, match="Unknown model"):
+        build_model("PixelRNN", spec)
+    for hidden in (3, 4097):
+        with pytest.raises(ValueError, match="hidden width"):
+            build_model(NAMES[0], spec, hidden=hidden)
+    assert build_model(NAMES[0], spec, hidden=4).num_parameters() < build_model(NAMES[0], spec).num_parameters()
+
+
+# --- capabilities -----------------------------------------------------------------------------------------------------
+
+EXPECTED_LIKELIHOOD = {  # (on points, on images)
+    "MADE": ("exact", "exact"),
+    "RealNVP": ("exact", "bound"),
+    "VAE": ("bound", "bound"),
+    "GAN": ("none", "none"),
+}
+
+
+@pytest.mark.parametrize("name", list(EXPECTED_LIKELIHOOD))
+def test_known_models_declare_their_likelihood(name):
+    on_points, on_images = EXPECTED_LIKELIHOOD[name]
+    assert _model(name, "moons").capabilities.likelihood == on_points
+    assert _model(name, "digits").capabilities.likelihood == on_images
+
+
+@pytest.mark.parametrize("name, dataset", CASES)
+def test_capabilities_are_well_formed(name, dataset):
+    """Every model says what it offers; a bound is named by what it bounds."""
+    caps = _model(name, dataset).capabilities
+    assert isinstance(caps, Capabilities)
+    assert caps.likelihood in ("exact", "bound", "none")
+    if caps.likelihood == "bound":
+        assert caps.likelihood_name != Capabilities("exact").likelihood_name
+    assert caps.latent_dim is None or caps.latent_dim >= 1
+
+
+# --- the protocol -----------------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("name, dataset", CASES)
+def test_loss_is_a_finite_differentiable_scalar(name, dataset):
+    model = _model(name, dataset)
+    terms = model.loss(_batch(dataset))
+    assert "loss" in terms
+    assert all(isinstance(v, torch.Tensor) and v.shape == () and torch.isfinite(v) for v in terms.values())
+    terms["loss"].backward()
+    grads = [p.grad for p in model.parameters() if p.grad is not None]
+    assert grads and any(g.abs().sum() > 0 for g in grads)
+
+
+@pytest.mark.parametrize("name, dataset", CASES)
+def test_train_step_moves_the_weights_and_reports_detached_terms(name, dataset):
+    model = _model(name, dataset)
+    before = [p.detach().clone() for p in model.parameters()]
+    terms = model.train_step(_batch(dataset, 64), model.configure_optimizers(1e-3))
+    assert "loss" in terms and all(not v.requires_grad and torch.isfinite(v) for v in terms.values())
+    assert any(not torch.equal(b, p) for b, p in zip(before, model.parameters()))
+
+
+@pytest.mark.parametrize("name, dataset", CASES)
+def test_samples_are_in_the_datas_native_representation(name, dataset):
+    """Points: finite float vectors. Images: float tensors (N, C, H, W) holding integer levels 0..L−1."""
+    model = _model(name, dataset)
+    spec = model.spec
+    with torch.no_grad():
+        x = model.sample(32)
+    assert x.shape == (32, *spec.shape) and x.dtype == torch.float32
+    assert torch.isfinite(x).all()
+    if spec.levels is not None:
+        assert torch.equal(x, x.round()) and x.min() >= 0 and x.max() <= spec.levels - 1
+
+
+@pytest.mark.parametrize("name, dataset", CASES)
+def test_log_prob_is_one_finite_number_per_item_or_absent(name, dataset):
+    model = _model(name, dataset)
+    x = _batch(dataset)
+    if model.capabilities.likelihood == "none":
+        with pytest.raises(NotImplementedError):
+            model.log_prob(x)
+        return
+    with torch.no_grad():
+        log_p = model.log_prob(x)
+    assert log_p.shape == (len(x),) and torch.isfinite(log_p).all()
+    if model.spec.levels is not None and model.capabilities.likelihood == "exact":
+        assert (log_p <= 0).all()  # a probability mass is at most one
+
+
+@pytest.mark.parametrize("name, dataset", [c for c in CASES if _model(*c).capabilities.likelihood == "exact"])
+def test_exact_log_prob_of_a_batch_is_that_of_each_item(name, dataset):
+    """Items never see each other: log p(x_i) does not depend on what else is in the batch."""
+    model = _model(name, dataset)
+    x = _batch(dataset, 8)
+    with torch.no_grad():
+        together = model.log_prob(x)
+        alone = torch.cat([model.log_prob(x[i : i + 1]) for i in range(len(x))])
+    torch.testing.assert_close(together, alone, rtol=1e-5, atol=1e-4)
+
+
+@pytest.mark.parametrize("name, dataset", CASES)
+def test_latent_space_shapes(name, dataset):
+    """decode: (N, latent_dim) → data shape (images: values in 0..L−1); encode, where offered: x → (N, latent_dim)."""
+    model = _model(name, dataset)
+    spec, latent_dim = model.spec, model.capabilities.latent_dim
+    if latent_dim is None:
+        with pytest.raises(NotImplementedError):
+            model.decode(torch.zeros(2, 2))
+        return
+    with torch.no_grad():
+        x = model.decode(torch.randn(8, latent_dim))
+        assert x.shape == (8, *spec.shape) and torch.isfinite(x).all()
+        if spec.levels is not None:
+            assert x.min() >= 0 and x.max() <= spec.levels - 1
+        try:
+            z = model.encode(_batch(dataset, 8))
+        except NotImplementedError:
+            return
+    assert z.shape == (8, latent_dim) and torch.isfinite(z).all()
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_parameter_count_is_positive_and_grows_with_width(name):
+    spec = load_dataset("moons").spec
+    small, large = build_model(name, spec, hidden=16), build_model(name, spec, hidden=64)
+    assert 0 < small.num_parameters() < large.num_parameters()
+    assert small.device == torch.device("cpu")
+
+
+# --- family-specific promises -----------------------------------------------------------------------------------------
+
+
+def test_vae_kl_term_is_the_closed_form_gaussian_kl():
+    """KL(N(μ, diag σ²) ‖ N(0, I)) = ½ Σ (μ² + σ² − 1 − log σ²), checked against torch.distributions."""
+    model = _model("VAE", "moons")
+    x = _batch("moons")
+    u = model.standardize(x)[0]
+    mean, log_var = model._posterior(u)
+    q = torch.distributions.Normal(mean, (0.5 * log_var).exp())
+    expected = torch.distributions.kl_divergence(q, torch.distributions.Normal(0.0, 1.0)).sum(1)
+    _, kl = model.elbo_terms(x)
+    torch.testing.assert_close(kl, expected, rtol=1e-5, atol=1e-6)
+
+
+def test_vae_elbo_is_a_lower_bound_on_a_tiny_discrete_space():
+    """ELBO(x) ≤ log p(x) = log E_{z~N(0,I)} p(x|z) for each of the 16 binary 2×2 images, so Σ_x exp ELBO(x) ≤ 1.
+
+    p(x) by plain Monte Carlo over 20,000 prior draws; the ELBO averaged over 256 draws of z ~ q(z|x).
+    """
+    spec = tiny_spec(levels=2)
+    torch.manual_seed(0)
+    model = MODELS["VAE"].make(spec, hidden=16)
+    perturb(model.decoder, 0.3)  # make p(x|z) far from uniform
+    perturb(model.encoder, 0.2, seed=1)  # and q(z|x) far from the prior
+    x = all_images(spec)
+    with torch.no_grad():
+        elbo = model.log_prob(x.repeat(256, 1, 1, 1), n_samples=1).reshape(256, len(x)).mean(0)
+        log_px_given_z = model._decoder_params(torch.randn(20_000, model.latent_dim)).log_softmax(1)  # (K, L, D)
+        picked = log_px_given_z[:, x.flatten(1).long(), torch.arange(spec.dim)]  # (K, 16, D): log p(x_d | z)
+        log_px = torch.logsumexp(picked.sum(-1), 0) - math.log(20_000)
+    assert log_px.exp().sum().item() == pytest.approx(1.0, abs=1e-4)
+    assert (elbo < log_px).all()
+    assert elbo.exp().sum().item() < 1.0
+
+
+def test_vae_log_prob_is_reconstruction_minus_kl_and_loss_its_negative_per_dim():
+    """log_prob(x) = log p(x|z) − KL(q(z|x) ‖ p(z)) with z ~ q(z|x); loss = −mean ELBO / D (same draws of z)."""
+    model = _model("VAE", "digits")
+    perturb(model.encoder, 0.2)  # a KL well away from zero
+    x = _batch("digits")
+    with torch.no_grad():
+        torch.manual_seed(3)
+        reconstruction, kl = model.elbo_terms(x)
+        torch.manual_seed(3)
+        elbo = model.log_prob(x, n_samples=1)
+        torch.manual_seed(3)
+        terms = model.loss(x)
+    assert (kl > 1).all()
+    torch.testing.assert_close(elbo, reconstruction - kl)
+    dim = model.spec.dim
+    torch.testing.assert_close(terms["loss"], -elbo.mean() / dim)
+    torch.testing.assert_close(terms["kl"], kl.mean() / dim)
+    torch.testing.assert_close(terms["recon"], -reconstruction.mean() / dim)
+
+
+def test_gan_train_step_moves_both_players():
+    model = _model("GAN", "moons")
+    d_before = [p.detach().clone() for p in model.discriminator.parameters()]
+    g_before = [p.detach().clone() for p in model.generator.parameters()]
+    model.train_step(_batch("moons", 64), model.configure_optimizers(1e-3))
+    assert all(not torch.equal(b, p) for b, p in zip(d_before, model.discriminator.parameters()))
+    assert all(not torch.equal(b, p) for b, p in zip(g_before, model.generator.parameters()))
+
+
+def test_gan_discriminator_loss_at_chance_is_two_log_two():
+    """With D ≡ 0 (σ(D) = ½ everywhere): −log ½ − log ½ = 2 log 2 for D, log 2 for G."""
+    model = _model("GAN", "moons")
+    with torch.no_grad():
+        for p in model.discriminator.parameters():
+            p.zero_()
+    terms = model.loss(_batch("moons"))
+    assert terms["loss"].item() == pytest.approx(2 * math.log(2), abs=1e-6)
+    assert terms["generator"].item() == pytest.approx(math.log(2), abs=1e-6)

@@ -1,0 +1,225 @@
+"""The Trainer: one loop that streams events, can be stopped and resumed, guards against divergence and keeps the
+weights that score best on validation.
+"""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+
+from dgm_core.data import load_dataset
+from dgm_core.models.registry import MODELS, build_model
+from dgm_core.training import TrainConfig, Trainer
+
+torch.set_num_threads(1)
+
+
+def _config(steps: int = 10, every: int | None = 5, **kwargs) -> TrainConfig:
+    base = dict(
+        steps=steps,
+        lr=3e-3,
+        batch_size=64,
+        eval_every_s=None,
+        eval_every_steps=every,
+        sample_every_s=None,
+        n_samples=50,
+        max_eval_items=500,
+    )
+    return TrainConfig(**{**base, **kwargs})
+
+
+def _trainer(config: TrainConfig, name: str = "MADE", dataset: str = "moons", seed: int = 0) -> Trainer:
+    data = load_dataset(dataset)
+    return Trainer(build_model(name, data.spec, hidden=32, seed=seed), data, config)
+
+
+def _losses(events) -> list[float]:
+    return [e.losses["loss"] for e in events]
+
+
+def _weights(model: torch.nn.Module) -> dict[str, torch.Tensor]:
+    return {k: v.detach().clone() for k, v in model.state_dict().items()}
+
+
+def _same(a: dict[str, torch.Tensor], b: dict[str, torch.Tensor]) -> bool:
+    return a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+
+
+def _fail_from_step(model, step: int, how: str = "nan") -> None:
+    """From training step ``step`` on, the model's loss becomes NaN ("nan") or is maximised instead ("ascend")."""
+    original, calls = model.loss, [0]
+
+    def loss(x):
+        calls[0] += 1
+        terms = original(x)
+        if calls[0] >= step:
+            terms["loss"] = terms["loss"] * float("nan") if how == "nan" else -terms["loss"]
+        return terms
+
+    model.loss = loss
+
+
+# --- the stream of events ---------------------------------------------------------------------------------------------
+
+
+def test_events_count_steps_and_end_with_a_report():
+    events = list(_trainer(_config(steps=12, every=5)).run())
+    assert [e.step for e in events] == list(range(1, 13))
+    assert [e.done for e in events] == [False] * 11 + [True]
+    assert [e.step for e in events if e.metrics is not None] == [5, 10, 12]  # every 5 steps, and at the end
+    assert all(b.elapsed_s >= a.elapsed_s for a, b in zip(events, events[1:]))
+    assert all(e.steps_per_s > 0 and math.isfinite(e.losses["loss"]) for e in events)
+    assert all(e.samples is None for e in events)
+    last = events[-1]
+    assert last.message.startswith("Kept the weights of step") and "test NLL" in last.message
+    assert set(last.metrics) == {"val_nll", "val_bpd", "test_nll", "test_bpd", "val_mmd"}
+    assert last.metrics["val_bpd"] == pytest.approx(last.metrics["val_nll"] / (2 * math.log(2)))
+
+
+def test_samples_stream_when_asked_and_change_nothing():
+    """Drawing display samples and evaluating use forked random streams: the training losses are unaffected."""
+    quiet = list(_trainer(_config(steps=8, every=None)).run())
+    busy = list(_trainer(_config(steps=8, every=1, sample_every_s=0.0)).run())
+    assert all(e.samples is not None and e.samples.shape == (50, 2) for e in busy)
+    assert all(e.metrics is not None for e in busy)
+    assert _losses(busy) == _losses(quiet)
+
+
+def test_max_seconds_ends_the_run_early():
+    events = list(_trainer(_config(steps=1000)).run(max_seconds=0.0))
+    assert len(events) == 1 and events[0].done and events[0].metrics is not None
+
+
+# --- reproducibility and resuming -------------------------------------------------------------------------------------
+
+
+def test_same_seed_same_losses_other_seed_other_losses():
+    a = list(_trainer(_config(seed=0)).run())
+    b = list(_trainer(_config(seed=0)).run())
+    c = list(_trainer(_config(seed=1)).run())
+    assert _losses(a) == _losses(b) and a[-1].metrics == b[-1].metrics
+    assert _losses(a) != _losses(c)
+
+
+def test_stop_then_run_again_continues_where_it_stopped():
+    """Closing the generator after 5 steps then running 5 more gives the losses of one uninterrupted 10-step run."""
+    straight = list(_trainer(_config(steps=10)).run())
+    trainer = _trainer(_config(steps=10))
+    first = []
+    stream = trainer.run()
+    for event in stream:
+        first.append(event)
+        if event.step == 5:
+            stream.close()  # what the UI's Stop button does
+    assert trainer.step == 5 and not first[-1].done
+    second = list(trainer.run(steps=5))
+    assert [e.step for e in second] == list(range(6, 11))
+    assert _losses(first + second) == _losses(straight)
+    assert [row["step"] for row in trainer.history] == [5, 10]
+
+
+def test_two_trainers_stepped_in_turn_each_reproduce_their_solo_run():
+    """Two sessions training at once (their steps interleaved) see the same losses as when each trains alone."""
+    solo_a = _losses(_trainer(_config(seed=0), name="VAE").run())
+    solo_b = _losses(_trainer(_config(seed=1), name="VAE").run())
+    a, b = _trainer(_config(seed=0), name="VAE").run(), _trainer(_config(seed=1), name="VAE").run()
+    interleaved = [(ea.losses["loss"], eb.losses["loss"]) for ea, eb in zip(a, b)]
+    assert [x for x, _ in interleaved] == solo_a and [y for _, y in interleaved] == solo_b
+
+
+# --- the divergence guard ---------------------------------------------------------------------------------------------
+
+
+def test_nan_loss_stops_and_restores_the_last_good_weights():
+    """NaN at step 8 with evaluations every 5 steps: the run ends at 8 with the (finite) weights of step 5."""
+    trainer = _trainer(_config(steps=20, every=5))
+    _fail_from_step(trainer.model, 8)
+    events, snapshots = [], {}
+    for event in trainer.run():
+        events.append(event)
+        if event.metrics is not None:
+            snapshots[event.step] = _weights(trainer.model)
+    last = events[-1]
+    assert [e.step for e in events] == list(range(1, 9))
+    assert last.done and "diverged at step 8" in last.message and math.isnan(last.losses["loss"])
+    assert all(torch.isfinite(v).all() for v in trainer.model.state_dict().values())
+    assert _same(_weights(trainer.model), snapshots[5])
+
+
+def test_nan_before_any_evaluation_restores_the_initial_weights():
+    trainer = _trainer(_config(steps=20, every=10))
+    initial = _weights(trainer.model)
+    _fail_from_step(trainer.model, 3)
+    events = list(trainer.run())
+    assert events[-1].step == 3 and "diverged" in events[-1].message
+    assert _same(_weights(trainer.model), initial)
+
+
+@pytest.mark.parametrize("name", list(MODELS))
+def test_huge_learning_rate_never_leaves_non_finite_weights(name):
+    """lr = 1: either training survives with finite weights, or the guard stops it and restores the last good ones."""
+    trainer = _trainer(_config(steps=30, every=10, lr=1.0), name=name)
+    events = list(trainer.run())
+    assert events[-1].done
+    assert all(torch.isfinite(v).all() for v in trainer.model.state_dict().values())
+    diverged = not all(math.isfinite(v) for v in events[-1].losses.values())
+    assert diverged == ("diverged" in events[-1].message)
+
+
+# --- model selection --------------------------------------------------------------------------------------------------
+
+
+def test_best_validation_weights_are_restored_at_the_end():
+    """Descend for 20 steps, then ascend: the last evaluations are worse, and the run ends on the best weights."""
+    trainer = _trainer(_config(steps=40, every=5))
+    _fail_from_step(trainer.model, 21, how="ascend")
+    events = list(trainer.run())
+    scores = {row["step"]: row["val_nll"] for row in trainer.history}
+    best_step = min(scores, key=scores.get)
+    assert 5 < best_step <= 25 and scores[40] > scores[best_step] + 0.5
+    assert trainer.best.step == best_step and trainer.best.score == scores[best_step]
+    assert f"step {best_step}" in events[-1].message
+    assert _same(_weights(trainer.model), trainer.best.state)
+    assert trainer.evaluate()["val_nll"] == pytest.approx(scores[best_step], abs=1e-9)  # evaluation is deterministic
+
+
+def test_models_without_likelihood_are_selected_by_mmd():
+    trainer = _trainer(_config(steps=10, every=5), name="GAN")
+    events = list(trainer.run())
+    assert set(events[-1].metrics) == {"val_mmd"}
+    assert trainer.best.score == min(row["val_mmd"] for row in trainer.history)
+    assert "validation MMD" in events[-1].message
+
+
+# --- settings ---------------------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "bad",
+    [
+        dict(steps=0),
+        dict(steps=1_000_001),
+        dict(lr=0.0),
+        dict(lr=-1e-3),
+        dict(lr=1.5),
+        dict(lr=float("nan")),
+        dict(lr=float("inf")),
+        dict(batch_size=1),
+        dict(batch_size=100_000),
+        dict(eval_every_steps=0),
+        dict(n_samples=0),
+        dict(max_eval_items=1),
+    ],
+)
+def test_check_rejects_settings_that_cannot_train(bad):
+    with pytest.raises(ValueError):
+        TrainConfig(**bad).check()
+    with pytest.raises(ValueError):
+        _trainer(TrainConfig(**bad))
+
+
+def test_check_accepts_the_edges():
+    TrainConfig(steps=1, lr=1.0, batch_size=2).check()
+    TrainConfig(steps=1_000_000, lr=1e-8, batch_size=65_536, eval_every_steps=1, n_samples=1, max_eval_items=2).check()
