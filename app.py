@@ -1,0 +1,38 @@
+"""DGM Playground: start the web UI.
+
+    python app.py [--port 7860] [--host 127.0.0.1] [--device auto|cpu|cuda|mps] [--share]
+
+On Hugging Face Spaces the GRADIO_SERVER_NAME / GRADIO_SERVER_PORT variables set the defaults.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+
+from app.layout import build, launch_options
+from dgm_core.device import pick_device
+
+
+def parse_args() -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description="DGM Playground: train deep generative models in the browser.")
+    parser.add_argument("--port", type=int, default=int(os.environ.get("GRADIO_SERVER_PORT", 7860)))
+    parser.add_argument("--host", default=os.environ.get("GRADIO_SERVER_NAME", "127.0.0.1"))
+    parser.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N or mps (default: auto)")
+    parser.add_argument("--share", action="store_true", help="also serve on a temporary public gradio.live link")
+    args = parser.parse_args()
+    try:
+        args.device = pick_device(args.device)
+    except ValueError as error:
+        parser.error(str(error))
+    return args
+
+
+def main() -> None:
+    args = parse_args()
+    print(f"DGM Playground: models train on {args.device}")
+    build(args.device).launch(server_name=args.host, server_port=args.port, share=args.share, **launch_options())
+
+
+if __name__ == "__main__":
+    main()

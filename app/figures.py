@@ -1,0 +1,173 @@
+"""Plotly figures and image arrays for the pages: pure functions of plain arrays, no model math.
+
+Arrays go to plotly as float32 (plotly sends them base64-encoded, half the bytes of float64); figures use a small
+template so that each streamed update stays light.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import plotly.graph_objects as go
+
+HEIGHT = 330
+SAMPLE_HEIGHT = 420
+PALETTE = ["#2563eb", "#ea580c", "#16a34a", "#9333ea", "#dc2626", "#0891b2"]
+TEMPLATE = go.layout.Template(
+    layout={
+        "font": {"family": "Inter, system-ui, sans-serif", "size": 12, "color": "#1f2937"},
+        "paper_bgcolor": "white",
+        "plot_bgcolor": "white",
+        "colorway": PALETTE,
+        "xaxis": {"gridcolor": "#e5e7eb", "zeroline": False, "linecolor": "#9ca3af", "ticks": "outside"},
+        "yaxis": {"gridcolor": "#e5e7eb", "zeroline": False, "linecolor": "#9ca3af", "ticks": "outside"},
+        "legend": {"orientation": "h", "yanchor": "bottom", "y": 1.0, "xanchor": "right", "x": 1.0},
+        "margin": {"l": 60, "r": 20, "t": 60, "b": 50},
+    }
+)
+MAX_CURVE_POINTS = 400
+
+
+@dataclass(frozen=True)
+class Series:
+    """One curve: its legend name, x and y values, and whether it is drawn dashed (bounds are)."""
+
+    name: str
+    x: Sequence[float]
+    y: Sequence[float]
+    dashed: bool = False
+
+
+@dataclass(frozen=True)
+class Reference:
+    """A horizontal reference line with a label, e.g. a baseline or the data's entropy."""
+
+    label: str
+    value: float
+
+
+def _figure(title: str, x_title: str, y_title: str, height: int = HEIGHT) -> go.Figure:
+    figure = go.Figure()
+    figure.update_layout(
+        template=TEMPLATE,
+        title={"text": title, "x": 0.02, "xanchor": "left", "y": 0.97, "font": {"size": 14}},
+        xaxis_title=x_title,
+        yaxis_title=y_title,
+        height=height,
+        uirevision="keep",  # keep the user's zoom across streamed updates
+    )
+    return figure
+
+
+def binned(x: Sequence[float], y: Sequence[float], max_points: int = MAX_CURVE_POINTS) -> tuple[np.ndarray, np.ndarray]:
+    """Average consecutive points into at most ``max_points`` bins (a readable curve, a light update)."""
+    xs, ys = np.asarray(x, dtype=np.float32), np.asarray(y, dtype=np.float32)
+    if len(xs) <= max_points:
+        return xs, ys
+    edges = np.linspace(0, len(xs), max_points + 1).astype(int)
+    counts = np.diff(edges).astype(np.float32)
+    return np.add.reduceat(xs, edges[:-1]) / counts, np.add.reduceat(ys, edges[:-1]) / counts
+
+
+def _y_range(values: np.ndarray, references: Sequence[float]) -> list[float] | None:
+    """A y range that shows the references and the bulk of the curve, not the first huge values."""
+    finite = values[np.isfinite(values)]
+    if len(finite) == 0:
+        return None
+    low = min([float(finite.min()), *references])
+    high = max([float(np.percentile(finite, 90)), *references])
+    pad = 0.08 * max(high - low, 1e-3)
+    return [low - pad, high + pad]
+
+
+def curve_figure(
+    title: str, y_title: str, series: Sequence[Series], references: Sequence[Reference] = (), note: str = ""
+) -> go.Figure:
+    """Curves against training steps, with labelled horizontal reference lines."""
+    figure = _figure(title, "training step", y_title)
+    for i, item in enumerate(series):
+        x, y = binned(item.x, item.y)
+        line = {"color": PALETTE[i % len(PALETTE)], "width": 2, "dash": "dash" if item.dashed else "solid"}
+        figure.add_trace(go.Scatter(x=x, y=y, mode="lines", name=item.name, line=line))
+    for reference in references:
+        figure.add_hline(
+            y=reference.value,
+            line={"color": "#6b7280", "width": 1.5, "dash": "dot"},
+            annotation_text=reference.label,
+            annotation_position="bottom left",
+            annotation_font={"size": 11, "color": "#4b5563"},
+        )
+    values = np.concatenate([np.asarray(s.y, dtype=np.float32) for s in series]) if series else np.zeros(0)
+    figure.update_yaxes(range=_y_range(values, [r.value for r in references]))
+    if not series:
+        figure.update_xaxes(showticklabels=False, ticks="")
+        figure.update_yaxes(showticklabels=False, ticks="")
+    if note:
+        figure.add_annotation(
+            text=note, xref="paper", yref="paper", x=0.5, y=0.5, showarrow=False, font={"size": 13, "color": "#6b7280"}
+        )
+    return figure
+
+
+def scatter_figure(
+    title: str,
+    bounds: tuple[float, float, float, float],
+    data: np.ndarray,
+    samples: np.ndarray | None = None,
+    log_density: np.ndarray | None = None,
+) -> go.Figure:
+    """2D samples (if any) over faint data points, over the model's log density as a heatmap (if given)."""
+    x_min, x_max, y_min, y_max = bounds
+    figure = _figure(title, "x₁", "x₂", height=SAMPLE_HEIGHT)
+    if log_density is not None:
+        n_rows, n_cols = log_density.shape
+        top = float(np.nanmax(log_density)) if np.isfinite(log_density).any() else 0.0
+        figure.add_trace(
+            go.Heatmap(
+                x=np.linspace(x_min, x_max, n_cols, dtype=np.float32),
+                y=np.linspace(y_min, y_max, n_rows, dtype=np.float32),
+                z=log_density.astype(np.float32),
+                zmin=top - 8.0,
+                zmax=top,
+                colorscale="Blues",
+                colorbar={"title": {"text": "log p", "side": "right"}, "thickness": 12},
+                name="model log density",
+                hovertemplate="x₁ %{x:.2f}, x₂ %{y:.2f}<br>log p %{z:.2f}<extra></extra>",
+            )
+        )
+    figure.add_trace(_points(data, "data", "#6b7280", 0.25))
+    if samples is not None:
+        figure.add_trace(_points(samples, "model samples", "#ea580c", 0.75))
+    figure.update_xaxes(range=[x_min, x_max], showgrid=False, constrain="domain")
+    figure.update_yaxes(range=[y_min, y_max], showgrid=False, scaleanchor="x", scaleratio=1, constrain="domain")
+    return figure
+
+
+def _points(points: np.ndarray, name: str, color: str, opacity: float) -> go.Scatter:
+    points = np.asarray(points, dtype=np.float32)
+    return go.Scatter(
+        x=points[:, 0],
+        y=points[:, 1],
+        mode="markers",
+        name=name,
+        marker={"size": 3, "color": color, "opacity": opacity},
+        hoverinfo="skip",
+    )
+
+
+def image_grid(images: np.ndarray, levels: int, columns: int = 8, scale: int = 5, gap: int = 2) -> np.ndarray:
+    """Images of integer levels (N, C, H, W) as one uint8 picture: dark ink on white paper, upscaled, with gaps."""
+    images = np.asarray(images, dtype=np.float32)
+    count, channels, height, width = images.shape
+    rows = -(-count // columns)
+    ink = 255.0 * (1.0 - np.clip(images, 0, levels - 1) / max(levels - 1, 1))
+    cell_h, cell_w = height * scale, width * scale
+    canvas = np.full((rows * (cell_h + gap) + gap, columns * (cell_w + gap) + gap, channels), 230.0, np.float32)
+    for i, image in enumerate(ink):
+        top, left = gap + (i // columns) * (cell_h + gap), gap + (i % columns) * (cell_w + gap)
+        big = image.transpose(1, 2, 0).repeat(scale, axis=0).repeat(scale, axis=1)
+        canvas[top : top + cell_h, left : left + cell_w] = big
+    picture = canvas.round().astype(np.uint8)
+    return picture[:, :, 0] if channels == 1 else picture

@@ -1,0 +1,64 @@
+"""The whole page: a short introduction, the tabs, and an About section. ``build`` makes it; ``launch_options``
+gives the theme and style sheet, which Gradio 6 takes at launch."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import gradio as gr
+import torch
+
+from app.train_tab import build_train_tab
+
+STYLE = Path(__file__).resolve().parent.parent / "assets" / "style.css"
+
+INTRO = """
+# DGM Playground
+Train small deep generative models — autoregressive, flows, latent-variable, adversarial — on toy 2D densities
+and 8×8 digits, and watch them learn: live samples, the model's density, and honest held-out likelihoods.
+"""
+
+ABOUT = """
+**What you see while training**
+
+- **Samples** — for 2D data, orange dots are fresh samples from the model, grey dots are held-out data, and the
+  blue heatmap is the model's log density log p(x) (only for models that have a likelihood). For digits, a grid
+  of 64 sampled images.
+- **Training loss** — the objective the model minimises on training batches (for likelihood models, nats per
+  dimension; a GAN shows both players' losses).
+- **Held-out NLL** — the negative log-likelihood of validation and test data in bits per dimension: lower is
+  better. Dashed curves marked *(bound)* are upper bounds on the NLL (an ELBO, or a dequantization bound), so the
+  true NLL is at most that. The dotted *baseline* is the simplest honest model (one Gaussian for points,
+  independent pixels for images); a model should beat it. For 2D data, *data entropy (floor)* is the entropy of
+  the process that generated the data: no honest test NLL can go below it.
+- **GANs** have no likelihood: they are compared by MMD, a two-sample test between samples and held-out data
+  (lower is better).
+- **Stop** keeps the weights that scored best on validation; **Continue** trains the same model further; **Train**
+  always starts a fresh model. If training diverges (the loss becomes NaN), the last good weights are kept.
+
+bits/dim = NLL in nats / (number of dimensions × ln 2). Everything runs on your own server; each browser tab has
+its own model.
+"""
+
+
+def build(device: torch.device) -> gr.Blocks:
+    """The app's Blocks, training on ``device``."""
+    with gr.Blocks(title="DGM Playground", analytics_enabled=False) as demo:
+        gr.Markdown(INTRO, elem_id="intro")
+        with gr.Tabs():
+            with gr.Tab("Train", id="train"):
+                build_train_tab(device)
+        with gr.Accordion("About: what am I looking at?", open=False, elem_id="about"):
+            gr.Markdown(ABOUT)
+    return demo
+
+
+def launch_options() -> dict[str, Any]:
+    """Keyword arguments for ``demo.launch``: theme, style sheet, and no per-browser run history (each streamed
+    figure would be stored)."""
+    return {
+        "theme": gr.themes.Soft(primary_hue="blue", neutral_hue="slate"),
+        "css_paths": [STYLE],
+        "run_history": False,
+    }

@@ -1,0 +1,215 @@
+"""The Train tab: pick data and a model, set a few hyperparameters, and watch training live."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Iterator
+from functools import partial
+from typing import Any
+
+import gradio as gr
+import torch
+
+from app import views
+from app.session import Session, Settings, TrainingRun, parse_settings, warm_up, whole
+from app.streaming import Update, message_update, stream
+from dgm_core.data import SOURCES, dataset_names, load_dataset
+from dgm_core.models.registry import FAMILIES, MODELS, defaults_for, models_by_family
+
+DEFAULT_DATASET = "moons"
+DEFAULT_MODEL = "RealNVP"
+TRAINING_CONCURRENCY = 4  # runs at once across all visitors (each visitor has their own model)
+
+
+def model_choices() -> list[tuple[str, str]]:
+    """("RealNVP (flow)", "RealNVP"), grouped by family in the registry's order."""
+    return [(f"{name} ({family})", name) for family, names in models_by_family().items() for name in names]
+
+
+def model_card(name: str) -> str:
+    info = MODELS[name]
+    return f"**{info.name}** — {info.description}\n\n*{FAMILIES[info.family]}*"
+
+
+def data_card(name: str) -> str:
+    spec = load_dataset(name).spec
+    shape = "×".join(str(s) for s in spec.shape)
+    kind = "2D points" if spec.kind == "points2d" else f"images {shape}, {spec.levels} levels"
+    return f"{SOURCES[name].description} *({kind})*"
+
+
+def defaults(dataset: str, model: str) -> tuple[int, float, int, int]:
+    """Steps, learning rate, batch size and hidden width recommended for this model on this kind of data."""
+    values = defaults_for(model, load_dataset(dataset).spec)
+    return values.steps, values.lr, values.batch_size, values.hidden
+
+
+def build_train_tab(device: torch.device) -> None:
+    """Lay out the tab's components and wire its events (inside a gr.Blocks context)."""
+    session = gr.State(Session)  # a factory: Gradio calls it once per browser tab
+    steps0, lr0, batch0, hidden0 = defaults(DEFAULT_DATASET, DEFAULT_MODEL)
+    warm_up(Settings(DEFAULT_DATASET, DEFAULT_MODEL, steps0, lr0, batch0, hidden0, seed=0), device)
+    preview_plot, preview_picture = views.data_preview(load_dataset(DEFAULT_DATASET))
+    with gr.Row(equal_height=False):
+        with gr.Column(scale=1, min_width=320):
+            dataset = gr.Dropdown(dataset_names(), value=DEFAULT_DATASET, label="Data set", elem_id="dataset")
+            data_info = gr.Markdown(data_card(DEFAULT_DATASET), elem_id="data-info", elem_classes="card")
+            model = gr.Dropdown(model_choices(), value=DEFAULT_MODEL, label="Model (family)", elem_id="model")
+            model_info = gr.Markdown(model_card(DEFAULT_MODEL), elem_id="model-info", elem_classes="card")
+            with gr.Accordion("Hyperparameters", open=True):
+                with gr.Row():
+                    steps = gr.Number(
+                        steps0,
+                        label="Steps",
+                        precision=0,
+                        step=100,
+                        elem_id="steps",
+                        info="1–1,000,000. Continue adds this many more.",
+                    )
+                    lr = gr.Number(
+                        lr0, label="Learning rate", step=1e-4, elem_id="lr", info="Adam step size, in (0, 1]; try 1e-3."
+                    )
+                with gr.Row():
+                    batch_size = gr.Number(
+                        batch0,
+                        label="Batch size",
+                        precision=0,
+                        step=32,
+                        elem_id="batch-size",
+                        info="Items per step, 2–65,536.",
+                    )
+                    hidden = gr.Number(
+                        hidden0,
+                        label="Hidden width",
+                        precision=0,
+                        step=32,
+                        elem_id="hidden",
+                        info="Units per hidden layer, 4–4,096.",
+                    )
+                seed = gr.Number(
+                    0, label="Seed", precision=0, elem_id="seed", info="Same seed, same settings: the same run."
+                )
+            with gr.Row():
+                train_btn = gr.Button("Train", variant="primary", elem_id="train-btn", min_width=80)
+                stop_btn = gr.Button("Stop", variant="stop", elem_id="stop-btn", min_width=80)
+                continue_btn = gr.Button("Continue", elem_id="continue-btn", min_width=80)
+            gr.Markdown(
+                "*Train* starts a fresh model · *Stop* keeps the best weights so far · "
+                "*Continue* trains the same model further.",
+                elem_classes="hint",
+            )
+        with gr.Column(scale=2, min_width=480):
+            status = gr.Markdown("Press **Train** to start.", label="Status", elem_id="status", elem_classes="status")
+            samples_plot = gr.Plot(
+                preview_plot,
+                label="Samples (2D)",
+                show_label=False,
+                elem_id="samples-plot",
+                visible=preview_plot is not None,
+            )
+            samples_image = gr.Image(
+                preview_picture,
+                label="The data (training images)",
+                format="png",
+                image_mode="L",
+                interactive=False,
+                buttons=["download"],
+                elem_id="samples-image",
+                visible=preview_picture is not None,
+                height=400,
+            )
+            with gr.Row():
+                loss_plot = gr.Plot(
+                    views.empty_curves("the training loss appears here")[0],
+                    label="Training loss",
+                    show_label=False,
+                    elem_id="loss-plot",
+                )
+                nll_plot = gr.Plot(
+                    views.empty_curves("held-out scores appear here")[1],
+                    label="Held-out NLL",
+                    show_label=False,
+                    elem_id="nll-plot",
+                )
+
+    hyper = [steps, lr, batch_size, hidden]
+    outputs = [status, loss_plot, nll_plot, samples_plot, samples_image]
+    quiet: dict[str, Any] = {"show_progress": "hidden", "api_visibility": "private", "concurrency_limit": None}
+    dataset.change(on_dataset, [dataset, model], [*hyper, data_info, samples_plot, samples_image], **quiet)
+    model.change(on_model, [dataset, model], [*hyper, model_info], **quiet)
+
+    training: dict[str, Any] = {
+        "concurrency_id": "training",
+        "concurrency_limit": TRAINING_CONCURRENCY,
+        "show_progress": "hidden",
+    }
+    train_btn.click(
+        partial(start_training, device), [dataset, model, *hyper, seed, session], outputs, api_name="train", **training
+    )
+    continue_btn.click(continue_training, [steps, session], outputs, api_name="continue_training", **training)
+    # No cancels=: the running stream notices the Stop at its next slice and draws the stopped state itself.
+    stop_btn.click(stop_training, session, status, api_name="stop", show_progress="hidden", concurrency_limit=None)
+
+
+def on_dataset(dataset: str, model: str) -> tuple[Any, ...]:
+    plot, picture = views.data_preview(load_dataset(dataset))
+    return (
+        *defaults(dataset, model),
+        data_card(dataset),
+        gr.update(value=plot, visible=plot is not None),
+        gr.update(value=picture, visible=picture is not None, label=f"The data: {dataset} (training images)"),
+    )
+
+
+def on_model(dataset: str, model: str) -> tuple[Any, ...]:
+    return (*defaults(dataset, model), model_card(model))
+
+
+def start_training(
+    device: torch.device,
+    dataset: str,
+    model: str,
+    steps: float,
+    lr: float,
+    batch_size: float,
+    hidden: float,
+    seed: float,
+    session: Session,
+) -> Iterator[Update]:
+    """Train a fresh model with these settings, streaming the page's updates."""
+    try:
+        settings = parse_settings(dataset, model, steps, lr, batch_size, hidden, seed)
+        run = TrainingRun(settings, device)
+    except ValueError as error:
+        yield refuse(str(error))
+        return
+    token, events = session.start(run, settings.steps)
+    yield from stream(session, run, token, events)
+
+
+def continue_training(steps: float, session: Session) -> Iterator[Update]:
+    """Train this tab's model ``steps`` more steps (after Stop, after it finished, or after a divergence)."""
+    run = session.run
+    if run is None:
+        yield refuse("Nothing to continue yet: press Train first.")
+        return
+    try:
+        more = whole(steps, "Steps")
+        dataclasses.replace(run.trainer.config, steps=more).check()
+    except ValueError as error:
+        yield refuse(str(error))
+        return
+    token, events = session.start(run, more)
+    yield from stream(session, run, token, events)
+
+
+def stop_training(session: Session) -> str:
+    """Stop this tab's training and keep the weights that scored best on validation."""
+    run = session.stop()
+    return "Nothing to stop: press **Train** to start." if run is None else views.status_markdown(run)
+
+
+def refuse(message: str) -> Update:
+    """A setting that cannot train: a warning toast and the reason in the status line."""
+    gr.Warning(message)
+    return message_update(f"**Cannot train:** {message}")

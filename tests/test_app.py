@@ -1,0 +1,127 @@
+"""The app through its API (gradio_client): streaming, settings that cannot train, divergence, continue, concurrency."""
+
+from __future__ import annotations
+
+import json
+import re
+import threading
+import time
+
+import pytest
+from gradio_client import Client
+
+STEP = re.compile(r"step \**(\d+)\** / (\d+)")
+
+
+def train(client: Client, dataset: str, model: str, steps: int, lr: float, batch: int, hidden: int, seed: int = 0):
+    return client.submit(dataset, model, steps, lr, batch, hidden, seed, api_name="/train")
+
+
+def step_of(status: str) -> tuple[int, int]:
+    match = STEP.search(status)
+    assert match, f"no step count in status: {status!r}"
+    return int(match[1]), int(match[2])
+
+
+def plot_json(output: dict) -> dict:
+    """A gr.Plot output as the plotly figure's JSON."""
+    return json.loads(output["plot"])
+
+
+@pytest.fixture()
+def client(app_url: str) -> Client:
+    return Client(app_url, verbose=False)
+
+
+def test_training_streams_then_reports_final_scores(client: Client) -> None:
+    job = train(client, "moons", "RealNVP", 150, 5e-3, 256, 64)
+    statuses = [output[0] for output in job]
+    final = job.result()[0]
+    assert len(set(statuses)) >= 3, statuses
+    assert step_of(final) == (150, 150)
+    assert "Done" in final and "Kept the weights of step" in final
+    assert "nats" in final and "bits/dim" in final and "exact" in final
+    assert "baseline (single Gaussian)" in final and "data entropy (floor)" in final
+    nll = plot_json(job.result()[2])
+    assert {trace["name"] for trace in nll["data"]} == {"val", "test"}
+    labels = [annotation["text"] for annotation in nll["layout"]["annotations"]]
+    assert "data entropy (floor)" in labels and "baseline: single Gaussian" in labels
+    samples = plot_json(job.result()[3])
+    names = [trace.get("name") for trace in samples["data"]]
+    assert names == ["model log density", "data", "model samples"]
+
+
+@pytest.mark.parametrize(
+    ("lr", "batch", "hidden", "steps", "expected"),
+    [
+        (0.0, 64, 64, 50, "learning rate"),
+        (1e-3, 1, 64, 50, "batch size"),
+        (1e-3, 64, 2, 50, "hidden width"),
+        (1e-3, 64, 64, 0, "Steps"),
+    ],
+)
+def test_settings_that_cannot_train_get_a_clear_message(
+    client: Client, lr: float, batch: int, hidden: int, steps: int, expected: str
+) -> None:
+    status = train(client, "moons", "RealNVP", steps, lr, batch, hidden).result()[0]
+    assert status.startswith("**Cannot train:**") and expected in status, status
+
+
+def test_divergence_is_reported_and_the_model_kept(client: Client) -> None:
+    status = train(client, "moons", "RealNVP", 300, 1.0, 256, 64).result()[0]
+    assert "Diverged" in status and "last good weights were restored" in status, status
+    assert step_of(status)[0] < 300
+
+
+def test_bound_and_missing_likelihood_are_labelled(client: Client) -> None:
+    vae = train(client, "digits", "VAE", 60, 1e-3, 64, 64).result()
+    assert "bound: ELBO" in vae[0], vae[0]
+    nll = plot_json(vae[2])
+    assert {trace["name"] for trace in nll["data"]} == {"val (bound)", "test (bound)"}
+    assert all(trace["line"]["dash"] == "dash" for trace in nll["data"])
+    assert vae[4] and vae[4].endswith(".png")  # the sample grid
+    gan = train(client, "moons", "GAN", 60, 1e-3, 128, 64).result()
+    assert "No likelihood — compare by MMD" in gan[0], gan[0]
+    assert [trace["name"] for trace in plot_json(gan[2])["data"]] == ["val MMD"]
+    assert {trace["name"] for trace in plot_json(gan[1])["data"]} == {"loss", "generator"}
+
+
+def test_continue_trains_the_same_model_further(client: Client) -> None:
+    assert "Nothing to continue" in client.submit(50, api_name="/continue_training").result()[0]
+    assert step_of(train(client, "moons", "MADE", 80, 3e-3, 256, 64).result()[0]) == (80, 80)
+    status = client.submit(40, api_name="/continue_training").result()[0]
+    assert step_of(status) == (120, 120), status
+
+
+def test_stop_keeps_the_best_weights_and_ends_the_stream(client: Client) -> None:
+    job = train(client, "moons", "RealNVP", 5000, 5e-3, 256, 64)
+    for output in job:
+        if step_of(output[0])[0] >= 30:
+            break
+    stopped = client.submit(api_name="/stop").result()
+    assert "Stopped" in stopped and "Kept the weights of step" in stopped, stopped
+    started = time.perf_counter()
+    final = job.result(timeout=10)[0]
+    assert time.perf_counter() - started < 2
+    assert "Stopped" in final and step_of(final)[0] < 5000, final
+
+
+def test_two_visitors_train_at_the_same_time(app_url: str) -> None:
+    """Each client is its own session; the second must not wait in the queue behind the first."""
+    first_update: dict[str, float] = {}
+    finished: dict[str, float] = {}
+
+    def visit(name: str) -> None:
+        job = train(Client(app_url, verbose=False), "moons", "RealNVP", 150, 5e-3, 256, 64, seed=len(name))
+        for _ in job:
+            first_update.setdefault(name, time.perf_counter())
+        assert step_of(job.result()[0]) == (150, 150)
+        finished[name] = time.perf_counter()
+
+    threads = [threading.Thread(target=visit, args=(name,)) for name in ("a", "bb")]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    assert set(finished) == {"a", "bb"}
+    assert max(first_update.values()) < min(finished.values()), (first_update, finished)

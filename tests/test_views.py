@@ -1,0 +1,50 @@
+"""The UI's pure pieces, without a server: settings parsing, figure builders, the image grid, the model list."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from app import figures
+from app.session import parse_settings
+from app.train_tab import model_choices
+from dgm_core.models.registry import MODELS
+
+
+def test_settings_are_parsed_or_explained() -> None:
+    settings = parse_settings("moons", "RealNVP", 100.0, "0.001", 64, 32.0, 0)
+    assert (settings.steps, settings.lr, settings.batch_size, settings.hidden) == (100, 1e-3, 64, 32)
+    for args, expected in [
+        (("moons", "RealNVP", None, 1e-3, 64, 32, 0), "Steps must be a number"),
+        (("moons", "RealNVP", 10.5, 1e-3, 64, 32, 0), "Steps must be a whole number"),
+        (("moons", "RealNVP", 10, float("nan"), 64, 32, 0), "learning rate must be a finite number"),
+        (("moons", "RealNVP", 10, 1e-3, 64, 32, -1), "seed must be a whole number from 0"),
+        (("nowhere", "RealNVP", 10, 1e-3, 64, 32, 0), "Choose a data set"),
+        (("moons", "Nope", 10, 1e-3, 64, 32, 0), "Choose a model"),
+    ]:
+        with pytest.raises(ValueError, match=expected):
+            parse_settings(*args)
+
+
+def test_every_registered_model_is_offered_with_its_family() -> None:
+    labels = dict((value, label) for label, value in model_choices())
+    assert set(labels) == set(MODELS)
+    assert all(labels[name] == f"{name} ({MODELS[name].family})" for name in MODELS)
+
+
+def test_image_grid_lays_out_upscaled_images_with_gaps() -> None:
+    images = np.zeros((10, 1, 8, 8), dtype=np.float32)
+    images[0] = 16  # full ink: black
+    picture = figures.image_grid(images, levels=17, columns=8, scale=4, gap=2)
+    assert picture.dtype == np.uint8 and picture.shape == (2 * 34 + 2, 8 * 34 + 2)
+    assert picture[2:34, 2:34].max() == 0 and picture[2:34, 36:68].min() == 255
+
+
+def test_long_curves_are_binned_and_references_are_labelled() -> None:
+    x, y = np.arange(10_000), np.linspace(5, 1, 10_000)
+    bx, by = figures.binned(x, y)
+    assert len(bx) == figures.MAX_CURVE_POINTS and bx.dtype == np.float32
+    assert by[0] == pytest.approx(y[:25].mean(), rel=1e-5)
+    figure = figures.curve_figure("t", "bits/dim", [figures.Series("val", x, y)], [figures.Reference("floor", 0.5)])
+    assert [a.text for a in figure.layout.annotations] == ["floor"]
+    assert figure.layout.yaxis.range[0] < 0.5
