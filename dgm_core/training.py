@@ -101,6 +101,7 @@ class Trainer:
         target = self.step + (steps or config.steps)
         start, last_eval, last_sample = time.perf_counter(), -math.inf, -math.inf
         step_time = None  # moving average of one step's training time (evaluation excluded)
+        eval_cost = sample_cost = 0.0  # wall-clock schedules keep evaluation and sampling to ≤ 1/5 of the time
         while self.step < target:
             step_start = time.perf_counter()
             losses = self._train_step()
@@ -115,12 +116,14 @@ class Trainer:
             if max_seconds is not None and now - start >= max_seconds:
                 target = self.step
             event = self._event(losses, 1.0 / max(step_time, 1e-9))
-            if self._due(now - last_eval, config.eval_every_s, config.eval_every_steps) or self.step == target:
+            if self._eval_due(now - last_eval, eval_cost) or self.step == target:
                 event.metrics = self.evaluate()
                 last_eval = time.perf_counter()
-            if config.sample_every_s is not None and now - last_sample >= config.sample_every_s:
+                eval_cost = last_eval - now
+            if config.sample_every_s is not None and now - last_sample >= max(config.sample_every_s, 4 * sample_cost):
                 event.samples = self.samples(config.n_samples)
                 last_sample = time.perf_counter()
+                sample_cost = last_sample - max(now, last_eval)
             if self.step >= target:
                 event.message, event.done = self.finish(), True
             yield event
@@ -135,10 +138,10 @@ class Trainer:
         self._rng_state = _get_rng_state(self.device)
         return {name: value.item() for name, value in losses.items()}
 
-    def _due(self, since_s: float, every_s: float | None, every_steps: int | None) -> bool:
-        if every_steps is not None:
-            return self.step % every_steps == 0
-        return every_s is not None and since_s >= every_s
+    def _eval_due(self, since_s: float, cost_s: float) -> bool:
+        if self.config.eval_every_steps is not None:
+            return self.step % self.config.eval_every_steps == 0
+        return self.config.eval_every_s is not None and since_s >= max(self.config.eval_every_s, 4 * cost_s)
 
     def _event(self, losses: dict[str, float], steps_per_s: float, **fields) -> TrainEvent:
         return TrainEvent(self.step, self.elapsed_s, steps_per_s, losses, **fields)
