@@ -40,5 +40,12 @@ def test_unknown_or_absent_devices_are_value_errors():
             pick_device("mps")
 
 
-def test_describe_names_the_device():
-    assert describe(torch.device("cpu")) == f"cpu ({torch.get_num_threads()} threads)"
+def test_describe_names_the_device_and_its_threads():
+    threads = torch.get_num_threads()
+    try:
+        torch.set_num_threads(1)
+        assert describe(torch.device("cpu")) == "cpu (1 thread)"
+        torch.set_num_threads(2)
+        assert describe(torch.device("cpu")) == "cpu (2 threads)"
+    finally:
+        torch.set_num_threads(threads)

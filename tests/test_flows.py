@@ -1,9 +1,10 @@
-"""RealNVP: an invertible map whose log-determinant is exact, so its density is normalised.
+"""Every normalizing flow in the registry: an invertible map with an exact log-determinant, so a normalised density.
 
     log p(x) = log N(f(x); 0, I) + log |det ∂f/∂x|
 
-Each coupling starts as the identity (zero last layer), so the weights are perturbed first: the tests then exercise
-real scales and shifts.
+Flows registered with family "flow" are covered here without editing this file. Their layers start as the identity
+(zero last layers), so the weights are perturbed first: the tests then exercise real scales, shifts, mixings and bends.
+Layer-by-layer promises (masks, splines, LU, actnorm, autoregressive order) are in test_flow_layers.py.
 """
 
 from __future__ import annotations
@@ -12,21 +13,35 @@ import math
 
 import pytest
 import torch
+from torch import nn
 
-from dgm_core.data import load_dataset
+from dgm_core.data import DataSpec, load_dataset
 from dgm_core.evaluation import log_density_grid
-from dgm_core.models.flows import AffineCoupling, RealNVP, alternating_masks
+from dgm_core.models.flows import FlowModel, RealNVP
 from dgm_core.models.preprocess import DequantizeLogit, Standardize
+from dgm_core.models.registry import MODELS, build_model
 from tests.core_helpers import all_images, perturb, tiny_spec
 
 torch.set_num_threads(1)
 
+FLOWS = [name for name, info in MODELS.items() if info.family == "flow"]
+BOUND = 4.0  # the spline flow's [−B, B] in standardised units: test points fall on both sides of it
+IMAGE_SCALE = 0.05  # weight noise on 64-dim flows: 0.1 per entry of a 64×64 LU gives cond(W) ≈ 300 per Glow step,
+# and eight such steps amplify rounding beyond what a float64 round trip can hide
 
-def _flow(dataset: str, scale: float = 0.05, seed: int = 0, **kwargs) -> RealNVP:
+
+def _flow(name: str, spec: DataSpec, scale: float = 0.1, seed: int = 0, hidden: int = 16) -> FlowModel:
+    """A small flow of the registered kind in float64, weights perturbed, in eval mode (actnorm keeps its values)."""
     torch.manual_seed(seed)
-    model = RealNVP(load_dataset(dataset).spec, **kwargs).double()
+    model = MODELS[name].make(spec, hidden=hidden).double().eval()
     perturb(model, scale, seed)
     return model
+
+
+def _points() -> torch.Tensor:
+    """Moons test points, and the same points ×3: standardised, some lie inside [−B, B]² and some far outside."""
+    x = load_dataset("moons").test[:6].double()
+    return torch.cat([x, 3 * x])
 
 
 def _jacobian_log_det(f, x: torch.Tensor) -> torch.Tensor:
@@ -34,64 +49,138 @@ def _jacobian_log_det(f, x: torch.Tensor) -> torch.Tensor:
     return torch.stack([torch.linalg.slogdet(torch.autograd.functional.jacobian(f, xi))[1] for xi in x])
 
 
-def test_perturbed_flow_is_not_the_identity():
-    model = _flow("moons")
-    y = model.preprocess(load_dataset("moons").test[:64].double())[0]
+def test_the_registry_lists_the_flow_zoo():
+    assert {"NICE", "RealNVP", "Glow", "MAF", "NSF"} <= set(FLOWS)
+    assert all(isinstance(MODELS[name].make(load_dataset("moons").spec), FlowModel) for name in FLOWS)
+
+
+def test_test_points_cover_the_spline_region_and_the_tails():
+    y = Standardize(load_dataset("moons").spec).double()(_points())[0]
+    assert (y.abs() < BOUND).all(1).any() and (y.abs() > BOUND).any(1).any()
+
+
+@pytest.mark.parametrize("name", FLOWS)
+def test_perturbed_flow_is_not_the_identity(name):
+    model = _flow(name, load_dataset("moons").spec)
+    y = model.preprocess(_points())[0]
     assert (model.forward_flow(y)[0] - y).abs().max() > 0.1
 
 
-def test_masks_alternate_and_cover_every_coordinate():
-    for dim in (2, 5, 64):
-        masks = alternating_masks(dim, 4)
-        assert torch.equal(masks[0] + masks[1], torch.ones(dim)) and torch.equal(masks[0], masks[2])
-    board = alternating_masks(64, 1)[0].reshape(8, 8)
-    assert (board[:, 1:] != board[:, :-1]).all() and (board[1:] != board[:-1]).all()  # a checkerboard
+@pytest.mark.parametrize("name", FLOWS)
+def test_points_round_trip_x_to_z_to_x(name):
+    model = _flow(name, load_dataset("moons").spec)
+    x = _points()
+    with torch.no_grad():
+        torch.testing.assert_close(model.decode(model.encode(x)), x, rtol=0, atol=1e-9)
 
 
-def test_coupling_leaves_the_masked_half_unchanged():
-    torch.manual_seed(0)
-    coupling = AffineCoupling(torch.tensor([1.0, 0.0, 1.0, 0.0]), hidden=16, layers=2)
-    perturb(coupling, 0.5)
-    x = torch.randn(32, 4)
-    y, _ = coupling(x)
-    assert torch.equal(y[:, [0, 2]], x[:, [0, 2]])
-    assert (y[:, [1, 3]] - x[:, [1, 3]]).abs().max() > 0.1
-
-
-def test_points_round_trip_x_to_z_to_x():
-    model = _flow("moons")
-    x = load_dataset("moons").test[:256].double()
-    torch.testing.assert_close(model.decode(model.encode(x)), x, rtol=0, atol=1e-9)
-
-
-def test_images_round_trip_in_latent_space():
+@pytest.mark.parametrize("name", FLOWS)
+def test_images_round_trip_in_latent_space(name):
     """z → f⁻¹(z) → f(f⁻¹(z)) = z on the 64-dim logit space; and decode ∘ encode recovers the integer levels."""
-    model = _flow("digits", hidden=32)
-    z = torch.randn(16, 64, dtype=torch.float64)
-    torch.testing.assert_close(model.forward_flow(model.inverse_flow(z))[0], z, rtol=0, atol=1e-8)
+    model = _flow(name, load_dataset("digits").spec, IMAGE_SCALE)
     torch.manual_seed(0)
-    x = load_dataset("digits").test[:16].double()
-    assert torch.equal(model.decode(model.encode(x)), x)
+    z = torch.randn(16, 64, dtype=torch.float64)
+    with torch.no_grad():
+        torch.testing.assert_close(model.forward_flow(model.inverse_flow(z))[0], z, rtol=0, atol=1e-8)
+        x = load_dataset("digits").test[:16].double()
+        assert torch.equal(model.decode(model.encode(x)), x)
 
 
-def test_points_log_det_equals_autograd_jacobian():
-    """The summed log-scales (plus the standardisation's −Σ log σ) equal log |det ∂z/∂x| of the whole map."""
-    model = _flow("moons")
-    x = load_dataset("moons").test[:8].double()
+@pytest.mark.parametrize("name", FLOWS)
+def test_points_log_det_equals_autograd_jacobian(name):
+    """The layers' log-dets plus the standardisation's −Σ log σ equal log |det ∂z/∂x| of the whole map."""
+    model = _flow(name, load_dataset("moons").spec)
+    x = _points()
     y, log_det_pre = model.preprocess(x)
     _, log_det_flow = model.forward_flow(y)
     expected = _jacobian_log_det(lambda xi: model.encode(xi[None])[0], x)
     torch.testing.assert_close(log_det_pre + log_det_flow, expected, rtol=1e-9, atol=1e-9)
-    assert (log_det_flow.max() - log_det_flow.min()) > 0.01  # the log-det varies with x: a real test
 
 
-def test_image_flow_log_det_equals_autograd_jacobian():
-    """On 64-dim digits, the couplings' log-det equals log |det| of the 64×64 Jacobian, item by item."""
-    model = _flow("digits", hidden=32, couplings=4)
-    y = torch.randn(3, 64, dtype=torch.float64)
+@pytest.mark.parametrize("name", FLOWS)
+def test_image_log_det_equals_autograd_jacobian(name):
+    """On 64-dim logits (some beyond ±B), the layers' log-det equals log |det| of the 64×64 Jacobian, item by item."""
+    model = _flow(name, load_dataset("digits").spec, IMAGE_SCALE)
+    torch.manual_seed(1)
+    y = 2.5 * torch.randn(3, 64, dtype=torch.float64)
+    assert (y.abs() > BOUND).any() and (y.abs() < BOUND).any()
     _, log_det = model.forward_flow(y)
     expected = _jacobian_log_det(lambda yi: model.forward_flow(yi[None])[0][0], y)
     torch.testing.assert_close(log_det, expected, rtol=1e-9, atol=1e-8)
+
+
+@pytest.mark.parametrize("name", FLOWS)
+def test_density_integrates_to_one_over_the_plane(name):
+    """∫ p(x) dx ≈ Σ_grid p · Δx Δy over [−10, 10]² (tails beyond are negligible) for a perturbed flow."""
+    model = _flow(name, load_dataset("moons").spec).float()
+    n, half = 300, 10.0
+    log_p = log_density_grid(model, (-half, half, -half, half), n=n)
+    cell = (2 * half / (n - 1)) ** 2
+    assert log_p.exp().sum().item() * cell == pytest.approx(1.0, abs=0.01)
+    assert log_p.max() - log_p.min() > 5  # the density is far from flat
+
+
+@pytest.mark.parametrize("name", FLOWS)
+def test_dequantization_bound_sums_to_at_most_one(name):
+    """E_u[log p(x + u)] ≤ log P(x) (Jensen), so Σ_x exp(bound(x)) ≤ 1 over all 81 images of a 3-level 2×2 space."""
+    spec = tiny_spec(levels=3)
+    model = _flow(name, spec, scale=0.05)
+    x = all_images(spec).double()
+    with torch.no_grad():
+        bound = model.log_prob(x.repeat(400, 1, 1, 1)).reshape(400, len(x)).mean(0)
+    total = bound.exp().sum().item()
+    assert 0.3 < total < 1.0
+
+
+@pytest.mark.parametrize("name", FLOWS)
+def test_sampling_cost_counts_the_network_passes(name):
+    """Sampling in "one pass" runs each network as often as the density; in "D sequential passes", D times as often."""
+    model = _flow(name, load_dataset("digits").spec)
+    calls = {"n": 0}
+    for module in model.modules():
+        if isinstance(module, nn.Linear):
+            module.register_forward_hook(lambda *_: calls.update(n=calls["n"] + 1))
+    with torch.no_grad():
+        model.log_prob(load_dataset("digits").test[:4].double())
+        density_passes, calls["n"] = calls["n"], 0
+        model.sample(4)
+    factor = {"one pass": 1, "D sequential passes": model.spec.dim}[model.sampling_cost]
+    assert density_passes > 0 and calls["n"] == factor * density_passes
+
+
+def test_nice_changes_volume_only_through_its_scaling():
+    """Additive couplings have |det| = 1: NICE's log-det is the same constant Σ s for every input."""
+    model = _flow("NICE", load_dataset("moons").spec)
+    y = model.preprocess(_points())[0]
+    _, log_det = model.forward_flow(y)
+    torch.testing.assert_close(log_det, model.layers[-1].log_scale.sum().expand(len(y)))
+    assert abs(log_det[0].item()) > 0.01
+
+
+def _last_layer_gradient(name: str, dataset: str) -> float:
+    """|∂loss/∂W| over the couplings' last layers for a fresh model (the identity map) on the whole training split."""
+    data = load_dataset(dataset)
+    model = build_model(name, data.spec)
+    model.loss(data.train)["loss"].backward()
+    grads = [layer.net[-1].weight.grad.flatten() for layer in model.layers if hasattr(layer, "net")]
+    return torch.cat(grads).norm().item()
+
+
+@pytest.mark.parametrize("dataset", ["8gaussians", "rings", "circles"])
+def test_nice_starts_at_a_stationary_point_on_mirror_symmetric_data(dataset):
+    """At the identity, a shift's gradient is E[z_free | x_fixed] ≈ 0 when the data are symmetric under
+    x_free → −x_free, but a log-scale's is E[z_free² − 1 | x_fixed] ≠ 0: NICE may stall where RealNVP learns."""
+    assert _last_layer_gradient("NICE", dataset) < _last_layer_gradient("RealNVP", dataset) / 20
+    assert _last_layer_gradient("NICE", "moons") > 0.1  # not symmetric: the shifts have somewhere to go
+
+
+def test_realnvp_log_det_varies_with_x():
+    """Affine couplings change volume locally, unlike NICE: the log-det is a function of x."""
+    torch.manual_seed(0)
+    model = RealNVP(load_dataset("moons").spec, hidden=16, couplings=4).double()
+    perturb(model, 0.1)
+    _, log_det = model.forward_flow(model.preprocess(_points())[0])
+    assert log_det.max() - log_det.min() > 0.01
 
 
 def test_dequantize_logit_log_det_equals_autograd_jacobian():
@@ -114,26 +203,3 @@ def test_standardize_log_det_is_minus_sum_log_std():
     y, log_det = Standardize(spec)(load_dataset("moons").test[:4])
     assert log_det.tolist() == pytest.approx([-sum(math.log(s) for s in spec.std)] * 4, abs=1e-6)
     assert y.shape == (4, 2)
-
-
-def test_density_integrates_to_one_over_the_plane():
-    """∫ p(x) dx ≈ Σ_grid p · Δx Δy over [−10, 10]² (tails beyond are negligible) for a perturbed flow."""
-    model = _flow("moons").float()
-    n, half = 400, 10.0
-    log_p = log_density_grid(model, (-half, half, -half, half), n=n)
-    cell = (2 * half / (n - 1)) ** 2
-    assert log_p.exp().sum().item() * cell == pytest.approx(1.0, abs=0.01)
-    assert log_p.max() - log_p.min() > 5  # the density is far from flat
-
-
-def test_dequantization_bound_sums_to_at_most_one():
-    """E_u[log p(x + u)] ≤ log P(x) (Jensen), so Σ_x exp(bound(x)) ≤ 1 over all 81 images of a 3-level 2×2 space."""
-    spec = tiny_spec(levels=3)
-    torch.manual_seed(0)
-    model = RealNVP(spec, hidden=16, couplings=4).double()
-    perturb(model, 0.3)
-    x = all_images(spec).double()
-    with torch.no_grad():
-        bound = model.log_prob(x.repeat(400, 1, 1, 1)).reshape(400, len(x)).mean(0)
-    total = bound.exp().sum().item()
-    assert 0.3 < total < 1.0

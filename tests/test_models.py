@@ -75,7 +75,11 @@ def test_build_model_rejects_unknown_names_and_bad_widths():
 
 EXPECTED_LIKELIHOOD = {  # (on points, on images)
     "MADE": ("exact", "exact"),
+    "NICE": ("exact", "bound"),
     "RealNVP": ("exact", "bound"),
+    "Glow": ("exact", "bound"),
+    "MAF": ("exact", "bound"),
+    "NSF": ("exact", "bound"),
     "VAE": ("bound", "bound"),
     "GAN": ("none", "none"),
 }

@@ -36,18 +36,24 @@ def made_masks(dim: int, hidden: int, layers: int, outputs_per_dim: int) -> list
     return masks
 
 
+def masked_mlp(masks: list[Tensor]) -> nn.Sequential:
+    """MaskedLinear layers with SiLU between them (none after the last): the network of a MADE."""
+    modules: list[nn.Module] = []
+    for mask in masks:
+        modules += [MaskedLinear(mask), nn.SiLU()]
+    return nn.Sequential(*modules[:-1])
+
+
 class MADE(GenerativeModel):
     """Categorical conditionals over the L levels of each pixel, or a K-component Gaussian mixture for real values."""
+
+    sampling_cost = "D sequential passes"
 
     def __init__(self, spec: DataSpec, hidden: int = 128, layers: int = 2, components: int = 10) -> None:
         super().__init__(spec)
         self.discrete = spec.levels is not None
         self.params_per_dim = spec.levels if self.discrete else 3 * components
-        masks = made_masks(spec.dim, hidden, layers, self.params_per_dim)
-        modules: list[nn.Module] = []
-        for mask in masks:
-            modules += [MaskedLinear(mask), nn.SiLU()]
-        self.net = nn.Sequential(*modules[:-1])
+        self.net = masked_mlp(made_masks(spec.dim, hidden, layers, self.params_per_dim))
         self.standardize = None if self.discrete else Standardize(spec)
         self.capabilities = Capabilities(likelihood="exact")
 

@@ -35,9 +35,14 @@ class Capabilities:
 
 
 class GenerativeModel(nn.Module):
-    """Base class: a training loss, a sampler and, where the family has them, a likelihood and a latent space."""
+    """Base class: a training loss, a sampler and, where the family has them, a likelihood and a latent space.
+
+    ``sampling_cost`` says in words how many network passes one batch of samples takes (for display); models whose
+    sampler is sequential (autoregressive ones, MAF) override it.
+    """
 
     capabilities: Capabilities
+    sampling_cost: str = "one pass"
 
     def __init__(self, spec: DataSpec) -> None:
         super().__init__()

@@ -13,7 +13,7 @@ import torch
 from dgm_core.data import DataKind, DataSpec
 from dgm_core.models.autoregressive import MADE
 from dgm_core.models.base import GenerativeModel
-from dgm_core.models.flows import RealNVP
+from dgm_core.models.flows import MAF, NICE, Glow, NeuralSplineFlow, RealNVP
 from dgm_core.models.gan import GAN
 from dgm_core.models.latent import VAE
 
@@ -54,11 +54,49 @@ MODELS: dict[str, ModelInfo] = {
             {"points2d": TrainingDefaults(3000, 3e-3, 512, 128), "image": TrainingDefaults(2000, 1e-3, 128, 256)},
         ),
         ModelInfo(
+            "NICE",
+            "flow",
+            "NICE (Dinh et al., 2014), the first coupling flow: half the coordinates shift the other half, "
+            "alternating, then one diagonal scaling. Shifts preserve volume, so unlike RealNVP's the log-determinant "
+            "is one constant: the density gets its shape only from where the map moves points. On mirror-symmetric "
+            "sets (rings, circles, 8 Gaussians) it can stall at the single Gaussian: there a shift's gradient is zero.",
+            NICE,
+            {"points2d": TrainingDefaults(3000, 5e-3, 512, 64), "image": TrainingDefaults(2000, 3e-3, 128, 128)},
+        ),
+        ModelInfo(
             "RealNVP",
             "flow",
             "Affine coupling flow (Dinh et al., 2017): half the coordinates scale and shift the other half, "
             "alternating. Exact density on points; on pixels a bound through uniform dequantization.",
             RealNVP,
+            {"points2d": TrainingDefaults(3000, 5e-3, 512, 64), "image": TrainingDefaults(2000, 1e-3, 128, 128)},
+        ),
+        ModelInfo(
+            "Glow",
+            "flow",
+            "Glow (Kingma & Dhariwal, 2018): each step is actnorm (initialised from the first batch), a learned "
+            "invertible linear map in LU form (cheap log-determinant) and an affine coupling. Where RealNVP fixes "
+            "which coordinates condition which, Glow learns how to mix them.",
+            Glow,
+            {"points2d": TrainingDefaults(3000, 5e-3, 512, 64), "image": TrainingDefaults(2000, 1e-3, 128, 128)},
+        ),
+        ModelInfo(
+            "MAF",
+            "flow",
+            "Masked autoregressive flow (Papamakarios et al., 2017): stacked MADEs, each shifting and scaling x_i by "
+            "functions of x_<i, the order reversed between layers. The density is one pass, but sampling takes D "
+            "sequential passes (the inverse autoregressive flow makes the opposite trade). An affine coupling is the "
+            "special case with only two blocks in the order.",
+            MAF,
+            {"points2d": TrainingDefaults(3000, 5e-3, 512, 64), "image": TrainingDefaults(2000, 1e-3, 128, 128)},
+        ),
+        ModelInfo(
+            "NSF",
+            "flow",
+            "Neural spline flow (Durkan et al., 2019): couplings whose elementwise map is a monotone "
+            "rational-quadratic spline (8 bins on [−4, 4], the identity outside), inverted in closed form. Where "
+            "affine couplings only scale and shift, a spline can bend, so fewer layers fit a many-moded density.",
+            NeuralSplineFlow,
             {"points2d": TrainingDefaults(3000, 5e-3, 512, 64), "image": TrainingDefaults(2000, 1e-3, 128, 128)},
         ),
         ModelInfo(
