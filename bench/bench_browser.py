@@ -1,11 +1,11 @@
 """The playground as a user meets it: start `python app.py`, open it in Chromium, click Train, and measure
 
 - the time from the click to the first visible update (a step in the status line; the samples plot drawn), and
-- the held-out test NLL the status line shows after 10 s of training, beside the data's entropy,
+- the held-out test NLL (or bound) the status line shows after 10 s of training, and after Stop,
 
 with the browser and the server sharing this machine's cores, as on a laptop.
 
-    python bench/bench_browser.py [--data moons] [--model RealNVP] [--seconds 10]
+    python -m bench.bench_browser [--data moons] [--model RealNVP] [--seconds 10]
 """
 
 from __future__ import annotations
@@ -31,7 +31,8 @@ FIRST_UPDATE_JS = """() => new Promise(resolve => {
   const start = performance.now(); const marks = {};
   const check = () => {
     const status = document.querySelector('#status')?.innerText || '';
-    const drawn = (document.querySelector('#samples-plot')?.textContent || '').includes('model samples');
+    const drawn = (document.querySelector('#samples-plot')?.textContent || '').includes('model samples')
+               || (document.querySelector('#samples-image')?.textContent || '').includes('Samples from the model');
     if (marks.status === undefined && /step [1-9]\\d* \\//.test(status)) marks.status = performance.now() - start;
     if (marks.samples === undefined && drawn) marks.samples = performance.now() - start;
     if (marks.status !== undefined && marks.samples !== undefined) { observer.disconnect(); resolve(marks); }

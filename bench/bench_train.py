@@ -1,7 +1,7 @@
 """Train every registered model on a 2D set and on digits under a wall-clock budget; print a table.
 
-    python bench/bench_train.py                       # moons 10 s, digits 60 s, one thread (as the app trains)
-    python bench/bench_train.py --data moons rings --seconds 10 --models RealNVP
+    python -m bench.bench_train                       # moons 10 s, digits 60 s, one thread (as the app trains)
+    python -m bench.bench_train --data moons rings --seconds 10 --models RealNVP
 
 Columns: steps/s (training time only), steps taken, test NLL in nats per item and bits/dim of the weights best on
 validation, what that number is (exact / bound / none), the baseline (single Gaussian or independent pixels) and,
