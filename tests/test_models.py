@@ -81,6 +81,7 @@ EXPECTED_LIKELIHOOD = {  # (on points, on images)
     "MAF": ("exact", "bound"),
     "NSF": ("exact", "bound"),
     "VAE": ("bound", "bound"),
+    "IWAE": ("bound", "bound"),
     "GAN": ("none", "none"),
 }
 

@@ -15,7 +15,7 @@ from dgm_core.models.autoregressive import MADE
 from dgm_core.models.base import GenerativeModel
 from dgm_core.models.flows import MAF, NICE, Glow, NeuralSplineFlow, RealNVP
 from dgm_core.models.gan import GAN
-from dgm_core.models.latent import VAE
+from dgm_core.models.latent import IWAE, VAE
 
 FAMILIES = {
     "autoregressive": "Autoregressive: p(x) = Π p(x_i | x_<i), exact likelihood, sequential sampling.",
@@ -105,6 +105,14 @@ MODELS: dict[str, ModelInfo] = {
             "Variational autoencoder (Kingma & Welling, 2014): Gaussian encoder q(z|x), decoder p(x|z) fitting the "
             "data type; trained on the ELBO, a lower bound on log p(x).",
             VAE,
+            {"points2d": TrainingDefaults(3000, 3e-3, 512, 128), "image": TrainingDefaults(3000, 1e-3, 128, 256)},
+        ),
+        ModelInfo(
+            "IWAE",
+            "latent",
+            "Importance-weighted autoencoder (Burda et al., 2016): the VAE's model trained on the k = 8 sample bound "
+            "log (1/k) Σ p(x, z_i)/q(z_i|x), tighter than the ELBO; the posterior may spread wider.",
+            IWAE,
             {"points2d": TrainingDefaults(3000, 3e-3, 512, 128), "image": TrainingDefaults(3000, 1e-3, 128, 256)},
         ),
         ModelInfo(
