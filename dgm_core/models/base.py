@@ -25,12 +25,17 @@ class Capabilities:
 
     likelihood: "exact" when ``log_prob`` is log p(x); "bound" when it is a lower bound on it
         (named by ``likelihood_name``, e.g. "ELBO"); "none" when the model has no likelihood (GANs).
-    latent_dim: size of the latent space, or None when the model has none.
+    latent_dim: size of the latent space, or None when the model has none; ``decode`` maps latents to items.
+    encoder: True when ``encode`` maps items to latents (a flow exactly, a VAE by its posterior mean).
+    inpainting: True when ``inpaint`` can fill in unobserved parts of an item given the observed ones.
+    conditional: True when the model is trained on (item, class label) pairs.
     """
 
     likelihood: Likelihood
     likelihood_name: str = "log-likelihood"
     latent_dim: int | None = None
+    encoder: bool = False
+    inpainting: bool = False
     conditional: bool = False
 
 

@@ -29,7 +29,9 @@ class VAE(GenerativeModel):
         self.encoder = mlp([spec.dim] + [hidden] * layers + [2 * self.latent_dim])
         self.decoder = mlp([self.latent_dim] + [hidden] * layers + [spec.dim * self.outputs_per_dim])
         self.standardize = None if self.discrete else Standardize(spec)
-        self.capabilities = Capabilities(likelihood="bound", likelihood_name="ELBO", latent_dim=self.latent_dim)
+        self.capabilities = Capabilities(
+            likelihood="bound", likelihood_name="ELBO", latent_dim=self.latent_dim, encoder=True
+        )
 
     def _posterior(self, u: Tensor) -> tuple[Tensor, Tensor]:
         mean, log_var = self.encoder(u).chunk(2, dim=-1)

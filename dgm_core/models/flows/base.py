@@ -54,6 +54,7 @@ class FlowModel(GenerativeModel):
             likelihood="bound" if discrete else "exact",
             likelihood_name="dequantization bound" if discrete else "log-likelihood",
             latent_dim=spec.dim,
+            encoder=True,
         )
 
     def forward_flow(self, y: Tensor) -> tuple[Tensor, Tensor]:
