@@ -11,7 +11,7 @@ import torch
 
 from dgm_core.data import load_dataset
 from dgm_core.evaluation import baseline_nll, mmd
-from dgm_core.models.registry import MODELS, build_model, defaults_for
+from dgm_core.models.registry import build_model, defaults_for, models_for
 from dgm_core.training import TrainConfig, Trainer
 
 torch.set_num_threads(1)
@@ -40,8 +40,8 @@ def _train(name: str, dataset: str, steps: int = STEPS) -> Trainer:
 
 
 def _likelihood_models(dataset: str) -> list[str]:
-    spec = load_dataset(dataset).spec
-    return [name for name in MODELS if build_model(name, spec).capabilities.likelihood != "none"]
+    data = load_dataset(dataset)
+    return [name for name in models_for(data) if build_model(name, data.spec).capabilities.likelihood != "none"]
 
 
 @pytest.mark.parametrize("name", _likelihood_models("moons"))
@@ -62,7 +62,7 @@ def test_likelihood_models_beat_independent_pixels_on_digits(name):
     assert trainer.best.metrics["test_nll"] < independent_nll - 1.0  # nats per image
 
 
-@pytest.mark.parametrize("name", [n for n in MODELS if n not in _likelihood_models("moons")])
+@pytest.mark.parametrize("name", [n for n in models_for(load_dataset("moons")) if n not in _likelihood_models("moons")])
 def test_implicit_models_move_toward_the_data(name):
     """Without a likelihood, progress is a falling two-sample distance: MMD² to test data drops by a factor of 3."""
     data = load_dataset("moons")

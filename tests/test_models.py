@@ -12,14 +12,23 @@ import torch
 
 from dgm_core.data import load_dataset
 from dgm_core.models.base import Capabilities, GenerativeModel
-from dgm_core.models.registry import FAMILIES, MODELS, build_model, defaults_for, models_by_family
+from dgm_core.models.registry import (
+    FAMILIES,
+    MODELS,
+    build_model,
+    defaults_for,
+    models_by_family,
+    models_for,
+    supports,
+    unsupported_reason,
+)
 from tests.core_helpers import all_images, perturb, tiny_spec
 
 torch.set_num_threads(1)
 
 NAMES = list(MODELS)
 DATASETS = ["moons", "digits", "digits-binary"]
-CASES = [(name, dataset) for name in NAMES for dataset in DATASETS]
+CASES = [(name, dataset) for name in NAMES for dataset in DATASETS if supports(name, load_dataset(dataset))]
 
 
 def _batch(dataset: str, n: int = 16) -> torch.Tensor:
@@ -30,6 +39,11 @@ def _model(name: str, dataset: str, seed: int = 0) -> GenerativeModel:
     return build_model(name, load_dataset(dataset).spec, seed=seed)
 
 
+def _home(name: str) -> str:
+    """The first data set the model works on."""
+    return next(dataset for dataset in DATASETS if supports(name, load_dataset(dataset)))
+
+
 # --- the registry -----------------------------------------------------------------------------------------------------
 
 
@@ -37,9 +51,25 @@ def _model(name: str, dataset: str, seed: int = 0) -> GenerativeModel:
 def test_registry_entry_is_complete(name):
     info = MODELS[name]
     assert info.name == name and info.family in FAMILIES and info.description
-    for kind in ("points2d", "image"):
-        d = info.defaults[kind]
+    assert info.defaults and set(info.defaults) <= {"points2d", "image"}
+    for d in info.defaults.values():
         assert d.steps >= 1 and 0 < d.lr <= 1 and 2 <= d.batch_size and 4 <= d.hidden <= 4096
+
+
+def test_every_data_set_has_models_and_every_model_has_data():
+    assert all(models_for(load_dataset(dataset)) for dataset in DATASETS)
+    assert all(any(supports(name, load_dataset(dataset)) for dataset in DATASETS) for name in NAMES)
+
+
+@pytest.mark.parametrize("name, dataset", [(n, d) for n in NAMES for d in DATASETS])
+def test_unsupported_pairs_say_why_in_a_sentence(name, dataset):
+    data = load_dataset(dataset)
+    reason = unsupported_reason(name, data)
+    assert (reason is None) == supports(name, data)
+    if reason is not None:
+        assert reason.startswith(name) and reason.endswith(".")
+        with pytest.raises(ValueError):
+            defaults_for(name, data.spec)
 
 
 def test_models_by_family_lists_every_model_once():
@@ -49,14 +79,15 @@ def test_models_by_family_lists_every_model_once():
 
 
 def test_defaults_follow_the_kind_of_data():
-    for name in NAMES:
-        assert defaults_for(name, load_dataset("moons").spec) == MODELS[name].defaults["points2d"]
-        assert defaults_for(name, load_dataset("digits").spec) == MODELS[name].defaults["image"]
+    for name, dataset in CASES:
+        spec = load_dataset(dataset).spec
+        assert defaults_for(name, spec) == MODELS[name].defaults[spec.kind]
 
 
 @pytest.mark.parametrize("name", NAMES)
 def test_build_model_same_seed_same_weights(name):
-    a, b, c = _model(name, "moons", 0), _model(name, "moons", 0), _model(name, "moons", 1)
+    home = _home(name)
+    a, b, c = _model(name, home, 0), _model(name, home, 0), _model(name, home, 1)
     assert all(torch.equal(p, q) for p, q in zip(a.state_dict().values(), b.state_dict().values()))
     assert not all(torch.equal(p, q) for p, q in zip(a.state_dict().values(), c.state_dict().values()))
 
@@ -73,7 +104,7 @@ def test_build_model_rejects_unknown_names_and_bad_widths():
 
 # --- capabilities -----------------------------------------------------------------------------------------------------
 
-EXPECTED_LIKELIHOOD = {  # (on points, on images)
+EXPECTED_LIKELIHOOD = {  # (on points, on images); None where the model does not work on that kind
     "MADE": ("exact", "exact"),
     "NICE": ("exact", "bound"),
     "RealNVP": ("exact", "bound"),
@@ -88,9 +119,15 @@ EXPECTED_LIKELIHOOD = {  # (on points, on images)
 
 @pytest.mark.parametrize("name", list(EXPECTED_LIKELIHOOD))
 def test_known_models_declare_their_likelihood(name):
-    on_points, on_images = EXPECTED_LIKELIHOOD[name]
-    assert _model(name, "moons").capabilities.likelihood == on_points
-    assert _model(name, "digits").capabilities.likelihood == on_images
+    for dataset, expected in zip(("moons", "digits"), EXPECTED_LIKELIHOOD[name]):
+        if expected is None:
+            assert not supports(name, load_dataset(dataset))
+        else:
+            assert _model(name, dataset).capabilities.likelihood == expected
+
+
+def test_every_model_declares_its_likelihood_here():
+    assert set(EXPECTED_LIKELIHOOD) == set(NAMES)
 
 
 @pytest.mark.parametrize("name, dataset", CASES)
@@ -189,7 +226,7 @@ def test_latent_space_shapes(name, dataset):
 
 @pytest.mark.parametrize("name", NAMES)
 def test_parameter_count_is_positive_and_grows_with_width(name):
-    spec = load_dataset("moons").spec
+    spec = load_dataset(_home(name)).spec
     small, large = build_model(name, spec, hidden=16), build_model(name, spec, hidden=64)
     assert 0 < small.num_parameters() < large.num_parameters()
     assert small.device == torch.device("cpu")

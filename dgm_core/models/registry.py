@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 import torch
 
-from dgm_core.data import DataKind, DataSpec
+from dgm_core.data import DataKind, Dataset, DataSpec
 from dgm_core.models.autoregressive import MADE
 from dgm_core.models.base import GenerativeModel
 from dgm_core.models.flows import MAF, NICE, Glow, NeuralSplineFlow, RealNVP
@@ -39,7 +39,8 @@ class ModelInfo:
     family: str
     description: str
     make: Callable[..., GenerativeModel]  # (spec, hidden=...) -> model
-    defaults: dict[DataKind, TrainingDefaults]
+    defaults: dict[DataKind, TrainingDefaults]  # the kinds of data the model works on, with settings for each
+    needs_labels: bool = False  # conditional models train on (item, class label) pairs
 
 
 MODELS: dict[str, ModelInfo] = {
@@ -134,7 +135,30 @@ def models_by_family() -> dict[str, list[str]]:
     return grouped
 
 
+def supports(name: str, data: Dataset) -> bool:
+    """Whether model ``name`` can train on ``data`` (its kind of data, and class labels if it needs them)."""
+    info = MODELS[name]
+    return data.spec.kind in info.defaults and (not info.needs_labels or "train" in data.labels)
+
+
+def models_for(data: Dataset) -> list[str]:
+    return [name for name in MODELS if supports(name, data)]
+
+
+def unsupported_reason(name: str, data: Dataset) -> str | None:
+    """A sentence saying why ``name`` cannot train on ``data``, or None when it can."""
+    info = MODELS[name]
+    if data.spec.kind not in info.defaults:
+        kinds = " or ".join("2D points" if kind == "points2d" else "images" for kind in info.defaults)
+        return f"{name} works on {kinds}, not on {data.spec.name}."
+    if info.needs_labels and "train" not in data.labels:
+        return f"{name} is conditional: it needs class labels, and {data.spec.name} has none."
+    return None
+
+
 def defaults_for(name: str, spec: DataSpec) -> TrainingDefaults:
+    if spec.kind not in MODELS[name].defaults:
+        raise ValueError(f"{name} does not work on {spec.name} ({spec.kind}).")
     return MODELS[name].defaults[spec.kind]
 
 
