@@ -48,7 +48,7 @@ class Reference:
     value: float
 
 
-def _figure(title: str, x_title: str, y_title: str, height: int = HEIGHT) -> go.Figure:
+def base_figure(title: str, x_title: str, y_title: str, height: int = HEIGHT) -> go.Figure:
     figure = go.Figure()
     figure.update_layout(
         template=TEMPLATE,
@@ -83,10 +83,15 @@ def _y_range(values: np.ndarray, references: Sequence[float]) -> list[float] | N
 
 
 def curve_figure(
-    title: str, y_title: str, series: Sequence[Series], references: Sequence[Reference] = (), note: str = ""
+    title: str,
+    y_title: str,
+    series: Sequence[Series],
+    references: Sequence[Reference] = (),
+    note: str = "",
+    x_title: str = "training step",
 ) -> go.Figure:
-    """Curves against training steps, with labelled horizontal reference lines."""
-    figure = _figure(title, "training step", y_title)
+    """Curves against training steps (or ``x_title``), with labelled horizontal reference lines."""
+    figure = base_figure(title, x_title, y_title)
     for i, item in enumerate(series):
         x, y = binned(item.x, item.y)
         line = {"color": PALETTE[i % len(PALETTE)], "width": 2, "dash": "dash" if item.dashed else "solid"}
@@ -99,6 +104,7 @@ def curve_figure(
             annotation_position="bottom left",
             annotation_font={"size": 11, "color": "#4b5563"},
         )
+    figure.update_layout(showlegend=bool(series))  # name even a lone curve
     values = np.concatenate([np.asarray(s.y, dtype=np.float32) for s in series]) if series else np.zeros(0)
     figure.update_yaxes(range=_y_range(values, [r.value for r in references]))
     if not series:
@@ -120,7 +126,7 @@ def scatter_figure(
 ) -> go.Figure:
     """2D samples (if any) over faint data points, over the model's log density as a heatmap (if given)."""
     x_min, x_max, y_min, y_max = bounds
-    figure = _figure(title, "x₁", "x₂", height=SAMPLE_HEIGHT)
+    figure = base_figure(title, "x₁", "x₂", height=SAMPLE_HEIGHT)
     if log_density is not None:
         n_rows, n_cols = log_density.shape
         top = float(np.nanmax(log_density)) if np.isfinite(log_density).any() else 0.0
@@ -137,15 +143,15 @@ def scatter_figure(
                 hovertemplate="x₁ %{x:.2f}, x₂ %{y:.2f}<br>log p %{z:.2f}<extra></extra>",
             )
         )
-    figure.add_trace(_points(data, "data", "#6b7280", 0.25))
+    figure.add_trace(points_trace(data, "data", "#6b7280", 0.25))
     if samples is not None:
-        figure.add_trace(_points(samples, "model samples", "#ea580c", 0.75))
+        figure.add_trace(points_trace(samples, "model samples", "#ea580c", 0.75))
     figure.update_xaxes(range=[x_min, x_max], showgrid=False, constrain="domain")
     figure.update_yaxes(range=[y_min, y_max], showgrid=False, scaleanchor="x", scaleratio=1, constrain="domain")
     return figure
 
 
-def _points(points: np.ndarray, name: str, color: str, opacity: float) -> go.Scatter:
+def points_trace(points: np.ndarray, name: str, color: str, opacity: float) -> go.Scatter:
     points = np.asarray(points, dtype=np.float32)
     return go.Scatter(
         x=points[:, 0],

@@ -9,6 +9,11 @@ from typing import Any
 import gradio as gr
 import torch
 
+from app.compare_tab import build_compare_tab
+from app.latent_tab import build_latent_tab
+from app.likelihood_tab import build_likelihood_tab
+from app.runs_tab import build_runs_tab
+from app.session import Session
 from app.train_tab import build_train_tab
 
 STYLE = Path(__file__).resolve().parent.parent / "assets" / "style.css"
@@ -46,9 +51,18 @@ def build(device: torch.device) -> gr.Blocks:
     """The app's Blocks, training on ``device``."""
     with gr.Blocks(title="DGM Playground", analytics_enabled=False) as demo:
         gr.Markdown(INTRO, elem_id="intro")
+        session = gr.State(Session)  # a factory: Gradio makes one Session per browser tab, shared by all the tabs
         with gr.Tabs():
-            with gr.Tab("Train", id="train"):
-                build_train_tab(device)
+            with gr.Tab("Train", id="train", elem_id="tab-train"):
+                train_outputs = build_train_tab(device, session)
+            with gr.Tab("Compare", id="compare", elem_id="tab-compare") as tab:
+                build_compare_tab(device, session, tab)
+            with gr.Tab("Likelihood", id="likelihood", elem_id="tab-likelihood") as tab:
+                build_likelihood_tab(session, tab)
+            with gr.Tab("Latent explorer", id="latent", elem_id="tab-latent") as tab:
+                build_latent_tab(session, tab)
+            with gr.Tab("Runs", id="runs", elem_id="tab-runs") as tab:
+                build_runs_tab(device, session, tab, train_outputs)
         with gr.Accordion("About: what am I looking at?", open=False, elem_id="about"):
             gr.Markdown(ABOUT)
     return demo

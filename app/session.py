@@ -11,7 +11,7 @@ import math
 import threading
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -20,7 +20,8 @@ import torch
 from dgm_core.data import Dataset, dataset_names, load_dataset
 from dgm_core.device import describe
 from dgm_core.evaluation import baseline_nll, log_density_grid
-from dgm_core.models.registry import MODELS, build_model
+from dgm_core.models.base import GenerativeModel
+from dgm_core.models.registry import MODELS, build_model, unsupported_reason
 from dgm_core.training import TrainConfig, Trainer, TrainEvent
 
 SAMPLES_SHOWN = {"points2d": 600, "image": 64}  # samples drawn for display, per kind of data
@@ -39,14 +40,21 @@ class Settings:
     batch_size: int
     hidden: int
     seed: int
+    options: dict[str, float] = field(default_factory=dict)  # the model's declared options (e.g. β), if set
 
 
-def parse_settings(dataset: Any, model: Any, steps: Any, lr: Any, batch_size: Any, hidden: Any, seed: Any) -> Settings:
-    """Settings from raw inputs, or ValueError with a message a user can act on (ranges are checked by the core)."""
+def parse_settings(
+    dataset: Any, model: Any, steps: Any, lr: Any, batch_size: Any, hidden: Any, seed: Any, option: Any = None
+) -> Settings:
+    """Settings from raw inputs, or ValueError with a message a user can act on (ranges are checked by the core).
+    ``option`` sets the model's first declared option (``ModelInfo.options``), if it has one."""
     if dataset not in dataset_names():
         raise ValueError(f"Choose a data set: one of {', '.join(dataset_names())}.")
     if model not in MODELS:
         raise ValueError(f"Choose a model: one of {', '.join(MODELS)}.")
+    reason = unsupported_reason(model, load_dataset(dataset))
+    if reason is not None:
+        raise ValueError(reason)
     settings = Settings(
         dataset=dataset,
         model=model,
@@ -55,10 +63,19 @@ def parse_settings(dataset: Any, model: Any, steps: Any, lr: Any, batch_size: An
         batch_size=whole(batch_size, "The batch size"),
         hidden=whole(hidden, "The hidden width"),
         seed=whole(seed, "The seed"),
+        options=_options(model, option),
     )
     if not 0 <= settings.seed <= MAX_SEED:
         raise ValueError(f"The seed must be a whole number from 0 to {MAX_SEED:,}.")
     return settings
+
+
+def _options(model: str, value: Any) -> dict[str, float]:
+    declared = MODELS[model].options
+    if not declared or value is None:
+        return {}
+    name, option = next(iter(declared.items()))
+    return {name: _number(value, option.label)}
 
 
 def _number(value: Any, name: str) -> float:
@@ -88,13 +105,21 @@ class Tick:
 
 
 class TrainingRun:
-    """One model being trained, and what the page shows of it: loss history, latest samples, log density."""
+    """One model being trained, and what the page shows of it: loss history, latest samples, log density.
 
-    def __init__(self, settings: Settings, device: torch.device) -> None:
+    ``model`` is a freshly built one unless given (e.g. loaded from a checkpoint). ``run_id`` numbers the runs of a
+    session (0 until the session keeps the run).
+    """
+
+    def __init__(self, settings: Settings, device: torch.device, model: GenerativeModel | None = None) -> None:
         self.settings = settings
+        self.run_id = 0
         self.data: Dataset = load_dataset(settings.dataset)
         self.spec = self.data.spec
-        model = build_model(settings.model, self.spec, hidden=settings.hidden, seed=settings.seed)
+        if model is None:
+            model = build_model(
+                settings.model, self.spec, hidden=settings.hidden, seed=settings.seed, **settings.options
+            )
         config = TrainConfig(
             steps=settings.steps,
             lr=settings.lr,
@@ -122,6 +147,20 @@ class TrainingRun:
     @property
     def step(self) -> int:
         return self.trainer.step
+
+    @property
+    def model(self) -> GenerativeModel:
+        return self.trainer.model
+
+    @property
+    def title(self) -> str:
+        """How lists name the run: "#2 RealNVP on moons (step 1500)"."""
+        return f"#{self.run_id} {self.settings.model} on {self.settings.dataset} (step {self.step})"
+
+    def kept_metrics(self) -> dict[str, float] | None:
+        """The scores of the weights the run holds when not training: best on validation, else the latest."""
+        best = self.trainer.best
+        return best.metrics if best is not None and self.phase != "training" else self.latest_metrics()
 
     @property
     def has_density(self) -> bool:
@@ -188,12 +227,54 @@ def display_bounds(data: Dataset, margin: float = 0.12) -> tuple[float, float, f
 
 
 class Session:
-    """Everything one browser tab trains. Gradio makes one per tab from the class itself (a factory)."""
+    """Everything one browser tab trains. Gradio makes one per tab from the class itself (a factory).
+
+    ``runs`` holds every model of the session by id (trained, compared or uploaded); ``run`` is the Train tab's.
+    ``lock`` keeps two threads off the models: training slices, the explorer and the likelihood views all take it.
+    """
+
+    MAX_RUNS = 24  # the oldest finished runs are dropped beyond this (each holds a model in memory)
 
     def __init__(self) -> None:
         self.run: TrainingRun | None = None
+        self.runs: dict[int, TrainingRun] = {}
+        self._last_id = 0
         self.token = 0
-        self.lock = threading.Lock()
+        self.lock = threading.RLock()
+        self.endpoints: Any = None  # the latent explorer's current path (app.explorer.Endpoints)
+        self.compare_token = 0
+
+    def keep(self, run: TrainingRun) -> TrainingRun:
+        """Number ``run`` and list it among the session's runs (dropping the oldest idle ones beyond MAX_RUNS)."""
+        with self.lock:
+            self._last_id += 1
+            run.run_id = self._last_id
+            self.runs[run.run_id] = run
+            idle = [key for key, kept in self.runs.items() if kept.phase != "training" and kept is not self.run]
+            for key in idle[: max(0, len(self.runs) - self.MAX_RUNS)]:
+                del self.runs[key]
+            return run
+
+    def find(self, run_id: Any) -> TrainingRun | None:
+        try:
+            return self.runs.get(int(run_id))
+        except (TypeError, ValueError):
+            return None
+
+    def delete(self, run_id: Any) -> TrainingRun | None:
+        """Forget a run (stopping it first if the Train tab is training it)."""
+        run = self.find(run_id)
+        if run is None:
+            return None
+        if run is self.run:
+            self.stop()
+            self.run = None
+        with self.lock:
+            return self.runs.pop(run.run_id, None)
+
+    def choices(self) -> list[tuple[str, int]]:
+        """(title, id) of every run, newest first: the choices of a run picker."""
+        return [(run.title, run.run_id) for run in reversed(self.runs.values())]
 
     def __deepcopy__(self, memo: dict) -> Session:
         return Session()  # Gradio deep-copies a new tab's initial state: it is always a fresh, empty session
@@ -202,6 +283,8 @@ class Session:
         """Make ``run`` this tab's model and start training it; an older stream retires at its next slice."""
         with self.lock:
             self.token += 1
+            if run.run_id not in self.runs:
+                self.keep(run)
             self.run = single_thread(run)
             return self.token, run.begin(steps)
 

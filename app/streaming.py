@@ -59,7 +59,7 @@ def samples_update(run: TrainingRun, first: bool = False) -> tuple[Any, Any]:
         return gr.skip() if first else views.samples_figure(run), gr.skip()
     picture = views.samples_picture(run)
     if first:
-        return gr.skip(), gr.Image(picture, label=views.SAMPLES_LABEL)
+        return gr.skip(), gr.Image(picture, label=views.samples_label(run.spec))
     return gr.skip(), gr.skip() if picture is None else picture
 
 

@@ -14,16 +14,20 @@ from app import views
 from app.session import Session, Settings, TrainingRun, parse_settings, warm_up, whole
 from app.streaming import Update, message_update, stream
 from dgm_core.data import SOURCES, dataset_names, load_dataset
-from dgm_core.models.registry import FAMILIES, MODELS, defaults_for, models_by_family
+from dgm_core.models.registry import FAMILIES, MODELS, defaults_for, models_by_family, models_for
 
 DEFAULT_DATASET = "moons"
 DEFAULT_MODEL = "RealNVP"
 TRAINING_CONCURRENCY = 4  # runs at once across all visitors (each visitor has their own model)
 
 
-def model_choices() -> list[tuple[str, str]]:
-    """("RealNVP (flow)", "RealNVP"), grouped by family in the registry's order."""
-    return [(f"{name} ({family})", name) for family, names in models_by_family().items() for name in names]
+def model_choices(dataset: str | None = None) -> list[tuple[str, str]]:
+    """("RealNVP (flow)", "RealNVP"), grouped by family in the registry's order: every model, or those that work on
+    ``dataset``."""
+    usable = set(MODELS) if dataset is None else set(models_for(load_dataset(dataset)))
+    return [
+        (f"{name} ({family})", name) for family, names in models_by_family().items() for name in names if name in usable
+    ]
 
 
 def model_card(name: str) -> str:
@@ -44,9 +48,9 @@ def defaults(dataset: str, model: str) -> tuple[int, float, int, int]:
     return values.steps, values.lr, values.batch_size, values.hidden
 
 
-def build_train_tab(device: torch.device) -> None:
-    """Lay out the tab's components and wire its events (inside a gr.Blocks context)."""
-    session = gr.State(Session)  # a factory: Gradio calls it once per browser tab
+def build_train_tab(device: torch.device, session: gr.State) -> list[gr.components.Component]:
+    """Lay out the tab's components and wire its events (inside a gr.Blocks context); returns the components that
+    draw a run (status, loss, NLL, samples plot, samples image), so another tab can open a run here."""
     steps0, lr0, batch0, hidden0 = defaults(DEFAULT_DATASET, DEFAULT_MODEL)
     warm_up(Settings(DEFAULT_DATASET, DEFAULT_MODEL, steps0, lr0, batch0, hidden0, seed=0), device)
     preview_plot, preview_picture = views.data_preview(load_dataset(DEFAULT_DATASET))
@@ -54,7 +58,9 @@ def build_train_tab(device: torch.device) -> None:
         with gr.Column(scale=1, min_width=320):
             dataset = gr.Dropdown(dataset_names(), value=DEFAULT_DATASET, label="Data set", elem_id="dataset")
             data_info = gr.Markdown(data_card(DEFAULT_DATASET), elem_id="data-info", elem_classes="card")
-            model = gr.Dropdown(model_choices(), value=DEFAULT_MODEL, label="Model (family)", elem_id="model")
+            model = gr.Dropdown(
+                model_choices(DEFAULT_DATASET), value=DEFAULT_MODEL, label="Model (family)", elem_id="model"
+            )
             model_info = gr.Markdown(model_card(DEFAULT_MODEL), elem_id="model-info", elem_classes="card")
             with gr.Accordion("Hyperparameters", open=True):
                 with gr.Row():
@@ -89,6 +95,7 @@ def build_train_tab(device: torch.device) -> None:
                 seed = gr.Number(
                     0, label="Seed", precision=0, elem_id="seed", info="Same seed, same settings: the same run."
                 )
+                option = gr.Slider(**option_settings(DEFAULT_DATASET, DEFAULT_MODEL), elem_id="model-option")
             with gr.Row():
                 train_btn = gr.Button("Train", variant="primary", elem_id="train-btn", min_width=80)
                 stop_btn = gr.Button("Stop", variant="stop", elem_id="stop-btn", min_width=80)
@@ -135,8 +142,10 @@ def build_train_tab(device: torch.device) -> None:
     hyper = [steps, lr, batch_size, hidden]
     outputs = [status, loss_plot, nll_plot, samples_plot, samples_image]
     quiet: dict[str, Any] = {"show_progress": "hidden", "api_visibility": "private", "concurrency_limit": None}
-    dataset.change(on_dataset, [dataset, model], [*hyper, data_info, samples_plot, samples_image], **quiet)
-    model.change(on_model, [dataset, model], [*hyper, model_info], **quiet)
+    dataset.change(
+        on_dataset, [dataset, model], [model, *hyper, option, data_info, samples_plot, samples_image], **quiet
+    )
+    model.change(on_model, [dataset, model], [*hyper, option, model_info], **quiet)
 
     training: dict[str, Any] = {
         "concurrency_id": "training",
@@ -144,17 +153,28 @@ def build_train_tab(device: torch.device) -> None:
         "show_progress": "hidden",
     }
     train_btn.click(
-        partial(start_training, device), [dataset, model, *hyper, seed, session], outputs, api_name="train", **training
+        partial(start_training, device),
+        [dataset, model, *hyper, seed, option, session],
+        outputs,
+        api_name="train",
+        **training,
     )
     continue_btn.click(continue_training, [steps, session], outputs, api_name="continue_training", **training)
     # No cancels=: the running stream notices the Stop at its next slice and draws the stopped state itself.
     stop_btn.click(stop_training, session, status, api_name="stop", show_progress="hidden", concurrency_limit=None)
+    return outputs
 
 
 def on_dataset(dataset: str, model: str) -> tuple[Any, ...]:
+    """New data: its preview, the models that work on it (keeping the chosen one if it does), their defaults."""
     plot, picture = views.data_preview(load_dataset(dataset))
+    choices = model_choices(dataset)
+    usable = [name for _, name in choices]
+    model = model if model in usable else (DEFAULT_MODEL if DEFAULT_MODEL in usable else usable[0])
     return (
+        gr.update(choices=choices, value=model),
         *defaults(dataset, model),
+        gr.update(**option_settings(dataset, model)),
         data_card(dataset),
         gr.update(value=plot, visible=plot is not None),
         gr.update(value=picture, visible=picture is not None, label=f"The data: {dataset} (training images)"),
@@ -162,7 +182,26 @@ def on_dataset(dataset: str, model: str) -> tuple[Any, ...]:
 
 
 def on_model(dataset: str, model: str) -> tuple[Any, ...]:
-    return (*defaults(dataset, model), model_card(model))
+    if model not in models_for(load_dataset(dataset)):  # the data set just changed; its own event picks a model
+        return (*(gr.skip(),) * 5, model_card(model))
+    return (*defaults(dataset, model), gr.update(**option_settings(dataset, model)), model_card(model))
+
+
+def option_settings(dataset: str, model: str) -> dict[str, Any]:
+    """The slider for the model's first declared option (e.g. a β-VAE's β), hidden for models without one."""
+    options = MODELS[model].options
+    if not options:
+        return {"visible": False}
+    option = next(iter(options.values()))
+    return {
+        "visible": True,
+        "label": option.label,
+        "minimum": option.minimum,
+        "maximum": option.maximum,
+        "step": option.step,
+        "value": option.defaults[load_dataset(dataset).spec.kind],
+        "info": option.info,
+    }
 
 
 def start_training(
@@ -174,11 +213,12 @@ def start_training(
     batch_size: float,
     hidden: float,
     seed: float,
+    option: float | None,
     session: Session,
 ) -> Iterator[Update]:
     """Train a fresh model with these settings, streaming the page's updates."""
     try:
-        settings = parse_settings(dataset, model, steps, lr, batch_size, hidden, seed)
+        settings = parse_settings(dataset, model, steps, lr, batch_size, hidden, seed, option)
         run = TrainingRun(settings, device)
     except ValueError as error:
         yield refuse(str(error))

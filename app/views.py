@@ -27,7 +27,11 @@ def status_markdown(run: TrainingRun) -> str:
     """Step, speed, device, the latest held-out score and the references beside it, then any message."""
     progress = f"**{PHASES[run.phase]}** · step **{run.step}** / {run.target}"
     speed = f"{run.steps_per_s:.0f} steps/s" if run.steps_per_s else "measuring speed…"
-    model = f"{run.settings.model} on {run.settings.dataset}, {format_count(run.num_parameters)} parameters"
+    model = (
+        f"#{run.run_id} {run.settings.model} on {run.settings.dataset}, {format_count(run.num_parameters)} parameters, "
+        f"sampling: {run.model.sampling_cost}"
+        + "".join(f", {name} = {value:g}" for name, value in run.settings.options.items())
+    )
     lines = [f"{progress} · {speed} · {run.device_label} · {model}", _score_line(run)]
     if run.message:
         lines.append(run.message)
@@ -80,6 +84,11 @@ def nll_figure(run: TrainingRun) -> go.Figure:
         Series(f"{split}{suffix}", steps, [row[f"{split}_bpd"] for row in run.history], dashed=bound)
         for split in ("val", "test")
     ]
+    tracked = sorted({key for row in run.history for key in row if key.startswith("test_bpd ")})
+    series += [
+        Series(f"test, {key.removeprefix('test_bpd ')} bound", steps, [row[key] for row in run.history], dashed=True)
+        for key in tracked
+    ]
     name, nats = run.baseline
     references = [Reference(f"baseline: {name}", bits_per_dim(nats, run.spec))]
     if run.spec.entropy_nats is not None:
@@ -89,7 +98,9 @@ def nll_figure(run: TrainingRun) -> go.Figure:
     return figures.curve_figure(title, "bits/dim", series, references, note=note)
 
 
-SAMPLES_LABEL = "Samples from the model (8×8 images)"
+def samples_label(spec) -> str:
+    """ "Samples from the model (8×8 images)", with the data's own image size."""
+    return f"Samples from the model ({spec.shape[-2]}×{spec.shape[-1]} images)"
 
 
 def samples_title(run: TrainingRun) -> str:

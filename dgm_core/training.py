@@ -16,6 +16,7 @@ import math
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from typing import Literal
 
 import torch
 from torch import Tensor
@@ -39,6 +40,7 @@ class TrainConfig:
     sample_every_s: float | None = 0.3  # fresh samples for display
     n_samples: int = 1000
     max_eval_items: int = 5000  # evaluate on at most this many validation / test items
+    lr_schedule: Literal["constant", "cosine"] = "constant"  # cosine: lr · ½(1 + cos π t), t = step / steps, restarting
 
     def check(self) -> None:
         """Raise ValueError with a readable message for settings that cannot train."""
@@ -52,6 +54,15 @@ class TrainConfig:
             raise ValueError("Evaluate every 1 or more steps (or set eval_every_steps to None).")
         if self.n_samples < 1 or self.max_eval_items < 2:
             raise ValueError("Draw at least 1 sample and evaluate on at least 2 items.")
+        if self.lr_schedule not in ("constant", "cosine"):
+            raise ValueError("The learning-rate schedule must be 'constant' or 'cosine'.")
+
+    def lr_factor(self, step: int) -> float:
+        """The learning rate after ``step`` steps as a fraction of ``lr``: 1 throughout, or a cosine from 1 down to 0
+        over ``steps`` steps that restarts when training continues past them (Loshchilov & Hutter, 2017)."""
+        if self.lr_schedule == "constant":
+            return 1.0
+        return 0.5 * (1 + math.cos(math.pi * (step % self.steps) / self.steps))
 
 
 @dataclass
@@ -84,7 +95,9 @@ class Trainer:
         self.train_x = data.train.to(self.device)
         self.val_x = data.val[: config.max_eval_items].to(self.device)
         self.test_x = data.test[: config.max_eval_items].to(self.device)
+        self.train_y, self.val_y = _labels(model, data, self.device, config.max_eval_items)  # None: unconditional
         self.optimizers = model.configure_optimizers(config.lr)
+        self.schedulers = [torch.optim.lr_scheduler.LambdaLR(o, config.lr_factor) for o in self.optimizers]
         self.step = 0
         self.elapsed_s = 0.0  # training time over all runs
         self.history: list[dict[str, float]] = []  # one row per evaluation: step, elapsed_s and metrics
@@ -107,6 +120,8 @@ class Trainer:
             losses = self._train_step()
             now = time.perf_counter()
             self.step += 1
+            for scheduler in self.schedulers:
+                scheduler.step()
             self.elapsed_s += now - step_start
             step_time = now - step_start if step_time is None else 0.95 * step_time + 0.05 * (now - step_start)
             if not all(math.isfinite(v) for v in losses.values()):
@@ -132,9 +147,12 @@ class Trainer:
         """One optimisation step on a random batch, drawn from this trainer's own random stream so that runs are
         reproducible whatever else (evaluation, another session's trainer) uses the global generator in between."""
         _set_rng_state(self._rng_state, self.device)
-        batch = self.train_x[torch.randint(len(self.train_x), (self.config.batch_size,), device=self.device)]
+        index = torch.randint(len(self.train_x), (self.config.batch_size,), device=self.device)
         self.model.train()
-        losses = self.model.train_step(batch, self.optimizers)
+        if self.train_y is None:
+            losses = self.model.train_step(self.train_x[index], self.optimizers)
+        else:
+            losses = self.model.train_step(self.train_x[index], self.optimizers, labels=self.train_y[index])
         self._rng_state = _get_rng_state(self.device)
         return {name: value.item() for name, value in losses.items()}
 
@@ -150,6 +168,7 @@ class Trainer:
     @torch.no_grad()
     def evaluate(self) -> dict[str, float]:
         """Held-out scores: NLL (or bound) in nats per item and bits/dim on validation and test, and MMD on validation.
+        The same NLL on as many training items as there are validation items shows the gap that overfitting opens.
 
         Remembers the weights that score best on validation (NLL, or MMD for models without a likelihood).
         """
@@ -159,12 +178,17 @@ class Trainer:
             torch.manual_seed(EVAL_SEED)
             metrics: dict[str, float] = {}
             if self.model.capabilities.likelihood != "none":
-                for split, x in (("val", self.val_x), ("test", self.test_x)):
+                train_x = self.train_x[: len(self.val_x)]
+                for split, x in (("train", train_x), ("val", self.val_x), ("test", self.test_x)):
                     nll = -mean_log_prob(self.model, x)
                     metrics[f"{split}_nll"] = nll
                     metrics[f"{split}_bpd"] = bits_per_dim(nll, spec)
+                for name, nll in self._tracked_nlls(self.test_x).items():
+                    metrics[f"test_nll {name}"], metrics[f"test_bpd {name}"] = nll, bits_per_dim(nll, spec)
             n = min(MMD_ITEMS, len(self.val_x))
-            metrics["val_mmd"] = mmd(self.model.sample(n).float(), self.val_x[:n].float())
+            # a conditional model draws for the validation items' own labels, so both sides have the same class mix
+            samples = self.model.sample(n) if self.val_y is None else self.model.sample(n, labels=self.val_y[:n])
+            metrics["val_mmd"] = mmd(samples.float(), self.val_x[:n].float())
         score = metrics.get("val_nll", metrics["val_mmd"])
         if math.isfinite(score):
             self._good_state = self._snapshot()
@@ -172,6 +196,14 @@ class Trainer:
                 self.best = BestRecord(self.step, score, metrics, self._good_state["model"])
         self.history.append({"step": self.step, "elapsed_s": self.elapsed_s, **metrics})
         return metrics
+
+    def _tracked_nlls(self, x: Tensor, batch_size: int = 1024) -> dict[str, float]:
+        """Mean negative of each of the model's ``tracked_bounds`` on x, in nats per item."""
+        totals: dict[str, float] = {}
+        for chunk in x.split(batch_size):
+            for name, bound in self.model.tracked_bounds(chunk).items():
+                totals[name] = totals.get(name, 0.0) - bound.double().sum().item()
+        return {name: total / len(x) for name, total in totals.items()}
 
     @torch.no_grad()
     def samples(self, n: int) -> Tensor:
@@ -203,6 +235,17 @@ class Trainer:
         self.model.load_state_dict(snapshot["model"])
         for optimizer, state in zip(self.optimizers, snapshot["optimizers"]):
             optimizer.load_state_dict(state)
+
+
+def _labels(
+    model: GenerativeModel, data: Dataset, device: torch.device, max_eval_items: int
+) -> tuple[Tensor | None, Tensor | None]:
+    """Training and validation class labels for a conditional model; (None, None) for any other."""
+    if not model.capabilities.conditional:
+        return None, None
+    if "train" not in data.labels:
+        raise ValueError(f"{type(model).__name__} is conditional: it needs class labels; {data.spec.name} has none.")
+    return data.labels["train"].to(device), data.labels["val"][:max_eval_items].to(device)
 
 
 def _seeded_rng_state(seed: int, device: torch.device) -> tuple[Tensor, Tensor | None]:

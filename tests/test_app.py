@@ -13,8 +13,19 @@ from gradio_client import Client
 STEP = re.compile(r"step \**(\d+)\** / (\d+)")
 
 
-def train(client: Client, dataset: str, model: str, steps: int, lr: float, batch: int, hidden: int, seed: int = 0):
-    return client.submit(dataset, model, steps, lr, batch, hidden, seed, api_name="/train")
+def train(
+    client: Client,
+    dataset: str,
+    model: str,
+    steps: int,
+    lr: float,
+    batch: int,
+    hidden: int,
+    seed: int = 0,
+    option: float = 1.0,
+):
+    """Start training through the API; ``option`` sets the model's declared option (e.g. β), if it has one."""
+    return client.submit(dataset, model, steps, lr, batch, hidden, seed, option, api_name="/train")
 
 
 def step_of(status: str) -> tuple[int, int]:
@@ -77,7 +88,7 @@ def test_bound_and_missing_likelihood_are_labelled(client: Client) -> None:
     vae = train(client, "digits", "VAE", 60, 1e-3, 64, 64).result()
     assert "bound: ELBO" in vae[0], vae[0]
     nll = plot_json(vae[2])
-    assert {trace["name"] for trace in nll["data"]} == {"val (bound)", "test (bound)"}
+    assert {trace["name"] for trace in nll["data"]} == {"val (bound)", "test (bound)", "test, IWAE (k=64) bound"}
     assert all(trace["line"]["dash"] == "dash" for trace in nll["data"])
     assert vae[4] and vae[4].endswith(".png")  # the sample grid
     gan = train(client, "moons", "GAN", 60, 1e-3, 128, 64).result()
@@ -125,3 +136,12 @@ def test_two_visitors_train_at_the_same_time(app_url: str) -> None:
         thread.join(timeout=60)
     assert set(finished) == {"a", "bb"}
     assert max(first_update.values()) < min(finished.values()), (first_update, finished)
+
+
+def test_a_model_option_reaches_the_model(client: Client) -> None:
+    """The β slider's value builds the β-VAE; a model without options ignores the slider."""
+    status = train(client, "digits", "β-VAE", 20, 1e-3, 64, 32, option=8.0).result()[0]
+    assert "Done" in status and "beta = 8" in status
+    assert "beta" not in train(client, "digits", "VAE", 5, 1e-3, 64, 32, option=8.0).result()[0]
+    refused = train(client, "digits", "β-VAE", 5, 1e-3, 64, 32, option=99.0).result()[0]
+    assert "Cannot train" in refused and "between 0 and 16" in refused

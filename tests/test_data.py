@@ -24,7 +24,7 @@ fresh = load_dataset.__wrapped__  # bypass the cache: build the splits again fro
 
 def test_every_source_is_listed():
     assert dataset_names() == list(SOURCES)
-    assert set(TOY) | {"digits", "digits-binary"} == set(dataset_names())
+    assert set(TOY) | {"digits", "digits-binary", "shapes"} == set(dataset_names())
 
 
 def test_unknown_dataset_is_a_value_error():

@@ -10,8 +10,18 @@ import torch
 from torch import nn
 
 from dgm_core.data import load_dataset
-from dgm_core.evaluation import baseline_nll, bits_per_dim, log_density_grid, mean_log_prob, mmd
+from dgm_core.evaluation import (
+    baseline_nll,
+    bits_per_dim,
+    item_log_probs,
+    log_density_grid,
+    mean_log_prob,
+    mmd,
+    mmd_test,
+)
 from dgm_core.models.base import Capabilities, GenerativeModel
+from dgm_core.models.registry import build_model
+from dgm_core.training import EVAL_SEED
 
 torch.set_num_threads(1)
 
@@ -76,6 +86,61 @@ def test_mmd_flattens_images():
     assert mmd(digits.val[:100], digits.test[:100]) == pytest.approx(
         mmd(digits.val[:100].flatten(1), digits.test[:100].flatten(1)), rel=1e-12
     )
+
+
+def test_mmd_test_keeps_one_distribution_and_rejects_two():
+    """Same law: the p-value is roughly uniform, here well above 0.05. A shift: the smallest p-value possible."""
+    g = torch.Generator().manual_seed(3)
+    x, y = torch.randn(300, 2, generator=g), torch.randn(300, 2, generator=g)
+    statistic, p_same = mmd_test(x, y)
+    assert statistic == pytest.approx(mmd(x, y), rel=1e-9)
+    assert p_same > 0.05
+    _, p_shifted = mmd_test(x, y + torch.tensor([0.6, 0.0]))
+    assert p_shifted == pytest.approx(1 / 201)  # no relabelling comes close: the smallest p-value possible
+
+
+def test_mmd_test_p_values_are_seeded_and_counted_over_permutations():
+    g = torch.Generator().manual_seed(4)
+    x, y = torch.randn(40, 3, generator=g), torch.randn(50, 3, generator=g) + 0.1
+    _, p = mmd_test(x, y, n_permutations=99, seed=7)
+    assert mmd_test(x, y, n_permutations=99, seed=7)[1] == p
+    assert 0 < p <= 1 and (p * 100) == pytest.approx(round(p * 100))  # (1 + count) / (1 + 99)
+    assert mmd_test(x, y, n_permutations=99, seed=8)[1] != p
+
+
+def test_mmd_test_is_calibrated_under_the_null():
+    """Over many pairs of samples of one law, about 5% of p-values fall at or below 0.05."""
+    g = torch.Generator().manual_seed(5)
+    p_values = [mmd_test(torch.randn(30, 2, generator=g), torch.randn(30, 2, generator=g), 99, i)[1] for i in range(60)]
+    assert sum(p <= 0.05 for p in p_values) <= 9  # Binomial(60, 0.05): P(≥ 10) < 0.3%
+
+
+# --- per-item log-likelihoods -----------------------------------------------------------------------------------------
+
+
+def test_item_log_probs_are_per_item_and_do_not_depend_on_the_batch():
+    model = _Analytic(load_dataset("moons").spec)
+    x = load_dataset("moons").test[:100]
+    expected = model.log_prob(x)
+    for batch in (1000, 7):
+        torch.testing.assert_close(item_log_probs(model, x, batch=batch), expected)
+
+
+def test_item_log_probs_of_a_stochastic_bound_are_seeded_like_the_trainers_evaluation():
+    """A VAE's ELBO draws z: item_log_probs draws it from the evaluation seed, whatever the global generator says,
+    and leaves that generator where it was."""
+    data = load_dataset("digits")
+    model = build_model("VAE", data.spec, hidden=32)
+    x = data.test[:50]
+    torch.manual_seed(0)
+    first = item_log_probs(model, x)
+    after = torch.rand(1)
+    torch.manual_seed(0)
+    assert torch.equal(item_log_probs(model, x), first) and torch.equal(torch.rand(1), after)
+    torch.manual_seed(EVAL_SEED)
+    with torch.no_grad():
+        assert torch.equal(model.log_prob(x), first)
+    assert first.shape == (50,) and not model.training
 
 
 # --- baselines and units ----------------------------------------------------------------------------------------------

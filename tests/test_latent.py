@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from dgm_core.data import load_dataset
-from dgm_core.models.latent import IWAE, VAE
+from dgm_core.models.latent import IWAE, VAE, BetaVAE
 from tests.core_helpers import all_images, perturb, tiny_spec
 
 
@@ -64,3 +64,56 @@ def test_iwae_model_trains_and_scores_on_its_own_bound():
     loss = model.loss(x)["loss"]
     torch.manual_seed(3)
     assert loss.item() == pytest.approx(-model.log_prob(x).mean().item() / data.spec.dim, rel=1e-6)
+
+
+# --- β-VAE ------------------------------------------------------------------------------------------------------------
+
+
+def test_beta_vae_with_beta_one_and_no_warm_up_has_exactly_the_vae_loss():
+    data = load_dataset("digits")
+    torch.manual_seed(0)
+    vae = VAE(data.spec, hidden=32)
+    torch.manual_seed(0)
+    beta_vae = BetaVAE(data.spec, hidden=32, beta=1.0, warmup_steps=0)
+    x = data.train[:16]
+    torch.manual_seed(3)
+    expected = vae.loss(x)
+    torch.manual_seed(3)
+    terms = beta_vae.loss(x)
+    assert terms.pop("beta").item() == 1.0
+    assert terms.keys() == expected.keys() and all(torch.equal(terms[k], expected[k]) for k in terms)
+
+
+def test_beta_vae_loss_weighs_the_kl_by_the_current_beta():
+    data = load_dataset("digits")
+    torch.manual_seed(0)
+    model = BetaVAE(data.spec, hidden=32, beta=4.0, warmup_steps=0)
+    terms = model.loss(data.train[:16])
+    torch.testing.assert_close(terms["loss"], terms["recon"] + 4.0 * terms["kl"])
+
+
+def test_beta_vae_warm_up_ramps_beta_linearly_from_zero_counting_its_own_training_steps():
+    data = load_dataset("moons")
+    model = BetaVAE(data.spec, hidden=16, beta=4.0, warmup_steps=4)
+    optimizers = model.configure_optimizers(1e-3)
+    betas = []
+    for _ in range(6):
+        betas.append(model.current_beta().item())
+        terms = model.train_step(data.train[:32], optimizers)
+        assert terms["beta"].item() == betas[-1]
+    assert betas == [0.0, 1.0, 2.0, 3.0, 4.0, 4.0]
+    assert model.state_dict()["steps_taken"].item() == 6  # saved and restored with the weights
+
+
+def test_beta_vae_is_scored_on_the_honest_elbo_whatever_beta():
+    data = load_dataset("digits")
+    torch.manual_seed(0)
+    vae = VAE(data.spec, hidden=32)
+    torch.manual_seed(0)
+    beta_vae = BetaVAE(data.spec, hidden=32, beta=8.0)
+    assert beta_vae.capabilities.likelihood == "bound" and "β = 1" in beta_vae.capabilities.likelihood_name
+    x = data.test[:16]
+    torch.manual_seed(5)
+    expected = vae.log_prob(x)
+    torch.manual_seed(5)
+    torch.testing.assert_close(beta_vae.log_prob(x), expected)

@@ -74,7 +74,7 @@ def test_events_count_steps_and_end_with_a_report():
     assert all(e.samples is None for e in events)
     last = events[-1]
     assert last.message.startswith("Kept the weights of step") and "test NLL" in last.message
-    assert set(last.metrics) == {"val_nll", "val_bpd", "test_nll", "test_bpd", "val_mmd"}
+    assert set(last.metrics) == {"train_nll", "train_bpd", "val_nll", "val_bpd", "test_nll", "test_bpd", "val_mmd"}
     assert last.metrics["val_bpd"] == pytest.approx(last.metrics["val_nll"] / (2 * math.log(2)))
 
 

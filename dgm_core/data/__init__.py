@@ -1,6 +1,6 @@
 """Data sets: each is a fixed train / validation / test split of tensors plus a ``DataSpec`` describing it.
 
-Nothing here downloads: 2D sets are generated from a seed, digits ship with scikit-learn.
+Nothing here downloads: 2D sets and shapes are generated from a seed, digits ship with scikit-learn.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from typing import Literal
 
 from torch import Tensor
 
-from dgm_core.data import digits, toy2d
+from dgm_core.data import digits, shapes, toy2d
 
 DataKind = Literal["points2d", "image"]
 
@@ -25,6 +25,7 @@ class DataSpec:
     levels: number of discrete intensity levels for images (pixels are integers 0..levels-1); None for continuous data.
     mean, std: per-dimension statistics of the training split (models may standardise with them).
     entropy_nats: the data generator's differential entropy when known: no honest test NLL can go below it.
+    n_classes: number of class labels (0..n_classes-1) when the data set has them, else None.
     """
 
     name: str
@@ -35,6 +36,7 @@ class DataSpec:
     std: tuple[float, ...]
     entropy_nats: float | None = None
     description: str = ""
+    n_classes: int | None = None
 
     @property
     def dim(self) -> int:
@@ -51,6 +53,12 @@ class Dataset:
     val: Tensor
     test: Tensor
     labels: dict[str, Tensor] = field(default_factory=dict)  # split name -> class labels, where the data has them
+    factors: dict[str, dict[str, Tensor]] = field(default_factory=dict)  # split -> factor -> values, where known
+
+    @property
+    def factor_names(self) -> list[str]:
+        """The generative factors known for every item, in display order (empty for most data sets)."""
+        return list(self.factors.get("train", {}))
 
 
 @dataclass(frozen=True)
@@ -70,6 +78,7 @@ SOURCES["digits"] = DataSource(
 SOURCES["digits-binary"] = DataSource(
     "digits-binary", "image", digits.DESCRIPTION_BINARY, lambda seed: digits.make_splits(seed, binary=True)
 )
+SOURCES["shapes"] = DataSource("shapes", "image", shapes.DESCRIPTION, shapes.make_splits)
 
 
 def dataset_names() -> list[str]:
@@ -93,6 +102,7 @@ def load_dataset(name: str, seed: int = 0) -> Dataset:
         mean=tuple(flat.mean(0).tolist()),
         std=tuple(flat.std(0).tolist()),
         entropy_nats=extras.get("entropy_nats"),
+        n_classes=int(labels["train"].max()) + 1 if "train" in labels else None,
         description=source.description,
     )
-    return Dataset(spec, splits["train"], splits["val"], splits["test"], labels)
+    return Dataset(spec, splits["train"], splits["val"], splits["test"], labels, extras.get("factors", {}))

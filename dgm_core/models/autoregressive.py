@@ -1,11 +1,17 @@
-"""Autoregressive models: p(x) = Π_i p(x_i | x_<i), an exact likelihood computed in one pass.
+"""Autoregressive models: p(x) = Π_k p(x_σ(k) | x_σ(<k)) for an order σ, an exact likelihood computed in one pass.
 
-MADE (Germain et al., 2015) gets all D conditionals from one MLP whose weight masks let output i see only inputs < i:
-each unit gets a degree m; a hidden unit may see inputs with degree ≤ m, an output of degree d only units with m < d.
-Sampling needs D sequential passes, one per dimension.
+``AutoregressiveModel`` holds what every such model shares: categorical conditionals over the L levels of a pixel
+(mixtures of K Gaussians for real coordinates), the exact log-likelihood, and the sequential sampler that also
+inpaints. A model only says how it computes the parameters of every conditional from the earlier dimensions.
+
+MADE (Germain et al., 2015) gets all D conditionals from one MLP whose weight masks let output i see only inputs
+earlier in its order: each unit gets a degree m; a hidden unit may see inputs with degree ≤ m, an output of degree d
+only units with m < d. Sampling needs D sequential passes, one per dimension.
 """
 
 from __future__ import annotations
+
+from collections.abc import Iterator
 
 import torch
 import torch.nn.functional as F
@@ -14,6 +20,111 @@ from torch import Tensor, nn
 from dgm_core.data import DataSpec
 from dgm_core.models.base import Capabilities, GenerativeModel
 from dgm_core.models.preprocess import Standardize
+
+
+class AutoregressiveModel(GenerativeModel):
+    """Base class: subclasses implement ``_params(u)``, the parameters (N, P, D) of every conditional, where column d
+    may depend only on the dimensions before d in ``order`` (a permutation of 0..D−1, a buffer).
+
+    u is the data as a sequence (N, D): pixel levels 0..L−1 (as floats) for images, standardised coordinates for
+    points. P = L logits per pixel, or 3K (mixture logits, means, log-scales) per coordinate.
+    """
+
+    def __init__(self, spec: DataSpec, components: int = 10, order: Tensor | None = None) -> None:
+        super().__init__(spec)
+        self.discrete = spec.levels is not None
+        self.params_per_dim = spec.levels if self.discrete else 3 * components
+        self.standardize = None if self.discrete else Standardize(spec)
+        self.register_buffer("order", torch.arange(spec.dim) if order is None else order)
+        self.capabilities = Capabilities(likelihood="exact", inpainting=True)
+        self.sampling_cost = f"{spec.dim} sequential passes, one per {'pixel' if self.discrete else 'coordinate'}"
+
+    # --- what subclasses provide ------------------------------------------------------------------------------
+    def _params(self, u: Tensor) -> Tensor:
+        """(N, P, D): the parameters of every conditional p(u_d | u before d)."""
+        raise NotImplementedError
+
+    def _params_of(self, u: Tensor, d: int) -> Tensor:
+        """(N, P): the parameters of conditional d alone; models may compute less than all D to get them."""
+        return self._params(u)[:, :, d]
+
+    def _scaled(self, u: Tensor) -> Tensor:
+        """Network input: pixel levels scaled to [0, 1]; standardised coordinates as they are."""
+        return u / (self.spec.levels - 1) if self.discrete else u
+
+    # --- the sequence view of the data ------------------------------------------------------------------------
+    def _to_sequence(self, x: Tensor) -> tuple[Tensor, Tensor]:
+        """(u, log |det ∂u/∂x|): levels are kept as they are (det 1), points are standardised."""
+        if self.discrete:
+            return x.flatten(1), torch.zeros(len(x), device=x.device)
+        return self.standardize(x)
+
+    def _from_sequence(self, u: Tensor) -> Tensor:
+        return u.reshape(len(u), *self.spec.shape) if self.discrete else self.standardize.inverse(u)
+
+    # --- likelihood -------------------------------------------------------------------------------------------
+    def log_prob(self, x: Tensor) -> Tensor:
+        """log p(x) = Σ_d log p(x_d | x before d): nats of probability mass for pixels; for points a density, with
+        the standardisation's log-determinant."""
+        u, log_det = self._to_sequence(x)
+        params = self._params(u)
+        if self.discrete:
+            return params.log_softmax(1).gather(1, u.long()[:, None, :]).sum((1, 2))
+        return _mixture_log_prob(params, u).sum(1) + log_det
+
+    def loss(self, x: Tensor) -> dict[str, Tensor]:
+        return {"loss": -self.log_prob(x).mean() / self.spec.dim}
+
+    # --- sampling and inpainting ------------------------------------------------------------------------------
+    @torch.no_grad()
+    def sample(self, n: int) -> Tensor:
+        """Ancestral sampling, one dimension per pass in the model's order: x_d ~ p(x_d | x before d)."""
+        u = torch.zeros(n, self.spec.dim, device=self.device)
+        return self._from_sequence(self._fill(u, torch.ones_like(u, dtype=torch.bool)))
+
+    @torch.no_grad()
+    def inpaint(self, x: Tensor, observed: Tensor) -> Tensor:
+        """x with its unobserved entries (``observed`` False, a bool tensor of x's shape) drawn from the model.
+
+        Dimensions are drawn in the model's order, each from p(x_d | everything before d, observed or drawn).
+        Observed values later in the order are kept but not conditioned on, so the fill is an exact draw from
+        p(unobserved | observed) when the observed part is a prefix of the order (e.g. the top rows in raster
+        order), and an approximation otherwise.
+        """
+        u, _ = self._to_sequence(x)
+        filled = self._from_sequence(self._fill(u, ~observed.reshape(len(x), -1)))
+        return torch.where(observed, x, filled)
+
+    def _fill(self, u: Tensor, free: Tensor) -> Tensor:
+        """Draw the entries of u where ``free`` (N, D) is True, one dimension at a time in order."""
+        u = u.masked_fill(free, 0.0)  # unknown values must not reach the network, even through zero weights
+        for d, params in self._conditionals(u, free):
+            u[:, d] = torch.where(free[:, d], self._draw(params), u[:, d])
+        return u
+
+    def _conditionals(self, u: Tensor, free: Tensor) -> Iterator[tuple[int, Tensor]]:
+        """(d, parameters (N, P) of conditional d) for the dimensions to draw, in order. The caller writes u[:, d]
+        before asking for the next, so a model may keep state between them (a transformer's key-value cache)."""
+        for d in self.order.tolist():
+            if free[:, d].any():
+                yield d, self._params_of(u, d)
+
+    def _draw(self, params: Tensor) -> Tensor:
+        """One value per row from the conditional with parameters (N, P)."""
+        if self.discrete:
+            return torch.multinomial(params.softmax(-1), 1).squeeze(1).float()
+        return _mixture_sample(params)
+
+
+def order_permutation(dim: int, order: str, seed: int = 0) -> Tensor:
+    """The dimensions in the order they are generated: "natural" 0..D−1, "reversed", or "random" (seeded)."""
+    if order == "natural":
+        return torch.arange(dim)
+    if order == "reversed":
+        return torch.arange(dim).flip(0)
+    if order == "random":
+        return torch.randperm(dim, generator=torch.Generator().manual_seed(seed))
+    raise ValueError(f"Unknown order {order!r}; choose natural, reversed or random.")
 
 
 class MaskedLinear(nn.Linear):
@@ -25,10 +136,13 @@ class MaskedLinear(nn.Linear):
         return F.linear(x, self.weight * self.mask, self.bias)
 
 
-def made_masks(dim: int, hidden: int, layers: int, outputs_per_dim: int) -> list[Tensor]:
-    """Masks (out × in) for inputs of degrees 1..D, hidden units cycling through 1..D−1, and outputs of degree d
-    repeated ``outputs_per_dim`` times (output index p·D + d belongs to dimension d)."""
-    input_degrees = torch.arange(1, dim + 1)
+def made_masks(
+    dim: int, hidden: int, layers: int, outputs_per_dim: int, input_degrees: Tensor | None = None
+) -> list[Tensor]:
+    """Masks (out × in) for inputs of degrees 1..D (by default in index order; ``input_degrees[i]`` is input i's
+    position in the order, from 1), hidden units cycling through 1..D−1, and outputs of degree d repeated
+    ``outputs_per_dim`` times (output index p·D + i belongs to input i and has input i's degree)."""
+    input_degrees = torch.arange(1, dim + 1) if input_degrees is None else input_degrees
     degrees = [input_degrees] + [torch.arange(hidden) % max(dim - 1, 1) + 1 for _ in range(layers)]
     masks = [later[:, None] >= earlier[None, :] for earlier, later in zip(degrees[:-1], degrees[1:])]
     output_degrees = input_degrees.repeat(outputs_per_dim)
@@ -44,50 +158,30 @@ def masked_mlp(masks: list[Tensor]) -> nn.Sequential:
     return nn.Sequential(*modules[:-1])
 
 
-class MADE(GenerativeModel):
-    """Categorical conditionals over the L levels of each pixel, or a K-component Gaussian mixture for real values."""
+class MADE(AutoregressiveModel):
+    """Categorical conditionals over the L levels of each pixel, or a K-component Gaussian mixture for real values.
 
-    sampling_cost = "D sequential passes"
+    ``order`` ("natural", "reversed" or "random", seeded by ``seed``) is the order the dimensions are generated in;
+    the masks follow it, so any order gives an exact likelihood, though not an equally easy one to learn.
+    """
 
-    def __init__(self, spec: DataSpec, hidden: int = 128, layers: int = 2, components: int = 10) -> None:
-        super().__init__(spec)
-        self.discrete = spec.levels is not None
-        self.params_per_dim = spec.levels if self.discrete else 3 * components
-        self.net = masked_mlp(made_masks(spec.dim, hidden, layers, self.params_per_dim))
-        self.standardize = None if self.discrete else Standardize(spec)
-        self.capabilities = Capabilities(likelihood="exact")
-
-    def _network_input(self, x: Tensor) -> Tensor:
-        return x.flatten(1) / (self.spec.levels - 1) if self.discrete else x
+    def __init__(
+        self,
+        spec: DataSpec,
+        hidden: int = 128,
+        layers: int = 2,
+        components: int = 10,
+        order: str = "natural",
+        seed: int = 0,
+    ) -> None:
+        permutation = order_permutation(spec.dim, order, seed)
+        super().__init__(spec, components, permutation)
+        degrees = torch.empty_like(permutation)
+        degrees[permutation] = torch.arange(1, spec.dim + 1)
+        self.net = masked_mlp(made_masks(spec.dim, hidden, layers, self.params_per_dim, degrees))
 
     def _params(self, u: Tensor) -> Tensor:
-        """(N, P, D): the parameters of every conditional p(x_d | x_<d)."""
-        return self.net(u).reshape(len(u), self.params_per_dim, self.spec.dim)
-
-    def log_prob(self, x: Tensor) -> Tensor:
-        if self.discrete:
-            logits = self._params(self._network_input(x))
-            picked = logits.log_softmax(1).gather(1, x.flatten(1).long()[:, None, :])
-            return picked.sum((1, 2))
-        y, log_det = self.standardize(x)
-        return _mixture_log_prob(self._params(y), y).sum(1) + log_det
-
-    def loss(self, x: Tensor) -> dict[str, Tensor]:
-        return {"loss": -self.log_prob(x).mean() / self.spec.dim}
-
-    def sample(self, n: int) -> Tensor:
-        """Ancestral sampling, one dimension per pass: x_d ~ p(x_d | x_<d)."""
-        u = torch.zeros(n, self.spec.dim, device=self.device)
-        for d in range(self.spec.dim):
-            params = self._params(u)[:, :, d]
-            if self.discrete:
-                level = torch.multinomial(params.softmax(-1), 1).squeeze(1)
-                u[:, d] = level / (self.spec.levels - 1)
-            else:
-                u[:, d] = _mixture_sample(params)
-        if self.discrete:
-            return (u * (self.spec.levels - 1)).round().reshape(n, *self.spec.shape)
-        return self.standardize.inverse(u)
+        return self.net(self._scaled(u)).reshape(len(u), self.params_per_dim, self.spec.dim)
 
 
 def _split_mixture(params: Tensor) -> tuple[Tensor, Tensor, Tensor]:

@@ -54,17 +54,23 @@ class GenerativeModel(nn.Module):
         self.spec = spec
 
     # --- training -------------------------------------------------------------------------------------------
-    def loss(self, x: Tensor) -> dict[str, Tensor]:
-        """Scalar ``"loss"`` to minimise for a batch, plus named terms (e.g. ``"kl"``) for display."""
+    def loss(self, x: Tensor, labels: Tensor | None = None) -> dict[str, Tensor]:
+        """Scalar ``"loss"`` to minimise for a batch, plus named terms (e.g. ``"kl"``) for display.
+
+        Conditional models (``capabilities.conditional``) also receive the batch's class labels; others never do.
+        """
         raise NotImplementedError
 
     def configure_optimizers(self, lr: float) -> list[torch.optim.Optimizer]:
         return [torch.optim.Adam(self.parameters(), lr=lr)]
 
-    def train_step(self, x: Tensor, optimizers: list[torch.optim.Optimizer]) -> dict[str, Tensor]:
-        """One optimisation step. Models with several players (GANs) override this."""
+    def train_step(
+        self, x: Tensor, optimizers: list[torch.optim.Optimizer], labels: Tensor | None = None
+    ) -> dict[str, Tensor]:
+        """One optimisation step (``labels`` only for conditional models). Models with several players (GANs)
+        override this."""
         (optimizer,) = optimizers
-        terms = self.loss(x)
+        terms = self.loss(x) if labels is None else self.loss(x, labels)
         optimizer.zero_grad(set_to_none=True)
         terms["loss"].backward()
         nn.utils.clip_grad_norm_(self.parameters(), max_norm=100.0)
@@ -73,12 +79,20 @@ class GenerativeModel(nn.Module):
 
     # --- what the family offers -------------------------------------------------------------------------------
     def sample(self, n: int) -> Tensor:
-        """n new items in the data's native representation (images as integer levels)."""
+        """n new items in the data's native representation (images as integer levels).
+
+        Conditional models take ``sample(n, labels=None)``: no labels cycle through the classes 0, 1, ..., 0, 1, ...
+        """
         raise NotImplementedError
 
     def log_prob(self, x: Tensor) -> Tensor:
         """log p(x) in nats per item, or the bound named by ``capabilities.likelihood_name``."""
         raise NotImplementedError(f"{type(self).__name__} has no likelihood")
+
+    def tracked_bounds(self, x: Tensor) -> dict[str, Tensor]:
+        """Other lower bounds on log p(x) per item worth following over training, by display name (a VAE's
+        importance-weighted bound beside its ELBO); none by default."""
+        return {}
 
     def encode(self, x: Tensor) -> Tensor:
         raise NotImplementedError(f"{type(self).__name__} has no encoder")

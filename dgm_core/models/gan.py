@@ -5,6 +5,10 @@
 
 There is no likelihood: the model is compared with others by a two-sample test (MMD) on held-out data.
 Images are modelled in [0, 1]; real pixels get uniform dequantization noise so D cannot win on discreteness alone.
+
+``GAN`` also holds what its variants share: the generator and discriminator networks (both may read a condition
+vector c, for the conditional GAN), the data transforms, sampling and the alternating step. A variant changes the two
+losses (f-GAN, WGAN-GP), the optimiser's momentum or the number of discriminator steps per generator step.
 """
 
 from __future__ import annotations
@@ -15,73 +19,111 @@ from torch import Tensor, nn
 
 from dgm_core.data import DataSpec
 from dgm_core.models.base import Capabilities, GenerativeModel, mlp
+from dgm_core.models.labels import join
 from dgm_core.models.preprocess import Standardize
 
 
 class GAN(GenerativeModel):
-    def __init__(self, spec: DataSpec, hidden: int = 128, layers: int = 2, latent_dim: int | None = None) -> None:
+    betas = (0.5, 0.999)  # Adam's momentum: the usual GAN setting, less momentum keeps the players from overshooting
+    critic_steps = 1  # discriminator steps per generator step
+
+    def __init__(
+        self, spec: DataSpec, hidden: int = 128, layers: int = 2, latent_dim: int | None = None, condition_dim: int = 0
+    ) -> None:
         super().__init__(spec)
         self.discrete = spec.levels is not None
         self.latent_dim = latent_dim or (16 if self.discrete else 2)
-        self.generator = mlp([self.latent_dim] + [hidden] * layers + [spec.dim])
-        self.discriminator = mlp([spec.dim] + [hidden] * layers + [1], activation=nn.LeakyReLU)
+        self.generator = mlp([self.latent_dim + condition_dim] + [hidden] * layers + [spec.dim])
+        self.discriminator = mlp([spec.dim + condition_dim] + [hidden] * layers + [1], activation=nn.LeakyReLU)
         self.standardize = None if self.discrete else Standardize(spec)
         self.capabilities = Capabilities(likelihood="none", latent_dim=self.latent_dim)
 
     def configure_optimizers(self, lr: float) -> list[torch.optim.Optimizer]:
-        betas = (0.5, 0.999)  # the usual GAN setting: less momentum keeps the two players from overshooting
         return [
-            torch.optim.Adam(self.discriminator.parameters(), lr=lr, betas=betas),
-            torch.optim.Adam(self.generator.parameters(), lr=lr, betas=betas),
+            torch.optim.Adam(self.discriminator.parameters(), lr=lr, betas=self.betas),
+            torch.optim.Adam(self.generator.parameters(), lr=lr, betas=self.betas),
         ]
 
-    def _generate(self, z: Tensor) -> Tensor:
-        """Generator output in the space D sees: [0, 1] for images, standardised coordinates for points."""
-        out = self.generator(z)
+    # --- the two players, in the space D sees: [0, 1] for images, standardised coordinates for points ----------------
+    def _generate(self, z: Tensor, condition: Tensor | None = None) -> Tensor:
+        out = self.generator(join(z, condition))
         return torch.sigmoid(out) if self.discrete else out
+
+    def _fake(self, n: int, condition: Tensor | None = None) -> Tensor:
+        return self._generate(torch.randn(n, self.latent_dim, device=self.device), condition)
+
+    def _critic(self, x: Tensor, condition: Tensor | None = None) -> Tensor:
+        """The discriminator's raw output V(x), one number per item."""
+        return self.discriminator(join(x, condition)).squeeze(-1)
 
     def _real(self, x: Tensor) -> Tensor:
         if self.discrete:
             return (x.flatten(1) + torch.rand_like(x.flatten(1))) / self.spec.levels
         return self.standardize(x)[0]
 
-    def _discriminator_loss(self, real: Tensor, fake: Tensor) -> Tensor:
-        """−log σ(D(x)) − log(1 − σ(D(G(z)))), written with softplus for stability."""
-        return F.softplus(-self.discriminator(real)).mean() + F.softplus(self.discriminator(fake.detach())).mean()
+    # --- the losses (variants override these two) ---------------------------------------------------------------
+    def _discriminator_terms(self, real: Tensor, fake: Tensor, condition: Tensor | None = None) -> dict[str, Tensor]:
+        """The discriminator's "loss" −log σ(D(x)) − log(1 − σ(D(G(z)))) (softplus for stability), and any other
+        terms worth showing."""
+        loss = F.softplus(-self._critic(real, condition)).mean() + F.softplus(self._critic(fake, condition)).mean()
+        return {"loss": loss}
 
-    def _generator_loss(self, fake: Tensor) -> Tensor:
+    def _generator_loss(self, fake: Tensor, condition: Tensor | None = None) -> Tensor:
         """The non-saturating −log σ(D(G(z)))."""
-        return F.softplus(-self.discriminator(fake)).mean()
+        return F.softplus(-self._critic(fake, condition)).mean()
 
+    # --- training -----------------------------------------------------------------------------------------------
     def loss(self, x: Tensor) -> dict[str, Tensor]:
         """The discriminator's loss ("loss") and the generator's, for the current players (no update)."""
-        fake = self._generate(torch.randn(len(x), self.latent_dim, device=x.device))
-        return {"loss": self._discriminator_loss(self._real(x), fake), "generator": self._generator_loss(fake)}
+        return self._losses(x, None)
+
+    def _losses(self, x: Tensor, condition: Tensor | None) -> dict[str, Tensor]:
+        fake = self._fake(len(x), condition)
+        terms = self._discriminator_terms(self._real(x), fake.detach(), condition)
+        return {**terms, "generator": self._generator_loss(fake, condition)}
 
     def train_step(self, x: Tensor, optimizers: list[torch.optim.Optimizer]) -> dict[str, Tensor]:
-        """One discriminator step, then one generator step on the same fake batch."""
-        d_optimizer, g_optimizer = optimizers
-        fake = self._generate(torch.randn(len(x), self.latent_dim, device=x.device))
-        d_loss = self._discriminator_loss(self._real(x), fake)
-        d_optimizer.zero_grad(set_to_none=True)
-        d_loss.backward()
-        d_optimizer.step()
-        g_loss = self._generator_loss(fake)
-        g_optimizer.zero_grad(set_to_none=True)
-        g_loss.backward()
-        g_optimizer.step()
-        return {"loss": d_loss.detach(), "generator": g_loss.detach()}
+        return self._adversarial_step(x, optimizers, None)
 
+    def _adversarial_step(
+        self, x: Tensor, optimizers: list[torch.optim.Optimizer], condition: Tensor | None
+    ) -> dict[str, Tensor]:
+        """``critic_steps`` discriminator steps, then one generator step.
+
+        The batch is split into ``critic_steps`` parts: each discriminator step compares one part with as many fresh
+        fakes, so a training step reads one batch of data whatever the number of discriminator steps (each item is
+        seen once). The generator step then draws a fresh full batch of fakes.
+        """
+        d_optimizer, g_optimizer = optimizers
+        real = self._real(x)
+        for part in torch.arange(len(x), device=x.device).chunk(self.critic_steps):
+            part_condition = None if condition is None else condition[part]
+            with torch.no_grad():
+                fake = self._fake(len(part), part_condition)
+            terms = self._discriminator_terms(real[part], fake, part_condition)
+            descend(d_optimizer, terms["loss"])
+        g_loss = self._generator_loss(self._fake(len(x), condition), condition)
+        descend(g_optimizer, g_loss)
+        return {**{name: value.detach() for name, value in terms.items()}, "generator": g_loss.detach()}
+
+    # --- what the family offers ---------------------------------------------------------------------------------
     def decode(self, z: Tensor) -> Tensor:
         """G(z) in data units (images: continuous levels in [0, L − 1])."""
-        out = self._generate(z)
-        if self.discrete:
-            return (out * self.spec.levels - 0.5).clamp(0, self.spec.levels - 1).reshape(len(z), *self.spec.shape)
-        return self.standardize.inverse(out)
+        return self._to_data(self._generate(z), quantize=False)
 
     def sample(self, n: int) -> Tensor:
-        out = self._generate(torch.randn(n, self.latent_dim, device=self.device))
-        if self.discrete:
-            levels = torch.floor(out * self.spec.levels).clamp(0, self.spec.levels - 1)
-            return levels.reshape(n, *self.spec.shape)
-        return self.standardize.inverse(out)
+        return self._to_data(self._fake(n), quantize=True)
+
+    def _to_data(self, out: Tensor, quantize: bool) -> Tensor:
+        """Generator output → data units; images as integer levels when ``quantize``."""
+        if not self.discrete:
+            return self.standardize.inverse(out)
+        levels = torch.floor(out * self.spec.levels) if quantize else out * self.spec.levels - 0.5
+        return levels.clamp(0, self.spec.levels - 1).reshape(len(out), *self.spec.shape)
+
+
+def descend(optimizer: torch.optim.Optimizer, loss: Tensor) -> None:
+    """One gradient step of ``optimizer`` on ``loss`` (gradients reset first)."""
+    optimizer.zero_grad(set_to_none=True)
+    loss.backward()
+    optimizer.step()

@@ -3,6 +3,7 @@
     log p(x) ≥ ELBO(x) = E_q(z|x)[log p(x | z)] − KL(q(z|x) ‖ p(z)),
 
 with a Gaussian encoder q(z|x) = N(μ(x), diag σ²(x)) and the reparameterisation z = μ + σ ⊙ ε (Kingma & Welling, 2014).
+The β-VAE reweighs the KL term; conditional variants (``conditional.CVAE``) feed a condition c to both networks.
 """
 
 from __future__ import annotations
@@ -15,19 +16,26 @@ from torch import Tensor
 
 from dgm_core.data import DataSpec
 from dgm_core.models.base import Capabilities, GenerativeModel, mlp
+from dgm_core.models.labels import join
 from dgm_core.models.preprocess import Standardize
 
 
 class VAE(GenerativeModel):
-    """Decoder: categorical over the L levels of each pixel for images; a diagonal Gaussian for real values."""
+    """Decoder: categorical over the L levels of each pixel for images; a diagonal Gaussian for real values.
 
-    def __init__(self, spec: DataSpec, hidden: int = 256, layers: int = 2, latent_dim: int | None = None) -> None:
+    ``condition_dim`` > 0 makes both networks also read a condition vector c (q(z|x, c) and p(x|z, c)); the methods
+    taking ``condition`` then need it, (N, condition_dim). The plain VAE has none.
+    """
+
+    def __init__(
+        self, spec: DataSpec, hidden: int = 256, layers: int = 2, latent_dim: int | None = None, condition_dim: int = 0
+    ) -> None:
         super().__init__(spec)
         self.discrete = spec.levels is not None
         self.latent_dim = latent_dim or (8 if self.discrete else 2)
         self.outputs_per_dim = spec.levels if self.discrete else 2
-        self.encoder = mlp([spec.dim] + [hidden] * layers + [2 * self.latent_dim])
-        self.decoder = mlp([self.latent_dim] + [hidden] * layers + [spec.dim * self.outputs_per_dim])
+        self.encoder = mlp([spec.dim + condition_dim] + [hidden] * layers + [2 * self.latent_dim])
+        self.decoder = mlp([self.latent_dim + condition_dim] + [hidden] * layers + [spec.dim * self.outputs_per_dim])
         self.standardize = None if self.discrete else Standardize(spec)
         self.capabilities = Capabilities(
             likelihood="bound", likelihood_name="ELBO", latent_dim=self.latent_dim, encoder=True
@@ -37,9 +45,9 @@ class VAE(GenerativeModel):
         mean, log_var = self.encoder(u).chunk(2, dim=-1)
         return mean, log_var.clamp(-12.0, 8.0)
 
-    def _decoder_params(self, z: Tensor) -> Tensor:
+    def _decoder_params(self, z: Tensor, condition: Tensor | None = None) -> Tensor:
         """(N, P, D): per-pixel logits (P = L), or per-coordinate mean and log-std (P = 2)."""
-        return self.decoder(z).reshape(len(z), self.outputs_per_dim, self.spec.dim)
+        return self.decoder(join(z, condition)).reshape(len(z), self.outputs_per_dim, self.spec.dim)
 
     def _log_likelihood(self, params: Tensor, x: Tensor) -> Tensor:
         """log p(x | z) summed over dimensions, in the data's own units."""
@@ -53,21 +61,24 @@ class VAE(GenerativeModel):
     def _network_input(self, x: Tensor) -> Tensor:
         return x.flatten(1) / (self.spec.levels - 1) if self.discrete else self.standardize(x)[0]
 
-    def elbo_terms(self, x: Tensor) -> tuple[Tensor, Tensor]:
+    def elbo_terms(self, x: Tensor, condition: Tensor | None = None) -> tuple[Tensor, Tensor]:
         """One-sample reconstruction log-likelihood and the analytic KL(q(z|x) ‖ N(0, I)), per item."""
-        mean, log_var = self._posterior(self._network_input(x))
+        mean, log_var = self._posterior(join(self._network_input(x), condition))
         z = mean + torch.randn_like(mean) * torch.exp(0.5 * log_var)
         kl = 0.5 * (mean.pow(2) + log_var.exp() - 1 - log_var).sum(1)
-        return self._log_likelihood(self._decoder_params(z), x), kl
+        return self._log_likelihood(self._decoder_params(z, condition), x), kl
 
-    def loss(self, x: Tensor) -> dict[str, Tensor]:
-        reconstruction, kl = self.elbo_terms(x)
+    def _elbo_loss(self, reconstruction: Tensor, kl: Tensor, beta: float | Tensor = 1.0) -> dict[str, Tensor]:
+        """(β·KL − reconstruction) per dimension, averaged over the batch: −ELBO / D when β = 1."""
         dim = self.spec.dim
         return {
-            "loss": (kl - reconstruction).mean() / dim,
+            "loss": (beta * kl - reconstruction).mean() / dim,
             "recon": -reconstruction.mean() / dim,
             "kl": kl.mean() / dim,
         }
+
+    def loss(self, x: Tensor) -> dict[str, Tensor]:
+        return self._elbo_loss(*self.elbo_terms(x))
 
     def log_prob(self, x: Tensor, n_samples: int = 4) -> Tensor:
         """The ELBO (a lower bound on log p(x)), averaged over ``n_samples`` draws of z to reduce its noise."""
@@ -77,20 +88,28 @@ class VAE(GenerativeModel):
             total = total + reconstruction - kl
         return total / n_samples
 
-    def iwae_bound(self, x: Tensor, k: int) -> Tensor:
+    tracked_k = 64  # importance samples of the IWAE bound followed over training beside the ELBO
+
+    def tracked_bounds(self, x: Tensor) -> dict[str, Tensor]:
+        """IWAE_k with k = ``tracked_k``: the gap to the ELBO shows how loose the ELBO is as training goes."""
+        if self.capabilities.conditional:
+            return {}
+        return {f"IWAE (k={self.tracked_k})": self.iwae_bound(x, self.tracked_k)}
+
+    def iwae_bound(self, x: Tensor, k: int, condition: Tensor | None = None) -> Tensor:
         """The importance-weighted bound (Burda et al., 2016), per item:
 
             IWAE_k(x) = E[log (1/k) Σ_i p(x, z_i) / q(z_i | x)],  z_i ~ q(z | x),
 
         with ELBO = IWAE_1 ≤ IWAE_k ≤ IWAE_{k+1} → log p(x) as k → ∞.
         """
-        mean, log_var = self._posterior(self._network_input(x))
+        mean, log_var = self._posterior(join(self._network_input(x), condition))
         std = torch.exp(0.5 * log_var)
         eps = torch.randn(k, *mean.shape, device=x.device)
         z = mean + std * eps  # (k, N, latent)
         log_q = (-0.5 * eps.pow(2) - 0.5 * log_var - 0.5 * math.log(2 * math.pi)).sum(-1)
         log_prior = (-0.5 * z.pow(2) - 0.5 * math.log(2 * math.pi)).sum(-1)
-        params = self._decoder_params(z.flatten(0, 1))
+        params = self._decoder_params(z.flatten(0, 1), None if condition is None else condition.repeat(k, 1))
         log_likelihood = self._log_likelihood(params, x.repeat(k, *([1] * (x.dim() - 1)))).reshape(k, len(x))
         return torch.logsumexp(log_likelihood + log_prior - log_q, dim=0) - math.log(k)
 
@@ -100,19 +119,25 @@ class VAE(GenerativeModel):
 
     def decode(self, z: Tensor) -> Tensor:
         """The decoder's mean E[x | z] (images: the expected level of each pixel)."""
-        params = self._decoder_params(z)
-        if self.discrete:
-            levels = torch.arange(self.spec.levels, device=z.device, dtype=z.dtype)
-            mean = (params.softmax(1) * levels[None, :, None]).sum(1)
-            return mean.reshape(len(z), *self.spec.shape)
-        return self.standardize.inverse(params[:, 0])
+        return self._decoder_mean(self._decoder_params(z))
 
     def sample(self, n: int) -> Tensor:
         """z ~ N(0, I), then x ~ p(x | z): honest draws from the model the ELBO scores, pixel noise included."""
-        params = self._decoder_params(torch.randn(n, self.latent_dim, device=self.device))
+        return self._draw(self._decoder_params(torch.randn(n, self.latent_dim, device=self.device)))
+
+    def _decoder_mean(self, params: Tensor) -> Tensor:
+        """E[x | z] from the decoder's parameters, in data units."""
+        if self.discrete:
+            levels = torch.arange(self.spec.levels, device=params.device, dtype=params.dtype)
+            mean = (params.softmax(1) * levels[None, :, None]).sum(1)
+            return mean.reshape(len(params), *self.spec.shape)
+        return self.standardize.inverse(params[:, 0])
+
+    def _draw(self, params: Tensor) -> Tensor:
+        """x ~ p(x | z) from the decoder's parameters, in the data's native representation."""
         if self.discrete:
             levels = torch.distributions.Categorical(logits=params.transpose(1, 2)).sample()
-            return levels.float().reshape(n, *self.spec.shape)
+            return levels.float().reshape(len(params), *self.spec.shape)
         mean, log_std = params[:, 0], params[:, 1].clamp(-7.0, 5.0)
         return self.standardize.inverse(mean + torch.randn_like(mean) * log_std.exp())
 
@@ -133,3 +158,48 @@ class IWAE(VAE):
 
     def log_prob(self, x: Tensor) -> Tensor:
         return self.iwae_bound(x, self.k)
+
+
+class BetaVAE(VAE):
+    """β-VAE (Higgins et al., 2017): the VAE's model trained on
+
+        loss_t = −E_q(z|x)[log p(x | z)] + β_t · KL(q(z|x) ‖ p(z)),   β_t = β · min(1, t / T_warmup),
+
+    with t the training steps taken so far (a buffer, saved with the weights). β > 1 presses the posterior toward
+    the factorised prior, which favours disentangled latents at the cost of blurrier reconstructions. Starting at
+    β_t = 0 (the KL warm-up) lets the decoder learn to use z before the KL term can pull q(z|x) onto the prior and
+    collapse it there. ``log_prob`` stays the honest ELBO (β = 1): β only changes the training objective.
+    Another β: ``BetaVAE(spec, hidden, beta=8.0)``.
+    """
+
+    def __init__(
+        self,
+        spec: DataSpec,
+        hidden: int = 256,
+        layers: int = 2,
+        latent_dim: int | None = None,
+        beta: float = 4.0,
+        warmup_steps: int = 400,
+    ) -> None:
+        super().__init__(spec, hidden, layers, latent_dim)
+        if beta < 0 or warmup_steps < 0:
+            raise ValueError("β and the warm-up length must be non-negative.")
+        self.beta = beta
+        self.warmup_steps = warmup_steps
+        self.register_buffer("steps_taken", torch.zeros((), dtype=torch.long))
+        self.capabilities = replace(self.capabilities, likelihood_name="ELBO (β = 1)")
+
+    def current_beta(self) -> Tensor:
+        """β_t = β · min(1, t / T_warmup); β itself when there is no warm-up."""
+        if self.warmup_steps == 0:
+            return torch.tensor(self.beta, device=self.steps_taken.device)
+        return self.beta * (self.steps_taken / self.warmup_steps).clamp(max=1.0)
+
+    def loss(self, x: Tensor) -> dict[str, Tensor]:
+        beta = self.current_beta()
+        return {**self._elbo_loss(*self.elbo_terms(x), beta=beta), "beta": beta}
+
+    def train_step(self, x: Tensor, optimizers: list[torch.optim.Optimizer]) -> dict[str, Tensor]:
+        terms = super().train_step(x, optimizers)
+        self.steps_taken += 1
+        return terms

@@ -6,22 +6,34 @@ The UI lists ``MODELS`` and calls ``build_model``; it never needs to know a mode
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from functools import partial
 
 import torch
 
 from dgm_core.data import DataKind, Dataset, DataSpec
 from dgm_core.models.autoregressive import MADE
 from dgm_core.models.base import GenerativeModel
+from dgm_core.models.conditional import CVAE, ConditionalGAN
+from dgm_core.models.diffusion import DDPM
+from dgm_core.models.energy import EnergyBasedModel
+from dgm_core.models.fgan import FGAN
 from dgm_core.models.flows import MAF, NICE, Glow, NeuralSplineFlow, RealNVP
 from dgm_core.models.gan import GAN
-from dgm_core.models.latent import IWAE, VAE
+from dgm_core.models.latent import IWAE, VAE, BetaVAE
+from dgm_core.models.nade import FVSBN, NADE
+from dgm_core.models.pixelcnn import PixelCNN
+from dgm_core.models.score import NCSN
+from dgm_core.models.transformer import Transformer
+from dgm_core.models.wgan import WGANGP
 
 FAMILIES = {
     "autoregressive": "Autoregressive: p(x) = Π p(x_i | x_<i), exact likelihood, sequential sampling.",
     "flow": "Normalizing flow: an invertible map to a Gaussian, exact likelihood by change of variables.",
     "latent": "Latent variable: p(x) = ∫ p(x|z) p(z) dz, trained on a lower bound (the ELBO).",
     "implicit": "Implicit: a sampler trained against a discriminator; no likelihood at all.",
+    "diffusion": "Diffusion and score-based: learn to undo gradual Gaussian noising; sample by many denoising steps.",
+    "energy": "Energy-based: p(x) ∝ exp(−E(x)) with an unknown normaliser, trained and sampled by Langevin MCMC.",
 }
 
 
@@ -34,6 +46,19 @@ class TrainingDefaults:
 
 
 @dataclass(frozen=True)
+class ModelOption:
+    """A numeric constructor argument offered to users (e.g. a β-VAE's β): its label, range and default per kind of
+    data."""
+
+    label: str
+    minimum: float
+    maximum: float
+    step: float
+    defaults: dict[DataKind, float]
+    info: str = ""
+
+
+@dataclass(frozen=True)
 class ModelInfo:
     name: str
     family: str
@@ -41,6 +66,26 @@ class ModelInfo:
     make: Callable[..., GenerativeModel]  # (spec, hidden=...) -> model
     defaults: dict[DataKind, TrainingDefaults]  # the kinds of data the model works on, with settings for each
     needs_labels: bool = False  # conditional models train on (item, class label) pairs
+    options: dict[str, ModelOption] = field(default_factory=dict)  # constructor settings a user may change
+
+
+BETA = ModelOption(
+    "β (weight of the KL term)",
+    minimum=0.0,
+    maximum=16.0,
+    step=0.1,
+    defaults={"points2d": 1.1, "image": 4.0},
+    info="β > 1 presses the code towards the prior: fewer, more independent latent factors, blurrier items. "
+    "β = 1 is the plain VAE.",
+)
+
+
+def _beta_vae(spec: DataSpec, hidden: int, beta: float | None = None) -> BetaVAE:
+    """β = 4 on images (warm-up over 400 steps). On 2D points every β ≥ 1.2 tried collapsed q(z|x) onto the prior
+    within 400 steps, warm-up or not (a Gaussian decoder explains two coordinates more cheaply with its own noise):
+    there β = 1.1, warmed up over 100 steps."""
+    beta = BETA.defaults[spec.kind] if beta is None else beta
+    return BetaVAE(spec, hidden, beta=beta, warmup_steps=400 if spec.kind == "image" else 100)
 
 
 MODELS: dict[str, ModelInfo] = {
@@ -53,6 +98,44 @@ MODELS: dict[str, ModelInfo] = {
             "Mixture-of-Gaussians conditionals for points, categorical conditionals for pixels.",
             MADE,
             {"points2d": TrainingDefaults(3000, 3e-3, 512, 128), "image": TrainingDefaults(2000, 1e-3, 128, 256)},
+        ),
+        ModelInfo(
+            "FVSBN",
+            "autoregressive",
+            "Fully visible sigmoid belief net (Frey, 1998): each pixel's levels get a softmax of a linear function of "
+            "the earlier pixels; no hidden units, O(D²) weights. The simplest model that beats independent pixels. "
+            "On 2D points its linear-Gaussian conditionals would make it exactly the single-Gaussian baseline, so it "
+            "is offered on images only.",
+            lambda spec, hidden: FVSBN(spec),  # no hidden layer: the width does not apply
+            {"image": TrainingDefaults(2000, 1e-2, 128, 64)},
+        ),
+        ModelInfo(
+            "NADE",
+            "autoregressive",
+            "Neural autoregressive density estimator (Larochelle & Murray, 2011): one hidden layer per conditional, "
+            "h_d = σ(c + W x_<d), its weights shared so all D layers cost one cumulative sum. Mixture-of-Gaussians "
+            "conditionals on points (RNADE).",
+            NADE,
+            {"points2d": TrainingDefaults(3000, 1e-2, 512, 64), "image": TrainingDefaults(2000, 1e-2, 32, 64)},
+        ),
+        ModelInfo(
+            "PixelCNN",
+            "autoregressive",
+            "PixelCNN (van den Oord et al., 2016): masked convolutions (mask A excludes the pixel itself, mask B "
+            "after it includes it) in a vertical stack (rows above) and a horizontal stack (pixels to the left), "
+            "whose receptive field grows over the earlier pixels with no blind spot. One pass scores all pixels; "
+            "sampling takes one pass per pixel.",
+            PixelCNN,
+            {"image": TrainingDefaults(2000, 3e-3, 16, 32)},
+        ),
+        ModelInfo(
+            "Transformer",
+            "autoregressive",
+            "A causal transformer over the pixels in raster order (Image GPT in miniature): token and position "
+            "embeddings, 2 blocks of self-attention where each pixel attends only to earlier ones, a softmax over "
+            "the levels. Attention reaches any earlier pixel in one layer.",
+            Transformer,
+            {"image": TrainingDefaults(2000, 1e-2, 16, 32)},
         ),
         ModelInfo(
             "NICE",
@@ -95,10 +178,10 @@ MODELS: dict[str, ModelInfo] = {
             "NSF",
             "flow",
             "Neural spline flow (Durkan et al., 2019): couplings whose elementwise map is a monotone "
-            "rational-quadratic spline (8 bins on [−4, 4], the identity outside), inverted in closed form. Where "
+            "rational-quadratic spline (16 bins on [−3, 3], the identity outside), inverted in closed form. Where "
             "affine couplings only scale and shift, a spline can bend, so fewer layers fit a many-moded density.",
             NeuralSplineFlow,
-            {"points2d": TrainingDefaults(3000, 5e-3, 512, 64), "image": TrainingDefaults(2000, 1e-3, 128, 128)},
+            {"points2d": TrainingDefaults(3000, 1e-2, 512, 64), "image": TrainingDefaults(2000, 1e-3, 128, 128)},
         ),
         ModelInfo(
             "VAE",
@@ -117,12 +200,99 @@ MODELS: dict[str, ModelInfo] = {
             {"points2d": TrainingDefaults(3000, 3e-3, 512, 128), "image": TrainingDefaults(3000, 1e-3, 128, 256)},
         ),
         ModelInfo(
+            "β-VAE",
+            "latent",
+            "β-VAE (Higgins et al., 2017): the VAE trained on reconstruction + β·KL. β > 1 presses q(z|x) toward the "
+            "factorised prior, which favours disentangled latents (one factor of variation per coordinate) at the "
+            "price of blurrier reconstructions and a looser ELBO; β < 1 does the opposite. β ramps up from 0 (KL "
+            "warm-up) so the decoder learns to use z before the KL term can collapse q onto the prior. Scored on the "
+            "honest ELBO (β = 1). β = 4 on images (warm-up 400 steps); on 2D points already β ≈ 1.5 collapses q "
+            "onto the prior, so there β = 1.1 (warm-up 100 steps).",
+            _beta_vae,
+            {"points2d": TrainingDefaults(3000, 3e-3, 512, 128), "image": TrainingDefaults(3000, 1e-3, 128, 256)},
+            options={"beta": BETA},
+        ),
+        ModelInfo(
+            "CVAE",
+            "latent",
+            "Conditional VAE (Sohn et al., 2015): encoder q(z|x, y) and decoder p(x|z, y) also read the class label y, "
+            "so you choose which digit to draw and z only has to hold the style. Its likelihood takes no label: "
+            "log p(x) ≥ log Σ_y p(y) exp ELBO(x|y), with p(y) the training class frequencies.",
+            CVAE,
+            {"image": TrainingDefaults(3000, 1e-3, 128, 256)},
+            needs_labels=True,
+        ),
+        ModelInfo(
             "GAN",
             "implicit",
             "Generative adversarial network (Goodfellow et al., 2014) with the non-saturating generator loss. "
             "No likelihood: judged by a two-sample test (MMD) against held-out data.",
             GAN,
             {"points2d": TrainingDefaults(3000, 1e-3, 256, 128), "image": TrainingDefaults(3000, 5e-4, 128, 256)},
+        ),
+        ModelInfo(
+            "cGAN",
+            "implicit",
+            "Conditional GAN (Mirza & Osindero, 2014): G(z, y) and D(x, y) both read the class label y, so D judges "
+            "whether x is a real item of class y and you choose which digit G draws. No likelihood.",
+            ConditionalGAN,
+            {"image": TrainingDefaults(3000, 5e-4, 128, 256)},
+            needs_labels=True,
+        ),
+        ModelInfo(
+            "WGAN-GP",
+            "implicit",
+            "Wasserstein GAN with gradient penalty (Gulrajani et al., 2017): the critic (no sigmoid) estimates the "
+            "earth mover's distance E_data[D] − E_model[D] over 1-Lipschitz D, kept near 1-Lipschitz by a penalty "
+            "10·(‖∇D‖ − 1)² at points between real and fake items; 5 critic steps per generator step. Its critic "
+            "gives useful gradients even when the two distributions do not overlap, and its estimate tracks quality.",
+            WGANGP,
+            {"points2d": TrainingDefaults(3000, 1e-3, 256, 64), "image": TrainingDefaults(3000, 5e-4, 128, 256)},
+        ),
+        ModelInfo(
+            "f-GAN (KL)",
+            "implicit",
+            "f-GAN (Nowozin et al., 2016) for KL(data ‖ model): the discriminator maximises a variational lower bound "
+            "E_data[T] − E_model[exp(T − 1)] on the divergence. KL(data ‖ model) punishes missing any mode of the "
+            "data, so the generator spreads out to cover them all. (With the Jensen–Shannon divergence an f-GAN "
+            "trains exactly like the GAN entry: its losses differ from the GAN's by constants.)",
+            partial(FGAN, divergence="KL"),
+            {"points2d": TrainingDefaults(3000, 1e-3, 256, 128), "image": TrainingDefaults(3000, 5e-4, 128, 256)},
+        ),
+        ModelInfo(
+            "f-GAN (reverse KL)",
+            "implicit",
+            "f-GAN (Nowozin et al., 2016) for the reverse KL(model ‖ data): punishes generating where there is no "
+            "data but not missing modes, so the generator may settle on a few modes and draw them sharply.",
+            partial(FGAN, divergence="reverse KL"),
+            {"points2d": TrainingDefaults(3000, 1e-3, 256, 128), "image": TrainingDefaults(3000, 5e-4, 128, 256)},
+        ),
+        ModelInfo(
+            "DDPM",
+            "diffusion",
+            "Denoising diffusion (Ho et al., 2020): T = 100 fixed steps add Gaussian noise until only N(0, I) is left; "
+            "a network learns to predict the added noise, and sampling runs the T denoising steps backwards. Its "
+            "likelihood is the variational bound summed over the steps (a discretised Gaussian last step on pixels).",
+            DDPM,
+            {"points2d": TrainingDefaults(3000, 1e-2, 512, 128), "image": TrainingDefaults(3000, 3e-3, 128, 256)},
+        ),
+        ModelInfo(
+            "NCSN",
+            "diffusion",
+            "Noise-conditional score network (Song & Ermon, 2019): learns the gradient of the log-density of the data "
+            "blurred at 10 noise levels by denoising score matching, and samples by annealed Langevin dynamics from "
+            "coarse to fine. No likelihood: judged by MMD.",
+            NCSN,
+            {"points2d": TrainingDefaults(3000, 3e-3, 256, 64), "image": TrainingDefaults(3000, 1e-3, 128, 256)},
+        ),
+        ModelInfo(
+            "EBM",
+            "energy",
+            "Energy-based model: an MLP energy E(x), trained by contrastive divergence — push the energy of data down "
+            "and that of 20-step Langevin samples up (Nijkamp et al., 2019; Du & Mordatch, 2019). The normaliser is "
+            "unknown, so no likelihood: judged by MMD.",
+            EnergyBasedModel,
+            {"points2d": TrainingDefaults(3000, 2e-3, 128, 64), "image": TrainingDefaults(3000, 1e-3, 128, 128)},
         ),
     ]
 }
@@ -162,11 +332,21 @@ def defaults_for(name: str, spec: DataSpec) -> TrainingDefaults:
     return MODELS[name].defaults[spec.kind]
 
 
-def build_model(name: str, spec: DataSpec, hidden: int | None = None, seed: int = 0) -> GenerativeModel:
-    """A freshly initialised model for data described by ``spec`` (same seed, same weights)."""
+def build_model(
+    name: str, spec: DataSpec, hidden: int | None = None, seed: int = 0, **options: float
+) -> GenerativeModel:
+    """A freshly initialised model for data described by ``spec`` (same seed, same weights); ``options`` set the
+    model's declared ``ModelInfo.options`` (the rest keep their defaults)."""
     if name not in MODELS:
         raise ValueError(f"Unknown model {name!r}; choose one of: {', '.join(MODELS)}")
     if hidden is not None and not 4 <= hidden <= 4096:
         raise ValueError("The hidden width must be between 4 and 4096.")
+    declared = MODELS[name].options
+    for key, value in options.items():
+        if key not in declared:
+            raise ValueError(f"{name} has no option {key!r}.")
+        option = declared[key]
+        if not option.minimum <= value <= option.maximum:
+            raise ValueError(f"{option.label} must be between {option.minimum:g} and {option.maximum:g}.")
     torch.manual_seed(seed)
-    return MODELS[name].make(spec, hidden=hidden or defaults_for(name, spec).hidden)
+    return MODELS[name].make(spec, hidden=hidden or defaults_for(name, spec).hidden, **options)

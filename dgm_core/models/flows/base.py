@@ -83,8 +83,12 @@ class FlowModel(GenerativeModel):
         return self.decode(torch.randn(n, self.spec.dim, dtype=weight.dtype, device=weight.device))
 
     def encode(self, x: Tensor) -> Tensor:
-        """The exact latent z = f(x) (for images: of one dequantized copy of x)."""
-        return self.forward_flow(self.preprocess(x)[0])[0]
+        """The exact latent z = f(x). Images are encoded at the centre x + ½ of their dequantization bin rather than
+        at a random point of it, so the latent is deterministic and decode(encode(x)) = x."""
+        if self.spec.levels is None:
+            return self.forward_flow(self.preprocess(x)[0])[0]
+        alpha = self.preprocess.alpha
+        return self.forward_flow(torch.logit(alpha + (1 - 2 * alpha) * (x.flatten(1) + 0.5) / self.spec.levels))[0]
 
     def decode(self, z: Tensor) -> Tensor:
         return self.preprocess.inverse(self.inverse_flow(z)).reshape(len(z), *self.spec.shape)

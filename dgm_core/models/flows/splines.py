@@ -130,10 +130,15 @@ class RationalQuadraticCoupling(Bijection):
 
 
 class NeuralSplineFlow(FlowModel):
-    """Rational-quadratic spline couplings with K bins on [−B, B] (standardised units), alternating halves."""
+    """Rational-quadratic spline couplings with K bins on [−B, B] (standardised units), alternating halves.
+
+    The defaults were tuned on the eight 2D sets under a one-minute budget (bench/bench_zuko.py): standardised points
+    lie almost all within ±3, so B = 3 spends no bins on empty tails, and 16 bins there resolve the sharp edges of
+    rings and checkerboards that 8 bins on [−4, 4] blur (about 0.05–0.3 nats better after 15 s).
+    """
 
     def __init__(
-        self, spec: DataSpec, hidden: int = 128, layers: int = 2, couplings: int = 4, bins: int = 8, bound: float = 4.0
+        self, spec: DataSpec, hidden: int = 128, layers: int = 2, couplings: int = 4, bins: int = 16, bound: float = 3.0
     ) -> None:
         masks = alternating_masks(spec.dim, couplings)
         super().__init__(spec, [RationalQuadraticCoupling(m, hidden, layers, bins, bound) for m in masks])

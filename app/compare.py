@@ -1,0 +1,173 @@
+"""A comparison: several models trained one after another on one data set under the same budget, then scored alike.
+
+Every model gets the same number of steps, or the same seconds of training time (evaluation excluded), with its own
+registry defaults otherwise. Every family is then scored by the same two-sample test against held-out data; models
+with a likelihood also by their test NLL (or bound). No Gradio here: the tab streams what ``advance`` changes.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Literal
+
+import torch
+
+from app.session import Settings, Tick, TrainingRun, single_thread
+from dgm_core.data import load_dataset
+from dgm_core.evaluation import mmd_test
+from dgm_core.models.registry import MODELS, defaults_for, models_by_family, models_for
+from dgm_core.training import TrainEvent
+
+Budget = Literal["seconds", "steps"]
+TEST_ITEMS = 500  # samples and test items in the final two-sample test
+PERMUTATIONS = 200
+MAX_STEPS = 1_000_000  # a seconds budget trains "forever" and stops by the clock
+KERNEL_NOTE = (
+    f"MMD² is unbiased, between {TEST_ITEMS} model samples and {TEST_ITEMS} test items, with a Gaussian kernel "
+    "exp(−|a − b|² / 2h²) whose bandwidth h is the median pairwise distance of the pooled points (the median "
+    f'heuristic); p is a permutation test of "same distribution" ({PERMUTATIONS} relabellings). Lower MMD² is '
+    "better; p < 0.05 says the samples are distinguishable from real data."
+)
+
+
+def default_models(dataset: str) -> list[str]:
+    """One model per family that works on this data set: the first of each family in the registry."""
+    available = set(models_for(load_dataset(dataset)))
+    firsts = [next((n for n in names if n in available), None) for names in models_by_family().values()]
+    return [name for name in firsts if name is not None]
+
+
+@dataclass
+class Entry:
+    run: TrainingRun
+    state: str = "waiting"  # waiting | training | done | stopped | failed
+    mmd: float | None = None
+    p_value: float | None = None
+    note: str = ""
+
+
+class Comparison:
+    """The models of one comparison, trained in turn by ``advance`` until each has spent its budget."""
+
+    def __init__(self, dataset: str, models: list[str], budget: Budget, amount: float, device: torch.device) -> None:
+        if not models:
+            raise ValueError("Pick at least one model to compare.")
+        limit = {"seconds": (0.5, 600.0), "steps": (1, 100_000)}[budget]
+        if not limit[0] <= amount <= limit[1]:
+            raise ValueError(f"The budget must be {limit[0]:g} to {limit[1]:,g} {budget}.")
+        data = load_dataset(dataset)
+        self.budget, self.amount = budget, amount
+        self.entries = [Entry(TrainingRun(self._settings(name, data.spec, budget, amount), device)) for name in models]
+        self._events: Iterator[TrainEvent] | None = None
+        self.started = time.perf_counter()
+
+    @staticmethod
+    def _settings(name: str, spec, budget: Budget, amount: float) -> Settings:
+        d = defaults_for(name, spec)
+        steps = int(amount) if budget == "steps" else MAX_STEPS
+        return Settings(spec.name, name, steps, d.lr, d.batch_size, d.hidden, seed=0)
+
+    @property
+    def current(self) -> Entry | None:
+        return next((entry for entry in self.entries if entry.state in ("waiting", "training")), None)
+
+    def progress(self) -> float:
+        """The fraction of the whole comparison's budget spent, in [0, 1]."""
+        spent = sum(min(self._spent(entry), 1.0) for entry in self.entries)
+        return spent / len(self.entries)
+
+    def _spent(self, entry: Entry) -> float:
+        if entry.state in ("done", "stopped", "failed"):
+            return 1.0
+        trainer = entry.run.trainer
+        return trainer.elapsed_s / self.amount if self.budget == "seconds" else trainer.step / self.amount
+
+    def advance(self, budget_s: float) -> Entry | None:
+        """Train the current model for about ``budget_s`` seconds; returns the entry that finished, if one did."""
+        entry = self.current
+        if entry is None:
+            return None
+        run = single_thread(entry.run)
+        if entry.state == "waiting":
+            entry.state, self._events = "training", run.begin(None)
+        deadline = time.perf_counter() + budget_s
+        while time.perf_counter() < deadline:
+            if self.budget == "seconds" and run.trainer.elapsed_s >= self.amount:
+                run.trainer.evaluate()  # score the last weights too, then keep the best
+                run.phase, run.message = "done", run.trainer.finish()
+                return self._finish(entry, "done")
+            event = next(self._events, None)
+            if event is None:
+                return self._finish(entry, "done")
+            run.record(event, Tick())
+            if event.done:
+                return self._finish(entry, "done" if run.phase == "done" else "failed")
+        return None
+
+    def stop(self) -> None:
+        """Keep what has finished; the model in training keeps its best weights so far; the rest never start."""
+        for entry in self.entries:
+            if entry.state == "training":
+                entry.run.phase, entry.run.message = "stopped", entry.run.trainer.finish()
+                self._finish(entry, "stopped")
+            elif entry.state == "waiting":
+                entry.state, entry.note = "stopped", "not started"
+
+    def _finish(self, entry: Entry, state: str) -> Entry:
+        """Score the kept weights by the two-sample test and draw fresh samples for display."""
+        entry.state, self._events = state, None
+        run = entry.run
+        run.refresh_samples()
+        test = run.data.test[:TEST_ITEMS]
+        with torch.random.fork_rng():
+            torch.manual_seed(0)
+            samples = run.trainer.samples(len(test))
+        entry.mmd, entry.p_value = mmd_test(samples.float(), test.float(), n_permutations=PERMUTATIONS)
+        return entry
+
+    def rows(self) -> list[list]:
+        return [_row(entry) for entry in self.entries]
+
+
+def _row(entry: Entry) -> list:
+    run = entry.run
+    caps = run.capabilities
+    metrics = run.kept_metrics() or {}
+    if caps.likelihood == "none":
+        nll, kind = "—", "none (no likelihood)"
+    else:
+        nll = round(metrics["test_bpd"], 4) if "test_bpd" in metrics else "…"
+        kind = "exact" if caps.likelihood == "exact" else f"bound ({caps.likelihood_name})"
+    speed = run.step / run.trainer.elapsed_s if run.trainer.elapsed_s > 0 else 0.0
+    return [
+        run.settings.model,
+        MODELS[run.settings.model].family,
+        entry.state + (f" ({entry.note})" if entry.note else ""),
+        nll,
+        kind,
+        "…" if entry.mmd is None else f"{entry.mmd:.2e}",
+        "…" if entry.p_value is None else f"{entry.p_value:.3f}",
+        round(run.trainer.elapsed_s, 1),
+        run.step,
+        round(speed, 1),
+        run.num_parameters,
+        run.model.sampling_cost,
+    ]
+
+
+COLUMNS = [
+    "model",
+    "family",
+    "state",
+    "test NLL (bits/dim)",
+    "likelihood",
+    "test MMD²",
+    "MMD p-value",
+    "train s",
+    "steps",
+    "steps/s",
+    "params",
+    "sampling cost",
+]

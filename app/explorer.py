@@ -1,0 +1,186 @@
+"""The latent explorer's state and computations, without Gradio: endpoints, a path between them, traversals and maps.
+
+The math lives in ``dgm_core.latent_tools``; this module picks what to compute for a run (from its capabilities, never
+its name) and turns the results into pictures and plain arrays for the page.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from app import figures
+from app.session import TrainingRun
+from dgm_core import latent_tools
+from dgm_core.models.registry import FAMILIES, MODELS
+
+Path = Literal["linear", "slerp"]
+Source = Literal["random latents", "two test items"]
+SCALE = {8: 12, 16: 7}  # image pixels → screen pixels, by image side
+MAP_SIDE = 11  # decoded items per side of a map
+OVERLAY_ITEMS = 1000  # encoded test items drawn over a map
+
+SLERP_NOTE = (
+    "**Why slerp?** Under a Gaussian prior in d dimensions, latents concentrate on a shell of radius ≈ √d. A straight "
+    "line between two of them cuts inside the shell (the midpoint's norm is ≈ √(d/2)), through codes the model "
+    "rarely saw; the spherical path stays on the shell."
+)
+
+
+@dataclass
+class Endpoints:
+    """Two latents to travel between, from a run, with what they came from."""
+
+    run_id: int
+    start: Tensor  # (d,)
+    end: Tensor  # (d,)
+    note: str
+    items: Tensor | None = None  # the two test items they encode, when they came from data
+    cache: dict = field(default_factory=dict)  # decoded paths by (steps, path kind), reused as the slider moves
+
+
+def explains(run: TrainingRun) -> str:
+    """One or two sentences: what latent space this run has, and how items get into it."""
+    caps, family = run.capabilities, MODELS[run.settings.model].family
+    if caps.latent_dim is None:
+        return (
+            f"**{run.settings.model} has no latent space.** {FAMILIES[family]} It builds each item piece by piece, so "
+            "there is no code z to move along: try a flow, a VAE or a GAN."
+        )
+    how = (
+        "Real items map into it by the model's encoder"
+        if caps.encoder
+        else "It has no encoder: a real item gets the latent that the generator maps closest to it (latent "
+        "optimisation, a search, not an inference)"
+    )
+    return f"**{run.settings.model}: a {caps.latent_dim}-dimensional latent space** with a N(0, I) prior. {how}."
+
+
+def has_latent(run: TrainingRun | None) -> bool:
+    return run is not None and run.capabilities.latent_dim is not None
+
+
+def to_latents(run: TrainingRun, items: Tensor) -> tuple[Tensor, str]:
+    """Latents of real items, and a note saying how they were found."""
+    model = run.model
+    if run.capabilities.encoder:
+        return latent_tools.to_latent(model, items), "encoded by the model"
+    latents, error = latent_tools.find_latent(model, items)
+    errors = ", ".join(f"{e:.3g}" for e in error.tolist())
+    return latents, f"found by latent optimisation (squared reconstruction error per item: {errors})"
+
+
+def choose_endpoints(run: TrainingRun, source: Source, first: int, second: int, seed: int) -> Endpoints:
+    """Two random prior draws, or the latents of two test items (indices into the test split)."""
+    dim = run.capabilities.latent_dim
+    if source == "random latents":
+        generator = torch.Generator().manual_seed(seed)
+        start, end = torch.randn(2, dim, generator=generator)
+        return Endpoints(run.run_id, start, end, f"two draws from the prior N(0, I) (seed {seed})")
+    test = run.data.test
+    for index in (first, second):
+        if not 0 <= index < len(test):
+            raise ValueError(f"Test items are numbered 0 to {len(test) - 1}.")
+    items = test[[first, second]].to(run.trainer.device)
+    latents, how = to_latents(run, items)
+    return Endpoints(run.run_id, latents[0].cpu(), latents[1].cpu(), f"test items {first} and {second}, {how}", items)
+
+
+def path_latents(ends: Endpoints, n: int, path: Path) -> Tensor:
+    return latent_tools.interpolate(ends.start, ends.end, n, path)
+
+
+def decoded_path(run: TrainingRun, ends: Endpoints, n: int, path: Path) -> np.ndarray:
+    """The ``n`` evenly spaced items of a path, decoded once per endpoints (the weights do not change meanwhile
+    unless the run trains on, which the slider accepts as a stale path until the endpoints are set again)."""
+    key = (n, path)
+    if key not in ends.cache:
+        ends.cache[key] = decode(run, path_latents(ends, n, path))
+    return ends.cache[key]
+
+
+def decode(run: TrainingRun, latents: Tensor) -> np.ndarray:
+    """Decoded items as a float array in the data's shape (images: expected levels)."""
+    return latent_tools.decode_items(run.model, latents.to(run.trainer.device)).cpu().numpy()
+
+
+def picture(run: TrainingRun, items: np.ndarray, columns: int) -> np.ndarray:
+    """Decoded images as one picture, ``columns`` per row."""
+    side = run.spec.shape[-1]
+    scale = SCALE.get(side, max(2, 96 // side))
+    return figures.image_grid(items, run.spec.levels or 256, columns=columns, scale=scale)
+
+
+def traversal(run: TrainingRun, ends: Endpoints, values: int, spread: float) -> tuple[Tensor, list[int]]:
+    """Latents varying each dimension (at most 16) around the path's start, ``values`` steps in ±spread."""
+    dims = list(range(min(run.capabilities.latent_dim, 16)))
+    offsets = torch.linspace(-spread, spread, values)
+    return latent_tools.traverse(ends.start, dims, offsets), dims
+
+
+@dataclass
+class LatentMap:
+    """A grid of latents to decode, and the coordinates in which to draw the encoded test set over it."""
+
+    latents: Tensor  # (side², d), row-major, rows following the second coordinate upwards
+    extent: tuple[float, float, float, float]  # u_min, u_max, v_min, v_max of the grid
+    overlay: np.ndarray | None  # (N, 2) encoded test items in grid coordinates
+    labels: np.ndarray | None
+    label_name: str
+    axes: tuple[str, str]
+
+
+def latent_map(run: TrainingRun, corners: tuple[int, int, int], label: str | None) -> LatentMap:
+    """The decoded manifold: a grid over a 2-dim latent, else the plane through the latents of three test items."""
+    dim, test = run.capabilities.latent_dim, run.data.test[:OVERLAY_ITEMS]
+    encoded = to_latents(run, test.to(run.trainer.device))[0].cpu() if run.capabilities.encoder else None
+    labels, label_name = _labels(run, label, len(test))
+    if dim == 2:
+        extent = 3.0
+        latents = latent_tools.grid_2d(extent, MAP_SIDE)
+        overlay = None if encoded is None else encoded.numpy()
+        return LatentMap(latents, (-extent, extent, -extent, extent), overlay, labels, label_name, ("z₁", "z₂"))
+    anchors, _ = to_latents(run, run.data.test[list(corners)].to(run.trainer.device))
+    latents, coords, _ = latent_tools.plane(*anchors.cpu(), MAP_SIDE)
+    low, high = coords.min(0).values.tolist(), coords.max(0).values.tolist()
+    overlay = None if encoded is None else latent_tools.project_to_plane(encoded, *anchors.cpu()).numpy()
+    axes = (f"towards item {corners[1]}", f"towards item {corners[2]}")
+    return LatentMap(latents, (low[0], high[0], low[1], high[1]), overlay, labels, label_name, axes)
+
+
+CLASS = "class label"
+
+
+def _colouring(run: TrainingRun, n: int) -> dict[str, Tensor]:
+    """Per-item values to colour the test set by: each known generative factor, then the class label."""
+    values = {name: factor[:n] for name, factor in run.data.factors.get("test", {}).items()}
+    if "test" in run.data.labels:
+        values[CLASS] = run.data.labels["test"][:n]
+    return values
+
+
+def _labels(run: TrainingRun, name: str | None, n: int) -> tuple[np.ndarray | None, str]:
+    values = _colouring(run, n)
+    if not values:
+        return None, ""
+    name = name if name in values else next(iter(values))
+    return values[name].numpy(), name
+
+
+def label_options(run: TrainingRun) -> list[str]:
+    return list(_colouring(run, 1))
+
+
+def factor_table(run: TrainingRun) -> tuple[np.ndarray, list[str]] | None:
+    """|correlation| of each latent dimension with each known generative factor on the test set, if both exist."""
+    if not run.data.factors or not run.capabilities.encoder:
+        return None
+    test = run.data.test[:OVERLAY_ITEMS]
+    latents = to_latents(run, test.to(run.trainer.device))[0].cpu()
+    factors = _colouring(run, len(test))
+    table = latent_tools.factor_correlations(latents, factors, categorical=[CLASS])
+    return table.numpy(), list(factors)

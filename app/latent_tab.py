@@ -1,0 +1,307 @@
+"""The Latent explorer tab: interpolate between two latents, traverse each dimension, map the decoded manifold.
+
+Works for any run whose model has a latent space (flows, VAEs, GANs ...); others get a sentence saying why not.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import gradio as gr
+import numpy as np
+
+from app import explorer, latent_figures
+from app.explorer import Endpoints
+from app.pickers import refresh_runs, run_picker
+from app.session import DATA_POINTS_SHOWN, Session, TrainingRun, whole
+
+PATH_POINTS = 64  # decoded points drawing a path through 2D data space
+GIF_FRAMES = 24
+NO_RUN = "Train a model first (Train or Compare tab), then pick it here."
+
+
+def build_latent_tab(session: gr.State, tab: gr.Tab) -> None:
+    with gr.Row(equal_height=False):
+        with gr.Column(scale=1, min_width=320):
+            run_id = run_picker("latent-run")
+            info = gr.Markdown(NO_RUN, elem_id="latent-info", elem_classes="card")
+            source = gr.Radio(
+                ["random latents", "two test items"],
+                value="random latents",
+                label="Endpoints",
+                elem_id="latent-source",
+                info="Two prior draws, or two real test items mapped into the latent space.",
+            )
+            with gr.Row():
+                first = gr.Number(0, label="Item A", precision=0, minimum=0, elem_id="latent-a")
+                second = gr.Number(1, label="Item B", precision=0, minimum=0, elem_id="latent-b")
+                seed = gr.Number(0, label="Seed", precision=0, minimum=0, elem_id="latent-seed")
+            path = gr.Radio(["slerp", "linear"], value="slerp", label="Path", elem_id="latent-path")
+            count = gr.Slider(3, 16, value=8, step=1, label="Steps in the strip", elem_id="latent-count")
+            set_btn = gr.Button("Set endpoints", variant="primary", elem_id="latent-set")
+            gr.Markdown(explorer.SLERP_NOTE, elem_classes="hint")
+        with gr.Column(scale=2, min_width=480):
+            note = gr.Markdown("", elem_id="latent-note", elem_classes="status")
+            slider = gr.Slider(
+                0, 1, value=0.5, step=0.01, label="Position along the path (0 = A, 1 = B)", elem_id="latent-slider"
+            )
+            image = gr.Image(
+                None,
+                label="Decoded item",
+                image_mode="L",
+                interactive=False,
+                elem_id="latent-image",
+                height=260,
+                buttons=["download"],
+            )
+            plot = gr.Plot(None, show_label=False, elem_id="latent-plot", visible=False)
+            strip = gr.Image(
+                None,
+                label="Evenly spaced steps from A to B",
+                image_mode="L",
+                interactive=False,
+                elem_id="latent-strip",
+                buttons=["download"],
+            )
+            with gr.Row():
+                gif_btn = gr.Button("Export GIF", elem_id="latent-gif", min_width=80)
+                png_btn = gr.Button("Export PNG strip", elem_id="latent-png", min_width=80)
+            exported = gr.File(label="Exported file", elem_id="latent-file", interactive=False)
+    with gr.Accordion("Traverse: vary each latent dimension around point A", open=False):
+        with gr.Row():
+            values = gr.Slider(3, 11, value=7, step=1, label="Values per dimension")
+            spread = gr.Slider(0.5, 4, value=2.5, step=0.5, label="Spread (± prior standard deviations)")
+            traverse_btn = gr.Button("Traverse", elem_id="latent-traverse-btn")
+        traverse_image = gr.Image(
+            None,
+            label="Rows: latent dimensions; columns: values",
+            image_mode="L",
+            interactive=False,
+            elem_id="latent-traverse",
+            buttons=["download"],
+        )
+        traverse_plot = gr.Plot(None, show_label=False, visible=False)
+    with gr.Accordion("Map: the decoded manifold, and where the test set lands", open=False):
+        gr.Markdown(
+            "A 2-dimensional latent is mapped on a grid over ±3; a larger one on the plane through the latents of "
+            "three test items (C, D, E). Beside it, the encoded test items in the same coordinates, coloured by a "
+            "label or generative factor.",
+            elem_classes="hint",
+        )
+        with gr.Row():
+            corners = [gr.Number(i, label=f"Item {name}", precision=0, minimum=0) for i, name in enumerate("CDE")]
+            colour = gr.Dropdown([], label="Colour by", elem_id="latent-colour")
+            map_btn = gr.Button("Map", elem_id="latent-map-btn")
+        with gr.Row():
+            map_image = gr.Image(None, label="Decoded grid", image_mode="L", interactive=False, buttons=["download"])
+            map_plot = gr.Plot(None, show_label=False, visible=False)
+            overlay_plot = gr.Plot(None, show_label=False)
+        factor_plot = gr.Plot(None, show_label=False, visible=False, elem_id="latent-factors")
+
+    quick: dict[str, Any] = {"show_progress": "hidden", "api_visibility": "private"}
+    view = [note, image, plot, strip]
+    tab.select(refresh_runs, [session, run_id], run_id, **quick)
+    run_id.change(on_run, [session, run_id], [info, colour, *view], **quick)
+    set_btn.click(
+        set_endpoints,
+        [session, run_id, source, first, second, seed, path, count, slider],
+        view,
+        api_name="latent_endpoints",
+    )
+    for control in (path, count):
+        control.change(redraw, [session, run_id, path, count, slider], view, **quick)
+    slider.input(
+        move,
+        [session, run_id, path, slider],
+        [image, plot],
+        api_name="latent_move",
+        trigger_mode="always_last",
+        concurrency_limit=None,
+        show_progress="hidden",
+    )
+    gif_btn.click(export_gif, [session, run_id, path], exported, api_visibility="private")
+    png_btn.click(export_png, [session, run_id, path, count], exported, api_visibility="private")
+    traverse_btn.click(
+        traverse, [session, run_id, values, spread], [traverse_image, traverse_plot], api_visibility="private"
+    )
+    map_btn.click(
+        draw_map,
+        [session, run_id, *corners, colour],
+        [map_image, map_plot, overlay_plot, factor_plot],
+        api_visibility="private",
+    )
+
+
+# --- events -------------------------------------------------------------------------------------------------------
+
+
+def _run(session: Session, run_id: Any) -> TrainingRun:
+    run = session.find(run_id)
+    if run is None:
+        raise gr.Error(NO_RUN)
+    if not explorer.has_latent(run):
+        raise gr.Error(explorer.explains(run).replace("**", ""))
+    return run
+
+
+def on_run(session: Session, run_id: Any) -> tuple[Any, ...]:
+    """A new run picked: explain its latent space and start from two random latents."""
+    run = session.find(run_id)
+    if run is None:
+        return NO_RUN, gr.update(choices=[], value=None), *_blank_view()
+    labels = explorer.label_options(run)
+    colour = gr.update(choices=labels, value=labels[0] if labels else None)
+    if not explorer.has_latent(run):
+        return explorer.explains(run), colour, *_blank_view()
+    with session.lock:
+        session.endpoints = explorer.choose_endpoints(run, "random latents", 0, 1, seed=0)
+        return explorer.explains(run), colour, *_view(session, run, "slerp", 8, 0.5)
+
+
+def set_endpoints(
+    session: Session, run_id: Any, source: str, first: Any, second: Any, seed: Any, path: str, count: Any, t: float
+) -> tuple[Any, ...]:
+    run = _run(session, run_id)
+    try:
+        a, b, s = whole(first, "Item A"), whole(second, "Item B"), whole(seed, "The seed")
+        with session.lock:
+            session.endpoints = explorer.choose_endpoints(run, source, a, b, s)
+            return _view(session, run, path, int(count), t)
+    except ValueError as error:
+        raise gr.Error(str(error)) from None
+
+
+def redraw(session: Session, run_id: Any, path: str, count: Any, t: float) -> tuple[Any, ...]:
+    run = session.find(run_id)
+    if not explorer.has_latent(run) or _ends(session, run) is None:
+        return (gr.skip(),) * 4
+    with session.lock:
+        return _view(session, run, path, int(count), t)
+
+
+def move(session: Session, run_id: Any, path: str, t: float) -> tuple[Any, Any]:
+    """The slider moved: decode the one point there (and, for 2D data, redraw the path figure)."""
+    run = session.find(run_id)
+    ends = _ends(session, run) if explorer.has_latent(run) else None
+    if ends is None:
+        return gr.skip(), gr.skip()
+    with session.lock:
+        return _at(run, ends, path, t, count=8)
+
+
+def _ends(session: Session, run: TrainingRun | None) -> Endpoints | None:
+    ends = getattr(session, "endpoints", None)
+    return ends if run is not None and ends is not None and ends.run_id == run.run_id else None
+
+
+def _view(session: Session, run: TrainingRun, path: str, count: int, t: float) -> tuple[Any, ...]:
+    ends = session.endpoints
+    note = f"From A to B: {ends.note}. Path: {path}."
+    here_image, here_plot = _at(run, ends, path, t, count)
+    if run.spec.kind == "points2d":
+        return note, gr.update(visible=False), here_plot, gr.update(visible=False)
+    strip = explorer.picture(run, explorer.decode(run, explorer.path_latents(ends, count, path)), columns=count)
+    return note, here_image, gr.update(visible=False), gr.update(value=strip, visible=True)
+
+
+def _at(run: TrainingRun, ends: Endpoints, path: str, t: float, count: int) -> tuple[Any, Any]:
+    """(image, plot) for the point at ``t``: an image for image data, a figure for 2D data."""
+    point = explorer.latent_tools.path_point(ends.start, ends.end, float(t), path)
+    if run.spec.kind != "points2d":
+        picture = explorer.picture(run, explorer.decode(run, point), columns=1)
+        return gr.update(value=picture, visible=True), gr.update(visible=False)
+    line, steps = explorer.decoded_path(run, ends, PATH_POINTS, path), explorer.decoded_path(run, ends, count, path)
+    figure = latent_figures.path_figure(run.bounds, _data(run), line, steps, explorer.decode(run, point))
+    return gr.update(visible=False), gr.update(value=figure, visible=True)
+
+
+def _data(run: TrainingRun) -> np.ndarray:
+    return run.data.test[:DATA_POINTS_SHOWN].numpy()
+
+
+def _blank_view() -> tuple[Any, ...]:
+    return "", gr.update(value=None, visible=True), gr.update(visible=False), gr.update(value=None, visible=True)
+
+
+def export_gif(session: Session, run_id: Any, path: str) -> str:
+    """The path as an animated GIF (A → B → A), one frame per evenly spaced step."""
+    run = _run(session, run_id)
+    with session.lock:
+        ends = _require_ends(session, run)
+        items = explorer.decode(run, explorer.path_latents(ends, GIF_FRAMES, path))
+        if run.spec.kind == "points2d":
+            line = explorer.decode(run, explorer.path_latents(ends, PATH_POINTS, path))
+            frames = [latent_figures.points_picture(run.bounds, _data(run), line, item[None]) for item in items]
+        else:
+            frames = [explorer.picture(run, item[None], columns=1) for item in items]
+    return str(latent_figures.save_gif(frames, f"interpolation-run{run.run_id}"))
+
+
+def export_png(session: Session, run_id: Any, path: str, count: Any) -> str:
+    run = _run(session, run_id)
+    with session.lock:
+        ends = _require_ends(session, run)
+        items = explorer.decode(run, explorer.path_latents(ends, int(count), path))
+    if run.spec.kind == "points2d":
+        line = explorer.decode(run, explorer.path_latents(ends, PATH_POINTS, path))
+        picture = latent_figures.points_picture(run.bounds, _data(run), line, items)
+    else:
+        picture = explorer.picture(run, items, columns=int(count))
+    return str(latent_figures.save_png(picture, f"interpolation-run{run.run_id}"))
+
+
+def _require_ends(session: Session, run: TrainingRun) -> Endpoints:
+    ends = _ends(session, run)
+    if ends is None:
+        raise gr.Error("Set the endpoints first.")
+    return ends
+
+
+def traverse(session: Session, run_id: Any, values: Any, spread: float) -> tuple[Any, Any]:
+    run = _run(session, run_id)
+    with session.lock:
+        ends = _require_ends(session, run)
+        latents, dims = explorer.traversal(run, ends, int(values), float(spread))
+        items = explorer.decode(run, latents)
+    if run.spec.kind == "points2d":
+        grid = items.reshape(len(dims), int(values), 2)
+        figure = latent_figures.path_figure(run.bounds, _data(run), grid.reshape(-1, 2), grid[:, 0], grid[:, -1])
+        figure.update_layout(title_text="Each latent dimension varied around A (path: one dimension, then the next)")
+        return gr.update(visible=False), gr.update(value=figure, visible=True)
+    return gr.update(value=explorer.picture(run, items, columns=int(values)), visible=True), gr.update(visible=False)
+
+
+def draw_map(session: Session, run_id: Any, c: Any, d: Any, e: Any, colour: str | None) -> tuple[Any, ...]:
+    run = _run(session, run_id)
+    try:
+        corners = (whole(c, "Item C"), whole(d, "Item D"), whole(e, "Item E"))
+        if len(set(corners)) < 3 or not all(0 <= i < len(run.data.test) for i in corners):
+            raise ValueError(f"Pick three different test items, numbered 0 to {len(run.data.test) - 1}.")
+        with session.lock:
+            grid = explorer.latent_map(run, corners, colour)
+            items = explorer.decode(run, grid.latents)
+            factors = explorer.factor_table(run)
+    except ValueError as error:
+        raise gr.Error(str(error)) from None
+    side = explorer.MAP_SIDE
+    if run.spec.kind == "points2d":
+        title = "The latent grid, decoded into data space"
+        figure = latent_figures.warped_grid_figure(title, run.bounds, _data(run), items, side)
+        maps = (gr.update(visible=False), gr.update(value=figure, visible=True))
+    else:
+        upright = items.reshape(side, side, *items.shape[1:])[::-1].reshape(items.shape)  # second axis points up
+        maps = (gr.update(value=explorer.picture(run, upright, columns=side), visible=True), gr.update(visible=False))
+    overlay = (
+        gr.update(value=None, visible=False)
+        if grid.overlay is None
+        else gr.update(
+            value=latent_figures.overlay_figure(grid.overlay, grid.labels, grid.label_name, grid.extent, grid.axes),
+            visible=True,
+        )
+    )
+    table = (
+        gr.update(visible=False)
+        if factors is None
+        else gr.update(value=latent_figures.correlation_figure(*factors), visible=True)
+    )
+    return *maps, overlay, table

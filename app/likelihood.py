@@ -1,0 +1,79 @@
+"""What the Likelihood tab computes for a run, without Gradio: per-item scores on test data and on out-of-distribution
+items of the same format, the most and least likely test items, and how the importance-weighted bound tightens with k.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from app.session import TrainingRun
+from dgm_core.data import ood
+from dgm_core.evaluation import item_log_probs
+
+OOD_ITEMS = 300
+EXTREMES = 8
+IWAE_ITEMS = 300
+IWAE_KS = (1, 2, 5, 10, 20, 50, 100, 200, 500, 1000)
+
+
+@dataclass
+class ItemScores:
+    """Per-item bits/dim of the test set and of other sets of the same format (lower = more likely)."""
+
+    unit: str  # "bits/dim"
+    test: np.ndarray
+    others: dict[str, np.ndarray]
+    most_likely: np.ndarray  # indices into the test split
+    least_likely: np.ndarray
+
+
+def bits(log_probs: torch.Tensor, dim: int) -> np.ndarray:
+    return (-log_probs / (dim * math.log(2))).numpy()
+
+
+def item_scores(run: TrainingRun) -> ItemScores:
+    """Score every test item (and, for a model of the digits' format, each out-of-distribution set)."""
+    model, spec = run.model, run.spec
+    test = bits(item_log_probs(model, run.data.test), spec.dim)
+    others = {}
+    if spec.shape == ood.SHAPE and spec.levels == ood.MAX_LEVEL + 1:
+        for name, items in ood.ood_sets(OOD_ITEMS, seed=0).items():
+            others[name] = bits(item_log_probs(model, items), spec.dim)
+    order = np.argsort(test)
+    return ItemScores("bits/dim", test, others, order[:EXTREMES], order[::-1][:EXTREMES])
+
+
+def ood_table(scores: ItemScores) -> list[list]:
+    """Mean bits/dim per set and the share of its items scored as more likely than the median test item."""
+    median = float(np.median(scores.test))
+    rows = [["test data (in distribution)", round(float(scores.test.mean()), 3), "50%", "the data it was trained for"]]
+    for name, values in scores.others.items():
+        above = f"{100 * float((values < median).mean()):.0f}%"
+        rows.append([name, round(float(values.mean()), 3), above, ood.DESCRIPTIONS[name]])
+    return rows
+
+
+OOD_COLUMNS = ["items", "mean bits/dim", "more likely than the median test digit", "what they are"]
+
+
+def has_iwae(run: TrainingRun) -> bool:
+    """Whether the model offers the importance-weighted bound (latent-variable models with an encoder)."""
+    return callable(getattr(run.model, "iwae_bound", None))
+
+
+def iwae_curve(run: TrainingRun, k_max: int) -> tuple[list[int], list[float]]:
+    """Test bound in bits/dim (lower is tighter) for k = 1 (the ELBO) up to ``k_max`` importance samples."""
+    x = run.data.test[:IWAE_ITEMS].to(run.trainer.device)
+    ks = [k for k in IWAE_KS if k <= k_max]
+    values = []
+    run.model.eval()
+    with torch.no_grad(), torch.random.fork_rng():
+        torch.manual_seed(0)
+        for k in ks:
+            bound = torch.cat([run.model.iwae_bound(chunk, k) for chunk in x.split(max(1, 20_000 // k))])
+            values.append(float(bits(bound.mean().cpu().reshape(1), run.spec.dim)[0]))
+    return ks, values

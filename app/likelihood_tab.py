@@ -1,0 +1,228 @@
+"""The Likelihood tab: held-out curves of every run overlaid, per-item scores, out-of-distribution items, IWAE vs k."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import gradio as gr
+import numpy as np
+import plotly.graph_objects as go
+
+from app import figures, likelihood
+from app.figures import PALETTE, Reference, base_figure
+from app.pickers import refresh_runs, run_picker
+from app.session import Session, TrainingRun
+from dgm_core.evaluation import baseline_nll, bits_per_dim
+
+X_AXES = {"training step": "step", "training seconds": "elapsed_s"}
+
+
+def build_likelihood_tab(session: gr.State, tab: gr.Tab) -> None:
+    gr.Markdown(
+        "Negative log-likelihood in **bits per dimension** (lower is better). Solid: exact likelihood; dashed: an "
+        "upper bound on the NLL (ELBO, IWAE, dequantization), so the true NLL is at most that. Thin dotted: the "
+        "same score on training items; when test rises while train keeps falling, the model is overfitting. Models "
+        "without a likelihood (GANs) are left out: compare them by MMD in the Compare tab.",
+        elem_classes="hint",
+    )
+    with gr.Row():
+        runs = run_picker("lik-runs", label="Runs to overlay", multiselect=True)
+        x_axis = gr.Radio(list(X_AXES), value="training step", label="Against", elem_id="lik-x")
+    curves = gr.Plot(
+        figures.curve_figure("Held-out NLL", "bits/dim", [], note="pick runs"), show_label=False, elem_id="lik-curves"
+    )
+    gr.Markdown("### One run, item by item")
+    with gr.Row():
+        run_id = run_picker("lik-run")
+        score_btn = gr.Button("Score every test item", variant="primary", elem_id="lik-score")
+    with gr.Row():
+        histogram = gr.Plot(None, show_label=False, elem_id="lik-hist")
+        extremes_image = gr.Image(
+            None,
+            label="Top row: the most likely test items; bottom row: the least likely",
+            image_mode="L",
+            interactive=False,
+            elem_id="lik-extremes",
+            buttons=["download"],
+        )
+        extremes_plot = gr.Plot(None, show_label=False, visible=False)
+    ood_table = gr.Dataframe(
+        headers=likelihood.OOD_COLUMNS, value=[], interactive=False, elem_id="lik-ood", wrap=True, visible=False
+    )
+    with gr.Accordion("ELBO → IWAE: how the bound tightens with more importance samples", open=False):
+        with gr.Row():
+            k_max = gr.Dropdown([10, 50, 200, 1000], value=200, label="largest k", elem_id="lik-k")
+            iwae_btn = gr.Button("Compute the bounds", elem_id="lik-iwae-btn")
+        iwae_plot = gr.Plot(None, show_label=False, elem_id="lik-iwae")
+
+    quick: dict[str, Any] = {"show_progress": "hidden", "api_visibility": "private"}
+    tab.select(on_tab, [session, runs, run_id], [runs, run_id, curves], **quick)
+    for control in (runs, x_axis):
+        control.change(draw_curves, [session, runs, x_axis], curves, **quick)
+    score_btn.click(
+        score_items, [session, run_id], [histogram, extremes_image, extremes_plot, ood_table], api_name="score_items"
+    )
+    iwae_btn.click(draw_iwae, [session, run_id, k_max], iwae_plot, api_visibility="private")
+
+
+def on_tab(session: Session, chosen: list | None, current: Any) -> tuple[Any, Any, Any]:
+    """Offer the runs that have a likelihood; overlay all of them unless the user chose some still there."""
+    choices = [(title, rid) for title, rid in session.choices() if _has_likelihood(session.find(rid))]
+    ids = [rid for _, rid in choices]
+    kept = [rid for rid in chosen or [] if rid in ids] or ids
+    single = refresh_runs(session, current)
+    return gr.update(choices=choices, value=kept), single, curves_figure(session, kept, "training step")
+
+
+def _has_likelihood(run: TrainingRun | None) -> bool:
+    return run is not None and run.capabilities.likelihood != "none"
+
+
+def draw_curves(session: Session, chosen: list | None, x_axis: str) -> Any:
+    return curves_figure(session, chosen or [], x_axis)
+
+
+def curves_figure(session: Session, chosen: list, x_axis: str) -> go.Figure:
+    """Train (thin dotted) and test (bold; dashed for bounds) bits/dim of each run, one colour per run."""
+    runs = [run for run in (session.find(rid) for rid in chosen) if _has_likelihood(run) and run.history]
+    key = X_AXES.get(x_axis, "step")
+    figure = base_figure("Held-out NLL of the session's runs", x_axis, "bits/dim")
+    for i, run in enumerate(runs):
+        color, bound = PALETTE[i % len(PALETTE)], run.capabilities.likelihood == "bound"
+        name = f"#{run.run_id} {run.settings.model}" + (f" ({run.capabilities.likelihood_name})" if bound else "")
+        x = [row[key] for row in run.history]
+        tracked = sorted({key for row in run.history for key in row if key.startswith("test_bpd ")})
+        lines = [("test", "test_bpd", 2.5, "dash" if bound else "solid"), ("train", "train_bpd", 1.2, "dot")]
+        lines += [(f"test, {key.removeprefix('test_bpd ')} bound", key, 1.8, "dashdot") for key in tracked]
+        for split, metric, width, dash in lines:
+            y = [row.get(metric, np.nan) for row in run.history]
+            figure.add_scatter(
+                x=x, y=y, mode="lines", name=f"{name} {split}", line={"color": color, "width": width, "dash": dash}
+            )
+    for reference in _references(runs):
+        figure.add_hline(
+            y=reference.value,
+            line={"color": "#6b7280", "dash": "dot"},
+            annotation_text=reference.label,
+            annotation_position="bottom left",
+        )
+    if not runs:
+        figure.add_annotation(
+            text="train a model with a likelihood, then pick it here",
+            xref="paper",
+            yref="paper",
+            x=0.5,
+            y=0.5,
+            showarrow=False,
+        )
+    return figure
+
+
+def _references(runs: list[TrainingRun]) -> list[Reference]:
+    """Baseline and entropy lines, when every overlaid run is on the same data set (else they would mislead)."""
+    if not runs or len({run.settings.dataset for run in runs}) > 1:
+        return []
+    run = runs[0]
+    name, nats = baseline_nll(run.data)
+    lines = [Reference(f"baseline: {name}", bits_per_dim(nats, run.spec))]
+    if run.spec.entropy_nats is not None:
+        lines.append(Reference("data entropy (floor)", bits_per_dim(run.spec.entropy_nats, run.spec)))
+    return lines
+
+
+def _run(session: Session, run_id: Any) -> TrainingRun:
+    run = session.find(run_id)
+    if run is None:
+        raise gr.Error("Pick a run (train one first).")
+    if not _has_likelihood(run):
+        raise gr.Error(f"{run.settings.model} has no likelihood to score items by: compare it by MMD instead.")
+    return run
+
+
+def score_items(session: Session, run_id: Any) -> tuple[Any, Any, Any, Any]:
+    run = _run(session, run_id)
+    with session.lock:
+        scores = likelihood.item_scores(run)
+    histogram = _histogram(run, scores)
+    table = gr.update(value=likelihood.ood_table(scores), visible=bool(scores.others))
+    if run.spec.kind == "points2d":
+        return histogram, gr.update(visible=False), gr.update(value=_extremes_figure(run, scores), visible=True), table
+    items = run.data.test[np.concatenate([scores.most_likely, scores.least_likely])].numpy()
+    picture = figures.image_grid(items, run.spec.levels or 256, columns=likelihood.EXTREMES, scale=7)
+    return histogram, gr.update(value=picture, visible=True), gr.update(visible=False), table
+
+
+def _histogram(run: TrainingRun, scores: likelihood.ItemScores) -> go.Figure:
+    kind = "bound" if run.capabilities.likelihood == "bound" else "NLL"
+    title = f"#{run.run_id} {run.settings.model}: per-item {kind} (bits/dim)"
+    figure = base_figure(
+        title, f"bits/dim ({'upper bound' if kind == 'bound' else 'exact'}; lower = more likely)", "share of items"
+    )
+    sets = {"test data": scores.test, **scores.others}
+    for i, (name, values) in enumerate(sets.items()):
+        figure.add_histogram(
+            x=values.astype(np.float32),
+            name=name,
+            histnorm="probability",
+            opacity=0.6,
+            marker_color=PALETTE[i % len(PALETTE)],
+            nbinsx=60,
+        )
+    figure.update_layout(barmode="overlay")
+    return figure
+
+
+def _extremes_figure(run: TrainingRun, scores: likelihood.ItemScores) -> go.Figure:
+    """2D: test points coloured by their score, the most and least likely ones ringed."""
+    points = run.data.test.numpy()
+    figure = figures.scatter_figure("Test points by log-likelihood", run.bounds, points[:0])
+    figure.add_scatter(
+        x=points[:, 0],
+        y=points[:, 1],
+        mode="markers",
+        name="test points",
+        marker={
+            "size": 3,
+            "color": -scores.test.astype(np.float32),
+            "colorscale": "Viridis",
+            "colorbar": {"title": {"text": "−bits/dim"}, "thickness": 12},
+        },
+    )
+    for name, index, color in (
+        ("most likely", scores.most_likely, "#16a34a"),
+        ("least likely", scores.least_likely, "#dc2626"),
+    ):
+        figure.add_scatter(
+            x=points[index, 0],
+            y=points[index, 1],
+            mode="markers",
+            name=name,
+            marker={"size": 11, "color": "rgba(0,0,0,0)", "line": {"color": color, "width": 2}},
+        )
+    return figure
+
+
+def draw_iwae(session: Session, run_id: Any, k_max: Any) -> go.Figure:
+    run = _run(session, run_id)
+    if not likelihood.has_iwae(run):
+        raise gr.Error(f"{run.settings.model} has no importance-weighted bound: it needs an encoder q(z|x).")
+    with session.lock:
+        ks, values = likelihood.iwae_curve(run, int(k_max))
+    figure = base_figure(
+        f"#{run.run_id} {run.settings.model}: test bound against k",
+        "k (importance samples)",
+        "bits/dim (upper bound on NLL)",
+    )
+    figure.add_scatter(x=ks, y=values, mode="lines+markers", name="IWAE_k (k = 1 is the ELBO)")
+    figure.update_xaxes(type="log")
+    gap = values[0] - values[-1]
+    figure.add_annotation(
+        text=f"ELBO − IWAE_{ks[-1]} gap: {gap:.4f} bits/dim",
+        xref="paper",
+        yref="paper",
+        x=0.98,
+        y=0.95,
+        showarrow=False,
+        xanchor="right",
+    )
+    return figure

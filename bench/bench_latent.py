@@ -1,0 +1,55 @@
+"""Server time per move of the latent explorer's slider: what one drag event costs before the browser redraws.
+
+    python -m bench.bench_latent [--moves 50]
+
+Trains a few models briefly (one thread, as the app does), sets random endpoints, then times ``latent_tab.move``
+across the path: for images one decoded item as a picture, for 2D data the path figure with the point at the slider.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import time
+
+import torch
+
+from app import latent_tab
+from app.session import Session, Settings, Tick, TrainingRun
+
+CASES = [("moons", "RealNVP"), ("moons", "VAE"), ("moons", "GAN"), ("digits", "VAE"), ("digits", "GAN"),
+         ("digits", "NSF"), ("shapes", "VAE")]  # fmt: skip
+
+
+def trained(session: Session, dataset: str, model: str, steps: int) -> TrainingRun:
+    run = TrainingRun(Settings(dataset, model, steps, 1e-3, 128, 64, seed=0), torch.device("cpu"))
+    _, events = session.start(run, steps)
+    for event in events:
+        run.record(event, Tick())
+    return run
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--moves", type=int, default=50)
+    parser.add_argument("--steps", type=int, default=200)
+    args = parser.parse_args()
+    torch.set_num_threads(1)
+    print(f"{'data':8} {'model':8} {'median ms':>10} {'p90 ms':>8} {'max ms':>8}")
+    for dataset, model in CASES:
+        session = Session()
+        run = trained(session, dataset, model, args.steps)
+        latent_tab.on_run(session, run.run_id)
+        latent_tab.move(session, run.run_id, "slerp", 0.0)  # warm-up
+        times = []
+        for i in range(args.moves):
+            start = time.perf_counter()
+            latent_tab.move(session, run.run_id, "slerp", i / max(args.moves - 1, 1))
+            times.append(1000 * (time.perf_counter() - start))
+        times.sort()
+        p90 = times[int(0.9 * (len(times) - 1))]
+        print(f"{dataset:8} {model:8} {statistics.median(times):10.1f} {p90:8.1f} {times[-1]:8.1f}")
+
+
+if __name__ == "__main__":
+    main()

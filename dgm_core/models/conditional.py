@@ -1,0 +1,129 @@
+"""Conditional models: trained on (item, class label) pairs, they sample an item of a chosen class.
+
+The label y enters both networks as a one-hot code. ``loss`` and ``train_step`` need the batch's labels;
+``sample(n, labels)`` and ``decode(z, labels)`` draw for given labels, or for the classes in turn without them.
+The number of classes comes from the data (``DataSpec.n_classes``) unless given.
+
+CVAE (Sohn et al., 2015): encoder q(z|x, y), decoder p(x|z, y), prior p(z) = N(0, I), trained on the conditional ELBO
+
+    log p(x | y) ≥ ELBO(x | y) = E_q(z|x,y)[log p(x | z, y)] − KL(q(z|x, y) ‖ p(z)).
+
+Its likelihood must not peek at the label, so that it compares with unconditional models. With the model's own class
+prior p(y), log p(x) = log Σ_y p(y) p(x | y) ≥ log Σ_y p(y) exp ELBO(x | y); ``log_prob`` returns a k-sample
+importance-weighted estimate of log Σ_y p(y) p(x|y) whose expectation lies between that bound and log p(x) (a lower
+bound, tighter than the per-label ELBOs). p(y) is the class frequencies of the training labels seen so far
+(a buffer of counts, starting at one per class), so it is part of the model and saved with it.
+
+Conditional GAN (Mirza & Osindero, 2014): G(z, y) and D(x, y); D judges whether x is a real item *of class y*.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import torch
+from torch import Tensor
+
+from dgm_core.data import DataSpec
+from dgm_core.models.gan import GAN
+from dgm_core.models.labels import cycle_labels, one_hot
+from dgm_core.models.latent import VAE
+
+
+class CVAE(VAE):
+    def __init__(
+        self,
+        spec: DataSpec,
+        hidden: int = 256,
+        layers: int = 2,
+        latent_dim: int | None = None,
+        n_classes: int | None = None,
+        k: int = 4,
+    ) -> None:
+        n_classes = _class_count(spec, n_classes)
+        super().__init__(spec, hidden, layers, latent_dim, condition_dim=n_classes)
+        self.n_classes = n_classes
+        self.k = k
+        self.register_buffer("label_counts", torch.ones(n_classes))
+        self.capabilities = replace(
+            self.capabilities, likelihood_name=f"ELBO summed over labels (k={k})", encoder=False, conditional=True
+        )
+
+    def log_prior(self) -> Tensor:
+        """log p(y) for every class: the training labels' frequencies (counts start at one per class)."""
+        return (self.label_counts / self.label_counts.sum()).log()
+
+    def loss(self, x: Tensor, labels: Tensor | None = None) -> dict[str, Tensor]:
+        """−ELBO(x | y) per dimension, with its reconstruction and KL parts."""
+        return self._elbo_loss(*self.elbo_terms(x, one_hot(labels, self.n_classes)))
+
+    def train_step(
+        self, x: Tensor, optimizers: list[torch.optim.Optimizer], labels: Tensor | None = None
+    ) -> dict[str, Tensor]:
+        terms = super().train_step(x, optimizers, labels)
+        self.label_counts += torch.bincount(labels, minlength=self.n_classes).to(self.label_counts)
+        return terms
+
+    def conditional_log_prob(self, x: Tensor, labels: Tensor) -> Tensor:
+        """The k-sample importance-weighted bound on log p(x | y), per item."""
+        return self.iwae_bound(x, self.k, one_hot(labels, self.n_classes))
+
+    def log_prob(self, x: Tensor) -> Tensor:
+        """log Σ_y p(y) (1/k) Σ_i p(x, z_yi | y) / q(z_yi | x, y), z_yi ~ q(z | x, y): a lower bound on log p(x)
+        that needs no label (each term's expectation is p(x | y), and log is concave)."""
+        per_label = torch.stack(
+            [self.conditional_log_prob(x, x.new_full((len(x),), y, dtype=torch.long)) for y in range(self.n_classes)]
+        )  # (classes, N), one class at a time to bound memory
+        return torch.logsumexp(per_label + self.log_prior()[:, None], dim=0)
+
+    def encode(self, x: Tensor) -> Tensor:
+        raise NotImplementedError("The CVAE's encoder q(z | x, y) needs a label.")
+
+    def decode(self, z: Tensor, labels: Tensor | None = None) -> Tensor:
+        """E[x | z, y], for ``labels`` or for the classes in turn."""
+        labels = cycle_labels(len(z), self.n_classes, z.device) if labels is None else labels
+        return self._decoder_mean(self._decoder_params(z, one_hot(labels, self.n_classes)))
+
+    def sample(self, n: int, labels: Tensor | None = None) -> Tensor:
+        """z ~ N(0, I), then x ~ p(x | z, y), for ``labels`` or for the classes in turn."""
+        labels = cycle_labels(n, self.n_classes, self.device) if labels is None else labels
+        z = torch.randn(n, self.latent_dim, device=self.device)
+        return self._draw(self._decoder_params(z, one_hot(labels, self.n_classes)))
+
+
+class ConditionalGAN(GAN):
+    def __init__(
+        self,
+        spec: DataSpec,
+        hidden: int = 256,
+        layers: int = 2,
+        latent_dim: int | None = None,
+        n_classes: int | None = None,
+    ) -> None:
+        n_classes = _class_count(spec, n_classes)
+        super().__init__(spec, hidden, layers, latent_dim, condition_dim=n_classes)
+        self.n_classes = n_classes
+        self.capabilities = replace(self.capabilities, conditional=True)
+
+    def loss(self, x: Tensor, labels: Tensor | None = None) -> dict[str, Tensor]:
+        return self._losses(x, one_hot(labels, self.n_classes))
+
+    def train_step(
+        self, x: Tensor, optimizers: list[torch.optim.Optimizer], labels: Tensor | None = None
+    ) -> dict[str, Tensor]:
+        return self._adversarial_step(x, optimizers, one_hot(labels, self.n_classes))
+
+    def decode(self, z: Tensor, labels: Tensor | None = None) -> Tensor:
+        """G(z, y) in data units, for ``labels`` or for the classes in turn."""
+        labels = cycle_labels(len(z), self.n_classes, z.device) if labels is None else labels
+        return self._to_data(self._generate(z, one_hot(labels, self.n_classes)), quantize=False)
+
+    def sample(self, n: int, labels: Tensor | None = None) -> Tensor:
+        labels = cycle_labels(n, self.n_classes, self.device) if labels is None else labels
+        return self._to_data(self._fake(n, one_hot(labels, self.n_classes)), quantize=True)
+
+
+def _class_count(spec: DataSpec, n_classes: int | None) -> int:
+    if n_classes is None and spec.n_classes is None:
+        raise ValueError(f"A conditional model needs class labels, and {spec.name} has none.")
+    return n_classes or spec.n_classes

@@ -1,0 +1,179 @@
+"""The explore tabs' logic without a browser: the session's runs, comparisons, the latent explorer, item scores and
+checkpoint upload."""
+
+from __future__ import annotations
+
+import zipfile
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from app import explorer, latent_tab, likelihood
+from app.compare import Comparison, default_models
+from app.runs_tab import export, partial_upload, run_from_checkpoint
+from app.session import Session, Settings, Tick, TrainingRun
+from dgm_core.checkpoints import CheckpointError
+from dgm_core.evaluation import item_log_probs
+from dgm_core.models.registry import MODELS
+
+torch.set_num_threads(1)
+CPU = torch.device("cpu")
+
+
+def trained(session: Session, dataset: str, model: str, steps: int = 60, hidden: int = 32) -> TrainingRun:
+    run = TrainingRun(Settings(dataset, model, steps, 3e-3, 128, hidden, seed=0), CPU)
+    _, events = session.start(run, steps)
+    for event in events:
+        run.record(event, Tick())
+    run.phase, run.message = "done", run.trainer.finish()
+    return run
+
+
+# --- the session's runs -------------------------------------------------------------------------------------------
+
+
+def test_runs_are_numbered_listed_newest_first_and_deleted():
+    session = Session()
+    first, second = trained(session, "moons", "MADE", 5), trained(session, "moons", "VAE", 5)
+    assert (first.run_id, second.run_id) == (1, 2)
+    assert [run_id for _, run_id in session.choices()] == [2, 1]
+    assert session.choices()[0][0] == "#2 VAE on moons (step 5)"
+    assert session.delete(1) is first and session.find(1) is None and session.find("2") is second
+    assert session.delete(99) is None and session.find("not a number") is None
+
+
+def test_the_oldest_idle_runs_make_room_beyond_the_limit():
+    session = Session()
+    for _ in range(Session.MAX_RUNS + 2):
+        session.keep(TrainingRun(Settings("moons", "MADE", 5, 1e-3, 64, 8, 0), CPU))
+    assert len(session.runs) == Session.MAX_RUNS and min(session.runs) == 3
+
+
+# --- comparisons --------------------------------------------------------------------------------------------------
+
+
+def test_default_comparison_takes_one_model_per_family_that_fits_the_data():
+    models = default_models("moons")
+    assert len({MODELS[name].family for name in models}) == len(models) >= 4
+    assert all(MODELS[name].defaults.get("image") for name in default_models("digits"))
+
+
+def test_a_comparison_spends_the_same_budget_on_each_model_and_scores_every_family_by_mmd():
+    comparison = Comparison("moons", ["MADE", "GAN"], "steps", 30, CPU)
+    while comparison.current is not None:
+        comparison.advance(0.5)
+    made, gan = comparison.rows()
+    assert made[0] == "MADE" and gan[0] == "GAN" and made[8] == gan[8] == 30
+    assert isinstance(made[3], float) and made[4] == "exact"
+    assert gan[3] == "—" and gan[4].startswith("none")
+    assert all(0 < float(row[6]) <= 1 for row in (made, gan))  # a permutation p-value for both
+    assert comparison.progress() == 1.0
+
+
+def test_stopping_a_comparison_keeps_what_finished():
+    comparison = Comparison("moons", ["MADE", "VAE", "GAN"], "steps", 20, CPU)
+    while comparison.entries[0].state != "done":
+        comparison.advance(0.2)
+    comparison.advance(0.01)  # the second model starts
+    comparison.stop()
+    states = [entry.state for entry in comparison.entries]
+    assert states == ["done", "stopped", "stopped"] and comparison.current is None
+    assert comparison.entries[0].mmd is not None and comparison.entries[2].note == "not started"
+
+
+@pytest.mark.parametrize(("budget", "amount"), [("seconds", 0.0), ("steps", 0), ("steps", 10**9)])
+def test_a_comparison_refuses_budgets_it_cannot_keep(budget, amount):
+    with pytest.raises(ValueError, match="budget"):
+        Comparison("moons", ["MADE"], budget, amount, CPU)
+    with pytest.raises(ValueError, match="at least one"):
+        Comparison("moons", [], "steps", 10, CPU)
+
+
+# --- the latent explorer ------------------------------------------------------------------------------------------
+
+
+def test_models_without_a_latent_space_say_why_in_a_sentence():
+    run = trained(Session(), "moons", "MADE", 2)
+    assert not explorer.has_latent(run)
+    assert explorer.explains(run).startswith("**MADE has no latent space.**")
+
+
+@pytest.mark.parametrize("model", ["RealNVP", "VAE"])
+def test_a_path_between_two_test_items_starts_and_ends_at_their_latents(model):
+    session = Session()
+    run = trained(session, "moons", model)
+    ends = explorer.choose_endpoints(run, "two test items", 3, 7, seed=0)
+    path = explorer.path_latents(ends, 5, "slerp")
+    assert torch.equal(path[0], ends.start) and torch.equal(path[-1], ends.end)
+    if model == "RealNVP":  # a flow's latent is exact: decoding it gives the item back
+        items = explorer.decode(run, torch.stack([ends.start, ends.end]))
+        np.testing.assert_allclose(items, run.data.test[[3, 7]].numpy(), atol=1e-4)
+
+
+def test_the_slider_decodes_the_point_it_is_at_and_every_view_renders():
+    session = Session()
+    run = trained(session, "digits", "VAE")
+    latent_tab.on_run(session, run.run_id)
+    _, image, _, strip = latent_tab.set_endpoints(session, run.run_id, "random latents", 0, 1, 5, "linear", 6, 0.0)
+    start = explorer.picture(run, explorer.decode(run, session.endpoints.start[None]), columns=1)
+    assert np.array_equal(image["value"], start)
+    assert strip["value"].shape[1] > 5 * strip["value"].shape[0] // 2  # six items side by side
+    moved, _ = latent_tab.move(session, run.run_id, "linear", 1.0)
+    assert not np.array_equal(moved["value"], start)
+    assert latent_tab.traverse(session, run.run_id, 5, 2.0)[0]["value"].ndim == 2
+    assert latent_tab.export_gif(session, run.run_id, "slerp").endswith(".gif")
+
+
+def test_invalid_items_get_a_message_not_a_traceback():
+    session = Session()
+    run = trained(session, "digits", "VAE", 2)
+    with pytest.raises(Exception, match="numbered 0 to 358"):
+        latent_tab.set_endpoints(session, run.run_id, "two test items", 0, 10_000, 0, "linear", 6, 0.5)
+
+
+# --- per-item scores ----------------------------------------------------------------------------------------------
+
+
+def test_item_scores_rank_test_items_and_score_out_of_distribution_sets_of_the_same_format():
+    run = trained(Session(), "digits", "MADE", 40)
+    scores = likelihood.item_scores(run)
+    assert scores.test.shape == (len(run.data.test),)
+    assert scores.test[scores.most_likely].max() <= scores.test[scores.least_likely].min()
+    assert {"inverted digits", "uniform noise"} <= set(scores.others)
+    assert scores.others["uniform noise"].mean() > scores.test.mean()  # noise is far less likely than digits
+    means = dict((row[0], row[1]) for row in likelihood.ood_table(scores))
+    assert means["test data (in distribution)"] == pytest.approx(scores.test.mean(), abs=1e-3)
+
+
+def test_the_importance_weighted_bound_tightens_with_k():
+    run = trained(Session(), "digits", "VAE", 40)
+    ks, values = likelihood.iwae_curve(run, 50)
+    assert ks[0] == 1 and ks[-1] == 50 and values[-1] < values[0]
+
+
+# --- checkpoints through the Runs tab -----------------------------------------------------------------------------
+
+
+def test_a_downloaded_checkpoint_uploads_as_a_run_with_the_same_scores():
+    session = Session()
+    run = trained(session, "moons", "RealNVP")
+    path, said = export(session, run.run_id)
+    assert path.endswith(".dgm.zip") and "ready" in said
+    loaded = run_from_checkpoint(Path(path), CPU)
+    x = run.data.test[:500]
+    assert torch.equal(item_log_probs(loaded.model, x), item_log_probs(run.model, x))
+    assert loaded.step == run.step and loaded.history == run.history and loaded.phase == "done"
+
+
+def test_a_bad_upload_is_refused_and_changes_nothing(tmp_path):
+    session = Session()
+    trained(session, "moons", "MADE", 2)
+    bad = tmp_path / "bad.dgm.zip"
+    with zipfile.ZipFile(bad, "w") as archive:
+        archive.writestr("notes.txt", "hello")
+    with pytest.raises(CheckpointError):
+        run_from_checkpoint(bad, CPU)
+    _, _, said, _ = partial_upload(CPU)(session, str(bad), 1)
+    assert said.startswith("**Not loaded:**") and list(session.runs) == [1]
