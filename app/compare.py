@@ -33,10 +33,14 @@ KERNEL_NOTE = (
 
 
 def default_models(dataset: str) -> list[str]:
-    """One model per family that works on this data set: the first of each family in the registry."""
-    available = set(models_for(load_dataset(dataset)))
-    firsts = [next((n for n in names if n in available), None) for names in models_by_family().values()]
-    return [name for name in firsts if name is not None]
+    """One model per family that works on this data set: the family's representative, else its first."""
+    available = models_for(load_dataset(dataset))
+    chosen = []
+    for names in models_by_family().values():
+        usable = [name for name in names if name in available]
+        if usable:
+            chosen.append(next((name for name in usable if MODELS[name].representative), usable[0]))
+    return chosen
 
 
 @dataclass

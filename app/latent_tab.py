@@ -12,6 +12,7 @@ import numpy as np
 
 from app import explorer, latent_figures
 from app.explorer import Endpoints
+from app.inpaint import build_inpaint_section
 from app.pickers import refresh_runs, run_picker
 from app.session import DATA_POINTS_SHOWN, Session, TrainingRun, whole
 
@@ -97,6 +98,7 @@ def build_latent_tab(session: gr.State, tab: gr.Tab) -> None:
             map_plot = gr.Plot(None, show_label=False, visible=False)
             overlay_plot = gr.Plot(None, show_label=False)
         factor_plot = gr.Plot(None, show_label=False, visible=False, elem_id="latent-factors")
+    build_inpaint_section(session, run_id)
 
     quick: dict[str, Any] = {"show_progress": "hidden", "api_visibility": "private"}
     view = [note, image, plot, strip]

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import torch
 
-from app import explorer, latent_tab, likelihood
+from app import explorer, inpaint, latent_tab, likelihood
 from app.compare import Comparison, default_models
 from app.runs_tab import export, partial_upload, run_from_checkpoint
 from app.session import Session, Settings, Tick, TrainingRun
@@ -177,3 +177,26 @@ def test_a_bad_upload_is_refused_and_changes_nothing(tmp_path):
         run_from_checkpoint(bad, CPU)
     _, _, said, _ = partial_upload(CPU)(session, str(bad), 1)
     assert said.startswith("**Not loaded:**") and list(session.runs) == [1]
+
+
+# --- inpainting ---------------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("kind", inpaint.IMAGE_MASKS)
+def test_each_mask_hides_part_of_an_item_and_completions_keep_the_rest(kind):
+    session = Session()
+    run = trained(session, "digits", "MADE", 5)
+    observed = inpaint.observed_mask(kind, run.spec.shape)
+    assert 0 < observed.sum() < observed.numel()
+    x = run.data.test[4:5].repeat(3, 1, 1, 1)
+    filled = run.model.inpaint(x, observed.expand_as(x))
+    assert torch.equal(filled[observed.expand_as(x)], x[observed.expand_as(x)])
+    picture, _ = inpaint.complete(session, run.run_id, 4, kind, 0)
+    assert picture["value"].ndim == 2  # the item, what the model sees, and fifteen completions as one picture
+
+
+def test_models_that_cannot_inpaint_say_so():
+    session = Session()
+    run = trained(session, "digits", "VAE", 2)
+    with pytest.raises(Exception, match="cannot complete partly observed items"):
+        inpaint.complete(session, run.run_id, 0, inpaint.IMAGE_MASKS[0], 0)

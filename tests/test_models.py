@@ -328,3 +328,10 @@ def test_gan_discriminator_loss_at_chance_is_two_log_two():
     terms = model.loss(_batch("moons"))
     assert terms["loss"].item() == pytest.approx(2 * math.log(2), abs=1e-6)
     assert terms["generator"].item() == pytest.approx(math.log(2), abs=1e-6)
+
+
+def test_each_family_has_one_representative_that_works_on_points_and_images():
+    for family, names in models_by_family().items():
+        representatives = [name for name in names if MODELS[name].representative]
+        assert len(representatives) == 1, family
+        assert set(MODELS[representatives[0]].defaults) == {"points2d", "image"}

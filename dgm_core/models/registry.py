@@ -67,6 +67,7 @@ class ModelInfo:
     defaults: dict[DataKind, TrainingDefaults]  # the kinds of data the model works on, with settings for each
     needs_labels: bool = False  # conditional models train on (item, class label) pairs
     options: dict[str, ModelOption] = field(default_factory=dict)  # constructor settings a user may change
+    representative: bool = False  # the family's model to show first (e.g. in a comparison of families)
 
 
 BETA = ModelOption(
@@ -98,6 +99,7 @@ MODELS: dict[str, ModelInfo] = {
             "Mixture-of-Gaussians conditionals for points, categorical conditionals for pixels.",
             MADE,
             {"points2d": TrainingDefaults(3000, 3e-3, 512, 128), "image": TrainingDefaults(2000, 1e-3, 128, 256)},
+            representative=True,
         ),
         ModelInfo(
             "FVSBN",
@@ -154,6 +156,7 @@ MODELS: dict[str, ModelInfo] = {
             "alternating. Exact density on points; on pixels a bound through uniform dequantization.",
             RealNVP,
             {"points2d": TrainingDefaults(3000, 5e-3, 512, 64), "image": TrainingDefaults(2000, 1e-3, 128, 128)},
+            representative=True,
         ),
         ModelInfo(
             "Glow",
@@ -190,6 +193,7 @@ MODELS: dict[str, ModelInfo] = {
             "data type; trained on the ELBO, a lower bound on log p(x).",
             VAE,
             {"points2d": TrainingDefaults(3000, 3e-3, 512, 128), "image": TrainingDefaults(3000, 1e-3, 128, 256)},
+            representative=True,
         ),
         ModelInfo(
             "IWAE",
@@ -229,6 +233,7 @@ MODELS: dict[str, ModelInfo] = {
             "No likelihood: judged by a two-sample test (MMD) against held-out data.",
             GAN,
             {"points2d": TrainingDefaults(3000, 1e-3, 256, 128), "image": TrainingDefaults(3000, 5e-4, 128, 256)},
+            representative=True,
         ),
         ModelInfo(
             "cGAN",
@@ -275,6 +280,7 @@ MODELS: dict[str, ModelInfo] = {
             "likelihood is the variational bound summed over the steps (a discretised Gaussian last step on pixels).",
             DDPM,
             {"points2d": TrainingDefaults(3000, 1e-2, 512, 128), "image": TrainingDefaults(3000, 3e-3, 128, 256)},
+            representative=True,
         ),
         ModelInfo(
             "NCSN",
@@ -293,6 +299,7 @@ MODELS: dict[str, ModelInfo] = {
             "unknown, so no likelihood: judged by MMD.",
             EnergyBasedModel,
             {"points2d": TrainingDefaults(3000, 2e-3, 128, 64), "image": TrainingDefaults(3000, 1e-3, 128, 128)},
+            representative=True,
         ),
     ]
 }

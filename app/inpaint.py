@@ -1,0 +1,107 @@
+"""Inpainting: complete a partly observed test item with a model that can (``capabilities.inpainting``).
+
+Autoregressive models draw the hidden pixels in their order; the completion is an exact draw from p(hidden | observed)
+when the observed pixels come first in that order (the top rows in raster order), an approximation otherwise.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import gradio as gr
+import plotly.graph_objects as go
+import torch
+from torch import Tensor
+
+from app import figures
+from app.session import Session, TrainingRun, whole
+
+IMAGE_MASKS = ("top half observed", "left half observed", "centre hidden", "every other pixel observed")
+POINT_MASKS = ("x₁ observed",)
+COMPLETIONS = 15
+
+
+def observed_mask(kind: str, shape: tuple[int, ...]) -> Tensor:
+    """A bool mask of one item's shape: True where the pixel (or coordinate) is observed."""
+    if len(shape) == 1:
+        return torch.tensor([True] + [False] * (shape[0] - 1))
+    height, width = shape[-2:]
+    rows, cols = torch.meshgrid(torch.arange(height), torch.arange(width), indexing="ij")
+    masks = {
+        "top half observed": rows < height // 2,
+        "left half observed": cols < width // 2,
+        "centre hidden": ~((abs(rows - (height - 1) / 2) < height / 4) & (abs(cols - (width - 1) / 2) < width / 4)),
+        "every other pixel observed": (rows + cols) % 2 == 0,
+    }
+    return masks[kind].expand(shape)
+
+
+def build_inpaint_section(session: gr.State, run_id: gr.Dropdown) -> None:
+    """An accordion: pick a test item and which part is observed; see the model's completions."""
+    with gr.Accordion("Inpainting: complete a partly observed test item", open=False):
+        gr.Markdown(
+            "For models that can (autoregressive ones): hidden pixels are drawn in the model's order given what came "
+            "before. Exact given a prefix of the order (the top half in raster order); with other masks the observed "
+            "pixels later in the order are kept but not conditioned on. Left: the item, then what the model sees "
+            "(hidden pixels blank); then its completions.",
+            elem_classes="hint",
+        )
+        with gr.Row():
+            item = gr.Number(0, label="Test item", precision=0, minimum=0, elem_id="inpaint-item")
+            mask = gr.Dropdown(list(IMAGE_MASKS + POINT_MASKS), value=IMAGE_MASKS[0], label="Observed part")
+            seed = gr.Number(0, label="Seed", precision=0, minimum=0)
+            button = gr.Button("Complete", elem_id="inpaint-btn")
+        picture = gr.Image(
+            None,
+            label="Item · observed · completions",
+            image_mode="L",
+            interactive=False,
+            elem_id="inpaint-image",
+            buttons=["download"],
+        )
+        plot = gr.Plot(None, show_label=False, visible=False)
+    button.click(complete, [session, run_id, item, mask, seed], [picture, plot], api_visibility="private")
+
+
+def complete(session: Session, run_id: Any, item: Any, mask: str, seed: Any) -> tuple[Any, Any]:
+    run = session.find(run_id)
+    if run is None:
+        raise gr.Error("Train a model first, then pick it above.")
+    if not run.capabilities.inpainting:
+        raise gr.Error(f"{run.settings.model} cannot complete partly observed items: try an autoregressive model.")
+    try:
+        index, seed = whole(item, "The test item"), whole(seed, "The seed")
+        if not 0 <= index < len(run.data.test):
+            raise ValueError(f"Test items are numbered 0 to {len(run.data.test) - 1}.")
+    except ValueError as error:
+        raise gr.Error(str(error)) from None
+    points = run.spec.kind == "points2d"
+    kind = POINT_MASKS[0] if points else (mask if mask in IMAGE_MASKS else IMAGE_MASKS[0])
+    x = run.data.test[index : index + 1]
+    observed = observed_mask(kind, run.spec.shape)
+    with session.lock, torch.no_grad(), torch.random.fork_rng():
+        torch.manual_seed(seed)
+        run.model.eval()
+        filled = run.model.inpaint(
+            x.repeat(COMPLETIONS, *[1] * (x.dim() - 1)).to(run.trainer.device),
+            observed.expand(COMPLETIONS, *run.spec.shape).to(run.trainer.device),
+        ).cpu()
+    if points:
+        return gr.update(visible=False), gr.update(value=_points_figure(run, x, filled), visible=True)
+    shown = torch.cat([x, torch.where(observed, x, torch.zeros_like(x)), filled]).numpy()
+    picture = figures.image_grid(shown, run.spec.levels or 256, columns=6, scale=6)
+    return gr.update(value=picture, visible=True), gr.update(visible=False)
+
+
+def _points_figure(run: TrainingRun, x: Tensor, filled: Tensor) -> go.Figure:
+    data = run.data.test[:800].numpy()
+    figure = figures.scatter_figure("x₂ drawn given the observed x₁", run.bounds, data, filled.numpy())
+    figure.add_vline(x=float(x[0, 0]), line={"color": "#dc2626", "dash": "dot"})
+    figure.add_scatter(
+        x=x[:, 0].numpy(),
+        y=x[:, 1].numpy(),
+        mode="markers",
+        name="the item",
+        marker={"size": 12, "color": "#dc2626", "symbol": "x"},
+    )
+    return figure
