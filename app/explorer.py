@@ -108,11 +108,11 @@ def decode(run: TrainingRun, latents: Tensor) -> np.ndarray:
     return latent_tools.decode_items(run.model, latents.to(run.trainer.device)).cpu().numpy()
 
 
-def picture(run: TrainingRun, items: np.ndarray, columns: int) -> np.ndarray:
-    """Decoded images as one picture, ``columns`` per row."""
+def picture(run: TrainingRun, items: np.ndarray, columns: int, scale: int | None = None) -> np.ndarray:
+    """Decoded images as one picture, ``columns`` per row; ``scale`` screen pixels across one item if given."""
     side = run.spec.shape[-1]
-    scale = SCALE.get(side, max(2, 96 // side))
-    return figures.image_grid(items, run.spec.levels or 256, columns=columns, scale=scale)
+    factor = max(1, scale // side) if scale else SCALE.get(side, max(2, 96 // side))
+    return figures.image_grid(items, run.spec.levels or 256, columns=columns, scale=factor)
 
 
 def traversal(run: TrainingRun, ends: Endpoints, values: int, spread: float) -> tuple[Tensor, list[int]]:

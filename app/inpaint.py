@@ -53,6 +53,7 @@ def build_inpaint_section(session: gr.State, run_id: gr.Dropdown) -> None:
             button = gr.Button("Complete", elem_id="inpaint-btn")
         picture = gr.Image(
             None,
+            elem_classes="picture",
             label="Item · observed · completions",
             image_mode="L",
             interactive=False,

@@ -18,6 +18,7 @@ from app.session import DATA_POINTS_SHOWN, Session, TrainingRun, whole
 
 PATH_POINTS = 64  # decoded points drawing a path through 2D data space
 GIF_FRAMES = 24
+ITEM_SCALE = 224  # screen pixels across one decoded item
 NO_RUN = "Train a model first (Train or Compare tab), then pick it here."
 
 
@@ -48,6 +49,7 @@ def build_latent_tab(session: gr.State, tab: gr.Tab) -> None:
             )
             image = gr.Image(
                 None,
+                elem_classes="picture",
                 label="Decoded item",
                 image_mode="L",
                 interactive=False,
@@ -58,6 +60,7 @@ def build_latent_tab(session: gr.State, tab: gr.Tab) -> None:
             plot = gr.Plot(None, show_label=False, elem_id="latent-plot", visible=False)
             strip = gr.Image(
                 None,
+                elem_classes="picture",
                 label="Evenly spaced steps from A to B",
                 image_mode="L",
                 interactive=False,
@@ -67,7 +70,7 @@ def build_latent_tab(session: gr.State, tab: gr.Tab) -> None:
             with gr.Row():
                 gif_btn = gr.Button("Export GIF", elem_id="latent-gif", min_width=80)
                 png_btn = gr.Button("Export PNG strip", elem_id="latent-png", min_width=80)
-            exported = gr.File(label="Exported file", elem_id="latent-file", interactive=False)
+            exported = gr.File(label="Exported file", elem_id="latent-file", interactive=False, height=90)
     with gr.Accordion("Traverse: vary each latent dimension around point A", open=False):
         with gr.Row():
             values = gr.Slider(3, 11, value=7, step=1, label="Values per dimension")
@@ -75,6 +78,7 @@ def build_latent_tab(session: gr.State, tab: gr.Tab) -> None:
             traverse_btn = gr.Button("Traverse", elem_id="latent-traverse-btn")
         traverse_image = gr.Image(
             None,
+            elem_classes="picture",
             label="Rows: latent dimensions; columns: values",
             image_mode="L",
             interactive=False,
@@ -94,7 +98,14 @@ def build_latent_tab(session: gr.State, tab: gr.Tab) -> None:
             colour = gr.Dropdown([], label="Colour by", elem_id="latent-colour")
             map_btn = gr.Button("Map", elem_id="latent-map-btn")
         with gr.Row():
-            map_image = gr.Image(None, label="Decoded grid", image_mode="L", interactive=False, buttons=["download"])
+            map_image = gr.Image(
+                None,
+                elem_classes="picture",
+                label="Decoded grid",
+                image_mode="L",
+                interactive=False,
+                buttons=["download"],
+            )
             map_plot = gr.Plot(None, show_label=False, visible=False)
             overlay_plot = gr.Plot(None, show_label=False)
         factor_plot = gr.Plot(None, show_label=False, visible=False, elem_id="latent-factors")
@@ -210,7 +221,7 @@ def _at(run: TrainingRun, ends: Endpoints, path: str, t: float, count: int) -> t
     """(image, plot) for the point at ``t``: an image for image data, a figure for 2D data."""
     point = explorer.latent_tools.path_point(ends.start, ends.end, float(t), path)
     if run.spec.kind != "points2d":
-        picture = explorer.picture(run, explorer.decode(run, point), columns=1)
+        picture = explorer.picture(run, explorer.decode(run, point), columns=1, scale=ITEM_SCALE)
         return gr.update(value=picture, visible=True), gr.update(visible=False)
     line, steps = explorer.decoded_path(run, ends, PATH_POINTS, path), explorer.decoded_path(run, ends, count, path)
     figure = latent_figures.path_figure(run.bounds, _data(run), line, steps, explorer.decode(run, point))
@@ -235,7 +246,7 @@ def export_gif(session: Session, run_id: Any, path: str) -> str:
             line = explorer.decode(run, explorer.path_latents(ends, PATH_POINTS, path))
             frames = [latent_figures.points_picture(run.bounds, _data(run), line, item[None]) for item in items]
         else:
-            frames = [explorer.picture(run, item[None], columns=1) for item in items]
+            frames = [explorer.picture(run, item[None], columns=1, scale=ITEM_SCALE) for item in items]
     return str(latent_figures.save_gif(frames, f"interpolation-run{run.run_id}"))
 
 

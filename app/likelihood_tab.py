@@ -39,6 +39,7 @@ def build_likelihood_tab(session: gr.State, tab: gr.Tab) -> None:
         histogram = gr.Plot(None, show_label=False, elem_id="lik-hist")
         extremes_image = gr.Image(
             None,
+            elem_classes="picture",
             label="Top row: the most likely test items; bottom row: the least likely",
             image_mode="L",
             interactive=False,

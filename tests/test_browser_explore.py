@@ -58,6 +58,21 @@ def test_latent_slider_moves_the_decoded_image(page: Page, app_url: str, output_
     expect(page.locator("#latent-file")).to_contain_text(re.compile(r"interpolation-run\d+.*\.gif"), timeout=10_000)
 
 
+def test_likelihood_tab_overlays_runs_and_scores_items_against_out_of_distribution_sets(
+    page: Page, app_url: str, output_dir: Path
+) -> None:
+    open_app(page, app_url)
+    train_digits_vae(page, steps=150)
+    open_tab(page, "Likelihood")
+    expect(page.locator("#lik-curves")).to_contain_text("VAE (ELBO) test", timeout=10_000)
+    expect(page.locator("#lik-curves")).to_contain_text("IWAE (k=64) bound")
+    page.locator("#lik-score").click()
+    expect(page.locator("#lik-ood")).to_contain_text("inverted digits", timeout=20_000)
+    expect(page.locator("#lik-hist")).to_contain_text("uniform noise")
+    expect(page.locator("#lik-extremes img")).to_be_visible()
+    page.screenshot(path=output_dir / "likelihood_digits.png", full_page=True)
+
+
 def test_a_two_model_comparison_fills_its_table(page: Page, app_url: str, output_dir: Path) -> None:
     open_app(page, app_url)
     open_tab(page, "Compare")

@@ -117,7 +117,7 @@ def test_the_slider_decodes_the_point_it_is_at_and_every_view_renders():
     run = trained(session, "digits", "VAE")
     latent_tab.on_run(session, run.run_id)
     _, image, _, strip = latent_tab.set_endpoints(session, run.run_id, "random latents", 0, 1, 5, "linear", 6, 0.0)
-    start = explorer.picture(run, explorer.decode(run, session.endpoints.start[None]), columns=1)
+    start = explorer.picture(run, explorer.decode(run, session.endpoints.start[None]), 1, latent_tab.ITEM_SCALE)
     assert np.array_equal(image["value"], start)
     assert strip["value"].shape[1] > 5 * strip["value"].shape[0] // 2  # six items side by side
     moved, _ = latent_tab.move(session, run.run_id, "linear", 1.0)

@@ -228,3 +228,38 @@ def test_check_rejects_settings_that_cannot_train(bad):
 def test_check_accepts_the_edges():
     TrainConfig(steps=1, lr=1.0, batch_size=2).check()
     TrainConfig(steps=1_000_000, lr=1e-8, batch_size=65_536, eval_every_steps=1, n_samples=1, max_eval_items=2).check()
+
+
+# --- every model ------------------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("name", list(MODELS))
+def test_every_model_trains_reproducibly_from_its_seed(name):
+    runs = [list(_trainer(_config(steps=4, every=4), name=name, dataset=_home(name)).run()) for _ in range(2)]
+    assert _losses(runs[0]) == _losses(runs[1])
+    assert runs[0][-1].metrics == runs[1][-1].metrics
+
+
+@pytest.mark.parametrize("name", list(MODELS))
+def test_every_model_stops_on_a_nan_and_gets_its_last_good_weights_back(name):
+    """Whatever its training step does (one player or two), a step that leaves NaN weights and a NaN loss ends the
+    run, and the weights of the last evaluation come back."""
+    trainer = _trainer(_config(steps=10, every=3), name=name, dataset=_home(name))
+    original, calls = trainer.model.train_step, [0]
+
+    def poisoned_step(*args, **kwargs):
+        calls[0] += 1
+        losses = original(*args, **kwargs)
+        if calls[0] >= 5:
+            with torch.no_grad():
+                next(trainer.model.parameters()).fill_(float("nan"))
+            losses = {key: value * float("nan") for key, value in losses.items()}
+        return losses
+
+    trainer.model.train_step = poisoned_step
+    snapshots = {}
+    for event in trainer.run():
+        if event.metrics is not None:
+            snapshots[event.step] = _weights(trainer.model)
+    assert trainer.step == 5 and "diverged at step 5" in event.message
+    assert _same(_weights(trainer.model), snapshots[3])
