@@ -15,6 +15,7 @@ def run_picker(elem_id: str, label: str = "Run", multiselect: bool = False) -> g
         value=[] if multiselect else None,
         label=label,
         multiselect=multiselect,
+        allow_custom_value=True,  # run ids come and go per session; handlers look them up and say when one is gone
         elem_id=elem_id,
         info="Every model trained, compared or uploaded in this session.",
     )

@@ -4,6 +4,7 @@
 
 Trains a few models briefly (one thread, as the app does), sets random endpoints, then times ``latent_tab.move``
 across the path: for images one decoded item as a picture, for 2D data the path figure with the point at the slider.
+Then the same through the served app's API, which adds HTTP, the queue and serialisation.
 """
 
 from __future__ import annotations
@@ -49,6 +50,33 @@ def main() -> None:
         times.sort()
         p90 = times[int(0.9 * (len(times) - 1))]
         print(f"{dataset:8} {model:8} {statistics.median(times):10.1f} {p90:8.1f} {times[-1]:8.1f}")
+    round_trips(args.moves)
+
+
+def round_trips(moves: int) -> None:
+    """The same moves through the served app's API (HTTP, queue, serialisation included), one client session."""
+    from gradio_client import Client
+
+    from app.layout import build, launch_options
+
+    demo = build(torch.device("cpu"))
+    demo.launch(server_name="127.0.0.1", server_port=7931, prevent_thread_lock=True, quiet=True, **launch_options())
+    try:
+        print(f"\nThrough the API (python app + gradio_client on this machine), {moves} moves")
+        print(f"{'data':8} {'model':8} {'median ms':>10} {'p90 ms':>8}")
+        client = Client("http://127.0.0.1:7931/", verbose=False)
+        for run_id, (dataset, model) in enumerate([("moons", "RealNVP"), ("digits", "VAE")], start=1):
+            client.predict(dataset, model, 200, 1e-3, 128, 64, 0, 1.0, api_name="/train")
+            client.predict(run_id, "random latents", 0, 1, 0, "slerp", 8, 0.5, api_name="/latent_endpoints")
+            times = []
+            for i in range(moves):
+                start = time.perf_counter()
+                client.predict(run_id, "slerp", i / max(moves - 1, 1), api_name="/latent_move")
+                times.append(1000 * (time.perf_counter() - start))
+            times.sort()
+            print(f"{dataset:8} {model:8} {statistics.median(times):10.1f} {times[int(0.9 * (moves - 1))]:8.1f}")
+    finally:
+        demo.close()
 
 
 if __name__ == "__main__":

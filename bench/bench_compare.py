@@ -1,0 +1,39 @@
+"""The Compare tab's comparison from the command line: several families, one data set, one budget, one table.
+
+    python -m bench.bench_compare [--data moons digits] [--models MADE RealNVP VAE GAN] [--seconds 20]
+
+Runs exactly what the tab runs (``app.compare.Comparison``, one thread) and prints its table as Markdown.
+"""
+
+from __future__ import annotations
+
+import argparse
+
+import torch
+
+from app.compare import COLUMNS, KERNEL_NOTE, Comparison
+
+FOUR_FAMILIES = ["MADE", "RealNVP", "VAE", "GAN"]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--data", nargs="+", default=["moons", "digits"])
+    parser.add_argument("--models", nargs="+", default=FOUR_FAMILIES)
+    parser.add_argument("--seconds", type=float, default=20.0, help="training seconds per model")
+    args = parser.parse_args()
+    torch.set_num_threads(1)
+    for dataset in args.data:
+        comparison = Comparison(dataset, args.models, "seconds", args.seconds, torch.device("cpu"))
+        while comparison.current is not None:
+            comparison.advance(1.0)
+        print(f"\n### {dataset}: {args.seconds:g} s of training per model, one thread\n")
+        print("| " + " | ".join(COLUMNS) + " |")
+        print("|" + "---|" * len(COLUMNS))
+        for row in comparison.rows():
+            print("| " + " | ".join(str(value) for value in row) + " |")
+    print(f"\n{KERNEL_NOTE}")
+
+
+if __name__ == "__main__":
+    main()
