@@ -25,7 +25,7 @@ TEST_ITEMS = 500  # samples and test items in the final two-sample test
 PERMUTATIONS = 200
 MAX_STEPS = 1_000_000  # a seconds budget trains "forever" and stops by the clock
 KERNEL_NOTE = (
-    f"MMD² is unbiased, between {TEST_ITEMS} model samples and {TEST_ITEMS} test items, with a Gaussian kernel "
+    f"MMD² is unbiased, between as many model samples as test items (up to {TEST_ITEMS}), with a Gaussian kernel "
     "exp(−|a − b|² / 2h²) whose bandwidth h is the median pairwise distance of the pooled points (the median "
     f'heuristic); p is a permutation test of "same distribution" ({PERMUTATIONS} relabellings). Lower MMD² is '
     "better; p < 0.05 says the samples are distinguishable from real data."
@@ -143,7 +143,7 @@ def _row(entry: Entry) -> list:
         nll, kind = "—", "none (no likelihood)"
     else:
         nll = round(metrics["test_bpd"], 4) if "test_bpd" in metrics else "…"
-        kind = "exact" if caps.likelihood == "exact" else f"bound ({caps.likelihood_name})"
+        kind = "exact" if caps.likelihood == "exact" else f"bound ({caps.likelihood_name.removesuffix(' bound')})"
     speed = run.step / run.trainer.elapsed_s if run.trainer.elapsed_s > 0 else 0.0
     return [
         run.settings.model,

@@ -101,7 +101,7 @@ class ConditionalGAN(GAN):
         n_classes: int | None = None,
     ) -> None:
         n_classes = _class_count(spec, n_classes)
-        super().__init__(spec, hidden, layers, latent_dim, condition_dim=n_classes)
+        super().__init__(spec, hidden, layers, latent_dim, condition_dim=n_classes, dropout=0.3)
         self.n_classes = n_classes
         self.capabilities = replace(self.capabilities, conditional=True)
 

@@ -28,13 +28,23 @@ class GAN(GenerativeModel):
     critic_steps = 1  # discriminator steps per generator step
 
     def __init__(
-        self, spec: DataSpec, hidden: int = 128, layers: int = 2, latent_dim: int | None = None, condition_dim: int = 0
+        self,
+        spec: DataSpec,
+        hidden: int = 128,
+        layers: int = 2,
+        latent_dim: int | None = None,
+        condition_dim: int = 0,
+        dropout: float = 0.0,
     ) -> None:
+        """``dropout``: the chance of dropping each hidden unit of the discriminator while training, which keeps it
+        from winning outright (a conditional discriminator on digits otherwise does, and the generator stalls)."""
         super().__init__(spec)
         self.discrete = spec.levels is not None
         self.latent_dim = latent_dim or (16 if self.discrete else 2)
         self.generator = mlp([self.latent_dim + condition_dim] + [hidden] * layers + [spec.dim])
         self.discriminator = mlp([spec.dim + condition_dim] + [hidden] * layers + [1], activation=nn.LeakyReLU)
+        if dropout > 0:
+            self.discriminator = _dropout_after_activations(self.discriminator, dropout)
         self.standardize = None if self.discrete else Standardize(spec)
         self.capabilities = Capabilities(likelihood="none", latent_dim=self.latent_dim)
 
@@ -120,6 +130,13 @@ class GAN(GenerativeModel):
             return self.standardize.inverse(out)
         levels = torch.floor(out * self.spec.levels) if quantize else out * self.spec.levels - 0.5
         return levels.clamp(0, self.spec.levels - 1).reshape(len(out), *self.spec.shape)
+
+
+def _dropout_after_activations(network: nn.Sequential, p: float) -> nn.Sequential:
+    layers: list[nn.Module] = []
+    for layer in network:
+        layers += [layer, nn.Dropout(p)] if isinstance(layer, nn.LeakyReLU) else [layer]
+    return nn.Sequential(*layers)
 
 
 def descend(optimizer: torch.optim.Optimizer, loss: Tensor) -> None:
