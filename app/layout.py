@@ -20,8 +20,9 @@ STYLE = Path(__file__).resolve().parent.parent / "assets" / "style.css"
 
 INTRO = """
 # DGM Playground
-Train small deep generative models — autoregressive, flows, latent-variable, adversarial — on toy 2D densities
-and 8×8 digits, and watch them learn: live samples, the model's density, and honest held-out likelihoods.
+Train small deep generative models — autoregressive, flows, latent-variable, adversarial, diffusion, energy-based —
+on toy 2D densities, 8×8 digits and 16×16 shapes, and watch them learn: live samples, the model's density, and honest
+held-out likelihoods. Then compare families, inspect likelihoods item by item, and walk latent spaces.
 """
 
 ABOUT = """
@@ -41,6 +42,12 @@ ABOUT = """
   (lower is better).
 - **Stop** keeps the weights that scored best on validation; **Continue** trains the same model further; **Train**
   always starts a fresh model. If training diverges (the loss becomes NaN), the last good weights are kept.
+
+**The other tabs** work on every model trained in this browser tab (its *runs*): **Compare** trains several
+families under one budget and scores all of them by MMD (and by likelihood where they have one); **Likelihood**
+overlays the curves of all runs and scores single items, including out-of-distribution ones; **Latent explorer**
+walks a model's latent space (flows, VAEs, GANs) and completes partly hidden items (autoregressive models); **Runs**
+reopens, deletes, downloads and uploads them.
 
 bits/dim = NLL in nats / (number of dimensions × ln 2). Everything runs on your own server; each browser tab has
 its own model.
