@@ -184,6 +184,18 @@ def test_realnvp_log_det_varies_with_x():
     assert log_det.max() - log_det.min() > 0.01
 
 
+@pytest.mark.parametrize("dataset", ["moons", "digits"])
+def test_nsf_lets_every_coordinate_reach_beyond_the_first_box(dataset):
+    """A spline maps [−B, B] onto itself, so the latent could never leave the first layers' box [−B, B]^D unless the
+    last spline to bend each coordinate spans a wider range."""
+    model = build_model("NSF", load_dataset(dataset).spec)
+    last_bound = {}
+    for layer in model.layers:
+        last_bound.update(dict.fromkeys(layer.free.tolist(), layer.bound))
+    assert len(last_bound) == model.spec.dim
+    assert min(last_bound.values()) > model.layers[0].bound
+
+
 def test_dequantize_logit_log_det_equals_autograd_jacobian():
     """y = logit(α + (1−2α)(x + u)/L) with the noise u held fixed: ∂y/∂x is diagonal; its log-det is checked."""
     spec = load_dataset("digits").spec

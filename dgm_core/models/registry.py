@@ -181,7 +181,8 @@ MODELS: dict[str, ModelInfo] = {
             "NSF",
             "flow",
             "Neural spline flow (Durkan et al., 2019): couplings whose elementwise map is a monotone "
-            "rational-quadratic spline (16 bins on [−3, 3], the identity outside), inverted in closed form. Where "
+            "rational-quadratic spline (16 bins on [−3, 3], [−4, 4] in the last two so the latent reaches the "
+            "Gaussian's tails; the identity outside), inverted in closed form. Where "
             "affine couplings only scale and shift, a spline can bend, so fewer layers fit a many-moded density.",
             NeuralSplineFlow,
             {"points2d": TrainingDefaults(3000, 1e-2, 512, 64), "image": TrainingDefaults(2000, 1e-3, 128, 128)},

@@ -24,9 +24,11 @@ def alternating_masks(dim: int, count: int) -> list[Tensor]:
     return [base if i % 2 == 0 else 1 - base for i in range(count)]
 
 
-def conditioner(dim: int, hidden: int, layers: int, outputs: int) -> nn.Sequential:
+def conditioner(
+    dim: int, hidden: int, layers: int, outputs: int, activation: type[nn.Module] = nn.SiLU
+) -> nn.Sequential:
     """An MLP from the (masked) D-dim input to ``outputs`` numbers, whose output starts at exactly zero."""
-    net = mlp([dim] + [hidden] * layers + [outputs])
+    net = mlp([dim] + [hidden] * layers + [outputs], activation)
     nn.init.zeros_(net[-1].weight)  # zero output: every coupling starts as the identity map
     nn.init.zeros_(net[-1].bias)
     return net
