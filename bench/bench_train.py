@@ -18,7 +18,7 @@ import torch
 
 from dgm_core.data import load_dataset, toy2d
 from dgm_core.evaluation import baseline_nll, bits_per_dim
-from dgm_core.models.registry import MODELS, build_model, defaults_for
+from dgm_core.models.registry import MODELS, build_model, defaults_for, supports
 from dgm_core.training import TrainConfig, Trainer
 
 
@@ -56,7 +56,7 @@ def main() -> None:
     data_names = [*toy2d.ENTROPY_NATS, "digits"] if args.data == ["all"] else args.data
     torch.set_num_threads(args.threads)
     print(f"torch {torch.__version__}, {args.threads} thread(s)")
-    header = f"{'data':<13}{'model':<9}{'kind':<6}{'params':>9}{'steps/s':>9}{'steps':>7}"
+    header = f"{'data':<13}{'model':<20}{'kind':<6}{'params':>9}{'steps/s':>9}{'steps':>7}"
     header += f"{'test nats':>11}{'bits/dim':>10}{'baseline':>10}{'entropy':>9}{'gap':>8}{'MMD':>9}"
     for data_name in data_names:
         data = load_dataset(data_name)
@@ -68,11 +68,13 @@ def main() -> None:
         )
         print(header)
         for model_name in args.models:
+            if not supports(model_name, data):
+                continue  # e.g. image-only or conditional models on 2D points
             r = bench(model_name, data_name, seconds)
             nll = r["test_nll"]
             entropy = data.spec.entropy_nats
             row = (
-                f"{data_name:<13}{model_name:<9}{r['kind']:<6}{r['params']:>9,}{r['steps_per_s']:>9.1f}{r['steps']:>7}"
+                f"{data_name:<13}{model_name:<20}{r['kind']:<6}{r['params']:>9,}{r['steps_per_s']:>9.1f}{r['steps']:>7}"
             )
             row += f"{_num(nll, 3):>11}{_num(nll and bits_per_dim(nll, data.spec), 3):>10}{base_nats:>10.3f}"
             row += f"{_num(entropy, 3):>9}{_num(nll and entropy and nll - entropy, 3):>8}{_num(r['val_mmd'], 4):>9}"
