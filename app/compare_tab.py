@@ -13,10 +13,9 @@ from plotly.subplots import make_subplots
 
 from app import figures, views
 from app.compare import COLUMNS, KERNEL_NOTE, Comparison, default_models
-from app.figures import Reference, Series
+from app.figures import Series
 from app.session import Session
 from dgm_core.data import dataset_names, load_dataset
-from dgm_core.evaluation import baseline_nll, bits_per_dim
 from dgm_core.models.registry import MODELS, models_for
 
 DEFAULT_DATASET = "moons"
@@ -102,20 +101,24 @@ def compare(
         for entry in comparison.entries:
             session.keep(entry.run)
     yield _status(comparison), comparison.rows(), *_samples(comparison), *_curves(comparison)
+    drawn = 0  # evaluations already on the curves: the figures are rebuilt only when a new one arrives
     while comparison.current is not None:
         with session.lock:
             if token != session.compare_token:
                 break
             finished = comparison.advance(SLICE_S)
         pictures = _samples(comparison) if finished is not None else (gr.skip(), gr.skip())
-        yield _status(comparison), comparison.rows(), *pictures, *_curves(comparison)
+        evaluations = sum(len(entry.run.history) for entry in comparison.entries)
+        curves = _curves(comparison) if evaluations > drawn else (gr.skip(), gr.skip())
+        drawn = evaluations
+        yield _status(comparison), comparison.rows(), *pictures, *curves
     yield _status(comparison), comparison.rows(), *_samples(comparison), *_curves(comparison)
 
 
 def stop(session: Session) -> str:
     with session.lock:
         session.compare_token += 1
-        comparison = getattr(session, "comparison", None)
+        comparison = session.comparison
         if comparison is None or comparison.current is None:
             return "Nothing to stop."
         comparison.stop()
@@ -181,11 +184,7 @@ def _curves(comparison: Comparison) -> tuple[go.Figure, go.Figure]:
         )
         for run in likelihood
     ]
-    data = load_dataset(comparison.entries[0].run.settings.dataset)
-    name, nats = baseline_nll(data)
-    references = [Reference(f"baseline: {name}", bits_per_dim(nats, data.spec))]
-    if data.spec.entropy_nats is not None:
-        references.append(Reference("data entropy (floor)", bits_per_dim(data.spec.entropy_nats, data.spec)))
+    references = views.reference_lines(comparison.entries[0].run)
     note = "" if nll else "models with a likelihood draw their test NLL here"
     nll_figure = figures.curve_figure(
         "Test NLL against training time", "bits/dim", nll, references, note=note, x_title="training seconds"

@@ -134,11 +134,18 @@ class LatentMap:
     axes: tuple[str, str]
 
 
-def latent_map(run: TrainingRun, corners: tuple[int, int, int], label: str | None) -> LatentMap:
-    """The decoded manifold: a grid over a 2-dim latent, else the plane through the latents of three test items."""
-    dim, test = run.capabilities.latent_dim, run.data.test[:OVERLAY_ITEMS]
-    encoded = to_latents(run, test.to(run.trainer.device))[0].cpu() if run.capabilities.encoder else None
-    labels, label_name = _labels(run, label, len(test))
+def encoded_test(run: TrainingRun) -> Tensor | None:
+    """Latents of the first OVERLAY_ITEMS test items, when the model has an encoder (no search for 1,000 items)."""
+    if not run.capabilities.encoder:
+        return None
+    return to_latents(run, run.data.test[:OVERLAY_ITEMS].to(run.trainer.device))[0].cpu()
+
+
+def latent_map(run: TrainingRun, corners: tuple[int, int, int], label: str | None, encoded: Tensor | None) -> LatentMap:
+    """The decoded manifold: a grid over a 2-dim latent, else the plane through the latents of three test items;
+    ``encoded`` (from ``encoded_test``) is drawn over it."""
+    dim = run.capabilities.latent_dim
+    labels, label_name = _labels(run, label, min(OVERLAY_ITEMS, len(run.data.test)))
     if dim == 2:
         extent = 3.0
         latents = latent_tools.grid_2d(extent, MAP_SIDE)
@@ -175,12 +182,11 @@ def label_options(run: TrainingRun) -> list[str]:
     return list(_colouring(run, 1))
 
 
-def factor_table(run: TrainingRun) -> tuple[np.ndarray, list[str]] | None:
-    """|correlation| of each latent dimension with each known generative factor on the test set, if both exist."""
-    if not run.data.factors or not run.capabilities.encoder:
+def factor_table(run: TrainingRun, encoded: Tensor | None) -> tuple[np.ndarray, list[str]] | None:
+    """|correlation| of each latent dimension with each known generative factor on the encoded test items, if the
+    data has factors and the model an encoder."""
+    if not run.data.factors or encoded is None:
         return None
-    test = run.data.test[:OVERLAY_ITEMS]
-    latents = to_latents(run, test.to(run.trainer.device))[0].cpu()
-    factors = _colouring(run, len(test))
-    table = latent_tools.factor_correlations(latents, factors, categorical=[CLASS])
+    factors = _colouring(run, len(encoded))
+    table = latent_tools.factor_correlations(encoded, factors, categorical=[CLASS])
     return table.numpy(), list(factors)

@@ -203,7 +203,7 @@ def move(session: Session, run_id: Any, path: str, t: float) -> tuple[Any, Any]:
 
 
 def _ends(session: Session, run: TrainingRun | None) -> Endpoints | None:
-    ends = getattr(session, "endpoints", None)
+    ends = session.endpoints
     return ends if run is not None and ends is not None and ends.run_id == run.run_id else None
 
 
@@ -291,9 +291,10 @@ def draw_map(session: Session, run_id: Any, c: Any, d: Any, e: Any, colour: str 
         if len(set(corners)) < 3 or not all(0 <= i < len(run.data.test) for i in corners):
             raise ValueError(f"Pick three different test items, numbered 0 to {len(run.data.test) - 1}.")
         with session.lock:
-            grid = explorer.latent_map(run, corners, colour)
+            encoded = explorer.encoded_test(run)
+            grid = explorer.latent_map(run, corners, colour, encoded)
             items = explorer.decode(run, grid.latents)
-            factors = explorer.factor_table(run)
+            factors = explorer.factor_table(run, encoded)
     except ValueError as error:
         raise gr.Error(str(error)) from None
     side = explorer.MAP_SIDE

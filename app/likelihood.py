@@ -60,11 +60,6 @@ def ood_table(scores: ItemScores) -> list[list]:
 OOD_COLUMNS = ["items", "mean bits/dim", "more likely than the median test digit", "what they are"]
 
 
-def has_iwae(run: TrainingRun) -> bool:
-    """Whether the model offers the importance-weighted bound (latent-variable models with an encoder)."""
-    return callable(getattr(run.model, "iwae_bound", None))
-
-
 def iwae_curve(run: TrainingRun, k_max: int) -> tuple[list[int], list[float]]:
     """Test bound in bits/dim (lower is tighter) for k = 1 (the ELBO) up to ``k_max`` importance samples."""
     x = run.data.test[:IWAE_ITEMS].to(run.trainer.device)

@@ -8,11 +8,10 @@ import gradio as gr
 import numpy as np
 import plotly.graph_objects as go
 
-from app import figures, likelihood
+from app import figures, likelihood, views
 from app.figures import PALETTE, Reference, base_figure
 from app.pickers import refresh_runs, run_picker
 from app.session import Session, TrainingRun
-from dgm_core.evaluation import baseline_nll, bits_per_dim
 
 X_AXES = {"training step": "step", "training seconds": "elapsed_s"}
 
@@ -92,9 +91,8 @@ def curves_figure(session: Session, chosen: list, x_axis: str) -> go.Figure:
         color, bound = PALETTE[i % len(PALETTE)], run.capabilities.likelihood == "bound"
         name = f"#{run.run_id} {run.settings.model}" + (f" ({run.capabilities.likelihood_name})" if bound else "")
         x = [row[key] for row in run.history]
-        tracked = sorted({key for row in run.history for key in row if key.startswith("test_bpd ")})
         lines = [("test", "test_bpd", 2.5, "dash" if bound else "solid"), ("train", "train_bpd", 1.2, "dot")]
-        lines += [(f"test, {key.removeprefix('test_bpd ')} bound", key, 1.8, "dashdot") for key in tracked]
+        lines += [(f"test, {name} bound", key, 1.8, "dashdot") for name, key in views.tracked_bounds(run).items()]
         for split, metric, width, dash in lines:
             y = [row.get(metric, np.nan) for row in run.history]
             figure.add_scatter(
@@ -123,12 +121,7 @@ def _references(runs: list[TrainingRun]) -> list[Reference]:
     """Baseline and entropy lines, when every overlaid run is on the same data set (else they would mislead)."""
     if not runs or len({run.settings.dataset for run in runs}) > 1:
         return []
-    run = runs[0]
-    name, nats = baseline_nll(run.data)
-    lines = [Reference(f"baseline: {name}", bits_per_dim(nats, run.spec))]
-    if run.spec.entropy_nats is not None:
-        lines.append(Reference("data entropy (floor)", bits_per_dim(run.spec.entropy_nats, run.spec)))
-    return lines
+    return views.reference_lines(runs[0])
 
 
 def _run(session: Session, run_id: Any) -> TrainingRun:
@@ -205,7 +198,7 @@ def _extremes_figure(run: TrainingRun, scores: likelihood.ItemScores) -> go.Figu
 
 def draw_iwae(session: Session, run_id: Any, k_max: Any) -> go.Figure:
     run = _run(session, run_id)
-    if not likelihood.has_iwae(run):
+    if not run.capabilities.importance_weighted:
         raise gr.Error(f"{run.settings.model} has no importance-weighted bound: it needs an encoder q(z|x).")
     with session.lock:
         ks, values = likelihood.iwae_curve(run, int(k_max))

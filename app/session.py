@@ -243,6 +243,7 @@ class Session:
         self.lock = threading.RLock()
         self.endpoints: Any = None  # the latent explorer's current path (app.explorer.Endpoints)
         self.compare_token = 0
+        self.comparison: Any = None  # the Compare tab's latest comparison (app.compare.Comparison)
 
     def keep(self, run: TrainingRun) -> TrainingRun:
         """Number ``run`` and list it among the session's runs (dropping the oldest idle ones beyond MAX_RUNS)."""

@@ -66,6 +66,21 @@ def _score_line(run: TrainingRun) -> str:
     return f"{score} · {baseline}{floor}"
 
 
+def reference_lines(run: TrainingRun) -> list[Reference]:
+    """The run's baseline (single Gaussian / independent pixels) and, where known, the data's entropy."""
+    name, nats = run.baseline
+    lines = [Reference(f"baseline: {name}", bits_per_dim(nats, run.spec))]
+    if run.spec.entropy_nats is not None:
+        lines.append(Reference("data entropy (floor)", bits_per_dim(run.spec.entropy_nats, run.spec)))
+    return lines
+
+
+def tracked_bounds(run: TrainingRun) -> dict[str, str]:
+    """Display name → history key of the extra bounds the model tracks over training (``tracked_bounds``)."""
+    keys = sorted({key for row in run.history for key in row if key.startswith("test_bpd ")})
+    return {key.removeprefix("test_bpd "): key for key in keys}
+
+
 def loss_figure(run: TrainingRun) -> go.Figure:
     series = [Series(name, run.loss_steps, values) for name, values in run.loss_terms.items()]
     note = "" if series else "the training loss appears here"
@@ -84,15 +99,11 @@ def nll_figure(run: TrainingRun) -> go.Figure:
         Series(f"{split}{suffix}", steps, [row[f"{split}_bpd"] for row in run.history], dashed=bound)
         for split in ("val", "test")
     ]
-    tracked = sorted({key for row in run.history for key in row if key.startswith("test_bpd ")})
     series += [
-        Series(f"test, {key.removeprefix('test_bpd ')} bound", steps, [row[key] for row in run.history], dashed=True)
-        for key in tracked
+        Series(f"test, {name} bound", steps, [row[key] for row in run.history], dashed=True)
+        for name, key in tracked_bounds(run).items()
     ]
-    name, nats = run.baseline
-    references = [Reference(f"baseline: {name}", bits_per_dim(nats, run.spec))]
-    if run.spec.entropy_nats is not None:
-        references.append(Reference("data entropy (floor)", bits_per_dim(run.spec.entropy_nats, run.spec)))
+    references = reference_lines(run)
     title = "Held-out NLL" + (f" — {bound_name(run)} bound" if bound else "")
     note = "" if steps else "held-out scores appear after the first evaluation"
     return figures.curve_figure(title, "bits/dim", series, references, note=note)

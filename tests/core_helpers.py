@@ -1,4 +1,5 @@
-"""Small shared pieces for the core tests: tiny data specs whose whole space can be enumerated, and weight noise."""
+"""Small shared pieces for the core tests: tiny data specs whose whole space can be enumerated, weight noise, and the
+data set each model is tested on."""
 
 from __future__ import annotations
 
@@ -6,7 +7,8 @@ import itertools
 
 import torch
 
-from dgm_core.data import DataSpec
+from dgm_core.data import DataSpec, load_dataset
+from dgm_core.models.registry import supports
 
 
 def tiny_spec(levels: int, shape: tuple[int, ...] = (1, 2, 2)) -> DataSpec:
@@ -30,3 +32,8 @@ def perturb(module: torch.nn.Module, scale: float, seed: int = 0) -> None:
     generator = torch.Generator().manual_seed(seed)
     for p in module.parameters():
         p.add_(scale * torch.randn(p.shape, generator=generator))
+
+
+def home_dataset(name: str) -> str:
+    """The first of moons and digits that model ``name`` works on."""
+    return next(dataset for dataset in ("moons", "digits") if supports(name, load_dataset(dataset)))

@@ -15,8 +15,9 @@ from app.compare import Comparison, default_models
 from app.runs_tab import export, partial_upload, run_from_checkpoint
 from app.session import Session, Settings, Tick, TrainingRun
 from dgm_core.checkpoints import CheckpointError
+from dgm_core.data import load_dataset
 from dgm_core.evaluation import item_log_probs
-from dgm_core.models.registry import MODELS
+from dgm_core.models.registry import MODELS, build_model
 
 torch.set_num_threads(1)
 CPU = torch.device("cpu")
@@ -200,3 +201,12 @@ def test_models_that_cannot_inpaint_say_so():
     run = trained(session, "digits", "VAE", 2)
     with pytest.raises(Exception, match="cannot complete partly observed items"):
         inpaint.complete(session, run.run_id, 0, inpaint.IMAGE_MASKS[0], 0)
+
+
+def test_only_models_with_an_unconditional_importance_weighted_bound_offer_it():
+    offering = {
+        name
+        for name in MODELS
+        if build_model(name, load_dataset("digits").spec, hidden=8).capabilities.importance_weighted
+    }
+    assert offering == {"VAE", "IWAE", "β-VAE"}

@@ -22,7 +22,7 @@ from dgm_core.models.registry import (
     supports,
     unsupported_reason,
 )
-from tests.core_helpers import all_images, perturb, tiny_spec
+from tests.core_helpers import all_images, home_dataset, perturb, tiny_spec
 
 torch.set_num_threads(1)
 
@@ -42,11 +42,6 @@ def _labels_for(model: GenerativeModel, dataset: str, n: int = 16) -> dict[str, 
 
 def _model(name: str, dataset: str, seed: int = 0) -> GenerativeModel:
     return build_model(name, load_dataset(dataset).spec, seed=seed)
-
-
-def _home(name: str) -> str:
-    """The first data set the model works on."""
-    return next(dataset for dataset in DATASETS if supports(name, load_dataset(dataset)))
 
 
 # --- the registry -----------------------------------------------------------------------------------------------------
@@ -91,7 +86,7 @@ def test_defaults_follow_the_kind_of_data():
 
 @pytest.mark.parametrize("name", NAMES)
 def test_build_model_same_seed_same_weights(name):
-    home = _home(name)
+    home = home_dataset(name)
     a, b, c = _model(name, home, 0), _model(name, home, 0), _model(name, home, 1)
     assert all(torch.equal(p, q) for p, q in zip(a.state_dict().values(), b.state_dict().values()))
     assert not all(torch.equal(p, q) for p, q in zip(a.state_dict().values(), c.state_dict().values()))
@@ -247,7 +242,7 @@ WIDTHLESS = {"FVSBN"}  # no hidden units: each conditional is linear in the earl
 
 @pytest.mark.parametrize("name", NAMES)
 def test_parameter_count_is_positive_and_grows_with_width(name):
-    spec = load_dataset(_home(name)).spec
+    spec = load_dataset(home_dataset(name)).spec
     small, large = build_model(name, spec, hidden=16), build_model(name, spec, hidden=64)
     assert 0 < small.num_parameters() <= large.num_parameters()
     assert small.num_parameters() < large.num_parameters() or name in WIDTHLESS

@@ -10,8 +10,9 @@ import pytest
 import torch
 
 from dgm_core.data import load_dataset
-from dgm_core.models.registry import MODELS, build_model, supports
+from dgm_core.models.registry import MODELS, build_model
 from dgm_core.training import TrainConfig, Trainer
+from tests.core_helpers import home_dataset
 
 torch.set_num_threads(1)
 
@@ -158,14 +159,10 @@ def test_nan_before_any_evaluation_restores_the_initial_weights():
     assert _same(_weights(trainer.model), initial)
 
 
-def _home(name: str) -> str:
-    return next(dataset for dataset in ("moons", "digits") if supports(name, load_dataset(dataset)))
-
-
 @pytest.mark.parametrize("name", list(MODELS))
 def test_huge_learning_rate_never_leaves_non_finite_weights(name):
     """lr = 1: either training survives with finite weights, or the guard stops it and restores the last good ones."""
-    trainer = _trainer(_config(steps=30, every=10, lr=1.0), name=name, dataset=_home(name))
+    trainer = _trainer(_config(steps=30, every=10, lr=1.0), name=name, dataset=home_dataset(name))
     events = list(trainer.run())
     assert events[-1].done
     assert all(torch.isfinite(v).all() for v in trainer.model.state_dict().values())
@@ -235,7 +232,7 @@ def test_check_accepts_the_edges():
 
 @pytest.mark.parametrize("name", list(MODELS))
 def test_every_model_trains_reproducibly_from_its_seed(name):
-    runs = [list(_trainer(_config(steps=4, every=4), name=name, dataset=_home(name)).run()) for _ in range(2)]
+    runs = [list(_trainer(_config(steps=4, every=4), name=name, dataset=home_dataset(name)).run()) for _ in range(2)]
     assert _losses(runs[0]) == _losses(runs[1])
     assert runs[0][-1].metrics == runs[1][-1].metrics
 
@@ -244,7 +241,7 @@ def test_every_model_trains_reproducibly_from_its_seed(name):
 def test_every_model_stops_on_a_nan_and_gets_its_last_good_weights_back(name):
     """Whatever its training step does (one player or two), a step that leaves NaN weights and a NaN loss ends the
     run, and the weights of the last evaluation come back."""
-    trainer = _trainer(_config(steps=10, every=3), name=name, dataset=_home(name))
+    trainer = _trainer(_config(steps=10, every=3), name=name, dataset=home_dataset(name))
     original, calls = trainer.model.train_step, [0]
 
     def poisoned_step(*args, **kwargs):

@@ -29,6 +29,7 @@ class Capabilities:
     encoder: True when ``encode`` maps items to latents (a flow exactly, a VAE by its posterior mean).
     inpainting: True when ``inpaint`` can fill in unobserved parts of an item given the observed ones.
     conditional: True when the model is trained on (item, class label) pairs.
+    importance_weighted: True when ``iwae_bound(x, k)`` gives the k-sample importance-weighted bound on log p(x).
     """
 
     likelihood: Likelihood
@@ -37,6 +38,7 @@ class Capabilities:
     encoder: bool = False
     inpainting: bool = False
     conditional: bool = False
+    importance_weighted: bool = False
 
 
 class GenerativeModel(nn.Module):

@@ -38,7 +38,11 @@ class VAE(GenerativeModel):
         self.decoder = mlp([self.latent_dim + condition_dim] + [hidden] * layers + [spec.dim * self.outputs_per_dim])
         self.standardize = None if self.discrete else Standardize(spec)
         self.capabilities = Capabilities(
-            likelihood="bound", likelihood_name="ELBO", latent_dim=self.latent_dim, encoder=True
+            likelihood="bound",
+            likelihood_name="ELBO",
+            latent_dim=self.latent_dim,
+            encoder=True,
+            importance_weighted=condition_dim == 0,  # iwae_bound(x, k) needs no condition
         )
 
     def _posterior(self, u: Tensor) -> tuple[Tensor, Tensor]:
@@ -92,7 +96,7 @@ class VAE(GenerativeModel):
 
     def tracked_bounds(self, x: Tensor) -> dict[str, Tensor]:
         """IWAE_k with k = ``tracked_k``: the gap to the ELBO shows how loose the ELBO is as training goes."""
-        if self.capabilities.conditional:
+        if not self.capabilities.importance_weighted:
             return {}
         return {f"IWAE (k={self.tracked_k})": self.iwae_bound(x, self.tracked_k)}
 
