@@ -19,8 +19,11 @@ def open_tab(page: Page, name: str) -> None:
 
 def train_digits_vae(page: Page, steps: int = 300) -> None:
     choose(page, "#dataset", "digits")
+    expect(page.locator("#samples-image img")).to_be_visible()  # the data set's own event has finished
     choose(page, "#model", "VAE (latent)")
+    expect(page.locator("#model-info")).to_contain_text("Variational autoencoder")  # its defaults have arrived
     set_number(page, "#steps", str(steps))
+    expect(page.locator("#steps input")).to_have_value(str(steps))
     page.locator("#train-btn").click()
     expect(page.locator("#status")).to_contain_text("Done", timeout=30_000)
 
