@@ -141,7 +141,7 @@ def score_items(session: Session, run_id: Any) -> tuple[Any, Any, Any, Any]:
     table = gr.update(value=likelihood.ood_table(scores), visible=bool(scores.others))
     if run.spec.kind == "points2d":
         return histogram, gr.update(visible=False), gr.update(value=_extremes_figure(run, scores), visible=True), table
-    items = run.data.test[np.concatenate([scores.most_likely, scores.least_likely])].numpy()
+    items = scores.items[np.concatenate([scores.most_likely, scores.least_likely])].numpy()
     picture = figures.image_grid(items, run.spec.levels or 256, columns=likelihood.EXTREMES, scale=7)
     return histogram, gr.update(value=picture, visible=True), gr.update(visible=False), table
 
@@ -168,7 +168,7 @@ def _histogram(run: TrainingRun, scores: likelihood.ItemScores) -> go.Figure:
 
 def _extremes_figure(run: TrainingRun, scores: likelihood.ItemScores) -> go.Figure:
     """2D: test points coloured by their score, the most and least likely ones ringed."""
-    points = run.data.test.numpy()
+    points = scores.items.numpy()
     figure = figures.scatter_figure("Test points by log-likelihood", run.bounds, points[:0])
     figure.add_scatter(
         x=points[:, 0],

@@ -8,8 +8,8 @@ For each 2D set and each of RealNVP, MAF and NSF, our registered model (its poin
 (``zuko.flows.RealNVP`` / ``MAF`` / ``NSF`` with as many transforms, the same hidden widths and depth, the same bins)
 train in ONE loop that alternates single steps between them, so both see the same machine load at the same moments.
 Each side: the same seeded batches, Adam at the same learning rate and schedule, ``-log p(x)`` averaged over the batch,
-its own clock counting only its training steps. Every second of its training time it scores the 5,000 validation
-points and keeps the best weights; at the end those weights score the 10,000 test points. zuko sees the data
+its own clock counting only its training steps. Every second of its training time it scores the 10,000 validation
+points and keeps the best weights; at the end those weights score the 50,000 test points. zuko sees the data
 standardised with the training split's mean and std (as our flows do inside) and its density is mapped back to
 data units, so both NLLs are nats per point of the same data.
 
@@ -154,7 +154,8 @@ def main() -> None:
     header = f"{'data':<13}{'model':<9}{'entropy':>8}{'ours':>8}{'zuko':>8}{'diff':>8}{'gap':>7}"
     header += f"{'steps/s':>9}{'zuko':>7}{'ratio':>7}{'params':>8}{'zuko':>8}"
     for seconds in args.seconds:
-        print(f"\n{seconds:.0f} s of training each; test NLL in nats per point (10,000 test points)")
+        test_points = toy2d.SPLIT_SIZES["test"]
+        print(f"\n{seconds:.0f} s of training each; test NLL in nats per point ({test_points:,} test points)")
         print(header)
         for data_name in args.data:
             data = load_dataset(data_name)

@@ -14,6 +14,7 @@ from dgm_core.evaluation import log_density_grid
 from dgm_core.models.autoregressive import MADE, AutoregressiveModel, made_masks
 from dgm_core.models.nade import FVSBN, NADE
 from dgm_core.models.pixelcnn import PixelCNN
+from dgm_core.models.registry import build_model
 from dgm_core.models.transformer import Transformer
 from tests.core_helpers import all_images, perturb, tiny_spec
 
@@ -159,6 +160,16 @@ def test_made_orders():
     assert shuffled.tolist() != list(range(20))
     with pytest.raises(ValueError, match="order"):
         MADE(IMAGE, order="spiral")
+
+
+def test_the_registered_made_offers_its_order_as_an_option():
+    """The UI's order slider: 0 is the natural order, k the k-th seeded random order; fractions are refused."""
+    assert build_model("MADE", IMAGE, hidden=16).order.tolist() == list(range(20))
+    assert torch.equal(build_model("MADE", IMAGE, hidden=16, order=3).order, MADE(IMAGE, order="random", seed=3).order)
+    with pytest.raises(ValueError, match="whole number"):
+        build_model("MADE", IMAGE, hidden=16, order=1.5)
+    with pytest.raises(ValueError, match="between 0 and 9"):
+        build_model("MADE", IMAGE, hidden=16, order=12)
 
 
 @pytest.mark.parametrize(

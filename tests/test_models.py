@@ -124,6 +124,7 @@ EXPECTED_LIKELIHOOD = {  # (on points, on images); None where the model does not
     "WGAN-GP": ("none", "none"),
     "f-GAN (KL)": ("none", "none"),
     "f-GAN (reverse KL)": ("none", "none"),
+    "f-GAN (JS)": ("none", "none"),
     "DDPM": ("bound", "bound"),
     "NCSN": ("none", "none"),
     "EBM": ("none", "none"),

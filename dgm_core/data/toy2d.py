@@ -11,7 +11,10 @@ import torch
 from sklearn.datasets import make_circles, make_moons, make_swiss_roll
 from torch import Tensor
 
-SPLIT_SIZES = {"train": 20_000, "val": 5_000, "test": 10_000}
+# A generator's data is free, so the 2D splits are large. With 20,000 training points a spline flow overfits within a
+# minute (circles after 60 s: train 3.250 < entropy 3.268 < test 3.295 nats); with 200,000 train and test stay within
+# 0.003. 50,000 test points put the test mean's sampling error (std of log p / √n) near 0.003 nats.
+SPLIT_SIZES = {"train": 200_000, "val": 10_000, "test": 50_000}
 
 DESCRIPTIONS = {
     "moons": "Two interleaved half circles with Gaussian noise (σ=0.1), scaled ×2.",

@@ -150,11 +150,11 @@ def made_masks(
     return masks
 
 
-def masked_mlp(masks: list[Tensor]) -> nn.Sequential:
-    """MaskedLinear layers with SiLU between them (none after the last): the network of a MADE."""
+def masked_mlp(masks: list[Tensor], activation: type[nn.Module] = nn.SiLU) -> nn.Sequential:
+    """MaskedLinear layers with ``activation`` between them (none after the last): the network of a MADE."""
     modules: list[nn.Module] = []
     for mask in masks:
-        modules += [MaskedLinear(mask), nn.SiLU()]
+        modules += [MaskedLinear(mask), activation()]
     return nn.Sequential(*modules[:-1])
 
 

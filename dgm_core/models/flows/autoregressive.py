@@ -19,15 +19,16 @@ from torch import Tensor, nn
 from dgm_core.data import DataSpec
 from dgm_core.models.autoregressive import made_masks, masked_mlp
 from dgm_core.models.flows.base import Bijection, FlowModel, Reverse
+from dgm_core.models.flows.couplings import Activation, activation_for
 
 
 class MaskedAffineAutoregressive(Bijection):
     """u = (x − μ(x)) ⊙ exp(−α(x)) where μ_i, α_i see only x_<i; α = a · tanh(raw) is soft-clamped as in RealNVP."""
 
-    def __init__(self, dim: int, hidden: int, layers: int) -> None:
+    def __init__(self, dim: int, hidden: int, layers: int, activation: Activation = nn.SiLU) -> None:
         super().__init__()
         self.dim = dim
-        self.net = masked_mlp(made_masks(dim, hidden, layers, outputs_per_dim=2))
+        self.net = masked_mlp(made_masks(dim, hidden, layers, outputs_per_dim=2), activation)
         nn.init.zeros_(self.net[-1].weight)  # μ = α = 0: start as the identity map
         nn.init.zeros_(self.net[-1].bias)
         self.scale = nn.Parameter(torch.ones(dim))
@@ -59,5 +60,5 @@ class MAF(FlowModel):
         steps: list[Bijection] = []
         for i in range(transforms):
             steps += [Reverse()] if i > 0 else []
-            steps.append(MaskedAffineAutoregressive(spec.dim, hidden, layers))
+            steps.append(MaskedAffineAutoregressive(spec.dim, hidden, layers, activation_for(spec)))
         super().__init__(spec, steps)

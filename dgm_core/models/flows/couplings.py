@@ -24,9 +24,20 @@ def alternating_masks(dim: int, count: int) -> list[Tensor]:
     return [base if i % 2 == 0 else 1 - base for i in range(count)]
 
 
-def conditioner(
-    dim: int, hidden: int, layers: int, outputs: int, activation: type[nn.Module] = nn.SiLU
-) -> nn.Sequential:
+Activation = type[nn.Module]
+
+
+def activation_for(spec: DataSpec) -> Activation:
+    """The conditioners' nonlinearity: ReLU on 2D points, SiLU on pixels.
+
+    On points a piecewise-linear network can turn as sharply as the edges of the data: in 10 s races (as in
+    bench/bench_zuko.py) ReLU cut RealNVP's test NLL by 0.10–0.15 nats on checkerboard, 8 Gaussians and moons, Glow's
+    by 0.12 and MAF's by 0.04–0.2. On dequantized digits, smooth after the logit, SiLU was 1–3 nats better after 10 s
+    (NICE 104.0 against 106.7, RealNVP 97.6 against 98.9, MAF 99.5 against 101.0)."""
+    return nn.ReLU if spec.kind == "points2d" else nn.SiLU
+
+
+def conditioner(dim: int, hidden: int, layers: int, outputs: int, activation: Activation) -> nn.Sequential:
     """An MLP from the (masked) D-dim input to ``outputs`` numbers, whose output starts at exactly zero."""
     net = mlp([dim] + [hidden] * layers + [outputs], activation)
     nn.init.zeros_(net[-1].weight)  # zero output: every coupling starts as the identity map
@@ -40,11 +51,11 @@ class AffineCoupling(Bijection):
     The log-scale is soft-clamped, s = a · tanh(raw) with a learned per-coordinate a, which keeps early training stable.
     """
 
-    def __init__(self, mask: Tensor, hidden: int, layers: int) -> None:
+    def __init__(self, mask: Tensor, hidden: int, layers: int, activation: Activation = nn.SiLU) -> None:
         super().__init__()
         dim = len(mask)
         self.register_buffer("mask", mask)
-        self.net = conditioner(dim, hidden, layers, 2 * dim)
+        self.net = conditioner(dim, hidden, layers, 2 * dim, activation)
         self.scale = nn.Parameter(torch.ones(dim))
 
     def _scale_shift(self, x_fixed: Tensor) -> tuple[Tensor, Tensor]:
@@ -64,10 +75,10 @@ class AffineCoupling(Bijection):
 class AdditiveCoupling(Bijection):
     """y = x + (1 − m) ⊙ t(m ⊙ x): a shear, so ∂y/∂x is unit-triangular and log |det| = 0 (volume preserving)."""
 
-    def __init__(self, mask: Tensor, hidden: int, layers: int) -> None:
+    def __init__(self, mask: Tensor, hidden: int, layers: int, activation: Activation = nn.SiLU) -> None:
         super().__init__()
         self.register_buffer("mask", mask)
-        self.net = conditioner(len(mask), hidden, layers, len(mask))
+        self.net = conditioner(len(mask), hidden, layers, len(mask), activation)
 
     def forward(self, x: Tensor) -> tuple[Tensor, Tensor]:
         return x + self.net(x * self.mask) * (1 - self.mask), x.new_zeros(len(x))
@@ -101,11 +112,13 @@ class NICE(FlowModel):
 
     def __init__(self, spec: DataSpec, hidden: int = 128, layers: int = 2, couplings: int = 10) -> None:
         masks = alternating_masks(spec.dim, couplings)
-        super().__init__(spec, [*(AdditiveCoupling(m, hidden, layers) for m in masks), DiagonalScale(spec.dim)])
+        shears = [AdditiveCoupling(m, hidden, layers, activation_for(spec)) for m in masks]
+        super().__init__(spec, [*shears, DiagonalScale(spec.dim)])
 
 
 class RealNVP(FlowModel):
     """Affine couplings, alternating halves: each layer scales as well as shifts, so the volume change depends on x."""
 
     def __init__(self, spec: DataSpec, hidden: int = 128, layers: int = 2, couplings: int = 8) -> None:
-        super().__init__(spec, [AffineCoupling(m, hidden, layers) for m in alternating_masks(spec.dim, couplings)])
+        masks = alternating_masks(spec.dim, couplings)
+        super().__init__(spec, [AffineCoupling(m, hidden, layers, activation_for(spec)) for m in masks])

@@ -17,7 +17,7 @@ from torch import Tensor, nn
 
 from dgm_core.data import DataSpec
 from dgm_core.models.flows.base import Bijection, FlowModel
-from dgm_core.models.flows.couplings import AffineCoupling, alternating_masks
+from dgm_core.models.flows.couplings import AffineCoupling, activation_for, alternating_masks
 
 
 class ActNorm(Bijection):
@@ -91,5 +91,9 @@ class Glow(FlowModel):
     def __init__(self, spec: DataSpec, hidden: int = 128, layers: int = 2, steps: int = 6) -> None:
         blocks: list[Bijection] = []
         for mask in alternating_masks(spec.dim, steps):
-            blocks += [ActNorm(spec.dim), InvertibleLinear(spec.dim), AffineCoupling(mask, hidden, layers)]
+            blocks += [
+                ActNorm(spec.dim),
+                InvertibleLinear(spec.dim),
+                AffineCoupling(mask, hidden, layers, activation_for(spec)),
+            ]
         super().__init__(spec, blocks)

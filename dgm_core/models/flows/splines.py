@@ -19,11 +19,11 @@ from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
-from torch import Tensor, nn
+from torch import Tensor
 
 from dgm_core.data import DataSpec
 from dgm_core.models.flows.base import Bijection, FlowModel
-from dgm_core.models.flows.couplings import alternating_masks, conditioner
+from dgm_core.models.flows.couplings import Activation, activation_for, alternating_masks, conditioner
 
 MIN_BIN = 1e-3  # smallest bin width or height, as a fraction of 2B
 MIN_DERIVATIVE = 1e-3
@@ -110,13 +110,12 @@ def rational_quadratic_spline_inverse(y: Tensor, knots: Knots, bound: float) -> 
 class RationalQuadraticCoupling(Bijection):
     """The free coordinates (mask 0) go through a spline whose knots a network computes from the fixed ones."""
 
-    def __init__(self, mask: Tensor, hidden: int, layers: int, bins: int, bound: float) -> None:
+    def __init__(self, mask: Tensor, hidden: int, layers: int, bins: int, bound: float, activation: Activation) -> None:
         super().__init__()
         self.register_buffer("free", (mask == 0).nonzero().squeeze(1))
         self.register_buffer("mask", mask)
         self.bound = bound
-        # ReLU, not SiLU: a piecewise-linear net can turn the knots sharply at the edges of the data
-        self.net = conditioner(len(mask), hidden, layers, len(self.free) * (3 * bins - 1), nn.ReLU)
+        self.net = conditioner(len(mask), hidden, layers, len(self.free) * (3 * bins - 1), activation)
 
     def _knots(self, x_fixed: Tensor) -> Knots:
         return Knots.from_raw(self.net(x_fixed).reshape(len(x_fixed), len(self.free), -1), self.bound)
@@ -139,10 +138,11 @@ class NeuralSplineFlow(FlowModel):
     tails beyond ±3, which hold 0.54% of its mass in 2D, a loss of up to −log(0.9946) ≈ 0.005 nats; B_last = 4 lets the
     last two layers reach them while the earlier ones keep their finer bins.
 
-    The defaults were tuned on the eight 2D sets in 10–15 s races against zuko's NSF (bench/bench_zuko.py): 16 bins
-    resolve the sharp edges of rings and checkerboards that 8 bins blur (about 0.05–0.3 nats better after 15 s);
-    B = 3 rather than 4 for all layers keeps those bins narrow (rings about 0.06 nats better after 10 s); and ReLU
-    conditioners, whose knots can turn as sharply as the data, beat SiLU ones (checkerboard about 0.04 nats better
+    The defaults were tuned on the eight 2D sets in 10–60 s races against zuko's NSF (bench/bench_zuko.py): 16 bins
+    resolve the sharp edges of rings and checkerboards that 8 bins blur (about 0.05–0.3 nats better after 15 s), and
+    32 resolve the thin rings further (0.031 → 0.011 nats above the entropy after 60 s); B = 3 rather than 4 for all
+    layers keeps those bins narrow (rings about 0.06 nats better after 10 s); and the ReLU conditioners of
+    couplings.py, whose knots can turn as sharply as the data, beat SiLU ones (checkerboard about 0.04 nats better
     after 15 s, and each step is faster).
     """
 
@@ -152,10 +152,14 @@ class NeuralSplineFlow(FlowModel):
         hidden: int = 128,
         layers: int = 2,
         couplings: int = 4,
-        bins: int = 16,
+        bins: int | None = None,
         bound: float = 3.0,
         last_bound: float = 4.0,
     ) -> None:
+        bins = bins or (32 if spec.kind == "points2d" else 16)  # 32 × 31 outputs per pixel would swamp 64 pixels
         masks = alternating_masks(spec.dim, couplings)
         bounds = [bound] * (couplings - 2) + [last_bound] * min(couplings, 2)
-        super().__init__(spec, [RationalQuadraticCoupling(m, hidden, layers, bins, b) for m, b in zip(masks, bounds)])
+        activation = activation_for(spec)
+        super().__init__(
+            spec, [RationalQuadraticCoupling(m, hidden, layers, bins, b, activation) for m, b in zip(masks, bounds)]
+        )
