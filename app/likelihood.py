@@ -41,14 +41,14 @@ def item_scores(run: TrainingRun) -> ItemScores:
     """Score the test items (the first SCORED_ITEMS) and, for a model of the digits' format, each
     out-of-distribution set."""
     model, spec = run.model, run.spec
-    items = run.data.test[:SCORED_ITEMS]
-    test = bits(item_log_probs(model, items), spec.dim)
+    test_items = run.data.test[:SCORED_ITEMS]
+    test = bits(item_log_probs(model, test_items), spec.dim)
     others = {}
     if spec.shape == ood.SHAPE and spec.levels == ood.MAX_LEVEL + 1:
         for name, items in ood.ood_sets(OOD_ITEMS, seed=0).items():
             others[name] = bits(item_log_probs(model, items), spec.dim)
     order = np.argsort(test)
-    return ItemScores("bits/dim", items, test, others, order[:EXTREMES], order[::-1][:EXTREMES])
+    return ItemScores("bits/dim", test_items, test, others, order[:EXTREMES], order[::-1][:EXTREMES])
 
 
 def ood_table(scores: ItemScores) -> list[list]:

@@ -141,11 +141,19 @@ def test_item_scores_rank_test_items_and_score_out_of_distribution_sets_of_the_s
     run = trained(Session(), "digits", "MADE", 40)
     scores = likelihood.item_scores(run)
     assert scores.test.shape == (len(run.data.test),)
+    assert torch.equal(scores.items, run.data.test)  # the scored items themselves, for the page to show
     assert scores.test[scores.most_likely].max() <= scores.test[scores.least_likely].min()
     assert {"inverted digits", "uniform noise"} <= set(scores.others)
     assert scores.others["uniform noise"].mean() > scores.test.mean()  # noise is far less likely than digits
     means = dict((row[0], row[1]) for row in likelihood.ood_table(scores))
     assert means["test data (in distribution)"] == pytest.approx(scores.test.mean(), abs=1e-3)
+
+
+def test_item_scores_on_a_large_2d_test_split_stop_at_what_a_browser_can_draw():
+    run = trained(Session(), "moons", "MADE", 2)
+    scores = likelihood.item_scores(run)
+    assert len(run.data.test) > likelihood.SCORED_ITEMS == len(scores.test) == len(scores.items)
+    assert not scores.others  # out-of-distribution sets exist only for the digits' format
 
 
 def test_the_importance_weighted_bound_tightens_with_k():
