@@ -46,7 +46,7 @@ def default_models(dataset: str) -> list[str]:
 @dataclass
 class Entry:
     run: TrainingRun
-    state: str = "waiting"  # waiting | training | done | stopped | failed
+    state: str = "waiting"  # waiting | training | stopping | done | stopped | failed | not started
     mmd: float | None = None
     p_value: float | None = None
     note: str = ""
@@ -75,7 +75,7 @@ class Comparison:
 
     @property
     def current(self) -> Entry | None:
-        return next((entry for entry in self.entries if entry.state in ("waiting", "training")), None)
+        return next((entry for entry in self.entries if entry.state in ("waiting", "training", "stopping")), None)
 
     def progress(self) -> float:
         """The fraction of the whole comparison's budget spent, in [0, 1]."""
@@ -83,7 +83,7 @@ class Comparison:
         return spent / len(self.entries)
 
     def _spent(self, entry: Entry) -> float:
-        if entry.state in ("done", "stopped", "failed"):
+        if entry.state in ("done", "stopped", "failed", "not started"):
             return 1.0
         trainer = entry.run.trainer
         return trainer.elapsed_s / self.amount if self.budget == "seconds" else trainer.step / self.amount
@@ -95,29 +95,29 @@ class Comparison:
             return None
         run = single_thread(entry.run)
         if entry.state == "waiting":
-            entry.state, self._events = "training", run.begin(None)
+            seconds = self.amount if self.budget == "seconds" else None
+            entry.state, self._events = "training", run.begin(None, max_seconds=seconds)
         deadline = time.perf_counter() + budget_s
         while time.perf_counter() < deadline:
-            if self.budget == "seconds" and run.trainer.elapsed_s >= self.amount:
-                run.trainer.evaluate()  # score the last weights too, then keep the best
-                run.phase, run.message = "done", run.trainer.finish()
-                return self._finish(entry, "done")
             event = next(self._events, None)
-            if event is None:
-                return self._finish(entry, "done")
+            if event is None or event.done:
+                if event is not None:
+                    run.record(event, Tick())
+                outcome = {"done": "done", "stopped": "stopped"}.get(run.phase, "failed")
+                return self._finish(entry, outcome)
             run.record(event, Tick())
-            if event.done:
-                return self._finish(entry, "done" if run.phase == "done" else "failed")
         return None
 
     def stop(self) -> None:
-        """Keep what has finished; the model in training keeps its best weights so far; the rest never start."""
+        """The model in training stops (its last weights are scored, its best kept) and is scored; the models that
+        finished are kept; those that never started are marked so."""
         for entry in self.entries:
             if entry.state == "training":
-                entry.run.phase, entry.run.message = "stopped", entry.run.trainer.finish()
-                self._finish(entry, "stopped")
+                entry.state = "stopping"
+                entry.run.trainer.request_stop()
+                entry.run.phase = "stopping"
             elif entry.state == "waiting":
-                entry.state, entry.note = "stopped", "not started"
+                entry.state, entry.note = "not started", "stopped before its turn"
 
     def _finish(self, entry: Entry, state: str) -> Entry:
         """Score the kept weights by the two-sample test and draw fresh samples for display."""

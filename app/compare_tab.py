@@ -14,6 +14,7 @@ from plotly.subplots import make_subplots
 from app import figures, views
 from app.compare import COLUMNS, KERNEL_NOTE, Comparison, default_models
 from app.figures import Series
+from app.live_plot import LivePlot
 from app.session import Session
 from dgm_core.data import dataset_names, load_dataset
 from dgm_core.models.registry import MODELS, models_for
@@ -62,11 +63,11 @@ def build_compare_tab(device: torch.device, session: gr.State, tab: gr.Tab) -> N
             status = gr.Markdown("Pick models and press **Compare**.", elem_id="compare-status", elem_classes="status")
             table = gr.Dataframe(headers=COLUMNS, value=[], interactive=False, elem_id="compare-table", wrap=True)
             gr.Markdown(KERNEL_NOTE, elem_classes="hint")
-    samples_plot = gr.Plot(None, show_label=False, elem_id="compare-samples", visible=True)
+    samples_plot = LivePlot(None, show_label=False, elem_id="compare-samples", visible=True)
     gallery = gr.Gallery(None, label="Samples", columns=4, height="auto", elem_id="compare-gallery", visible=False)
     with gr.Row():
-        nll_plot = gr.Plot(None, show_label=False, elem_id="compare-nll")
-        mmd_plot = gr.Plot(None, show_label=False, elem_id="compare-mmd")
+        nll_plot = LivePlot(None, show_label=False, elem_id="compare-nll")
+        mmd_plot = LivePlot(None, show_label=False, elem_id="compare-mmd")
 
     outputs = [status, table, samples_plot, gallery, nll_plot, mmd_plot]
     dataset.change(on_dataset, dataset, models, show_progress="hidden", api_visibility="private")
@@ -126,18 +127,26 @@ def stop(session: Session) -> str:
 
 
 def _status(comparison: Comparison) -> str:
-    done = sum(entry.state != "waiting" and entry.state != "training" for entry in comparison.entries)
-    total = len(comparison.entries)
+    """One line: what trains now (or how it ended), a progress bar, and how many models finished, stopped or never
+    started."""
+    states = [entry.state for entry in comparison.entries]
+    finished, skipped, total = (
+        sum(s in ("done", "stopped", "failed") for s in states),
+        states.count("not started"),
+        len(states),
+    )
     percent = 100 * comparison.progress()
     bar = "█" * int(percent // 5) + "░" * (20 - int(percent // 5))
     current = comparison.current
     if current is None:
-        stopped = any(entry.state == "stopped" for entry in comparison.entries)
+        stopped = skipped > 0 or "stopped" in states
         head = "**Stopped**: the finished models are kept." if stopped else "**Done**"
     else:
         run = current.run
-        head = f"**Training** {run.settings.model} ({done + 1} of {total}) · step {run.step}"
-    return f"{head} · `{bar}` {percent:.0f}% · {done} of {total} models finished"
+        doing = "Stopping" if current.state == "stopping" else "Training"
+        head = f"**{doing}** {run.settings.model} ({finished + 1} of {total}) · step {run.step}"
+    tail = f"{finished} of {total} models finished" + (f", {skipped} not started" if skipped else "")
+    return f"{head} · `{bar}` {percent:.0f}% · {tail}"
 
 
 def _samples(comparison: Comparison) -> tuple[Any, Any]:
@@ -158,16 +167,8 @@ def _samples(comparison: Comparison) -> tuple[Any, Any]:
 def _panels(runs: list) -> go.Figure:
     figure = make_subplots(rows=1, cols=len(runs), subplot_titles=[run.settings.model for run in runs])
     for column, run in enumerate(runs, start=1):
-        panel = views.samples_figure(run)
-        for trace in panel.data:
-            trace.showlegend = column == 1 and trace.type != "heatmap"
-            if trace.type == "heatmap":
-                trace.showscale = False
-            figure.add_trace(trace, row=1, col=column)
-        x_min, x_max, y_min, y_max = run.bounds
-        figure.update_xaxes(range=[x_min, x_max], showgrid=False, row=1, col=column)
-        figure.update_yaxes(range=[y_min, y_max], showgrid=False, row=1, col=column)
-    figure.update_layout(template=figures.TEMPLATE, height=330, title_text="Samples side by side")
+        figures.add_points_panel(figure, run.bounds, run.data_points, run.samples, run.log_density, panel=column)
+    figure.update_layout(template=figures.TEMPLATE, height=360, title_text="Samples side by side")
     return figure
 
 

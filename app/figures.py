@@ -12,22 +12,27 @@ from dataclasses import dataclass
 import numpy as np
 import plotly.graph_objects as go
 
+from app import raster
+from app.raster import Bounds, Cloud
+
 HEIGHT = 330
 SAMPLE_HEIGHT = 420
 PALETTE = ["#2563eb", "#ea580c", "#16a34a", "#9333ea", "#dc2626", "#0891b2"]
 TEMPLATE = go.layout.Template(
     layout={
-        "font": {"family": "Inter, system-ui, sans-serif", "size": 12, "color": "#1f2937"},
+        "font": {"family": "Inter, system-ui, sans-serif", "size": 13, "color": "#111827"},
         "paper_bgcolor": "white",
         "plot_bgcolor": "white",
         "colorway": PALETTE,
         "xaxis": {"gridcolor": "#e5e7eb", "zeroline": False, "linecolor": "#9ca3af", "ticks": "outside"},
         "yaxis": {"gridcolor": "#e5e7eb", "zeroline": False, "linecolor": "#9ca3af", "ticks": "outside"},
-        "legend": {"orientation": "h", "yanchor": "bottom", "y": 1.0, "xanchor": "right", "x": 1.0},
-        "margin": {"l": 60, "r": 20, "t": 60, "b": 50},
+        # below the plot, never over the title
+        "legend": {"orientation": "h", "yref": "container", "yanchor": "bottom", "y": 0.0, "x": 0.0},
+        "margin": {"l": 60, "r": 20, "t": 50, "b": 100},
     }
 )
 MAX_CURVE_POINTS = 400
+DATA_COLOR, SAMPLE_COLOR = (107, 114, 128), (234, 88, 12)
 
 
 @dataclass(frozen=True)
@@ -52,7 +57,7 @@ def base_figure(title: str, x_title: str, y_title: str, height: int = HEIGHT) ->
     figure = go.Figure()
     figure.update_layout(
         template=TEMPLATE,
-        title={"text": title, "x": 0.02, "xanchor": "left", "y": 0.97, "font": {"size": 14}},
+        title={"text": title, "x": 0.02, "xanchor": "left", "y": 0.98, "yanchor": "top", "font": {"size": 15}},
         xaxis_title=x_title,
         yaxis_title=y_title,
         height=height,
@@ -119,36 +124,94 @@ def curve_figure(
 
 def scatter_figure(
     title: str,
-    bounds: tuple[float, float, float, float],
+    bounds: Bounds,
     data: np.ndarray,
     samples: np.ndarray | None = None,
     log_density: np.ndarray | None = None,
 ) -> go.Figure:
     """2D samples (if any) over faint data points, over the model's log density as a heatmap (if given)."""
-    x_min, x_max, y_min, y_max = bounds
     figure = base_figure(title, "x₁", "x₂", height=SAMPLE_HEIGHT)
-    if log_density is not None:
-        n_rows, n_cols = log_density.shape
-        top = float(np.nanmax(log_density)) if np.isfinite(log_density).any() else 0.0
+    add_points_panel(figure, bounds, data, samples, log_density)
+    return figure
+
+
+def add_points_panel(
+    figure: go.Figure,
+    bounds: Bounds,
+    data: np.ndarray,
+    samples: np.ndarray | None = None,
+    log_density: np.ndarray | None = None,
+    panel: int = 1,
+) -> None:
+    """Draw data, samples and log density into the axes of subplot ``panel`` as one server-side picture, with
+    legend entries and a colour bar (on the first panel) so the picture keeps every label of a plotly scatter."""
+    suffix = "" if panel == 1 else str(panel)
+    x_min, x_max, y_min, y_max = bounds
+    density_range = None
+    if log_density is not None and np.isfinite(log_density).any():
+        top = float(np.nanmax(log_density[np.isfinite(log_density)]))
+        density_range = (top - 8.0, top)
+    clouds = [Cloud(data, DATA_COLOR, 0.35)]
+    if samples is not None:
+        clouds.append(Cloud(samples, SAMPLE_COLOR, 0.8))
+    picture = raster.points_picture(bounds, clouds, log_density, density_range)
+    figure.add_layout_image(
+        source=raster.png_data_uri(picture),
+        xref=f"x{suffix}",
+        yref=f"y{suffix}",
+        x=x_min,
+        y=y_max,
+        sizex=x_max - x_min,
+        sizey=y_max - y_min,
+        sizing="stretch",
+        layer="below",
+    )
+    legend = panel == 1
+    if density_range is not None:
+        low, high = density_range
+        colorbar = {"title": {"text": "log p", "side": "right"}, "thickness": 12}
+        marker = {"color": [low], "cmin": low, "cmax": high, "colorscale": raster.BLUES_SCALE}
         figure.add_trace(
-            go.Heatmap(
-                x=np.linspace(x_min, x_max, n_cols, dtype=np.float32),
-                y=np.linspace(y_min, y_max, n_rows, dtype=np.float32),
-                z=log_density.astype(np.float32),
-                zmin=top - 8.0,
-                zmax=top,
-                colorscale="Blues",
-                colorbar={"title": {"text": "log p", "side": "right"}, "thickness": 12},
+            go.Scatter(
+                x=[None],
+                y=[None],
+                mode="markers",
                 name="model log density",
-                hovertemplate="x₁ %{x:.2f}, x₂ %{y:.2f}<br>log p %{z:.2f}<extra></extra>",
+                showlegend=False,
+                marker=marker | {"showscale": legend, "colorbar": colorbar},
+                xaxis=f"x{suffix}",
+                yaxis=f"y{suffix}",
             )
         )
-    figure.add_trace(points_trace(data, "data", "#6b7280", 0.25))
-    if samples is not None:
-        figure.add_trace(points_trace(samples, "model samples", "#ea580c", 0.75))
-    figure.update_xaxes(range=[x_min, x_max], showgrid=False, constrain="domain")
-    figure.update_yaxes(range=[y_min, y_max], showgrid=False, scaleanchor="x", scaleratio=1, constrain="domain")
-    return figure
+    for name, color, shown in (("data", DATA_COLOR, True), ("model samples", SAMPLE_COLOR, samples is not None)):
+        if shown:
+            figure.add_trace(legend_entry(name, color, legend, suffix))
+    figure.update_layout(
+        {
+            f"xaxis{suffix}": {"range": [x_min, x_max], "showgrid": False, "constrain": "domain"},
+            f"yaxis{suffix}": {
+                "range": [y_min, y_max],
+                "showgrid": False,
+                "scaleanchor": f"x{suffix}",
+                "scaleratio": 1,
+                "constrain": "domain",
+            },
+        }
+    )
+
+
+def legend_entry(name: str, color: tuple[int, int, int], shown: bool = True, axes: str = "") -> go.Scatter:
+    """A legend item for points drawn in a picture (the trace itself draws nothing)."""
+    return go.Scatter(
+        x=[None],
+        y=[None],
+        mode="markers",
+        name=name,
+        showlegend=shown,
+        marker={"size": 9, "color": f"rgb{color}"},
+        xaxis=f"x{axes}",
+        yaxis=f"y{axes}",
+    )
 
 
 def points_trace(points: np.ndarray, name: str, color: str, opacity: float) -> go.Scatter:

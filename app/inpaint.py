@@ -14,6 +14,7 @@ import torch
 from torch import Tensor
 
 from app import figures
+from app.live_plot import LivePlot
 from app.session import Session, TrainingRun, whole
 
 IMAGE_MASKS = ("top half observed", "left half observed", "centre hidden", "every other pixel observed")
@@ -60,7 +61,7 @@ def build_inpaint_section(session: gr.State, run_id: gr.Dropdown) -> None:
             elem_id="inpaint-image",
             buttons=["download"],
         )
-        plot = gr.Plot(None, show_label=False, visible=False)
+        plot = LivePlot(None, show_label=False, visible=False)
     button.click(complete, [session, run_id, item, mask, seed], [picture, plot], api_visibility="private")
 
 

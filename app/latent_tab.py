@@ -13,6 +13,7 @@ import numpy as np
 from app import explorer, latent_figures
 from app.explorer import Endpoints
 from app.inpaint import build_inpaint_section
+from app.live_plot import LivePlot
 from app.pickers import refresh_runs, run_picker
 from app.session import DATA_POINTS_SHOWN, Session, TrainingRun, whole
 
@@ -57,7 +58,7 @@ def build_latent_tab(session: gr.State, tab: gr.Tab) -> None:
                 height=260,
                 buttons=["download"],
             )
-            plot = gr.Plot(None, show_label=False, elem_id="latent-plot", visible=False)
+            plot = LivePlot(None, show_label=False, elem_id="latent-plot", visible=False)
             strip = gr.Image(
                 None,
                 elem_classes="picture",
@@ -85,7 +86,7 @@ def build_latent_tab(session: gr.State, tab: gr.Tab) -> None:
             elem_id="latent-traverse",
             buttons=["download"],
         )
-        traverse_plot = gr.Plot(None, show_label=False, visible=False)
+        traverse_plot = LivePlot(None, show_label=False, visible=False)
     with gr.Accordion("Map: the decoded manifold, and where the test set lands", open=False):
         gr.Markdown(
             "A 2-dimensional latent is mapped on a grid over ±3; a larger one on the plane through the latents of "
@@ -106,9 +107,9 @@ def build_latent_tab(session: gr.State, tab: gr.Tab) -> None:
                 interactive=False,
                 buttons=["download"],
             )
-            map_plot = gr.Plot(None, show_label=False, visible=False)
-            overlay_plot = gr.Plot(None, show_label=False)
-        factor_plot = gr.Plot(None, show_label=False, visible=False, elem_id="latent-factors")
+            map_plot = LivePlot(None, show_label=False, visible=False)
+            overlay_plot = LivePlot(None, show_label=False)
+        factor_plot = LivePlot(None, show_label=False, visible=False, elem_id="latent-factors")
     build_inpaint_section(session, run_id)
 
     quick: dict[str, Any] = {"show_progress": "hidden", "api_visibility": "private"}

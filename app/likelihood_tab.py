@@ -10,6 +10,7 @@ import plotly.graph_objects as go
 
 from app import figures, likelihood, views
 from app.figures import PALETTE, Reference, base_figure
+from app.live_plot import LivePlot
 from app.pickers import refresh_runs, run_picker
 from app.session import Session, TrainingRun
 
@@ -27,7 +28,7 @@ def build_likelihood_tab(session: gr.State, tab: gr.Tab) -> None:
     with gr.Row():
         runs = run_picker("lik-runs", label="Runs to overlay", multiselect=True)
         x_axis = gr.Radio(list(X_AXES), value="training step", label="Against", elem_id="lik-x")
-    curves = gr.Plot(
+    curves = LivePlot(
         figures.curve_figure("Held-out NLL", "bits/dim", [], note="pick runs"), show_label=False, elem_id="lik-curves"
     )
     gr.Markdown("### One run, item by item")
@@ -35,7 +36,7 @@ def build_likelihood_tab(session: gr.State, tab: gr.Tab) -> None:
         run_id = run_picker("lik-run")
         score_btn = gr.Button("Score every test item", variant="primary", elem_id="lik-score")
     with gr.Row():
-        histogram = gr.Plot(None, show_label=False, elem_id="lik-hist")
+        histogram = LivePlot(None, show_label=False, elem_id="lik-hist")
         extremes_image = gr.Image(
             None,
             elem_classes="picture",
@@ -45,7 +46,7 @@ def build_likelihood_tab(session: gr.State, tab: gr.Tab) -> None:
             elem_id="lik-extremes",
             buttons=["download"],
         )
-        extremes_plot = gr.Plot(None, show_label=False, visible=False)
+        extremes_plot = LivePlot(None, show_label=False, visible=False)
     ood_table = gr.Dataframe(
         headers=likelihood.OOD_COLUMNS, value=[], interactive=False, elem_id="lik-ood", wrap=True, visible=False
     )
@@ -53,7 +54,7 @@ def build_likelihood_tab(session: gr.State, tab: gr.Tab) -> None:
         with gr.Row():
             k_max = gr.Dropdown([10, 50, 200, 1000], value=200, label="largest k", elem_id="lik-k")
             iwae_btn = gr.Button("Compute the bounds", elem_id="lik-iwae-btn")
-        iwae_plot = gr.Plot(None, show_label=False, elem_id="lik-iwae")
+        iwae_plot = LivePlot(None, show_label=False, elem_id="lik-iwae")
 
     quick: dict[str, Any] = {"show_progress": "hidden", "api_visibility": "private"}
     tab.select(on_tab, [session, runs, run_id], [runs, run_id, curves], **quick)

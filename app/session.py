@@ -141,7 +141,7 @@ class TrainingRun:
         self.steps_per_s = 0.0
         self.target = 0
         self.device_label = describe(device)  # set again by the training thread, which uses one CPU thread
-        self.phase = "ready"  # ready | training | done | stopped | diverged | failed
+        self.phase = "ready"  # ready | training | stopping | done | stopped | diverged | failed
         self.message = ""
 
     @property
@@ -166,15 +166,15 @@ class TrainingRun:
     def has_density(self) -> bool:
         return self.bounds is not None and self.capabilities.likelihood != "none"
 
-    def begin(self, steps: int | None) -> Iterator[TrainEvent]:
+    def begin(self, steps: int | None, max_seconds: float | None = None) -> Iterator[TrainEvent]:
         self.target = self.step + (steps or self.trainer.config.steps)
         self.phase, self.message = "training", ""
-        return self.trainer.run(steps)
+        return self.trainer.run(steps, max_seconds)
 
     def record(self, event: TrainEvent, tick: Tick) -> None:
         self.steps_per_s = event.steps_per_s or self.steps_per_s
         finite = all(math.isfinite(value) for value in event.losses.values())
-        if finite:
+        if event.losses and finite:
             self.loss_steps.append(event.step)
             for name, value in event.losses.items():
                 self.loss_terms.setdefault(name, []).append(value)
@@ -182,7 +182,14 @@ class TrainingRun:
         if event.samples is not None:
             self.samples, tick.samples = event.samples.numpy(), True
         if event.done:
-            self.phase, self.message, tick.done = ("done" if finite else "diverged"), event.message or "", True
+            phase = "stopped" if event.stopped else "done" if finite else "diverged"
+            self.phase, self.message, tick.done = phase, event.message or "", True
+
+    def abandon(self) -> None:
+        """Training ends without a last evaluation (its stream was closed): keep the evaluated weights as they are."""
+        if self.phase in ("training", "stopping"):
+            self.phase, self.message = "stopped", self.trainer.finish(stopped=True)
+            self.refresh_samples()
 
     def refresh_samples(self) -> None:
         """Fresh samples (and density) from the model as it is now, e.g. after the best weights were restored."""
@@ -283,6 +290,8 @@ class Session:
     def start(self, run: TrainingRun, steps: int | None) -> tuple[int, Iterator[TrainEvent]]:
         """Make ``run`` this tab's model and start training it; an older stream retires at its next slice."""
         with self.lock:
+            if self.run is not None and self.run is not run:
+                self.run.abandon()
             self.token += 1
             if run.run_id not in self.runs:
                 self.keep(run)
@@ -309,11 +318,11 @@ class Session:
             return tick
 
     def stop(self) -> TrainingRun | None:
-        """Stop this tab's training (if any): restore the best weights and say so in ``run.message``."""
+        """Ask this tab's training (if any) to stop: its stream scores the weights it stopped at, keeps the weights
+        chosen (best on validation, or final) and draws the stopped state (``run.phase`` is "stopping" until then)."""
         with self.lock:
-            self.token += 1
             run = self.run
             if run is not None and run.phase == "training":
-                run.phase, run.message = "stopped", run.trainer.finish()
-                run.refresh_samples()
+                run.trainer.request_stop()
+                run.phase = "stopping"
             return run

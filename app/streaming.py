@@ -1,10 +1,9 @@
 """Turning a training run into a paced stream of page updates.
 
 Training advances in slices of ~0.2 s, each followed by a yield, so Stop takes effect within a slice. Stop does not
-cancel the stream (a cancelled stream's last update can land after Stop's answer and show "Training" again): it
-retires the stream's token, and the stream ends by drawing the stopped state. The status line goes out at every
-yield; plotly figures go out by wall clock, a few per second, and only when they changed: the browser redraws a
-whole figure per update and falls behind when sent more.
+cancel the stream (a cancelled stream's last update can land after Stop's answer and show "Training" again): it asks
+the trainer to stop, and the stream ends by drawing the stopped state once the weights stopped at are scored. The
+status line goes out at every yield; figures go out by wall clock, a few per second, and only when they changed.
 """
 
 from __future__ import annotations
@@ -69,7 +68,17 @@ def message_update(text: str) -> Update:
 
 
 def stream(session: Session, run: TrainingRun, token: int, events: Iterator[TrainEvent]) -> Iterator[Update]:
-    """Advance the run slice by slice until it ends, is stopped, or a newer run replaces it."""
+    """Advance the run slice by slice until it ends (or is stopped), or a newer run replaces it. If the page goes
+    away meanwhile (Gradio closes this generator), the run keeps its evaluated weights and counts as stopped."""
+    try:
+        yield from _slices(session, run, token, events)
+    finally:
+        with session.lock:
+            if session.token == token:
+                run.abandon()
+
+
+def _slices(session: Session, run: TrainingRun, token: int, events: Iterator[TrainEvent]) -> Iterator[Update]:
     yield full_update(run, first=True)
     pacer, budget_s = Pacer(), FIRST_SLICE_S
     while True:
@@ -80,9 +89,7 @@ def stream(session: Session, run: TrainingRun, token: int, events: Iterator[Trai
             gr.Warning(run.message)
             yield message_update(views.status_markdown(run))
             return
-        if tick is None:  # stopped, or replaced by a newer run
-            if session.run is run and run.phase == "stopped":
-                yield full_update(run)  # the last word on the page is "Stopped", whatever order messages arrive in
+        if tick is None:  # replaced by a newer run
             return
         if tick.done:
             if run.phase == "diverged":

@@ -10,7 +10,8 @@ from typing import Any
 import gradio as gr
 import torch
 
-from app import views
+from app import figures, views
+from app.live_plot import LivePlot
 from app.session import Session, Settings, TrainingRun, parse_settings, warm_up, whole
 from app.streaming import Update, message_update, stream
 from dgm_core.data import SOURCES, dataset_names, load_dataset
@@ -107,8 +108,9 @@ def build_train_tab(device: torch.device, session: gr.State) -> list[gr.componen
             )
         with gr.Column(scale=2, min_width=480):
             status = gr.Markdown("Press **Train** to start.", label="Status", elem_id="status", elem_classes="status")
-            samples_plot = gr.Plot(
+            samples_plot = LivePlot(
                 preview_plot,
+                height=figures.SAMPLE_HEIGHT,
                 label="Samples (2D)",
                 show_label=False,
                 elem_id="samples-plot",
@@ -126,13 +128,13 @@ def build_train_tab(device: torch.device, session: gr.State) -> list[gr.componen
                 height=400,
             )
             with gr.Row():
-                loss_plot = gr.Plot(
+                loss_plot = LivePlot(
                     views.empty_curves("the training loss appears here")[0],
                     label="Training loss",
                     show_label=False,
                     elem_id="loss-plot",
                 )
-                nll_plot = gr.Plot(
+                nll_plot = LivePlot(
                     views.empty_curves("held-out scores appear here")[1],
                     label="Held-out NLL",
                     show_label=False,

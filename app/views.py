@@ -16,6 +16,7 @@ from dgm_core.evaluation import bits_per_dim
 PHASES = {
     "ready": "Ready",
     "training": "Training",
+    "stopping": "Stopping — scoring the last weights",
     "done": "Done",
     "stopped": "Stopped",
     "diverged": "Diverged",

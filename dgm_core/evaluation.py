@@ -13,6 +13,7 @@ from torch import Tensor
 
 from dgm_core.data import Dataset, DataSpec
 from dgm_core.models.base import GenerativeModel
+from dgm_core.seeding import EVAL_SEED, RandomStream
 
 
 @torch.no_grad()
@@ -28,42 +29,62 @@ def bits_per_dim(nll_nats: float, spec: DataSpec) -> float:
     return nll_nats / (spec.dim * math.log(2))
 
 
+BANDWIDTH_SCALES = tuple(4.0 / 2**i for i in range(7))  # 4, 2, 1, ½ … 1/16 × the median distance: shape to detail
+MEDIAN_POINTS = 512  # the median distance is taken among at most this many pooled points (evenly strided)
+
+
 @torch.no_grad()
 def mmd(x: Tensor, y: Tensor, bandwidth: float | None = None) -> float:
-    """Unbiased squared maximum mean discrepancy with a Gaussian kernel k(a, b) = exp(−|a − b|² / (2h²)).
+    """Unbiased squared maximum mean discrepancy between the items of x and y (flattened).
 
-    The bandwidth h defaults to the median distance between the pooled points (the median heuristic).
+    With a ``bandwidth`` h: one Gaussian kernel k(a, b) = exp(−|a − b|² / (2h²)). Without: the mean of the MMD² of
+    Gaussian kernels at h = median pooled distance × each of ``BANDWIDTH_SCALES`` (a multi-scale kernel: the median
+    alone is blind to detail finer than the data's overall spread, e.g. two moons against a Gaussian blob).
+
+    Unbiased means E[MMD²] = 0 when x and y share one law, so a value can be slightly negative: read it as ≈ 0.
     """
-    in_x = torch.arange(len(x) + len(y), device=x.device) < len(x)
-    return _mmd_of_splits(_pooled_kernel(x, y, bandwidth), in_x[None]).item()
+    kernels = _pooled_kernels(x, y, bandwidth)
+    in_x = (torch.arange(len(x) + len(y), device=x.device) < len(x))[None]
+    return torch.stack([_mmd_of_splits(kernel, in_x) for kernel in kernels]).mean().item()
 
 
 @torch.no_grad()
 def mmd_test(x: Tensor, y: Tensor, n_permutations: int = 200, seed: int = 0) -> tuple[float, float]:
-    """A permutation two-sample test of H₀: x and y come from one distribution, with the statistic of ``mmd``.
+    """A permutation two-sample test of H₀: x and y come from one distribution. Returns (``mmd(x, y)``, p); seeded.
 
-    Under H₀ the labels "x" and "y" are exchangeable, so the statistic of random relabellings of the pooled points
-    (same kernel, same bandwidth) samples its null distribution. p = (1 + #{permuted ≥ observed}) / (1 + P): the
-    chance, if H₀ held, of a discrepancy at least as large as the one seen. Returns (MMD², p-value); seeded.
+    The test statistic is the largest *standardised* MMD² over the bandwidths of ``mmd``: each bandwidth's MMD² is
+    centred and scaled by its own mean and standard deviation over the relabellings, so that whichever scale sees a
+    difference (the spread, or fine structure such as rings) decides. Under H₀ the labels "x" and "y" are
+    exchangeable, so random relabellings of the pooled points, put through the very same statistic, sample its null
+    distribution; p = (1 + #{permuted ≥ observed}) / (1 + P) is the chance, if H₀ held, of a discrepancy at least
+    as large as the one seen. At 500 points a side it rejects a Gaussian with the data's own mean and covariance on
+    all eight 2D sets, and rejects about 5% of real-against-real splits (``tests/test_evaluation.py``).
     """
-    kernel = _pooled_kernel(x, y)
-    size = len(kernel)
-    observed = torch.arange(size, device=kernel.device) < len(x)
+    kernels = _pooled_kernels(x, y)
+    size = len(x) + len(y)
+    observed = torch.arange(size, device=x.device) < len(x)
     generator = torch.Generator().manual_seed(seed)
-    permutations = torch.rand(n_permutations, size, generator=generator).argsort(1).to(kernel.device)
-    statistics = _mmd_of_splits(kernel, torch.cat([observed[None], permutations < len(x)]))
-    p_value = (1 + (statistics[1:] >= statistics[0]).sum().item()) / (1 + n_permutations)
-    return statistics[0].item(), p_value
+    permutations = torch.rand(n_permutations, size, generator=generator).argsort(1).to(x.device)
+    splits = torch.cat([observed[None], permutations < len(x)])
+    statistics = torch.stack([_mmd_of_splits(kernel, splits) for kernel in kernels])  # (scales, 1 + P)
+    null = statistics[:, 1:]
+    standardised = (statistics - null.mean(1, keepdim=True)) / null.std(1, keepdim=True).clamp_min(1e-30)
+    largest = standardised.max(0).values
+    p_value = (1 + (largest[1:] >= largest[0]).sum().item()) / (1 + n_permutations)
+    return statistics[:, 0].mean().item(), p_value
 
 
-def _pooled_kernel(x: Tensor, y: Tensor, bandwidth: float | None = None) -> Tensor:
-    """The Gaussian kernel matrix of the pooled points [x; y] (flattened, float64), median-heuristic bandwidth."""
+def _pooled_kernels(x: Tensor, y: Tensor, bandwidth: float | None = None) -> list[Tensor]:
+    """Gaussian kernel matrices (n + m, n + m) of the pooled points [x; y] (flattened, float64): one per bandwidth
+    h = median distance × ``BANDWIDTH_SCALES``, or the one ``bandwidth`` given."""
     pooled = torch.cat([x.flatten(1), y.flatten(1)]).double()
     squared = torch.cdist(pooled, pooled).pow(2)
-    if bandwidth is None:
-        off_diagonal = squared[~torch.eye(len(pooled), dtype=torch.bool, device=squared.device)]
-        bandwidth = off_diagonal.median().sqrt().clamp_min(1e-6).item()
-    return torch.exp(-squared / (2 * bandwidth**2))
+    if bandwidth is not None:
+        return [torch.exp(-squared / (2 * bandwidth**2))]
+    some = torch.arange(0, len(pooled), -(-len(pooled) // MEDIAN_POINTS), device=squared.device)
+    among = squared[some][:, some]
+    median = among[torch.triu(torch.ones_like(among, dtype=torch.bool), diagonal=1)].median().sqrt().clamp_min(1e-6)
+    return [torch.exp(squared * (-0.5 / (median.item() * scale) ** 2)) for scale in BANDWIDTH_SCALES]
 
 
 def _mmd_of_splits(kernel: Tensor, in_x: Tensor) -> Tensor:
@@ -72,7 +93,7 @@ def _mmd_of_splits(kernel: Tensor, in_x: Tensor) -> Tensor:
     mean_{i≠j} k(x_i, x_j) + mean_{i≠j} k(y_i, y_j) − 2 mean_{i,j} k(x_i, y_j), as quadratic forms aᵀ K₀ b of the
     membership vectors a = in_x, b = 1 − a and the kernel K₀ with its diagonal removed (it only drops the i = j terms).
     """
-    off_diagonal = kernel - torch.diag(kernel.diagonal())
+    off_diagonal = kernel.clone().fill_diagonal_(0)
     a = in_x.to(kernel.dtype)
     b = 1 - a
     n, m = a.sum(1), b.sum(1)
@@ -114,10 +135,7 @@ def log_density_grid(model: GenerativeModel, bounds: tuple[float, float, float, 
 def item_log_probs(model: GenerativeModel, x: Tensor, batch: int = 1000) -> Tensor:
     """log p(x) (or the model's bound) of each item, (N,) on the CPU, in eval mode. Random draws inside the model
     (dequantization noise, a VAE's z) are seeded with the trainer's evaluation seed, so a call is reproducible."""
-    from dgm_core.training import EVAL_SEED  # training imports this module
-
     model.eval()
     device = model.device
-    with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
-        torch.manual_seed(EVAL_SEED)
+    with RandomStream(EVAL_SEED, device):
         return torch.cat([model.log_prob(chunk.to(device)).cpu() for chunk in x.split(batch)])

@@ -4,9 +4,13 @@
     for event in trainer.run():
         print(event.step, event.losses, event.metrics)
 
-Stopping early (closing the generator) keeps the model; ``run`` again continues where it stopped. Weights that score
-best on the validation split are remembered and restored when a run ends; a non-finite loss stops the run and restores
-the last good weights.
+``request_stop()`` ends a run at its next event: the current weights are scored (if they were not yet), then the
+weights to keep are restored — best on validation, or the final ones (``TrainConfig.keep``) — and the last event says
+which step was kept and by what score. Closing the generator instead leaves the model as it is; ``run`` again
+continues where it stopped. A non-finite loss stops the run and restores the last good weights.
+
+Evaluation is cut into chunks of at most ``EVAL_CHUNK_VALUES`` numbers; between chunks the stream yields events with
+no losses (``TrainEvent.losses == {}``), so whoever drives it never waits for a whole evaluation.
 """
 
 from __future__ import annotations
@@ -22,11 +26,15 @@ import torch
 from torch import Tensor
 
 from dgm_core.data import Dataset
-from dgm_core.evaluation import bits_per_dim, mean_log_prob, mmd
+from dgm_core.evaluation import bits_per_dim, mmd
 from dgm_core.models.base import GenerativeModel
+from dgm_core.seeding import EVAL_SEED, RandomStream
 
 MMD_ITEMS = 500  # samples and validation items in the two-sample test at each evaluation
-EVAL_SEED = 1234  # evaluation draws (dequantization noise, VAE samples) are fixed so scores compare across steps
+EVAL_ITEMS = {"points2d": 5000, "image": 500}  # held-out items per split scored during training, by kind of data
+TRACKED_ITEMS = 500  # test items for the extra bounds a model tracks (a VAE's IWAE, k = 64)
+EVAL_CHUNK_VALUES = 8192  # numbers (items × dimensions) scored between two events
+Keep = Literal["best", "final"]
 
 
 @dataclass
@@ -35,12 +43,13 @@ class TrainConfig:
     lr: float = 1e-3
     batch_size: int = 256
     seed: int = 0
-    eval_every_s: float | None = 1.0  # evaluate on validation and test by wall clock...
-    eval_every_steps: int | None = None  # ...or every so many steps (deterministic, for tests)
+    eval_every_s: float | None = 1.0  # evaluate by wall clock (and at doubling step counts, see Trainer._eval_due)…
+    eval_every_steps: int | None = None  # …or every so many steps (deterministic, for tests)
     sample_every_s: float | None = 0.3  # fresh samples for display
     n_samples: int = 1000
-    max_eval_items: int = 5000  # evaluate on at most this many validation / test items
+    max_eval_items: int | None = None  # held-out items per split; None: EVAL_ITEMS for the kind of data
     lr_schedule: Literal["constant", "cosine"] = "constant"  # cosine: lr · ½(1 + cos π t), t = step / steps, restarting
+    keep: Keep = "best"  # the weights a run ends with: best on validation, or the final ones
 
     def check(self) -> None:
         """Raise ValueError with a readable message for settings that cannot train."""
@@ -52,10 +61,12 @@ class TrainConfig:
             raise ValueError("The batch size must be between 2 and 65,536.")
         if self.eval_every_steps is not None and self.eval_every_steps < 1:
             raise ValueError("Evaluate every 1 or more steps (or set eval_every_steps to None).")
-        if self.n_samples < 1 or self.max_eval_items < 2:
+        if self.n_samples < 1 or (self.max_eval_items is not None and self.max_eval_items < 2):
             raise ValueError("Draw at least 1 sample and evaluate on at least 2 items.")
         if self.lr_schedule not in ("constant", "cosine"):
             raise ValueError("The learning-rate schedule must be 'constant' or 'cosine'.")
+        if self.keep not in ("best", "final"):
+            raise ValueError("Keep the 'best' weights (on validation) or the 'final' ones.")
 
     def lr_factor(self, step: int) -> float:
         """The learning rate after ``step`` steps as a fraction of ``lr``: 1 throughout, or a cosine from 1 down to 0
@@ -67,6 +78,9 @@ class TrainConfig:
 
 @dataclass
 class TrainEvent:
+    """What happened since the last event: one training step (``losses`` set), or a chunk of an evaluation
+    (``losses`` empty); ``metrics`` when an evaluation completed, ``done`` on the last event of a run."""
+
     step: int
     elapsed_s: float
     steps_per_s: float
@@ -75,10 +89,14 @@ class TrainEvent:
     samples: Tensor | None = None  # fresh samples (CPU), when sampling ran
     message: str | None = None
     done: bool = False
+    stopped: bool = False  # the run ended because ``request_stop`` was called
 
 
 @dataclass
 class BestRecord:
+    """Evaluated weights: the step, the validation score that ranks them (NLL, or MMD² without a likelihood), all
+    metrics of that evaluation, and the weights themselves."""
+
     step: int
     score: float
     metrics: dict[str, float]
@@ -92,30 +110,36 @@ class Trainer:
         self.model = model.to(self.device)
         self.data = data
         self.config = config
+        items = config.max_eval_items or EVAL_ITEMS[data.spec.kind]
         self.train_x = data.train.to(self.device)
-        self.val_x = data.val[: config.max_eval_items].to(self.device)
-        self.test_x = data.test[: config.max_eval_items].to(self.device)
-        self.train_y, self.val_y = _labels(model, data, self.device, config.max_eval_items)  # None: unconditional
+        self.val_x = data.val[:items].to(self.device)
+        self.test_x = data.test[:items].to(self.device)
+        self.train_y, self.val_y = _labels(model, data, self.device, items)  # None: unconditional
         self.optimizers = model.configure_optimizers(config.lr)
         self.schedulers = [torch.optim.lr_scheduler.LambdaLR(o, config.lr_factor) for o in self.optimizers]
         self.step = 0
         self.elapsed_s = 0.0  # training time over all runs
         self.history: list[dict[str, float]] = []  # one row per evaluation: step, elapsed_s and metrics
-        self.best: BestRecord | None = None
+        self.best: BestRecord | None = None  # best on validation so far
+        self.last: BestRecord | None = None  # the latest evaluation
         self._good_state = self._snapshot()
-        self._rng_state = _seeded_rng_state(config.seed, self.device)  # this trainer's own random stream
+        self._batches = RandomStream(config.seed, self.device)  # this trainer's own random stream
+        self._stop_requested = False
 
     # --- the loop -------------------------------------------------------------------------------------------
     def run(self, steps: int | None = None, max_seconds: float | None = None) -> Iterator[TrainEvent]:
-        """Train ``steps`` more steps (default: the configured number), yielding an event after each one."""
+        """Train ``steps`` more steps (default: the configured number), or until ``max_seconds`` more seconds of
+        training (evaluation and sampling not counted) are spent, yielding an event after each step."""
         config = self.config
         if steps is not None and steps < 1:
             raise ValueError("Train at least one step.")
+        self._stop_requested = False
         target = self.step + (steps or config.steps)
-        start, last_eval, last_sample = time.perf_counter(), -math.inf, -math.inf
+        budget_end = math.inf if max_seconds is None else self.elapsed_s + max_seconds
+        last_eval = last_sample = -math.inf
         step_time = None  # moving average of one step's training time (evaluation excluded)
         eval_cost = sample_cost = 0.0  # wall-clock schedules keep evaluation and sampling to ≤ 1/5 of the time
-        while self.step < target:
+        while self.step < target and not self._stop_requested:
             step_start = time.perf_counter()
             losses = self._train_step()
             now = time.perf_counter()
@@ -128,11 +152,11 @@ class Trainer:
                 self._restore(self._good_state)
                 yield self._event(losses, 0.0, message=_divergence_message(self.step), done=True)
                 return
-            if max_seconds is not None and now - start >= max_seconds:
+            if self.elapsed_s >= budget_end:
                 target = self.step
             event = self._event(losses, 1.0 / max(step_time, 1e-9))
             if self._eval_due(now - last_eval, eval_cost) or self.step == target:
-                event.metrics = self.evaluate()
+                event.metrics = yield from self._evaluation_events()
                 last_eval = time.perf_counter()
                 eval_cost = last_eval - now
             if config.sample_every_s is not None and now - last_sample >= max(config.sample_every_s, 4 * sample_cost):
@@ -142,68 +166,113 @@ class Trainer:
             if self.step >= target:
                 event.message, event.done = self.finish(), True
             yield event
+        if self._stop_requested and not (self.history and self.history[-1]["step"] == self.step):
+            metrics = yield from self._evaluation_events()  # the weights at Stop are scored before anything is kept
+            yield self._event({}, 0.0, metrics=metrics, message=self.finish(stopped=True), done=True, stopped=True)
+        elif self._stop_requested:
+            yield self._event({}, 0.0, message=self.finish(stopped=True), done=True, stopped=True)
+
+    def request_stop(self) -> None:
+        """End the running ``run`` at its next event: score the current weights if needed, then keep (``finish``)."""
+        self._stop_requested = True
 
     def _train_step(self) -> dict[str, float]:
         """One optimisation step on a random batch, drawn from this trainer's own random stream so that runs are
         reproducible whatever else (evaluation, another session's trainer) uses the global generator in between."""
-        _set_rng_state(self._rng_state, self.device)
-        index = torch.randint(len(self.train_x), (self.config.batch_size,), device=self.device)
-        self.model.train()
-        if self.train_y is None:
-            losses = self.model.train_step(self.train_x[index], self.optimizers)
-        else:
-            losses = self.model.train_step(self.train_x[index], self.optimizers, labels=self.train_y[index])
-        self._rng_state = _get_rng_state(self.device)
+        with self._batches:
+            index = torch.randint(len(self.train_x), (self.config.batch_size,), device=self.device)
+            self.model.train()
+            if self.train_y is None:
+                losses = self.model.train_step(self.train_x[index], self.optimizers)
+            else:
+                losses = self.model.train_step(self.train_x[index], self.optimizers, labels=self.train_y[index])
         return {name: value.item() for name, value in losses.items()}
 
     def _eval_due(self, since_s: float, cost_s: float) -> bool:
+        """Every ``eval_every_steps`` steps; or by wall clock, at most a fifth of the time; and, so that the weights
+        kept are never far behind, whenever the step count has doubled since the last evaluation, provided that at
+        least one evaluation's cost has passed since (at most half of the time)."""
         if self.config.eval_every_steps is not None:
             return self.step % self.config.eval_every_steps == 0
-        return self.config.eval_every_s is not None and since_s >= max(self.config.eval_every_s, 4 * cost_s)
+        if self.config.eval_every_s is None:
+            return False
+        last_step = self.history[-1]["step"] if self.history else 0
+        doubled = self.step >= 2 * last_step and since_s >= cost_s
+        return doubled or since_s >= max(self.config.eval_every_s, 4 * cost_s)
 
     def _event(self, losses: dict[str, float], steps_per_s: float, **fields) -> TrainEvent:
         return TrainEvent(self.step, self.elapsed_s, steps_per_s, losses, **fields)
 
     # --- evaluation and model selection ---------------------------------------------------------------------
-    @torch.no_grad()
     def evaluate(self) -> dict[str, float]:
-        """Held-out scores: NLL (or bound) in nats per item and bits/dim on validation and test, and MMD on validation.
-        The same NLL on as many training items as there are validation items shows the gap that overfitting opens.
+        """Score the current weights at once (see ``_evaluation``); the stream uses ``_evaluation_events`` instead."""
+        evaluation = self._evaluation()
+        while True:
+            try:
+                next(evaluation)
+            except StopIteration as finished:
+                return finished.value
 
-        Remembers the weights that score best on validation (NLL, or MMD for models without a likelihood).
+    def _evaluation_events(self) -> Iterator[TrainEvent]:
+        """The evaluation as events without losses, one per chunk; returns its metrics."""
+        evaluation = self._evaluation()
+        while True:
+            try:
+                next(evaluation)
+            except StopIteration as finished:
+                return finished.value
+            yield self._event({}, 0.0)
+
+    @torch.no_grad()
+    def _evaluation(self) -> Iterator[None]:
+        """Held-out scores, yielding between chunks: NLL (or bound) in nats per item and bits/dim on validation and
+        test, and MMD² on validation; the same NLL on as many training items as validation items shows the gap that
+        overfitting opens. Draws come from a stream seeded with ``EVAL_SEED``, so the same weights score the same.
+
+        Remembers the weights that score best on validation (NLL, or MMD² for models without a likelihood), and the
+        latest ones.
         """
         self.model.eval()
         spec = self.data.spec
-        with torch.random.fork_rng(devices=[] if self.device.type != "cuda" else [self.device]):
-            torch.manual_seed(EVAL_SEED)
-            metrics: dict[str, float] = {}
-            if self.model.capabilities.likelihood != "none":
-                train_x = self.train_x[: len(self.val_x)]
-                for split, x in (("train", train_x), ("val", self.val_x), ("test", self.test_x)):
-                    nll = -mean_log_prob(self.model, x)
-                    metrics[f"{split}_nll"] = nll
-                    metrics[f"{split}_bpd"] = bits_per_dim(nll, spec)
-                for name, nll in self._tracked_nlls(self.test_x).items():
-                    metrics[f"test_nll {name}"], metrics[f"test_bpd {name}"] = nll, bits_per_dim(nll, spec)
-            n = min(MMD_ITEMS, len(self.val_x))
+        stream = RandomStream(EVAL_SEED, self.device)
+        chunk = max(1, EVAL_CHUNK_VALUES // spec.dim)
+        metrics: dict[str, float] = {}
+        if self.model.capabilities.likelihood != "none":
+            train_x = self.train_x[: len(self.val_x)]
+            for split, x in (("train", train_x), ("val", self.val_x), ("test", self.test_x)):
+                total = 0.0
+                for part in x.split(chunk):
+                    with stream:
+                        total += self.model.log_prob(part).double().sum().item()
+                    yield
+                metrics[f"{split}_nll"] = -total / len(x)
+                metrics[f"{split}_bpd"] = bits_per_dim(metrics[f"{split}_nll"], spec)
+            tracked: dict[str, float] = {}
+            x = self.test_x[:TRACKED_ITEMS]
+            for part in x.split(chunk):
+                with stream:
+                    for name, bound in self.model.tracked_bounds(part).items():
+                        tracked[name] = tracked.get(name, 0.0) - bound.double().sum().item()
+                yield
+            for name, total in tracked.items():
+                metrics[f"test_nll {name}"] = total / len(x)
+                metrics[f"test_bpd {name}"] = bits_per_dim(total / len(x), spec)
+        n = min(MMD_ITEMS, len(self.val_x))
+        with stream:
             # a conditional model draws for the validation items' own labels, so both sides have the same class mix
             samples = self.model.sample(n) if self.val_y is None else self.model.sample(n, labels=self.val_y[:n])
             metrics["val_mmd"] = mmd(samples.float(), self.val_x[:n].float())
+        self._record(metrics)
+        return metrics
+
+    def _record(self, metrics: dict[str, float]) -> None:
         score = metrics.get("val_nll", metrics["val_mmd"])
         if math.isfinite(score):
             self._good_state = self._snapshot()
+            self.last = BestRecord(self.step, score, metrics, self._good_state["model"])
             if self.best is None or score < self.best.score:
-                self.best = BestRecord(self.step, score, metrics, self._good_state["model"])
+                self.best = self.last
         self.history.append({"step": self.step, "elapsed_s": self.elapsed_s, **metrics})
-        return metrics
-
-    def _tracked_nlls(self, x: Tensor, batch_size: int = 1024) -> dict[str, float]:
-        """Mean negative of each of the model's ``tracked_bounds`` on x, in nats per item."""
-        totals: dict[str, float] = {}
-        for chunk in x.split(batch_size):
-            for name, bound in self.model.tracked_bounds(chunk).items():
-                totals[name] = totals.get(name, 0.0) - bound.double().sum().item()
-        return {name: total / len(x) for name, total in totals.items()}
 
     @torch.no_grad()
     def samples(self, n: int) -> Tensor:
@@ -211,18 +280,28 @@ class Trainer:
         with torch.random.fork_rng(devices=[] if self.device.type != "cuda" else [self.device]):
             return self.model.sample(n).cpu()
 
-    def finish(self) -> str:
-        """Restore the weights best on validation and say what was kept."""
-        if self.best is None:
-            return f"Stopped at step {self.step}."
-        self.model.load_state_dict(self.best.state)
-        test = self.best.metrics.get("test_nll")
-        score = (
-            f"test NLL {test:.3f} nats ({self.best.metrics['test_bpd']:.3f} bits/dim)"
-            if test is not None
-            else (f"validation MMD {self.best.metrics['val_mmd']:.4f}")
-        )
-        return f"Kept the weights of step {self.best.step} (best on validation): {score}."
+    @property
+    def kept(self) -> BestRecord | None:
+        """The evaluated weights a run ends with: best on validation, or the latest (``TrainConfig.keep``)."""
+        return self.best if self.config.keep == "best" else self.last
+
+    def finish(self, stopped: bool = False) -> str:
+        """Restore the weights to keep and say which step they come from and how they scored."""
+        kept = self.kept
+        head = f"Stopped at step {self.step}." if stopped else ""
+        if kept is None:
+            return head or f"Finished at step {self.step}."
+        self.model.load_state_dict(kept.state)
+        metrics = kept.metrics
+        why = "best on validation" if self.config.keep == "best" else "the final weights"
+        if "test_nll" in metrics:
+            score = (
+                f"val NLL {metrics['val_nll']:.3f} nats; "
+                f"test NLL {metrics['test_nll']:.3f} nats ({metrics['test_bpd']:.3f} bits/dim)"
+            )
+        else:
+            score = f"validation MMD² {metrics['val_mmd']:.2e}"
+        return " ".join(part for part in (head, f"Kept the weights of step {kept.step} ({why}): {score}.") if part)
 
     # --- snapshots for the divergence guard -----------------------------------------------------------------------
     def _snapshot(self) -> dict:
@@ -246,22 +325,6 @@ def _labels(
     if "train" not in data.labels:
         raise ValueError(f"{type(model).__name__} is conditional: it needs class labels; {data.spec.name} has none.")
     return data.labels["train"].to(device), data.labels["val"][:max_eval_items].to(device)
-
-
-def _seeded_rng_state(seed: int, device: torch.device) -> tuple[Tensor, Tensor | None]:
-    with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
-        torch.manual_seed(seed)
-        return _get_rng_state(device)
-
-
-def _get_rng_state(device: torch.device) -> tuple[Tensor, Tensor | None]:
-    return torch.get_rng_state(), torch.cuda.get_rng_state(device) if device.type == "cuda" else None
-
-
-def _set_rng_state(state: tuple[Tensor, Tensor | None], device: torch.device) -> None:
-    torch.set_rng_state(state[0])
-    if state[1] is not None:
-        torch.cuda.set_rng_state(state[1], device)
 
 
 def _divergence_message(step: int) -> str:

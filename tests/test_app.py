@@ -34,9 +34,9 @@ def step_of(status: str) -> tuple[int, int]:
     return int(match[1]), int(match[2])
 
 
-def plot_json(output: dict) -> dict:
-    """A gr.Plot output as the plotly figure's JSON."""
-    return json.loads(output["plot"])
+def plot_json(output: str) -> dict:
+    """A LivePlot output as the plotly figure's JSON."""
+    return json.loads(output)
 
 
 @pytest.fixture()
@@ -109,12 +109,12 @@ def test_stop_keeps_the_best_weights_and_ends_the_stream(client: Client) -> None
     for output in job:
         if step_of(output[0])[0] >= 30:
             break
-    stopped = client.submit(api_name="/stop").result()
-    assert "Stopped" in stopped and "Kept the weights of step" in stopped, stopped
+    stopping = client.submit(api_name="/stop").result()
+    assert "Stopping" in stopping, stopping
     started = time.perf_counter()
     final = job.result(timeout=10)[0]
     assert time.perf_counter() - started < 2
-    assert "Stopped" in final and step_of(final)[0] < 5000, final
+    assert "Stopped at step" in final and "Kept the weights of step" in final and step_of(final)[0] < 5000, final
 
 
 def test_two_visitors_train_at_the_same_time(app_url: str) -> None:

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import torch
 
-from app import explorer, inpaint, latent_tab, likelihood
+from app import compare_tab, explorer, inpaint, latent_tab, likelihood
 from app.compare import Comparison, default_models
 from app.runs_tab import export, partial_upload, run_from_checkpoint
 from app.session import Session, Settings, Tick, TrainingRun
@@ -79,9 +79,14 @@ def test_stopping_a_comparison_keeps_what_finished():
         comparison.advance(0.2)
     comparison.advance(0.01)  # the second model starts
     comparison.stop()
+    while comparison.current is not None:  # the model in training scores the weights it stopped at
+        comparison.advance(0.2)
     states = [entry.state for entry in comparison.entries]
-    assert states == ["done", "stopped", "stopped"] and comparison.current is None
-    assert comparison.entries[0].mmd is not None and comparison.entries[2].note == "not started"
+    assert states == ["done", "stopped", "not started"]
+    stopped = comparison.entries[1].run
+    assert stopped.trainer.history[-1]["step"] == stopped.step and comparison.entries[1].mmd is not None
+    status = compare_tab._status(comparison)
+    assert "2 of 3 models finished, 1 not started" in status and status.startswith("**Stopped**"), status
 
 
 @pytest.mark.parametrize(("budget", "amount"), [("seconds", 0.0), ("steps", 0), ("steps", 10**9)])

@@ -36,8 +36,13 @@ def _trainer(config: TrainConfig, name: str = "MADE", dataset: str = "moons", se
     return Trainer(build_model(name, data.spec, hidden=32, seed=seed), data, config)
 
 
+def _steps(events) -> list:
+    """The events of training steps (the others report chunks of an evaluation)."""
+    return [e for e in events if e.losses]
+
+
 def _losses(events) -> list[float]:
-    return [e.losses["loss"] for e in events]
+    return [e.losses["loss"] for e in _steps(events)]
 
 
 def _weights(model: torch.nn.Module) -> dict[str, torch.Tensor]:
@@ -66,7 +71,7 @@ def _fail_from_step(model, step: int, how: str = "nan") -> None:
 
 
 def test_events_count_steps_and_end_with_a_report():
-    events = list(_trainer(_config(steps=12, every=5)).run())
+    events = _steps(_trainer(_config(steps=12, every=5)).run())
     assert [e.step for e in events] == list(range(1, 13))
     assert [e.done for e in events] == [False] * 11 + [True]
     assert [e.step for e in events if e.metrics is not None] == [5, 10, 12]  # every 5 steps, and at the end
@@ -82,7 +87,7 @@ def test_events_count_steps_and_end_with_a_report():
 def test_samples_stream_when_asked_and_change_nothing():
     """Drawing display samples and evaluating use forked random streams: the training losses are unaffected."""
     quiet = list(_trainer(_config(steps=8, every=None)).run())
-    busy = list(_trainer(_config(steps=8, every=1, sample_every_s=0.0)).run())
+    busy = _steps(_trainer(_config(steps=8, every=1, sample_every_s=0.0)).run())
     drawn = [e.samples for e in busy if e.samples is not None]
     assert busy[0].samples is not None and all(samples.shape == (50, 2) for samples in drawn)
     assert all(e.metrics is not None for e in busy)
@@ -91,7 +96,7 @@ def test_samples_stream_when_asked_and_change_nothing():
 
 def test_max_seconds_ends_the_run_early():
     events = list(_trainer(_config(steps=1000)).run(max_seconds=0.0))
-    assert len(events) == 1 and events[0].done and events[0].metrics is not None
+    assert len(_steps(events)) == 1 and events[-1].done and events[-1].metrics is not None
 
 
 # --- reproducibility and resuming -------------------------------------------------------------------------------------
@@ -113,11 +118,11 @@ def test_stop_then_run_again_continues_where_it_stopped():
     stream = trainer.run()
     for event in stream:
         first.append(event)
-        if event.step == 5:
-            stream.close()  # what the UI's Stop button does
+        if event.losses and event.step == 5:
+            stream.close()  # leaves the model as it is
     assert trainer.step == 5 and not first[-1].done
     second = list(trainer.run(steps=5))
-    assert [e.step for e in second] == list(range(6, 11))
+    assert [e.step for e in _steps(second)] == list(range(6, 11))
     assert _losses(first + second) == _losses(straight)
     assert [row["step"] for row in trainer.history] == [5, 10]
 
@@ -127,6 +132,7 @@ def test_two_trainers_stepped_in_turn_each_reproduce_their_solo_run():
     solo_a = _losses(_trainer(_config(seed=0), name="VAE").run())
     solo_b = _losses(_trainer(_config(seed=1), name="VAE").run())
     a, b = _trainer(_config(seed=0), name="VAE").run(), _trainer(_config(seed=1), name="VAE").run()
+    a, b = (e for e in a if e.losses), (e for e in b if e.losses)
     interleaved = [(ea.losses["loss"], eb.losses["loss"]) for ea, eb in zip(a, b)]
     assert [x for x, _ in interleaved] == solo_a and [y for _, y in interleaved] == solo_b
 
@@ -144,7 +150,7 @@ def test_nan_loss_stops_and_restores_the_last_good_weights():
         if event.metrics is not None:
             snapshots[event.step] = _weights(trainer.model)
     last = events[-1]
-    assert [e.step for e in events] == list(range(1, 9))
+    assert [e.step for e in _steps(events)] == list(range(1, 9))
     assert last.done and "diverged at step 8" in last.message and math.isnan(last.losses["loss"])
     assert all(torch.isfinite(v).all() for v in trainer.model.state_dict().values())
     assert _same(_weights(trainer.model), snapshots[5])
@@ -195,6 +201,61 @@ def test_models_without_likelihood_are_selected_by_mmd():
     assert "validation MMD" in events[-1].message
 
 
+def _stop_at(trainer, step: int) -> list:
+    """Run, asking to stop once the step event of ``step`` has been seen; returns every event."""
+    events = []
+    for event in trainer.run():
+        events.append(event)
+        if event.losses and event.step == step:
+            trainer.request_stop()
+    return events
+
+
+def test_stop_scores_the_weights_it_stops_at_before_keeping_any():
+    """Stopped at step 7, last evaluated at 5: step 7 is evaluated too, and the kept weights are evaluated ones."""
+    trainer = _trainer(_config(steps=100, every=5))
+    events = _stop_at(trainer, 7)
+    assert trainer.step == 7 and events[-1].done and events[-1].metrics is not None
+    assert [row["step"] for row in trainer.history] == [5, 7]
+    assert trainer.kept.step in (5, 7) and events[-1].message.startswith("Stopped at step 7. Kept the weights of step")
+    assert _same(_weights(trainer.model), trainer.kept.state)
+
+
+def test_keep_final_ends_on_the_final_evaluated_weights():
+    """Descend, then ascend: "best" keeps an early step, "final" the last one, each saying which."""
+    finals = {}
+    for keep in ("best", "final"):
+        trainer = _trainer(_config(steps=40, every=5, keep=keep))
+        _fail_from_step(trainer.model, 21, how="ascend")
+        finals[keep] = (list(trainer.run())[-1].message, trainer)
+    best_message, best = finals["best"]
+    final_message, final = finals["final"]
+    assert best.kept.step < 40 and "(best on validation)" in best_message
+    assert final.kept.step == 40 and "step 40 (the final weights)" in final_message
+    assert _same(_weights(final.model), final.last.state) and final.last.step == 40
+
+
+def test_an_evaluation_streams_in_chunks_without_losses():
+    """Scoring 500 validation items of digits (64 dimensions) takes several chunks: events with no losses, at the
+    evaluated step, before the step's own event carries the metrics."""
+    events = list(_trainer(_config(steps=2, every=2), name="MADE", dataset="digits").run())
+    chunks = [e for e in events if not e.losses and not e.done]
+    assert len(chunks) >= 3 and all(e.step == 2 and e.metrics is None for e in chunks)
+    assert _steps(events)[-1].metrics is not None
+
+
+def test_evaluations_by_clock_also_come_whenever_the_step_count_doubles():
+    """With a wall-clock schedule, a step count twice the last evaluated one calls for an evaluation once at least
+    one evaluation's cost has passed, so the weights kept are never from far behind."""
+    trainer = _trainer(_config(every=None, eval_every_s=60.0))
+    trainer.step, trainer.history = 1, []
+    assert trainer._eval_due(since_s=0.0, cost_s=0.0)  # the first evaluation comes at once
+    trainer.history = [{"step": 100}]
+    for step, since, due in [(150, 30.0, False), (200, 0.1, False), (200, 0.5, True), (150, 61.0, True)]:
+        trainer.step = step
+        assert trainer._eval_due(since_s=since, cost_s=0.4) == due, (step, since)
+
+
 # --- settings ---------------------------------------------------------------------------------------------------------
 
 
@@ -213,6 +274,7 @@ def test_models_without_likelihood_are_selected_by_mmd():
         dict(eval_every_steps=0),
         dict(n_samples=0),
         dict(max_eval_items=1),
+        dict(keep="worst"),
     ],
 )
 def test_check_rejects_settings_that_cannot_train(bad):
