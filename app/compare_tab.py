@@ -150,10 +150,11 @@ def _status(comparison: Comparison) -> str:
 
 
 def _samples(comparison: Comparison) -> tuple[Any, Any]:
-    """Samples of every finished model: scatter panels over their densities (2D), or captioned image grids."""
+    """Samples of every model that has some: scatter panels over their densities (2D), or captioned image grids;
+    none yet (a new comparison): both cleared, so no earlier comparison's samples stand beside the new table."""
     finished = [entry.run for entry in comparison.entries if entry.run.samples is not None]
     if not finished:
-        return gr.skip(), gr.skip()
+        return gr.update(value=None), gr.update(value=None)
     first = finished[0]
     if first.bounds is not None:
         return gr.update(value=_panels(finished), visible=True), gr.update(visible=False)

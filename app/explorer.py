@@ -40,7 +40,8 @@ class Endpoints:
     end: Tensor  # (d,)
     note: str
     items: Tensor | None = None  # the two test items they encode, when they came from data
-    cache: dict = field(default_factory=dict)  # decoded paths by (steps, path kind), reused as the slider moves
+    label: int | None = None  # a conditional model's class, held fixed along the path (None: unconditional)
+    cache: dict = field(default_factory=dict)  # decoded paths by (steps, path kind, class), reused as the slider moves
 
 
 def explains(run: TrainingRun) -> str:
@@ -57,6 +58,11 @@ def explains(run: TrainingRun) -> str:
         else "It has no encoder: a real item gets the latent that the generator maps closest to it (latent "
         "optimisation, a search, not an inference)"
     )
+    if caps.conditional:
+        how += (
+            ", reading the item's class label too. It is conditional: every item is decoded for one class, held "
+            "fixed along the path (pick it below)"
+        )
     return f"**{run.settings.model}: a {caps.latent_dim}-dimensional latent space** with a N(0, I) prior. {how}."
 
 
@@ -64,12 +70,15 @@ def has_latent(run: TrainingRun | None) -> bool:
     return run is not None and run.capabilities.latent_dim is not None
 
 
-def to_latents(run: TrainingRun, items: Tensor) -> tuple[Tensor, str]:
-    """Latents of real items, and a note saying how they were found."""
+def to_latents(run: TrainingRun, index: list[int] | slice) -> tuple[Tensor, str]:
+    """Latents of the test items at ``index`` (with their class labels, for a conditional model), and a note saying
+    how they were found."""
     model = run.model
+    items = run.data.test[index].to(run.trainer.device)
+    labels = run.data.labels["test"][index] if run.capabilities.conditional else None
     if run.capabilities.encoder:
-        return latent_tools.to_latent(model, items), "encoded by the model"
-    latents, error = latent_tools.find_latent(model, items)
+        return latent_tools.to_latent(model, items, labels), "encoded by the model"
+    latents, error = latent_tools.find_latent(model, items, labels=labels)
     errors = ", ".join(f"{e:.3g}" for e in error.tolist())
     return latents, f"found by latent optimisation (squared reconstruction error per item: {errors})"
 
@@ -77,17 +86,20 @@ def to_latents(run: TrainingRun, items: Tensor) -> tuple[Tensor, str]:
 def choose_endpoints(run: TrainingRun, source: Source, first: int, second: int, seed: int) -> Endpoints:
     """Two random prior draws, or the latents of two test items (indices into the test split)."""
     dim = run.capabilities.latent_dim
+    label = 0 if run.capabilities.conditional else None
     if source == "random latents":
         generator = torch.Generator().manual_seed(seed)
         start, end = torch.randn(2, dim, generator=generator)
-        return Endpoints(run.run_id, start, end, f"two draws from the prior N(0, I) (seed {seed})")
+        return Endpoints(run.run_id, start, end, f"two draws from the prior N(0, I) (seed {seed})", label=label)
     test = run.data.test
     for index in (first, second):
         if not 0 <= index < len(test):
             raise ValueError(f"Test items are numbered 0 to {len(test) - 1}.")
-    items = test[[first, second]].to(run.trainer.device)
-    latents, how = to_latents(run, items)
-    return Endpoints(run.run_id, latents[0].cpu(), latents[1].cpu(), f"test items {first} and {second}, {how}", items)
+    latents, how = to_latents(run, [first, second])
+    if label is not None:
+        label = int(run.data.labels["test"][first])  # the class of item A, until another is picked
+    note = f"test items {first} and {second}, {how}"
+    return Endpoints(run.run_id, latents[0].cpu(), latents[1].cpu(), note, test[[first, second]], label)
 
 
 def path_latents(ends: Endpoints, n: int, path: Path) -> Tensor:
@@ -97,15 +109,25 @@ def path_latents(ends: Endpoints, n: int, path: Path) -> Tensor:
 def decoded_path(run: TrainingRun, ends: Endpoints, n: int, path: Path) -> np.ndarray:
     """The ``n`` evenly spaced items of a path, decoded once per endpoints (the weights do not change meanwhile
     unless the run trains on, which the slider accepts as a stale path until the endpoints are set again)."""
-    key = (n, path)
+    key = (n, path, ends.label)
     if key not in ends.cache:
-        ends.cache[key] = decode(run, path_latents(ends, n, path))
+        ends.cache[key] = decode(run, path_latents(ends, n, path), ends.label)
     return ends.cache[key]
 
 
-def decode(run: TrainingRun, latents: Tensor) -> np.ndarray:
-    """Decoded items as a float array in the data's shape (images: expected levels)."""
-    return latent_tools.decode_items(run.model, latents.to(run.trainer.device)).cpu().numpy()
+def decode(run: TrainingRun, latents: Tensor, label: int | None = None) -> np.ndarray:
+    """Decoded items as a float array in the data's shape (images: expected levels); a conditional model decodes
+    every latent for the one class ``label`` (class 0 if none is given)."""
+    labels = torch.full((len(latents),), label or 0, dtype=torch.long) if run.capabilities.conditional else None
+    return latent_tools.decode_items(run.model, latents.to(run.trainer.device), labels).cpu().numpy()
+
+
+def class_choices(run: TrainingRun | None) -> list[tuple[str, int]]:
+    """The classes a conditional run decodes for, as (name, label); empty for other runs."""
+    if run is None or not run.capabilities.conditional:
+        return []
+    names = run.spec.class_names or tuple(f"class {k}" for k in range(run.spec.n_classes or 0))
+    return [(name, k) for k, name in enumerate(names)]
 
 
 def picture(run: TrainingRun, items: np.ndarray, columns: int, scale: int | None = None) -> np.ndarray:
@@ -138,7 +160,7 @@ def encoded_test(run: TrainingRun) -> Tensor | None:
     """Latents of the first OVERLAY_ITEMS test items, when the model has an encoder (no search for 1,000 items)."""
     if not run.capabilities.encoder:
         return None
-    return to_latents(run, run.data.test[:OVERLAY_ITEMS].to(run.trainer.device))[0].cpu()
+    return to_latents(run, slice(0, OVERLAY_ITEMS))[0].cpu()
 
 
 def latent_map(run: TrainingRun, corners: tuple[int, int, int], label: str | None, encoded: Tensor | None) -> LatentMap:
@@ -151,7 +173,7 @@ def latent_map(run: TrainingRun, corners: tuple[int, int, int], label: str | Non
         latents = latent_tools.grid_2d(extent, MAP_SIDE)
         overlay = None if encoded is None else encoded.numpy()
         return LatentMap(latents, (-extent, extent, -extent, extent), overlay, labels, label_name, ("z₁", "z₂"))
-    anchors, _ = to_latents(run, run.data.test[list(corners)].to(run.trainer.device))
+    anchors, _ = to_latents(run, list(corners))
     latents, coords, _ = latent_tools.plane(*anchors.cpu(), MAP_SIDE)
     low, high = coords.min(0).values.tolist(), coords.max(0).values.tolist()
     overlay = None if encoded is None else latent_tools.project_to_plane(encoded, *anchors.cpu()).numpy()

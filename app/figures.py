@@ -109,7 +109,9 @@ def curve_figure(
             annotation_position="bottom left",
             annotation_font={"size": 11, "color": "#4b5563"},
         )
-    figure.update_layout(showlegend=bool(series))  # name even a lone curve
+    # name even a lone curve; a narrow figure stacks its legend, so leave room for one line per curve below the axis
+    legend_room = 22 * len(series)
+    figure.update_layout(showlegend=bool(series), height=HEIGHT + legend_room, margin_b=80 + legend_room)
     values = np.concatenate([np.asarray(s.y, dtype=np.float32) for s in series]) if series else np.zeros(0)
     figure.update_yaxes(range=_y_range(values, [r.value for r in references]))
     if not series:
@@ -128,10 +130,11 @@ def scatter_figure(
     data: np.ndarray,
     samples: np.ndarray | None = None,
     log_density: np.ndarray | None = None,
+    density_label: str = "log p",
 ) -> go.Figure:
     """2D samples (if any) over faint data points, over the model's log density as a heatmap (if given)."""
     figure = base_figure(title, "x₁", "x₂", height=SAMPLE_HEIGHT)
-    add_points_panel(figure, bounds, data, samples, log_density)
+    add_points_panel(figure, bounds, data, samples, log_density, density_label=density_label)
     return figure
 
 
@@ -142,6 +145,7 @@ def add_points_panel(
     samples: np.ndarray | None = None,
     log_density: np.ndarray | None = None,
     panel: int = 1,
+    density_label: str = "log p",
 ) -> None:
     """Draw data, samples and log density into the axes of subplot ``panel`` as one server-side picture, with
     legend entries and a colour bar (on the first panel) so the picture keeps every label of a plotly scatter."""
@@ -169,7 +173,7 @@ def add_points_panel(
     legend = panel == 1
     if density_range is not None:
         low, high = density_range
-        colorbar = {"title": {"text": "log p", "side": "right"}, "thickness": 12}
+        colorbar = {"title": {"text": density_label, "side": "right"}, "thickness": 12}
         marker = {"color": [low], "cmin": low, "cmax": high, "colorscale": raster.BLUES_SCALE}
         figure.add_trace(
             go.Scatter(

@@ -52,6 +52,7 @@ def build_inpaint_section(session: gr.State, run_id: gr.Dropdown) -> None:
             mask = gr.Dropdown(list(IMAGE_MASKS + POINT_MASKS), value=IMAGE_MASKS[0], label="Observed part")
             seed = gr.Number(0, label="Seed", precision=0, minimum=0)
             button = gr.Button("Complete", elem_id="inpaint-btn")
+        note = gr.Markdown("", elem_id="inpaint-note", elem_classes="hint")
         picture = gr.Image(
             None,
             elem_classes="picture",
@@ -62,21 +63,25 @@ def build_inpaint_section(session: gr.State, run_id: gr.Dropdown) -> None:
             buttons=["download"],
         )
         plot = LivePlot(None, show_label=False, visible=False)
-    button.click(complete, [session, run_id, item, mask, seed], [picture, plot], api_visibility="private")
+    button.click(complete, [session, run_id, item, mask, seed], [picture, plot, note], api_visibility="private")
 
 
-def complete(session: Session, run_id: Any, item: Any, mask: str, seed: Any) -> tuple[Any, Any]:
+def complete(session: Session, run_id: Any, item: Any, mask: str, seed: Any) -> tuple[Any, Any, str]:
+    """(picture, plot, note): the completions, or only a note saying why there are none (nothing else changes)."""
     run = session.find(run_id)
-    if run is None:
-        raise gr.Error("Train a model first, then pick it above.")
-    if not run.capabilities.inpainting:
-        raise gr.Error(f"{run.settings.model} cannot complete partly observed items: try an autoregressive model.")
     try:
+        if run is None:
+            raise ValueError("Train a model first, then pick it above.")
+        if not run.capabilities.inpainting:
+            raise ValueError(
+                f"{run.settings.model} cannot complete partly observed items: its likelihood does not factor "
+                "into conditionals of one part given another. Try an autoregressive model (MADE, PixelCNN …)."
+            )
         index, seed = whole(item, "The test item"), whole(seed, "The seed")
         if not 0 <= index < len(run.data.test):
             raise ValueError(f"Test items are numbered 0 to {len(run.data.test) - 1}.")
     except ValueError as error:
-        raise gr.Error(str(error)) from None
+        return gr.skip(), gr.skip(), f"**Cannot complete:** {error}"
     points = run.spec.kind == "points2d"
     kind = POINT_MASKS[0] if points else (mask if mask in IMAGE_MASKS else IMAGE_MASKS[0])
     x = run.data.test[index : index + 1]
@@ -88,11 +93,12 @@ def complete(session: Session, run_id: Any, item: Any, mask: str, seed: Any) -> 
             x.repeat(COMPLETIONS, *[1] * (x.dim() - 1)).to(run.trainer.device),
             observed.expand(COMPLETIONS, *run.spec.shape).to(run.trainer.device),
         ).cpu()
+    said = f"Test item {index}, {COMPLETIONS} completions by #{run.run_id} {run.settings.model} (seed {seed})."
     if points:
-        return gr.update(visible=False), gr.update(value=_points_figure(run, x, filled), visible=True)
+        return gr.update(visible=False), gr.update(value=_points_figure(run, x, filled), visible=True), said
     shown = torch.cat([x, torch.where(observed, x, torch.zeros_like(x)), filled]).numpy()
     picture = figures.image_grid(shown, run.spec.levels or 256, columns=6, scale=6)
-    return gr.update(value=picture, visible=True), gr.update(visible=False)
+    return gr.update(value=picture, visible=True), gr.update(visible=False), said
 
 
 def _points_figure(run: TrainingRun, x: Tensor, filled: Tensor) -> go.Figure:

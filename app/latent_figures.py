@@ -83,8 +83,7 @@ def correlation_figure(table: np.ndarray, factors: list[str]) -> go.Figure:
             zmin=0,
             zmax=1,
             colorscale="Blues",
-            text=np.round(table, 2),
-            texttemplate="%{text}",
+            texttemplate="%{z:.2f}",
             hovertemplate="%{y} ~ %{x}: %{z:.2f}<extra></extra>",
         )
     )

@@ -41,6 +41,13 @@ def build_latent_tab(session: gr.State, tab: gr.Tab) -> None:
                 seed = gr.Number(0, label="Seed", precision=0, minimum=0, elem_id="latent-seed")
             path = gr.Radio(["slerp", "linear"], value="slerp", label="Path", elem_id="latent-path")
             count = gr.Slider(3, 16, value=8, step=1, label="Steps in the strip", elem_id="latent-count")
+            klass = gr.Dropdown(
+                [],
+                label="Class",
+                visible=False,
+                elem_id="latent-class",
+                info="A conditional model decodes every latent for this one class.",
+            )
             set_btn = gr.Button("Set endpoints", variant="primary", elem_id="latent-set")
             gr.Markdown(explorer.SLERP_NOTE, elem_classes="hint")
         with gr.Column(scale=2, min_width=480):
@@ -114,12 +121,14 @@ def build_latent_tab(session: gr.State, tab: gr.Tab) -> None:
 
     quick: dict[str, Any] = {"show_progress": "hidden", "api_visibility": "private"}
     view = [note, image, plot, strip]
+    stale = [traverse_image, traverse_plot, map_image, map_plot, overlay_plot, factor_plot]
     tab.select(refresh_runs, [session, run_id], run_id, **quick)
-    run_id.change(on_run, [session, run_id], [info, colour, *view], **quick)
+    run_id.change(on_run, [session, run_id], [info, colour, klass, *view, *stale], **quick)
+    klass.input(set_class, [session, run_id, klass, path, count, slider], view, **quick)
     set_btn.click(
         set_endpoints,
-        [session, run_id, source, first, second, seed, path, count, slider],
-        view,
+        [session, run_id, source, first, second, seed, path, count, slider, klass],
+        [*view, klass],
         api_name="latent_endpoints",
     )
     for control in (path, count):
@@ -159,28 +168,56 @@ def _run(session: Session, run_id: Any) -> TrainingRun:
 
 
 def on_run(session: Session, run_id: Any) -> tuple[Any, ...]:
-    """A new run picked: explain its latent space and start from two random latents."""
+    """A new run picked: explain its latent space, start from two random latents, and clear the previous run's
+    traversal and map."""
     run = session.find(run_id)
+    cleared = (gr.update(value=None),) * 6
     if run is None:
-        return NO_RUN, gr.update(choices=[], value=None), *_blank_view()
+        return NO_RUN, gr.update(choices=[], value=None), gr.update(visible=False), *_blank_view(), *cleared
     labels = explorer.label_options(run)
     colour = gr.update(choices=labels, value=labels[0] if labels else None)
+    classes = explorer.class_choices(run)
+    klass = gr.update(choices=classes, value=classes[0][1] if classes else None, visible=bool(classes))
     if not explorer.has_latent(run):
-        return explorer.explains(run), colour, *_blank_view()
+        return explorer.explains(run), colour, klass, *_blank_view(), *cleared
     with session.lock:
         session.endpoints = explorer.choose_endpoints(run, "random latents", 0, 1, seed=0)
-        return explorer.explains(run), colour, *_view(session, run, "slerp", 8, 0.5)
+        return explorer.explains(run), colour, klass, *_view(session, run, "slerp", 8, 0.5), *cleared
+
+
+def set_class(session: Session, run_id: Any, label: Any, path: str, count: Any, t: float) -> tuple[Any, ...]:
+    """A conditional model's class changed: decode the same path for the new class."""
+    run = session.find(run_id)
+    ends = _ends(session, run) if explorer.has_latent(run) else None
+    if ends is None or label is None:
+        return (gr.skip(),) * 4
+    with session.lock:
+        ends.label = int(label)
+        return _view(session, run, path, int(count), t)
 
 
 def set_endpoints(
-    session: Session, run_id: Any, source: str, first: Any, second: Any, seed: Any, path: str, count: Any, t: float
+    session: Session,
+    run_id: Any,
+    source: str,
+    first: Any,
+    second: Any,
+    seed: Any,
+    path: str,
+    count: Any,
+    t: float,
+    label: Any,
 ) -> tuple[Any, ...]:
+    """New endpoints; a conditional model keeps the picked class for prior draws and takes item A's for items."""
     run = _run(session, run_id)
     try:
         a, b, s = whole(first, "Item A"), whole(second, "Item B"), whole(seed, "The seed")
         with session.lock:
-            session.endpoints = explorer.choose_endpoints(run, source, a, b, s)
-            return _view(session, run, path, int(count), t)
+            ends = session.endpoints = explorer.choose_endpoints(run, source, a, b, s)
+            if ends.label is not None and source == "random latents" and label is not None:
+                ends.label = int(label)
+            klass = gr.skip() if ends.label is None else ends.label
+            return *_view(session, run, path, int(count), t), klass
     except ValueError as error:
         raise gr.Error(str(error)) from None
 
@@ -214,7 +251,7 @@ def _view(session: Session, run: TrainingRun, path: str, count: int, t: float) -
     here_image, here_plot = _at(run, ends, path, t, count)
     if run.spec.kind == "points2d":
         return note, gr.update(visible=False), here_plot, gr.update(visible=False)
-    strip = explorer.picture(run, explorer.decode(run, explorer.path_latents(ends, count, path)), columns=count)
+    strip = explorer.picture(run, explorer.decoded_path(run, ends, count, path), columns=count)
     return note, here_image, gr.update(visible=False), gr.update(value=strip, visible=True)
 
 
@@ -222,10 +259,10 @@ def _at(run: TrainingRun, ends: Endpoints, path: str, t: float, count: int) -> t
     """(image, plot) for the point at ``t``: an image for image data, a figure for 2D data."""
     point = explorer.latent_tools.path_point(ends.start, ends.end, float(t), path)
     if run.spec.kind != "points2d":
-        picture = explorer.picture(run, explorer.decode(run, point), columns=1, scale=ITEM_SCALE)
+        picture = explorer.picture(run, explorer.decode(run, point, ends.label), columns=1, scale=ITEM_SCALE)
         return gr.update(value=picture, visible=True), gr.update(visible=False)
     line, steps = explorer.decoded_path(run, ends, PATH_POINTS, path), explorer.decoded_path(run, ends, count, path)
-    figure = latent_figures.path_figure(run.bounds, _data(run), line, steps, explorer.decode(run, point))
+    figure = latent_figures.path_figure(run.bounds, _data(run), line, steps, explorer.decode(run, point, ends.label))
     return gr.update(visible=False), gr.update(value=figure, visible=True)
 
 
@@ -242,9 +279,9 @@ def export_gif(session: Session, run_id: Any, path: str) -> str:
     run = _run(session, run_id)
     with session.lock:
         ends = _require_ends(session, run)
-        items = explorer.decode(run, explorer.path_latents(ends, GIF_FRAMES, path))
+        items = explorer.decode(run, explorer.path_latents(ends, GIF_FRAMES, path), ends.label)
         if run.spec.kind == "points2d":
-            line = explorer.decode(run, explorer.path_latents(ends, PATH_POINTS, path))
+            line = explorer.decode(run, explorer.path_latents(ends, PATH_POINTS, path), ends.label)
             frames = [latent_figures.points_picture(run.bounds, _data(run), line, item[None]) for item in items]
         else:
             frames = [explorer.picture(run, item[None], columns=1, scale=ITEM_SCALE) for item in items]
@@ -255,9 +292,9 @@ def export_png(session: Session, run_id: Any, path: str, count: Any) -> str:
     run = _run(session, run_id)
     with session.lock:
         ends = _require_ends(session, run)
-        items = explorer.decode(run, explorer.path_latents(ends, int(count), path))
+        items = explorer.decode(run, explorer.path_latents(ends, int(count), path), ends.label)
     if run.spec.kind == "points2d":
-        line = explorer.decode(run, explorer.path_latents(ends, PATH_POINTS, path))
+        line = explorer.decode(run, explorer.path_latents(ends, PATH_POINTS, path), ends.label)
         picture = latent_figures.points_picture(run.bounds, _data(run), line, items)
     else:
         picture = explorer.picture(run, items, columns=int(count))
@@ -276,7 +313,7 @@ def traverse(session: Session, run_id: Any, values: Any, spread: float) -> tuple
     with session.lock:
         ends = _require_ends(session, run)
         latents, dims = explorer.traversal(run, ends, int(values), float(spread))
-        items = explorer.decode(run, latents)
+        items = explorer.decode(run, latents, ends.label)
     if run.spec.kind == "points2d":
         grid = items.reshape(len(dims), int(values), 2)
         figure = latent_figures.path_figure(run.bounds, _data(run), grid.reshape(-1, 2), grid[:, 0], grid[:, -1])
@@ -294,7 +331,8 @@ def draw_map(session: Session, run_id: Any, c: Any, d: Any, e: Any, colour: str 
         with session.lock:
             encoded = explorer.encoded_test(run)
             grid = explorer.latent_map(run, corners, colour, encoded)
-            items = explorer.decode(run, grid.latents)
+            ends = session.endpoints
+            items = explorer.decode(run, grid.latents, ends.label if ends is not None else None)
             factors = explorer.factor_table(run, encoded)
     except ValueError as error:
         raise gr.Error(str(error)) from None

@@ -61,6 +61,18 @@ def ood_table(scores: ItemScores) -> list[list]:
     return rows
 
 
+def histogram_range(sets: dict[str, np.ndarray]) -> tuple[float, float]:
+    """A bits/dim range for histograms of per-item scores that shows the test data (the first set) in detail: from
+    the lowest score of any set to the highest within twice the test data's 1–99% spread above its 99th percentile
+    (an autoregressive model can put noise at 1,000+ bits/dim, which would squash everything else)."""
+    test = next(iter(sets.values()))
+    low = float(min(np.min(values) for values in sets.values()))
+    p1, p99 = np.percentile(test, [1, 99])
+    cap = float(p99 + 2 * (p99 - p1))
+    high = max(float(np.max(values[values <= cap])) if (values <= cap).any() else low for values in sets.values())
+    return low, max(high, low + 1e-3)
+
+
 OOD_COLUMNS = ["items", "mean bits/dim", "more likely than the median test digit", "what they are"]
 
 

@@ -148,22 +148,42 @@ def score_items(session: Session, run_id: Any) -> tuple[Any, Any, Any, Any]:
 
 
 def _histogram(run: TrainingRun, scores: likelihood.ItemScores) -> go.Figure:
+    """Per-item bits/dim of the test data and each out-of-distribution set, on shared bins over a range that shows
+    the test data (items far beyond it, e.g. noise under an autoregressive model, are counted in a note)."""
     kind = "bound" if run.capabilities.likelihood == "bound" else "NLL"
     title = f"#{run.run_id} {run.settings.model}: per-item {kind} (bits/dim)"
     figure = base_figure(
         title, f"bits/dim ({'upper bound' if kind == 'bound' else 'exact'}; lower = more likely)", "share of items"
     )
     sets = {"test data": scores.test, **scores.others}
+    low, high = likelihood.histogram_range(sets)
+    size = (high - low) / 60
+    beyond = []
     for i, (name, values) in enumerate(sets.items()):
+        shown = values[values <= high]
         figure.add_histogram(
-            x=values.astype(np.float32),
+            x=shown.astype(np.float32),
             name=name,
             histnorm="probability",
             opacity=0.6,
             marker_color=PALETTE[i % len(PALETTE)],
-            nbinsx=60,
+            xbins={"start": low, "end": high, "size": size},
         )
+        if len(shown) < len(values):
+            beyond.append(f"{name}: {100 * (1 - len(shown) / len(values)):.0f}%")
     figure.update_layout(barmode="overlay")
+    figure.update_xaxes(range=[low, high])
+    if beyond:
+        figure.add_annotation(
+            text=f"beyond {high:.2f} bits/dim (not drawn): " + ", ".join(beyond),
+            xref="paper",
+            yref="paper",
+            x=1.0,
+            y=1.0,
+            xanchor="right",
+            yanchor="bottom",
+            showarrow=False,
+        )
     return figure
 
 

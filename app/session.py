@@ -137,7 +137,7 @@ class TrainingRun:
         self.loss_terms: dict[str, list[float]] = {}
         self.samples: np.ndarray | None = None
         self.log_density: np.ndarray | None = None
-        self._density_at = -math.inf
+        self._density_at, self._density_cost = -math.inf, 0.0
         self.steps_per_s = 0.0
         self.target = 0
         self.device_label = describe(device)  # set again by the training thread, which uses one CPU thread
@@ -197,12 +197,16 @@ class TrainingRun:
         self.refresh_density(force=True)
 
     def refresh_density(self, force: bool = False) -> None:
-        """Recompute the log-density grid (2D models with a likelihood) if it is due or ``force``d."""
-        if not self.has_density or (not force and time.perf_counter() - self._density_at < DENSITY_EVERY_S):
+        """Recompute the log-density grid (2D models with a likelihood) if it is due or ``force``d: every
+        DENSITY_EVERY_S, and at most a fifth of the time (a bound drawn smoothly costs more than an exact density)."""
+        since = time.perf_counter() - self._density_at
+        if not self.has_density or (not force and since < max(DENSITY_EVERY_S, 4 * self._density_cost)):
             return
+        start = time.perf_counter()
         grid = log_density_grid(self.trainer.model, self.bounds, n=DENSITY_GRID)
         self.log_density = grid.numpy().astype(np.float32)
         self._density_at = time.perf_counter()
+        self._density_cost = self._density_at - start
 
     @property
     def history(self) -> list[dict[str, float]]:

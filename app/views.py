@@ -83,7 +83,8 @@ def tracked_bounds(run: TrainingRun) -> dict[str, str]:
 
 
 def loss_figure(run: TrainingRun) -> go.Figure:
-    series = [Series(name, run.loss_steps, values) for name, values in run.loss_terms.items()]
+    names = run.model.loss_names
+    series = [Series(names.get(name, name), run.loss_steps, values) for name, values in run.loss_terms.items()]
     note = "" if series else "the training loss appears here"
     return figures.curve_figure("Training loss", "loss", series, note=note)
 
@@ -123,12 +124,23 @@ def samples_title(run: TrainingRun) -> str:
     return f"Samples at step {run.step}"
 
 
+def density_label(run: TrainingRun) -> str:
+    """What the heatmap under 2D samples shows: log p, or the model's bound on it."""
+    return "log p" if run.capabilities.likelihood == "exact" else f"{bound_name(run)} ≤ log p"
+
+
 def samples_figure(run: TrainingRun) -> go.Figure:
     if run.samples is None:
         title = f"The data: {run.spec.name} (model samples appear here shortly)"
+    elif run.log_density is None:
+        title = samples_title(run)
+    elif run.capabilities.likelihood == "exact":
+        title = samples_title(run) + " over the model's log density"
     else:
-        title = samples_title(run) + (" over the model's log density" if run.log_density is not None else "")
-    return figures.scatter_figure(title, run.bounds, run.data_points, run.samples, run.log_density)
+        title = samples_title(run) + f" over its {bound_name(run)} (a lower bound on log p)"
+    return figures.scatter_figure(
+        title, run.bounds, run.data_points, run.samples, run.log_density, density_label=density_label(run)
+    )
 
 
 def samples_picture(run: TrainingRun) -> np.ndarray | None:

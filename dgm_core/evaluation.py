@@ -122,13 +122,14 @@ def baseline_nll(data: Dataset) -> tuple[str, float]:
 
 @torch.no_grad()
 def log_density_grid(model: GenerativeModel, bounds: tuple[float, float, float, float], n: int = 100) -> Tensor:
-    """log p on an n×n grid over (x_min, x_max, y_min, y_max) for 2D models: rows follow y, columns follow x."""
+    """log p (or the model's bound, drawn smoothly: ``display_log_prob``) on an n×n grid over
+    (x_min, x_max, y_min, y_max) for 2D models: rows follow y, columns follow x."""
     x_min, x_max, y_min, y_max = bounds
     xs = torch.linspace(x_min, x_max, n)
     ys = torch.linspace(y_min, y_max, n)
     grid_y, grid_x = torch.meshgrid(ys, xs, indexing="ij")
     points = torch.stack([grid_x.flatten(), grid_y.flatten()], 1).to(model.device)
-    return model.log_prob(points).reshape(n, n).cpu()
+    return model.display_log_prob(points).reshape(n, n).cpu()
 
 
 @torch.no_grad()

@@ -76,18 +76,25 @@ def interpolate(z0: Tensor, z1: Tensor, n: int, path: PathKind) -> Tensor:
 
 
 @torch.no_grad()
-def to_latent(model: GenerativeModel, x: Tensor) -> Tensor:
+def to_latent(model: GenerativeModel, x: Tensor, labels: Tensor | None = None) -> Tensor:
     """The model's deterministic latent for each item, (N, d): a flow's exact z = f(x) (images: at the bin centre),
-    a VAE's posterior mean μ(x). Models without an encoder raise NotImplementedError (see ``find_latent``)."""
+    a VAE's posterior mean μ(x) (a conditional one's μ(x, y), given the items' ``labels``). Models without an
+    encoder raise NotImplementedError (see ``find_latent``)."""
     model.eval()
-    return model.encode(x.to(model.device)).cpu()
+    x = x.to(model.device)
+    return (model.encode(x) if labels is None else model.encode(x, labels.to(model.device))).cpu()
 
 
 @torch.no_grad()
-def decode_items(model: GenerativeModel, z: Tensor) -> Tensor:
-    """Items for latents z, in the data's shape: points, or images as (expected) levels in [0, L − 1], float."""
+def decode_items(model: GenerativeModel, z: Tensor, labels: Tensor | None = None) -> Tensor:
+    """Items for latents z, in the data's shape: points, or images as (expected) levels in [0, L − 1], float.
+    A conditional model decodes each z for its class in ``labels``."""
     model.eval()
-    return model.decode(z.to(model.device)).float().cpu()
+    return _decode(model, z.to(model.device), labels).float().cpu()
+
+
+def _decode(model: GenerativeModel, z: Tensor, labels: Tensor | None) -> Tensor:
+    return model.decode(z) if labels is None else model.decode(z, labels.to(z.device))
 
 
 def find_latent(
@@ -98,6 +105,7 @@ def find_latent(
     seed: int = 0,
     restarts: int = 4,
     prior_weight: float = 1e-5,
+    labels: Tensor | None = None,
 ) -> tuple[Tensor, Tensor]:
     """Invert a decoder without an encoder (a GAN's generator) by optimisation, item by item:
 
@@ -105,7 +113,8 @@ def find_latent(
 
     with s the data's scale (L − 1 for images, the training std for points) and a small λ that breaks ties between
     latents that fit equally well in favour of the more probable one under the prior. Adam runs from ``restarts``
-    seeded draws z ~ N(0, I) per item; the best restart is kept.
+    seeded draws z ~ N(0, I) per item; the best restart is kept. A conditional generator searches G(z, y) with each
+    item's class y in ``labels``.
     This is the closest point the generator can produce, not an inference: there is no posterior p(z | x) behind it,
     and an item the generator cannot make is simply matched badly (the error says how badly).
     Returns (z (N, d), mean squared reconstruction error per item in the data's units).
@@ -118,8 +127,10 @@ def find_latent(
     z = torch.randn(restarts, len(x), model.capabilities.latent_dim, generator=generator).to(device).requires_grad_()
     optimizer = torch.optim.Adam([z], lr=lr)
 
+    repeated = None if labels is None else labels.to(device).repeat(restarts)
+
     def objective() -> tuple[Tensor, Tensor]:
-        error = (model.decode(z.flatten(0, 1)).flatten(1) - target.repeat(restarts, 1)) / scale
+        error = (_decode(model, z.flatten(0, 1), repeated).flatten(1) - target.repeat(restarts, 1)) / scale
         return error.pow(2).mean(1).reshape(restarts, len(x)), prior_weight * z.pow(2).sum(-1) / 2
 
     for _ in range(steps):
@@ -133,7 +144,7 @@ def find_latent(
         best = (fit + prior).argmin(0)
         items = torch.arange(len(x), device=device)
         z_best = z[best, items]
-        error = (model.decode(z_best).flatten(1) - target).pow(2).mean(1)
+        error = (_decode(model, z_best, labels).flatten(1) - target).pow(2).mean(1)
     return z_best.detach().cpu(), error.cpu()
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import zipfile
 from pathlib import Path
 
+import gradio as gr
 import numpy as np
 import pytest
 import torch
@@ -89,6 +90,17 @@ def test_stopping_a_comparison_keeps_what_finished():
     assert "2 of 3 models finished, 1 not started" in status and status.startswith("**Stopped**"), status
 
 
+def test_a_new_comparison_clears_the_previous_ones_samples_and_curves():
+    session = Session()
+    for models in (["MADE"], ["GAN"]):
+        updates = list(compare_tab.compare(CPU, "moons", models, "steps", 5, session))
+    first = updates[0]  # the second comparison's first update
+    samples, gallery, nll, mmd = first[2:]
+    assert samples["value"] is None and gallery["value"] is None
+    assert len(nll.data) == len(mmd.data) == 0  # fresh curves: no MADE from before
+    assert updates[-1][2]["value"] is not None  # its own samples at the end
+
+
 @pytest.mark.parametrize(("budget", "amount"), [("seconds", 0.0), ("steps", 0), ("steps", 10**9)])
 def test_a_comparison_refuses_budgets_it_cannot_keep(budget, amount):
     with pytest.raises(ValueError, match="budget"):
@@ -122,7 +134,9 @@ def test_the_slider_decodes_the_point_it_is_at_and_every_view_renders():
     session = Session()
     run = trained(session, "digits", "VAE")
     latent_tab.on_run(session, run.run_id)
-    _, image, _, strip = latent_tab.set_endpoints(session, run.run_id, "random latents", 0, 1, 5, "linear", 6, 0.0)
+    _, image, _, strip, _ = latent_tab.set_endpoints(
+        session, run.run_id, "random latents", 0, 1, 5, "linear", 6, 0.0, None
+    )
     start = explorer.picture(run, explorer.decode(run, session.endpoints.start[None]), 1, latent_tab.ITEM_SCALE)
     assert np.array_equal(image["value"], start)
     assert strip["value"].shape[1] > 5 * strip["value"].shape[0] // 2  # six items side by side
@@ -132,11 +146,40 @@ def test_the_slider_decodes_the_point_it_is_at_and_every_view_renders():
     assert latent_tab.export_gif(session, run.run_id, "slerp").endswith(".gif")
 
 
+def test_a_conditional_model_holds_one_class_along_the_path_and_encodes_with_labels():
+    """The CVAE's strip and the item at the slider decode for the same class (they once disagreed: the strip cycled
+    through the classes); picking another class redraws both; its encoder reads test items with their labels."""
+    session = Session()
+    run = trained(session, "digits", "CVAE", 20)
+    info, *_ = latent_tab.on_run(session, run.run_id)
+    assert "encoder" in info and "has no encoder" not in info and "class" in info
+    _, image, _, strip, klass = latent_tab.set_endpoints(
+        session, run.run_id, "two test items", 0, 1, 0, "linear", 4, 0.0, None
+    )
+    assert klass == int(run.data.labels["test"][0])
+    first_cell = explorer.picture(run, explorer.decoded_path(run, session.endpoints, 4, "linear")[:1], 1)
+    start = explorer.decode(run, session.endpoints.start[None], klass)
+    assert np.array_equal(explorer.picture(run, start, 1), first_cell)
+    other = (klass + 1) % 10
+    _, image_other, _, strip_other = latent_tab.set_class(session, run.run_id, other, "linear", 4, 0.0)
+    assert not np.array_equal(strip_other["value"], strip["value"])
+    assert not np.array_equal(image_other["value"], image["value"])
+
+
+def test_picking_another_run_clears_the_previous_runs_map_and_traversal():
+    session = Session()
+    first, second = trained(session, "digits", "VAE", 2), trained(session, "moons", "RealNVP", 2)
+    latent_tab.on_run(session, first.run_id)
+    outputs = latent_tab.on_run(session, second.run_id)
+    stale = outputs[-6:]
+    assert all(update.get("value", "kept") is None for update in stale)
+
+
 def test_invalid_items_get_a_message_not_a_traceback():
     session = Session()
     run = trained(session, "digits", "VAE", 2)
     with pytest.raises(Exception, match="numbered 0 to 358"):
-        latent_tab.set_endpoints(session, run.run_id, "two test items", 0, 10_000, 0, "linear", 6, 0.5)
+        latent_tab.set_endpoints(session, run.run_id, "two test items", 0, 10_000, 0, "linear", 6, 0.5, None)
 
 
 # --- per-item scores ----------------------------------------------------------------------------------------------
@@ -205,15 +248,19 @@ def test_each_mask_hides_part_of_an_item_and_completions_keep_the_rest(kind):
     x = run.data.test[4:5].repeat(3, 1, 1, 1)
     filled = run.model.inpaint(x, observed.expand_as(x))
     assert torch.equal(filled[observed.expand_as(x)], x[observed.expand_as(x)])
-    picture, _ = inpaint.complete(session, run.run_id, 4, kind, 0)
-    assert picture["value"].ndim == 2  # the item, what the model sees, and fifteen completions as one picture
+    picture, _, said = inpaint.complete(session, run.run_id, 4, kind, 0)
+    assert picture["value"].ndim == 2 and said.startswith(
+        "Test item 4"
+    )  # the item, what the model sees, and fifteen completions as one picture
 
 
-def test_models_that_cannot_inpaint_say_so():
+def test_models_that_cannot_inpaint_say_so_in_words_and_change_nothing():
+    """No bare "Error" badge: the note says why, and the picture and plot are left as they were."""
     session = Session()
     run = trained(session, "digits", "VAE", 2)
-    with pytest.raises(Exception, match="cannot complete partly observed items"):
-        inpaint.complete(session, run.run_id, 0, inpaint.IMAGE_MASKS[0], 0)
+    picture, plot, said = inpaint.complete(session, run.run_id, 0, inpaint.IMAGE_MASKS[0], 0)
+    assert said.startswith("**Cannot complete:**") and "cannot complete partly observed items" in said
+    assert isinstance(picture, type(gr.skip())) and isinstance(plot, type(gr.skip()))
 
 
 def test_only_models_with_an_unconditional_importance_weighted_bound_offer_it():

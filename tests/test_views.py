@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from app import figures
+from app import figures, latent_figures, likelihood
 from app.session import parse_settings
 from app.train_tab import model_choices
 from dgm_core.models.registry import MODELS
@@ -48,3 +48,18 @@ def test_long_curves_are_binned_and_references_are_labelled() -> None:
     figure = figures.curve_figure("t", "bits/dim", [figures.Series("val", x, y)], [figures.Reference("floor", 0.5)])
     assert [a.text for a in figure.layout.annotations] == ["floor"]
     assert figure.layout.yaxis.range[0] < 0.5
+
+
+def test_score_histograms_show_the_test_data_not_the_far_outliers():
+    """Noise at 1,500 bits/dim under an autoregressive model once stretched the axis until the test data were one
+    bar; the range now ends near the test data and the outliers are left out."""
+    rng = np.random.default_rng(0)
+    sets = {"test data": rng.normal(2.2, 0.2, 359), "blank": np.full(50, 1.6), "noise": rng.normal(1500, 10, 50)}
+    low, high = likelihood.histogram_range(sets)
+    assert low == min(values.min() for values in sets.values()) and sets["test data"].max() <= high < 5
+
+
+def test_the_factor_table_prints_two_decimals():
+    """A float32 0.45 once showed as 0.44999998807907104."""
+    figure = latent_figures.correlation_figure(np.array([[0.45, 0.1]], dtype=np.float32), ["size", "x"])
+    assert figure.data[0].texttemplate == "%{z:.2f}" and figure.data[0].text is None

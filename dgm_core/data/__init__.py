@@ -26,6 +26,7 @@ class DataSpec:
     mean, std: per-dimension statistics of the training split (models may standardise with them).
     entropy_nats: the data generator's differential entropy when known: no honest test NLL can go below it.
     n_classes: number of class labels (0..n_classes-1) when the data set has them, else None.
+    class_names: what each class label stands for ("7", "circle"), when there are labels.
     """
 
     name: str
@@ -37,6 +38,7 @@ class DataSpec:
     entropy_nats: float | None = None
     description: str = ""
     n_classes: int | None = None
+    class_names: tuple[str, ...] | None = None
 
     @property
     def dim(self) -> int:
@@ -103,6 +105,7 @@ def load_dataset(name: str, seed: int = 0) -> Dataset:
         std=tuple(flat.std(0).tolist()),
         entropy_nats=extras.get("entropy_nats"),
         n_classes=int(labels["train"].max()) + 1 if "train" in labels else None,
+        class_names=extras.get("class_names"),
         description=source.description,
     )
     return Dataset(spec, splits["train"], splits["val"], splits["test"], labels, extras.get("factors", {}))

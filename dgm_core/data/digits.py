@@ -28,4 +28,4 @@ def make_splits(seed: int, binary: bool) -> tuple[dict[str, Tensor], dict[str, T
     index = {"test": order[:n_test], "val": order[n_test : n_test + n_val], "train": order[n_test + n_val :]}
     splits = {split: torch.from_numpy(images[i][:, None]) for split, i in index.items()}
     labels = {split: torch.from_numpy(bunch.target[i]).long() for split, i in index.items()}
-    return splits, labels, {"levels": 2 if binary else LEVELS}
+    return splits, labels, {"levels": 2 if binary else LEVELS, "class_names": tuple(str(k) for k in range(10))}

@@ -128,4 +128,4 @@ def make_splits(seed: int) -> tuple[dict[str, Tensor], dict[str, Tensor], dict]:
         splits[split], labels[split] = images[rows], kind[rows]
         split_factors[split] = {name: values[rows] for name, values in factors.items()}
         start += n
-    return splits, labels, {"levels": LEVELS, "factors": split_factors}
+    return splits, labels, {"levels": LEVELS, "factors": split_factors, "class_names": KINDS}

@@ -45,11 +45,13 @@ class GenerativeModel(nn.Module):
     """Base class: a training loss, a sampler and, where the family has them, a likelihood and a latent space.
 
     ``sampling_cost`` says in words how many network passes one batch of samples takes (for display); models whose
-    sampler is sequential (autoregressive ones, MAF) override it.
+    sampler is sequential (autoregressive ones, MAF) override it. ``loss_names`` names terms whose key says too
+    little, e.g. a GAN's "loss", which is the discriminator's.
     """
 
     capabilities: Capabilities
     sampling_cost: str = "one pass"
+    loss_names: dict[str, str] = {}  # display names of the terms ``train_step`` reports (others show as they are)
 
     def __init__(self, spec: DataSpec) -> None:
         super().__init__()
@@ -91,12 +93,22 @@ class GenerativeModel(nn.Module):
         """log p(x) in nats per item, or the bound named by ``capabilities.likelihood_name``."""
         raise NotImplementedError(f"{type(self).__name__} has no likelihood")
 
+    def display_log_prob(self, x: Tensor) -> Tensor:
+        """``log_prob`` as a deterministic, smooth function of x, for pictures of the density over a grid.
+
+        An exact likelihood is one already. A stochastic bound (a VAE's ELBO draws z, a diffusion bound draws t and
+        noise) drawn afresh for every grid point gives speckle; models with one override this to draw their noise
+        once for all points (common random numbers), so that neighbouring points get neighbouring values.
+        """
+        return self.log_prob(x)
+
     def tracked_bounds(self, x: Tensor) -> dict[str, Tensor]:
         """Other lower bounds on log p(x) per item worth following over training, by display name (a VAE's
         importance-weighted bound beside its ELBO); none by default."""
         return {}
 
-    def encode(self, x: Tensor) -> Tensor:
+    def encode(self, x: Tensor, labels: Tensor | None = None) -> Tensor:
+        """Latents of items (conditional models also read their class ``labels``), when ``capabilities.encoder``."""
         raise NotImplementedError(f"{type(self).__name__} has no encoder")
 
     def decode(self, z: Tensor) -> Tensor:

@@ -46,7 +46,7 @@ class CVAE(VAE):
         self.k = k
         self.register_buffer("label_counts", torch.ones(n_classes))
         self.capabilities = replace(
-            self.capabilities, likelihood_name=f"ELBO summed over labels (k={k})", encoder=False, conditional=True
+            self.capabilities, likelihood_name=f"ELBO summed over labels (k={k})", encoder=True, conditional=True
         )
 
     def log_prior(self) -> Tensor:
@@ -71,13 +71,27 @@ class CVAE(VAE):
     def log_prob(self, x: Tensor) -> Tensor:
         """log Σ_y p(y) (1/k) Σ_i p(x, z_yi | y) / q(z_yi | x, y), z_yi ~ q(z | x, y): a lower bound on log p(x)
         that needs no label (each term's expectation is p(x | y), and log is concave)."""
+        return self._over_labels(x, self.k)
+
+    def display_log_prob(self, x: Tensor, k: int = 8) -> Tensor:
+        """The same bound with k draws ε shared by every item and label (common random numbers)."""
+        return self._over_labels(x, k, torch.randn(k, 1, self.latent_dim, generator=torch.Generator().manual_seed(0)))
+
+    def _over_labels(self, x: Tensor, k: int, eps: Tensor | None = None) -> Tensor:
+        eps = None if eps is None else eps.to(x.device)
         per_label = torch.stack(
-            [self.conditional_log_prob(x, x.new_full((len(x),), y, dtype=torch.long)) for y in range(self.n_classes)]
+            [
+                self.iwae_bound(x, k, one_hot(x.new_full((len(x),), y, dtype=torch.long), self.n_classes), eps=eps)
+                for y in range(self.n_classes)
+            ]
         )  # (classes, N), one class at a time to bound memory
         return torch.logsumexp(per_label + self.log_prior()[:, None], dim=0)
 
-    def encode(self, x: Tensor) -> Tensor:
-        raise NotImplementedError("The CVAE's encoder q(z | x, y) needs a label.")
+    def encode(self, x: Tensor, labels: Tensor | None = None) -> Tensor:
+        """The posterior mean μ(x, y): the encoder reads the item's class label too."""
+        if labels is None:
+            raise ValueError("The CVAE's encoder q(z | x, y) needs each item's class label.")
+        return self._posterior(torch.cat([self._network_input(x), one_hot(labels, self.n_classes)], 1))[0]
 
     def decode(self, z: Tensor, labels: Tensor | None = None) -> Tensor:
         """E[x | z, y], for ``labels`` or for the classes in turn."""

@@ -138,16 +138,18 @@ class DDPM(GenerativeModel):
         return {"loss": (self.predict_noise(self.q_sample(y0, t, noise), t) - noise).pow(2).mean()}
 
     # --- the bound ------------------------------------------------------------------------------------------------
-    def kl_term(self, y0: Tensor, t: Tensor) -> Tensor:
-        """L_{t−1} = KL(q(y_{t−1} | y_t, y_0) ‖ p(y_{t−1} | y_t)) per row, steps t ≥ 2, one draw y_t ~ q(y_t | y_0)."""
-        y_t = self.q_sample(y0, t, torch.randn_like(y0))
+    def kl_term(self, y0: Tensor, t: Tensor, noise: Tensor | None = None) -> Tensor:
+        """L_{t−1} = KL(q(y_{t−1} | y_t, y_0) ‖ p(y_{t−1} | y_t)) per row, steps t ≥ 2, one draw y_t ~ q(y_t | y_0)
+        (from ``noise`` when given)."""
+        y_t = self.q_sample(y0, t, torch.randn_like(y0) if noise is None else noise)
         return gaussian_kl(self.posterior_mean(y0, y_t, t), self.posterior_var[t - 1, None],
                            self.reverse_mean(y_t, t), self.reverse_var[t - 1, None])  # fmt: skip
 
-    def decoder_log_prob(self, y0: Tensor) -> Tensor:
-        """−L_0 = log p(y_0 | y_1), y_1 ~ q(y_1 | y_0): a Gaussian density for points, the bin's mass for levels."""
+    def decoder_log_prob(self, y0: Tensor, noise: Tensor | None = None) -> Tensor:
+        """−L_0 = log p(y_0 | y_1), y_1 ~ q(y_1 | y_0) (from ``noise`` when given): a Gaussian density for points,
+        the bin's mass for levels."""
         t = torch.ones(len(y0), dtype=torch.long, device=y0.device)
-        mean = self.reverse_mean(self.q_sample(y0, t, torch.randn_like(y0)), t)
+        mean = self.reverse_mean(self.q_sample(y0, t, torch.randn_like(y0) if noise is None else noise), t)
         std = self.reverse_var[0].sqrt()
         if self.discrete:
             return discretized_gaussian_log_prob(y0, mean, std, half_bin=1 / (self.spec.levels - 1))
@@ -177,14 +179,30 @@ class DDPM(GenerativeModel):
         if self.kl_draws is None:
             log_decoder, kls, prior_kl, log_det = self.bound_terms(x)
             return log_decoder - kls.sum(1) - prior_kl + log_det
+        return self._stratified_bound(x)
+
+    def display_log_prob(self, x: Tensor, strata: int = 10) -> Tensor:
+        """The stratified bound of ``log_prob`` over ``strata`` strata, with one step t per stratum and one noise
+        vector, shared by every item (common random numbers): a smooth picture of the bound."""
+        return self._stratified_bound(x, strata, common=torch.Generator().manual_seed(0))
+
+    def _stratified_bound(self, x: Tensor, strata: int | None = None, common: torch.Generator | None = None) -> Tensor:
         y0, log_det = self._to_space(x)
-        edges = torch.linspace(2, self.steps + 1, self.kl_draws + 1, device=y0.device)
-        kl_sum = torch.zeros(len(y0), device=y0.device)
+        n, dim = y0.shape
+        edges = torch.linspace(2, self.steps + 1, (strata or self.kl_draws or self.steps - 1) + 1)
+
+        def shared_noise() -> Tensor | None:
+            return None if common is None else torch.randn(1, dim, generator=common).to(y0).expand(n, dim)
+
+        kl_sum = torch.zeros(n, device=y0.device)
         for low, high in zip(edges[:-1].ceil().long(), edges[1:].ceil().long()):
             if high > low:
-                t = torch.randint(int(low), int(high), (len(y0),), device=y0.device)
-                kl_sum = kl_sum + (high - low) * self.kl_term(y0, t)
-        return self.decoder_log_prob(y0) - kl_sum - self.prior_kl(y0) + log_det
+                if common is None:
+                    t = torch.randint(int(low), int(high), (n,), device=y0.device)
+                else:
+                    t = torch.randint(int(low), int(high), (1,), generator=common).to(y0.device).expand(n)
+                kl_sum = kl_sum + (high - low) * self.kl_term(y0, t, shared_noise())
+        return self.decoder_log_prob(y0, shared_noise()) - kl_sum - self.prior_kl(y0) + log_det
 
     # --- sampling -------------------------------------------------------------------------------------------------
     def sample(self, n: int) -> Tensor:

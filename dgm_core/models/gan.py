@@ -24,6 +24,7 @@ from dgm_core.models.preprocess import Standardize
 
 
 class GAN(GenerativeModel):
+    loss_names = {"loss": "discriminator"}
     betas = (0.5, 0.999)  # Adam's momentum: the usual GAN setting, less momentum keeps the players from overshooting
     critic_steps = 1  # discriminator steps per generator step
 

@@ -100,16 +100,22 @@ class VAE(GenerativeModel):
             return {}
         return {f"IWAE (k={self.tracked_k})": self.iwae_bound(x, self.tracked_k)}
 
-    def iwae_bound(self, x: Tensor, k: int, condition: Tensor | None = None) -> Tensor:
+    def display_log_prob(self, x: Tensor, k: int = 8) -> Tensor:
+        """IWAE_k with the same k draws ε for every item (common random numbers): a smooth picture of a bound."""
+        eps = torch.randn(k, 1, self.latent_dim, generator=torch.Generator().manual_seed(0)).to(x.device)
+        return self.iwae_bound(x, k, eps=eps)
+
+    def iwae_bound(self, x: Tensor, k: int, condition: Tensor | None = None, eps: Tensor | None = None) -> Tensor:
         """The importance-weighted bound (Burda et al., 2016), per item:
 
             IWAE_k(x) = E[log (1/k) Σ_i p(x, z_i) / q(z_i | x)],  z_i ~ q(z | x),
 
-        with ELBO = IWAE_1 ≤ IWAE_k ≤ IWAE_{k+1} → log p(x) as k → ∞.
+        with ELBO = IWAE_1 ≤ IWAE_k ≤ IWAE_{k+1} → log p(x) as k → ∞. ``eps`` (k, N or 1, latent) gives the
+        standard normal draws behind z_i = μ + σ ε_i instead of fresh ones.
         """
         mean, log_var = self._posterior(join(self._network_input(x), condition))
         std = torch.exp(0.5 * log_var)
-        eps = torch.randn(k, *mean.shape, device=x.device)
+        eps = torch.randn(k, *mean.shape, device=x.device) if eps is None else eps.expand(k, *mean.shape)
         z = mean + std * eps  # (k, N, latent)
         log_q = (-0.5 * eps.pow(2) - 0.5 * log_var - 0.5 * math.log(2 * math.pi)).sum(-1)
         log_prior = (-0.5 * z.pow(2) - 0.5 * math.log(2 * math.pi)).sum(-1)

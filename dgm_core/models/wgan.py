@@ -40,6 +40,7 @@ def gradient_penalty(scores: Tensor, points: Tensor) -> Tensor:
 
 
 class WGANGP(GAN):
+    loss_names = {"loss": "critic"}
     betas = (0.5, 0.9)
 
     def __init__(
