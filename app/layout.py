@@ -18,8 +18,8 @@ from app.train_tab import build_train_tab
 
 STYLE = Path(__file__).resolve().parent.parent / "assets" / "style.css"
 
+TITLE = "# DGM Playground"
 INTRO = """
-# DGM Playground
 Train small deep generative models — autoregressive, flows, latent-variable, adversarial, diffusion, energy-based —
 on toy 2D densities, 8×8 digits and 16×16 shapes, and watch them learn: live samples, the model's density, and honest
 held-out likelihoods. Then compare families, inspect likelihoods item by item, and walk latent spaces.
@@ -57,6 +57,17 @@ its own model.
 def build(device: torch.device) -> gr.Blocks:
     """The app's Blocks, training on ``device``."""
     with gr.Blocks(title="DGM Playground", analytics_enabled=False) as demo:
+        with gr.Row(elem_id="header", equal_height=True):
+            gr.Markdown(TITLE, elem_id="title")
+            lecture = gr.Checkbox(
+                False,
+                label="Lecture view",
+                info="Large text for a projector; or open the page with ?lecture=1",
+                elem_id="lecture-toggle",
+                container=False,
+                scale=0,
+                min_width=240,
+            )
         gr.Markdown(INTRO, elem_id="intro")
         session = gr.State(Session)  # a factory: Gradio makes one Session per browser tab, shared by all the tabs
         with gr.Tabs():
@@ -72,7 +83,20 @@ def build(device: torch.device) -> gr.Blocks:
                 build_runs_tab(device, session, tab, train_outputs)
         with gr.Accordion("About: what am I looking at?", open=False, elem_id="about"):
             gr.Markdown(ABOUT)
+        lecture.change(None, lecture, None, js=LECTURE_JS)
+        demo.load(None, None, lecture, js=LECTURE_FROM_URL)
     return demo
+
+
+# The lecture view is a class on <body>: the style sheet enlarges text and hides what a projector does not need, and
+# every LivePlot redraws with fonts of at least 16 px.
+LECTURE_JS = """(on) => {
+  document.body.classList.toggle('lecture', Boolean(on));
+  const plots = window.__livePlots || new Set();
+  plots.forEach((plot) => (plot.isConnected ? plot.redraw() : plots.delete(plot)));
+  return [];
+}"""
+LECTURE_FROM_URL = "() => new URLSearchParams(window.location.search).get('lecture') === '1'"
 
 
 def launch_options() -> dict[str, Any]:

@@ -47,6 +47,8 @@ const forLecture = (layout) => {
   if (!document.body.classList.contains('lecture')) return layout;
   const big = enlarge(layout);
   big.font = Object.assign({}, big.font, {size: Math.max(17, (big.font || {}).size || 0), color: '#000'});
+  const room = window.innerHeight - (div.getBoundingClientRect().top + window.scrollY) - 12;
+  if (big.height && room >= 320) big.height = Math.min(big.height, room);  // a figure in the first screen fits in it
   return big;
 };
 let scheduled = false;

@@ -41,10 +41,19 @@ class Settings:
     hidden: int
     seed: int
     options: dict[str, float] = field(default_factory=dict)  # the model's declared options (e.g. β), if set
+    keep: str = "best"  # the weights a run ends with: "best" on validation or "final"
 
 
 def parse_settings(
-    dataset: Any, model: Any, steps: Any, lr: Any, batch_size: Any, hidden: Any, seed: Any, option: Any = None
+    dataset: Any,
+    model: Any,
+    steps: Any,
+    lr: Any,
+    batch_size: Any,
+    hidden: Any,
+    seed: Any,
+    option: Any = None,
+    keep: Any = "best",
 ) -> Settings:
     """Settings from raw inputs, or ValueError with a message a user can act on (ranges are checked by the core).
     ``option`` sets the model's first declared option (``ModelInfo.options``), if it has one."""
@@ -64,7 +73,10 @@ def parse_settings(
         hidden=whole(hidden, "The hidden width"),
         seed=whole(seed, "The seed"),
         options=_options(model, option),
+        keep=keep,
     )
+    if keep not in ("best", "final"):
+        raise ValueError("Keep the weights best on validation or the final ones.")
     if not 0 <= settings.seed <= MAX_SEED:
         raise ValueError(f"The seed must be a whole number from 0 to {MAX_SEED:,}.")
     return settings
@@ -126,6 +138,7 @@ class TrainingRun:
             batch_size=settings.batch_size,
             seed=settings.seed,
             n_samples=SAMPLES_SHOWN[self.spec.kind],
+            keep=settings.keep,
         )
         self.trainer = Trainer(model, self.data, config, device)
         self.capabilities = model.capabilities

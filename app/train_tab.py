@@ -63,6 +63,15 @@ def build_train_tab(device: torch.device, session: gr.State) -> list[gr.componen
                 model_choices(DEFAULT_DATASET), value=DEFAULT_MODEL, label="Model (family)", elem_id="model"
             )
             model_info = gr.Markdown(model_card(DEFAULT_MODEL), elem_id="model-info", elem_classes="card")
+            with gr.Row(elem_id="train-buttons"):
+                train_btn = gr.Button("Train", variant="primary", elem_id="train-btn", min_width=80)
+                stop_btn = gr.Button("Stop", variant="stop", elem_id="stop-btn", min_width=80)
+                continue_btn = gr.Button("Continue", elem_id="continue-btn", min_width=80)
+            gr.Markdown(
+                "*Train* starts a fresh model · *Stop* scores the weights it stopped at and keeps the ones chosen "
+                "below · *Continue* trains the same model further.",
+                elem_classes="hint",
+            )
             with gr.Accordion("Hyperparameters", open=True):
                 with gr.Row():
                     steps = gr.Number(
@@ -97,15 +106,14 @@ def build_train_tab(device: torch.device, session: gr.State) -> list[gr.componen
                     0, label="Seed", precision=0, elem_id="seed", info="Same seed, same settings: the same run."
                 )
                 option = gr.Slider(**option_settings(DEFAULT_DATASET, DEFAULT_MODEL), elem_id="model-option")
-            with gr.Row():
-                train_btn = gr.Button("Train", variant="primary", elem_id="train-btn", min_width=80)
-                stop_btn = gr.Button("Stop", variant="stop", elem_id="stop-btn", min_width=80)
-                continue_btn = gr.Button("Continue", elem_id="continue-btn", min_width=80)
-            gr.Markdown(
-                "*Train* starts a fresh model · *Stop* keeps the best weights so far · "
-                "*Continue* trains the same model further.",
-                elem_classes="hint",
-            )
+                keep = gr.Radio(
+                    [("best on validation", "best"), ("final weights", "final")],
+                    value="best",
+                    label="Weights to keep",
+                    elem_id="keep",
+                    info="Best on validation: the evaluated weights with the lowest validation NLL (MMD² without a "
+                    "likelihood). Final: the weights at the last step, scored before they are kept.",
+                )
         with gr.Column(scale=2, min_width=480):
             status = gr.Markdown("Press **Train** to start.", label="Status", elem_id="status", elem_classes="status")
             samples_plot = LivePlot(
@@ -156,7 +164,7 @@ def build_train_tab(device: torch.device, session: gr.State) -> list[gr.componen
     }
     train_btn.click(
         partial(start_training, device),
-        [dataset, model, *hyper, seed, option, session],
+        [dataset, model, *hyper, seed, option, keep, session],
         outputs,
         api_name="train",
         **training,
@@ -216,11 +224,12 @@ def start_training(
     hidden: float,
     seed: float,
     option: float | None,
+    keep: str,
     session: Session,
 ) -> Iterator[Update]:
     """Train a fresh model with these settings, streaming the page's updates."""
     try:
-        settings = parse_settings(dataset, model, steps, lr, batch_size, hidden, seed, option)
+        settings = parse_settings(dataset, model, steps, lr, batch_size, hidden, seed, option, keep)
         run = TrainingRun(settings, device)
     except ValueError as error:
         yield refuse(str(error))

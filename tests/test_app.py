@@ -23,9 +23,10 @@ def train(
     hidden: int,
     seed: int = 0,
     option: float = 1.0,
+    keep: str = "best",
 ):
     """Start training through the API; ``option`` sets the model's declared option (e.g. β), if it has one."""
-    return client.submit(dataset, model, steps, lr, batch, hidden, seed, option, api_name="/train")
+    return client.submit(dataset, model, steps, lr, batch, hidden, seed, option, keep, api_name="/train")
 
 
 def step_of(status: str) -> tuple[int, int]:
