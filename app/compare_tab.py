@@ -61,8 +61,10 @@ def build_compare_tab(device: torch.device, session: gr.State, tab: gr.Tab) -> N
             )
         with gr.Column(scale=3, min_width=520):
             status = gr.Markdown("Pick models and press **Compare**.", elem_id="compare-status", elem_classes="status")
-            table = gr.Dataframe(headers=COLUMNS, value=[], interactive=False, elem_id="compare-table", wrap=True)
-            gr.Markdown(KERNEL_NOTE, elem_classes="hint")
+    table = gr.Dataframe(
+        headers=COLUMNS, value=[], interactive=False, elem_id="compare-table", elem_classes="wide-table", wrap=False
+    )
+    gr.Markdown(KERNEL_NOTE, elem_classes="hint")
     samples_plot = LivePlot(None, show_label=False, elem_id="compare-samples", visible=True)
     gallery = gr.Gallery(None, label="Samples", columns=4, height="auto", elem_id="compare-gallery", visible=False)
     with gr.Row():

@@ -48,7 +48,13 @@ def build_likelihood_tab(session: gr.State, tab: gr.Tab) -> None:
         )
         extremes_plot = LivePlot(None, show_label=False, visible=False)
     ood_table = gr.Dataframe(
-        headers=likelihood.OOD_COLUMNS, value=[], interactive=False, elem_id="lik-ood", wrap=True, visible=False
+        headers=likelihood.OOD_COLUMNS,
+        value=[],
+        interactive=False,
+        elem_id="lik-ood",
+        elem_classes="wide-table",
+        wrap=False,
+        visible=False,
     )
     with gr.Accordion("ELBO → IWAE: how the bound tightens with more importance samples", open=False):
         with gr.Row():

@@ -34,13 +34,12 @@ const plots = (window.__livePlots = window.__livePlots || new Set());
 plots.add(div);
 const config = {displaylogo: false, responsive: true, modeBarButtonsToRemove: ['select2d', 'lasso2d'],
                 toImageButtonOptions: {format: 'png', scale: 2}};
-const enlarge = (node) => {
-  if (Array.isArray(node)) return node.map(enlarge);
+const enlarge = (node, key = '') => {
+  if (Array.isArray(node)) return node.map((item) => enlarge(item));
   if (node === null || typeof node !== 'object') return node;
   const copy = {};
-  for (const [key, value] of Object.entries(node)) copy[key] = enlarge(value);
-  const isFont = typeof copy.size === 'number' && ('family' in copy || 'color' in copy);
-  if (isFont) copy.size = Math.max(16, 1.35 * copy.size);
+  for (const [name, value] of Object.entries(node)) copy[name] = enlarge(value, name);
+  if (/font$/i.test(key) && typeof copy.size === 'number') copy.size = Math.max(16, 1.35 * copy.size);
   return copy;
 };
 const forLecture = (layout) => {

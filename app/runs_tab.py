@@ -14,6 +14,7 @@ import gradio as gr
 import torch
 
 from app import streaming
+from app.compare import format_mmd
 from app.pickers import refresh_runs, run_picker
 from app.session import Session, Settings, TrainingRun
 from app.views import format_count
@@ -45,7 +46,9 @@ def build_runs_tab(device: torch.device, session: gr.State, tab: gr.Tab, train_o
         "`.dgm.zip` file: safetensors weights and a JSON config; pickled files are never opened.",
         elem_classes="hint",
     )
-    table = gr.Dataframe(headers=COLUMNS, value=[], interactive=False, elem_id="runs-table", wrap=True)
+    table = gr.Dataframe(
+        headers=COLUMNS, value=[], interactive=False, elem_id="runs-table", elem_classes="wide-table", wrap=False
+    )
     with gr.Row():
         run_id = run_picker("runs-run")
         open_btn = gr.Button("Open in the Train tab", elem_id="runs-open", min_width=80)
@@ -91,7 +94,7 @@ def _row(run: TrainingRun) -> list[Any]:
         format_count(run.num_parameters),
         "—" if nll is None else round(nll, 4),
         kind,
-        "—" if mmd is None else f"{mmd:.2e}",
+        "—" if mmd is None else format_mmd(mmd),
     ]
 
 

@@ -8,6 +8,7 @@ import numpy as np
 import plotly.graph_objects as go
 
 from app import figures
+from app.compare import format_mmd
 from app.figures import Reference, Series
 from app.session import DATA_POINTS_SHOWN, SAMPLES_SHOWN, TrainingRun, display_bounds
 from dgm_core.data import Dataset
@@ -53,8 +54,8 @@ def _score_line(run: TrainingRun) -> str:
     name, nats = run.baseline
     baseline = f"baseline ({name}): {nats:.3f} nats ({bits_per_dim(nats, run.spec):.3f} bits/dim)"
     if run.capabilities.likelihood == "none":
-        mmd = f"val MMD **{metrics['val_mmd']:.4f}**" if metrics else "val MMD: waiting for the first evaluation"
-        return f"No likelihood — compare by MMD · {mmd} · for reference, {baseline}"
+        mmd = f"val MMD² **{format_mmd(metrics['val_mmd'])}**" if metrics else "val MMD²: waiting for an evaluation"
+        return f"No likelihood — compare by MMD² (lower is better) · {mmd} · for reference, {baseline}"
     if metrics is None:
         score = "test NLL: waiting for the first evaluation"
     else:

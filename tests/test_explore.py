@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 import torch
 
-from app import compare_tab, explorer, inpaint, latent_tab, likelihood
+from app import compare, compare_tab, explorer, inpaint, latent_tab, likelihood
 from app.compare import Comparison, default_models
 from app.runs_tab import export, partial_upload, run_from_checkpoint
 from app.session import Session, Settings, Tick, TrainingRun
@@ -67,11 +67,17 @@ def test_a_comparison_spends_the_same_budget_on_each_model_and_scores_every_fami
     while comparison.current is not None:
         comparison.advance(0.5)
     made, gan = comparison.rows()
-    assert made[0] == "MADE" and gan[0] == "GAN" and made[8] == gan[8] == 30
+    assert made[0] == "MADE" and gan[0] == "GAN" and made[9] == gan[9] == 30
     assert isinstance(made[3], float) and made[4] == "exact"
     assert gan[3] == "—" and gan[4].startswith("none")
     assert all(0 < float(row[6]) <= 1 for row in (made, gan))  # a permutation p-value for both
+    assert all(row[7] == compare.verdict(float(row[6])) for row in (made, gan))
     assert comparison.progress() == 1.0
+
+
+def test_a_negative_unbiased_mmd_reads_as_about_zero():
+    assert compare.format_mmd(-1.45e-3) == "≈ 0" and compare.format_mmd(0.0) == "≈ 0"
+    assert compare.format_mmd(3.98e-3) == "3.98e-03"
 
 
 def test_stopping_a_comparison_keeps_what_finished():
