@@ -1,6 +1,7 @@
 """DGM Playground: start the web UI.
 
-    python app.py [--port 7860] [--host 127.0.0.1] [--device auto|cpu|cuda|mps] [--share]
+    python app.py [--port 7860] [--host 127.0.0.1] [--device auto|cpu|cuda|mps] [--runs-dir DIR] [--workers N]
+                  [--share]
 
 On Hugging Face Spaces the GRADIO_SERVER_NAME / GRADIO_SERVER_PORT variables set the defaults.
 """
@@ -9,9 +10,13 @@ from __future__ import annotations
 
 import argparse
 import os
+from pathlib import Path
 
 from app.layout import build, launch_options
+from app.session import Backend, single_thread
 from dgm_core.device import pick_device
+from dgm_core.scheduler import Scheduler
+from dgm_core.store import RunStore, default_root
 
 
 def parse_args() -> argparse.Namespace:
@@ -19,6 +24,10 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--port", type=int, default=int(os.environ.get("GRADIO_SERVER_PORT", 7860)))
     parser.add_argument("--host", default=os.environ.get("GRADIO_SERVER_NAME", "127.0.0.1"))
     parser.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N or mps (default: auto)")
+    parser.add_argument(
+        "--runs-dir", type=Path, default=default_root(), help=f"where runs are saved (default: {default_root()})"
+    )
+    parser.add_argument("--workers", type=int, default=None, help="training threads (default: one per core)")
     parser.add_argument("--share", action="store_true", help="also serve on a temporary public gradio.live link")
     args = parser.parse_args()
     try:
@@ -30,8 +39,11 @@ def parse_args() -> argparse.Namespace:
 
 def main() -> None:
     args = parse_args()
-    print(f"DGM Playground: models train on {args.device}")
-    build(args.device).launch(server_name=args.host, server_port=args.port, share=args.share, **launch_options())
+    single_thread()
+    backend = Backend(args.device, Scheduler(args.workers), RunStore(args.runs_dir))
+    workers = backend.scheduler.workers
+    print(f"DGM Playground: models train on {args.device} ({workers} workers); runs are saved in {args.runs_dir}")
+    build(backend).launch(server_name=args.host, server_port=args.port, share=args.share, **launch_options())
 
 
 if __name__ == "__main__":

@@ -2,23 +2,24 @@
 
 Every model gets the same number of steps, or the same seconds of training time (evaluation excluded), with its own
 registry defaults otherwise. Every family is then scored by the same two-sample test against held-out data; models
-with a likelihood also by their test NLL (or bound). No Gradio here: the tab streams what ``advance`` changes.
+with a likelihood also by their test NLL (or bound). A comparison is a job for the scheduler (``active``,
+``advance``): it trains its current model in the slices it is given. No Gradio here.
 """
 
 from __future__ import annotations
 
-import time
-from collections.abc import Iterator
+import threading
 from dataclasses import dataclass
 from typing import Literal
 
 import torch
 
-from app.session import Settings, Tick, TrainingRun, single_thread
+from app.session import SAMPLES_SHOWN
+from app.views import format_mmd
 from dgm_core.data import load_dataset
 from dgm_core.evaluation import mmd_test
-from dgm_core.models.registry import MODELS, defaults_for, models_by_family, models_for
-from dgm_core.training import TrainEvent
+from dgm_core.models.registry import MODELS, models_by_family, models_for
+from dgm_core.runs import Progress, Run, RunSpec
 
 Budget = Literal["seconds", "steps"]
 TEST_ITEMS = 500  # samples and test items in the final two-sample test
@@ -47,15 +48,15 @@ def default_models(dataset: str) -> list[str]:
 
 @dataclass
 class Entry:
-    run: TrainingRun
-    state: str = "waiting"  # waiting | training | stopping | done | stopped | failed | not started
+    run: Run
+    state: str = "waiting"  # waiting | training | done | stopped | failed | not started
     mmd: float | None = None
     p_value: float | None = None
     note: str = ""
 
 
 class Comparison:
-    """The models of one comparison, trained in turn by ``advance`` until each has spent its budget."""
+    """The models of one comparison, trained in turn until each has spent its budget."""
 
     def __init__(self, dataset: str, models: list[str], budget: Budget, amount: float, device: torch.device) -> None:
         if not models:
@@ -63,21 +64,19 @@ class Comparison:
         limit = {"seconds": (0.5, 600.0), "steps": (1, 100_000)}[budget]
         if not limit[0] <= amount <= limit[1]:
             raise ValueError(f"The budget must be {limit[0]:g} to {limit[1]:,g} {budget}.")
-        data = load_dataset(dataset)
         self.budget, self.amount = budget, amount
-        self.entries = [Entry(TrainingRun(self._settings(name, data.spec, budget, amount), device)) for name in models]
-        self._events: Iterator[TrainEvent] | None = None
-        self.started = time.perf_counter()
-
-    @staticmethod
-    def _settings(name: str, spec, budget: Budget, amount: float) -> Settings:
-        d = defaults_for(name, spec)
         steps = int(amount) if budget == "steps" else MAX_STEPS
-        return Settings(spec.name, name, steps, d.lr, d.batch_size, d.hidden, seed=0)
+        shown = SAMPLES_SHOWN[load_dataset(dataset).spec.kind]
+        self.entries = [Entry(Run(RunSpec.defaults(name, dataset, steps=steps), device, shown)) for name in models]
+        self.lock = threading.RLock()
 
     @property
     def current(self) -> Entry | None:
-        return next((entry for entry in self.entries if entry.state in ("waiting", "training", "stopping")), None)
+        return next((entry for entry in self.entries if entry.state in ("waiting", "training")), None)
+
+    @property
+    def active(self) -> bool:
+        return self.current is not None
 
     def progress(self) -> float:
         """The fraction of the whole comparison's budget spent, in [0, 1]."""
@@ -85,62 +84,48 @@ class Comparison:
         return spent / len(self.entries)
 
     def _spent(self, entry: Entry) -> float:
-        if entry.state in ("done", "stopped", "failed", "not started"):
+        if entry.state not in ("waiting", "training"):
             return 1.0
-        trainer = entry.run.trainer
-        return trainer.elapsed_s / self.amount if self.budget == "seconds" else trainer.step / self.amount
+        run = entry.run
+        return run.elapsed_s / self.amount if self.budget == "seconds" else run.step / self.amount
 
-    def advance(self, budget_s: float) -> Entry | None:
-        """Train the current model for about ``budget_s`` seconds; returns the entry that finished, if one did."""
-        entry = self.current
-        if entry is None:
-            return None
-        run = single_thread(entry.run)
-        if entry.state == "waiting":
-            seconds = self.amount if self.budget == "seconds" else None
-            entry.state, self._events = "training", run.begin(None, max_seconds=seconds)
-        deadline = time.perf_counter() + budget_s
-        while time.perf_counter() < deadline:
-            event = next(self._events, None)
-            if event is None or event.done:
-                if event is not None:
-                    run.record(event, Tick())
-                outcome = {"done": "done", "stopped": "stopped"}.get(run.phase, "failed")
-                return self._finish(entry, outcome)
-            run.record(event, Tick())
-        return None
+    def advance(self, budget_s: float) -> Progress:
+        """Train the current model for about ``budget_s`` seconds; when it ends, score it and start the next."""
+        with self.lock:
+            entry = self.current
+            if entry is None:
+                return Progress(done=True)
+            run = entry.run
+            if entry.state == "waiting":
+                entry.state = "training"
+                run.start(max_seconds=self.amount if self.budget == "seconds" else None)
+            progress = run.advance(budget_s)
+            if not run.active:
+                self._finish(entry, {"done": "done", "stopped": "stopped"}.get(run.phase, "failed"))
+            return progress
 
     def stop(self) -> None:
-        """The model in training stops (its last weights are scored, its best kept) and is scored; the models that
-        finished are kept; those that never started are marked so."""
-        for entry in self.entries:
-            if entry.state == "training":
-                entry.state = "stopping"
-                entry.run.trainer.request_stop()
-                entry.run.phase = "stopping"
-            elif entry.state == "waiting":
-                entry.state, entry.note = "not started", "stopped before its turn"
+        """The model in training stops (its last weights are scored, its best kept); the models that finished are
+        kept; those that never started are marked so."""
+        with self.lock:
+            for entry in self.entries:
+                if entry.state == "training":
+                    entry.run.stop()
+                elif entry.state == "waiting":
+                    entry.state, entry.note = "not started", "stopped before its turn"
 
-    def _finish(self, entry: Entry, state: str) -> Entry:
-        """Score the kept weights by the two-sample test and draw fresh samples for display."""
-        entry.state, self._events = state, None
+    def _finish(self, entry: Entry, state: str) -> None:
+        """Score the kept weights by the two-sample test, then mark the entry finished (pages read it meanwhile)."""
         run = entry.run
-        run.refresh_samples()
         test = run.data.test[:TEST_ITEMS]
         with torch.random.fork_rng():
             torch.manual_seed(0)
             samples = run.trainer.samples(len(test))
         entry.mmd, entry.p_value = mmd_test(samples.float(), test.float(), n_permutations=PERMUTATIONS)
-        return entry
+        entry.state = state
 
     def rows(self) -> list[list]:
         return [_row(entry) for entry in self.entries]
-
-
-def format_mmd(value: float) -> str:
-    """MMD² for a table: "≈ 0" when the unbiased estimate is at or below zero (it scatters around 0 for a perfect
-    model), else three significant digits."""
-    return "≈ 0" if value <= 0 else f"{value:.2e}"
 
 
 def verdict(p_value: float) -> str:
@@ -149,27 +134,27 @@ def verdict(p_value: float) -> str:
 
 def _row(entry: Entry) -> list:
     run = entry.run
-    caps = run.capabilities
-    metrics = run.kept_metrics() or {}
+    caps = run.model.capabilities
+    scores = run.scores
     if caps.likelihood == "none":
         nll, kind = "—", "none (no likelihood)"
     else:
-        nll = round(metrics["test_bpd"], 4) if "test_bpd" in metrics else "…"
+        nll = round(scores.bits(scores.nll["test"]), 4) if scores is not None else "…"
         kind = "exact" if caps.likelihood == "exact" else f"bound ({caps.likelihood_name.removesuffix(' bound')})"
-    speed = run.step / run.trainer.elapsed_s if run.trainer.elapsed_s > 0 else 0.0
+    speed = run.step / run.elapsed_s if run.elapsed_s > 0 else 0.0
     return [
-        run.settings.model,
-        MODELS[run.settings.model].family,
+        run.spec.model,
+        MODELS[run.spec.model].family,
         entry.state + (f" ({entry.note})" if entry.note else ""),
         nll,
         kind,
         "…" if entry.mmd is None else format_mmd(entry.mmd),
         "…" if entry.p_value is None else f"{entry.p_value:.3f}",
         "…" if entry.p_value is None else verdict(entry.p_value),
-        round(run.trainer.elapsed_s, 1),
+        round(run.elapsed_s, 1),
         run.step,
         round(speed, 1),
-        run.num_parameters,
+        run.model.num_parameters(),
         run.model.sampling_cost,
     ]
 

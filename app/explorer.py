@@ -14,7 +14,7 @@ import torch
 from torch import Tensor
 
 from app import figures
-from app.session import TrainingRun
+from app.session import RunView
 from dgm_core import latent_tools
 from dgm_core.models.registry import FAMILIES, MODELS
 
@@ -44,12 +44,19 @@ class Endpoints:
     cache: dict = field(default_factory=dict)  # decoded paths by (steps, path kind, class), reused as the slider moves
 
 
-def explains(run: TrainingRun) -> str:
+@dataclass
+class LatentState:
+    """The Latent explorer's state on one page: the path it walks (None until a run is picked)."""
+
+    endpoints: Endpoints | None = None
+
+
+def explains(run: RunView) -> str:
     """One or two sentences: what latent space this run has, and how items get into it."""
-    caps, family = run.capabilities, MODELS[run.settings.model].family
+    caps, family = run.capabilities, MODELS[run.spec.model].family
     if caps.latent_dim is None:
         return (
-            f"**{run.settings.model} has no latent space.** {FAMILIES[family]} It builds each item piece by piece, so "
+            f"**{run.spec.model} has no latent space.** {FAMILIES[family]} It builds each item piece by piece, so "
             "there is no code z to move along: try a flow, a VAE or a GAN."
         )
     how = (
@@ -63,18 +70,18 @@ def explains(run: TrainingRun) -> str:
             ", reading the item's class label too. It is conditional: every item is decoded for one class, held "
             "fixed along the path (pick it below)"
         )
-    return f"**{run.settings.model}: a {caps.latent_dim}-dimensional latent space** with a N(0, I) prior. {how}."
+    return f"**{run.spec.model}: a {caps.latent_dim}-dimensional latent space** with a N(0, I) prior. {how}."
 
 
-def has_latent(run: TrainingRun | None) -> bool:
+def has_latent(run: RunView | None) -> bool:
     return run is not None and run.capabilities.latent_dim is not None
 
 
-def to_latents(run: TrainingRun, index: list[int] | slice) -> tuple[Tensor, str]:
+def to_latents(run: RunView, index: list[int] | slice) -> tuple[Tensor, str]:
     """Latents of the test items at ``index`` (with their class labels, for a conditional model), and a note saying
     how they were found."""
     model = run.model
-    items = run.data.test[index].to(run.trainer.device)
+    items = run.data.test[index].to(run.device)
     labels = run.data.labels["test"][index] if run.capabilities.conditional else None
     if run.capabilities.encoder:
         return latent_tools.to_latent(model, items, labels), "encoded by the model"
@@ -83,14 +90,14 @@ def to_latents(run: TrainingRun, index: list[int] | slice) -> tuple[Tensor, str]
     return latents, f"found by latent optimisation (squared reconstruction error per item: {errors})"
 
 
-def choose_endpoints(run: TrainingRun, source: Source, first: int, second: int, seed: int) -> Endpoints:
+def choose_endpoints(run: RunView, source: Source, first: int, second: int, seed: int) -> Endpoints:
     """Two random prior draws, or the latents of two test items (indices into the test split)."""
     dim = run.capabilities.latent_dim
     label = 0 if run.capabilities.conditional else None
     if source == "random latents":
         generator = torch.Generator().manual_seed(seed)
         start, end = torch.randn(2, dim, generator=generator)
-        return Endpoints(run.run_id, start, end, f"two draws from the prior N(0, I) (seed {seed})", label=label)
+        return Endpoints(run.id, start, end, f"two draws from the prior N(0, I) (seed {seed})", label=label)
     test = run.data.test
     for index in (first, second):
         if not 0 <= index < len(test):
@@ -99,14 +106,14 @@ def choose_endpoints(run: TrainingRun, source: Source, first: int, second: int, 
     if label is not None:
         label = int(run.data.labels["test"][first])  # the class of item A, until another is picked
     note = f"test items {first} and {second}, {how}"
-    return Endpoints(run.run_id, latents[0].cpu(), latents[1].cpu(), note, test[[first, second]], label)
+    return Endpoints(run.id, latents[0].cpu(), latents[1].cpu(), note, test[[first, second]], label)
 
 
 def path_latents(ends: Endpoints, n: int, path: Path) -> Tensor:
     return latent_tools.interpolate(ends.start, ends.end, n, path)
 
 
-def decoded_path(run: TrainingRun, ends: Endpoints, n: int, path: Path) -> np.ndarray:
+def decoded_path(run: RunView, ends: Endpoints, n: int, path: Path) -> np.ndarray:
     """The ``n`` evenly spaced items of a path, decoded once per endpoints (the weights do not change meanwhile
     unless the run trains on, which the slider accepts as a stale path until the endpoints are set again)."""
     key = (n, path, ends.label)
@@ -115,29 +122,29 @@ def decoded_path(run: TrainingRun, ends: Endpoints, n: int, path: Path) -> np.nd
     return ends.cache[key]
 
 
-def decode(run: TrainingRun, latents: Tensor, label: int | None = None) -> np.ndarray:
+def decode(run: RunView, latents: Tensor, label: int | None = None) -> np.ndarray:
     """Decoded items as a float array in the data's shape (images: expected levels); a conditional model decodes
     every latent for the one class ``label`` (class 0 if none is given)."""
     labels = torch.full((len(latents),), label or 0, dtype=torch.long) if run.capabilities.conditional else None
-    return latent_tools.decode_items(run.model, latents.to(run.trainer.device), labels).cpu().numpy()
+    return latent_tools.decode_items(run.model, latents.to(run.device), labels).cpu().numpy()
 
 
-def class_choices(run: TrainingRun | None) -> list[tuple[str, int]]:
+def class_choices(run: RunView | None) -> list[tuple[str, int]]:
     """The classes a conditional run decodes for, as (name, label); empty for other runs."""
     if run is None or not run.capabilities.conditional:
         return []
-    names = run.spec.class_names or tuple(f"class {k}" for k in range(run.spec.n_classes or 0))
+    names = run.data_spec.class_names or tuple(f"class {k}" for k in range(run.data_spec.n_classes or 0))
     return [(name, k) for k, name in enumerate(names)]
 
 
-def picture(run: TrainingRun, items: np.ndarray, columns: int, scale: int | None = None) -> np.ndarray:
+def picture(run: RunView, items: np.ndarray, columns: int, scale: int | None = None) -> np.ndarray:
     """Decoded images as one picture, ``columns`` per row; ``scale`` screen pixels across one item if given."""
-    side = run.spec.shape[-1]
+    side = run.data_spec.shape[-1]
     factor = max(1, scale // side) if scale else SCALE.get(side, max(2, 96 // side))
-    return figures.image_grid(items, run.spec.levels or 256, columns=columns, scale=factor)
+    return figures.image_grid(items, run.data_spec.levels or 256, columns=columns, scale=factor)
 
 
-def traversal(run: TrainingRun, ends: Endpoints, values: int, spread: float) -> tuple[Tensor, list[int]]:
+def traversal(run: RunView, ends: Endpoints, values: int, spread: float) -> tuple[Tensor, list[int]]:
     """Latents varying each dimension (at most 16) around the path's start, ``values`` steps in ±spread."""
     dims = list(range(min(run.capabilities.latent_dim, 16)))
     offsets = torch.linspace(-spread, spread, values)
@@ -156,14 +163,14 @@ class LatentMap:
     axes: tuple[str, str]
 
 
-def encoded_test(run: TrainingRun) -> Tensor | None:
+def encoded_test(run: RunView) -> Tensor | None:
     """Latents of the first OVERLAY_ITEMS test items, when the model has an encoder (no search for 1,000 items)."""
     if not run.capabilities.encoder:
         return None
     return to_latents(run, slice(0, OVERLAY_ITEMS))[0].cpu()
 
 
-def latent_map(run: TrainingRun, corners: tuple[int, int, int], label: str | None, encoded: Tensor | None) -> LatentMap:
+def latent_map(run: RunView, corners: tuple[int, int, int], label: str | None, encoded: Tensor | None) -> LatentMap:
     """The decoded manifold: a grid over a 2-dim latent, else the plane through the latents of three test items;
     ``encoded`` (from ``encoded_test``) is drawn over it."""
     dim = run.capabilities.latent_dim
@@ -184,7 +191,7 @@ def latent_map(run: TrainingRun, corners: tuple[int, int, int], label: str | Non
 CLASS = "class label"
 
 
-def _colouring(run: TrainingRun, n: int) -> dict[str, Tensor]:
+def _colouring(run: RunView, n: int) -> dict[str, Tensor]:
     """Per-item values to colour the test set by: each known generative factor, then the class label."""
     values = {name: factor[:n] for name, factor in run.data.factors.get("test", {}).items()}
     if "test" in run.data.labels:
@@ -192,7 +199,7 @@ def _colouring(run: TrainingRun, n: int) -> dict[str, Tensor]:
     return values
 
 
-def _labels(run: TrainingRun, name: str | None, n: int) -> tuple[np.ndarray | None, str]:
+def _labels(run: RunView, name: str | None, n: int) -> tuple[np.ndarray | None, str]:
     values = _colouring(run, n)
     if not values:
         return None, ""
@@ -200,11 +207,11 @@ def _labels(run: TrainingRun, name: str | None, n: int) -> tuple[np.ndarray | No
     return values[name].numpy(), name
 
 
-def label_options(run: TrainingRun) -> list[str]:
+def label_options(run: RunView) -> list[str]:
     return list(_colouring(run, 1))
 
 
-def factor_table(run: TrainingRun, encoded: Tensor | None) -> tuple[np.ndarray, list[str]] | None:
+def factor_table(run: RunView, encoded: Tensor | None) -> tuple[np.ndarray, list[str]] | None:
     """|correlation| of each latent dimension with each known generative factor on the encoded test items, if the
     data has factors and the model an encoder."""
     if not run.data.factors or encoded is None:

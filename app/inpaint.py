@@ -14,8 +14,9 @@ import torch
 from torch import Tensor
 
 from app import figures
+from app.inputs import whole
 from app.live_plot import LivePlot
-from app.session import Session, TrainingRun, whole
+from app.session import RunView, Session
 
 IMAGE_MASKS = ("top half observed", "left half observed", "centre hidden", "every other pixel observed")
 POINT_MASKS = ("x₁ observed",)
@@ -74,7 +75,7 @@ def complete(session: Session, run_id: Any, item: Any, mask: str, seed: Any) -> 
             raise ValueError("Train a model first, then pick it above.")
         if not run.capabilities.inpainting:
             raise ValueError(
-                f"{run.settings.model} cannot complete partly observed items: its likelihood does not factor "
+                f"{run.spec.model} cannot complete partly observed items: its likelihood does not factor "
                 "into conditionals of one part given another. Try an autoregressive model (MADE, PixelCNN …)."
             )
         index, seed = whole(item, "The test item"), whole(seed, "The seed")
@@ -82,26 +83,26 @@ def complete(session: Session, run_id: Any, item: Any, mask: str, seed: Any) -> 
             raise ValueError(f"Test items are numbered 0 to {len(run.data.test) - 1}.")
     except ValueError as error:
         return gr.skip(), gr.skip(), f"**Cannot complete:** {error}"
-    points = run.spec.kind == "points2d"
+    points = run.data_spec.kind == "points2d"
     kind = POINT_MASKS[0] if points else (mask if mask in IMAGE_MASKS else IMAGE_MASKS[0])
     x = run.data.test[index : index + 1]
-    observed = observed_mask(kind, run.spec.shape)
-    with session.lock, torch.no_grad(), torch.random.fork_rng():
+    observed = observed_mask(kind, run.data_spec.shape)
+    with run.run.lock, torch.no_grad(), torch.random.fork_rng():
         torch.manual_seed(seed)
         run.model.eval()
         filled = run.model.inpaint(
-            x.repeat(COMPLETIONS, *[1] * (x.dim() - 1)).to(run.trainer.device),
-            observed.expand(COMPLETIONS, *run.spec.shape).to(run.trainer.device),
+            x.repeat(COMPLETIONS, *[1] * (x.dim() - 1)).to(run.device),
+            observed.expand(COMPLETIONS, *run.data_spec.shape).to(run.device),
         ).cpu()
-    said = f"Test item {index}, {COMPLETIONS} completions by #{run.run_id} {run.settings.model} (seed {seed})."
+    said = f"Test item {index}, {COMPLETIONS} completions by #{run.id} {run.spec.model} (seed {seed})."
     if points:
         return gr.update(visible=False), gr.update(value=_points_figure(run, x, filled), visible=True), said
     shown = torch.cat([x, torch.where(observed, x, torch.zeros_like(x)), filled]).numpy()
-    picture = figures.image_grid(shown, run.spec.levels or 256, columns=6, scale=6)
+    picture = figures.image_grid(shown, run.data_spec.levels or 256, columns=6, scale=6)
     return gr.update(value=picture, visible=True), gr.update(visible=False), said
 
 
-def _points_figure(run: TrainingRun, x: Tensor, filled: Tensor) -> go.Figure:
+def _points_figure(run: RunView, x: Tensor, filled: Tensor) -> go.Figure:
     data = run.data.test[:800].numpy()
     figure = figures.scatter_figure("x₂ drawn given the observed x₁", run.bounds, data, filled.numpy())
     figure.add_vline(x=float(x[0, 0]), line={"color": "#dc2626", "dash": "dot"})

@@ -11,11 +11,12 @@ import gradio as gr
 import numpy as np
 
 from app import explorer, latent_figures
-from app.explorer import Endpoints
+from app.explorer import Endpoints, LatentState
 from app.inpaint import build_inpaint_section
+from app.inputs import whole
 from app.live_plot import LivePlot
 from app.pickers import refresh_runs, run_picker
-from app.session import DATA_POINTS_SHOWN, Session, TrainingRun, whole
+from app.session import DATA_POINTS_SHOWN, RunView, Session
 
 PATH_POINTS = 64  # decoded points drawing a path through 2D data space
 GIF_FRAMES = 24
@@ -24,6 +25,7 @@ NO_RUN = "Train a model first (Train or Compare tab), then pick it here."
 
 
 def build_latent_tab(session: gr.State, tab: gr.Tab) -> None:
+    state = gr.State(lambda: LatentState())  # this page's path through the latent space (a factory)
     with gr.Row(equal_height=False):
         with gr.Column(scale=1, min_width=320):
             run_id = run_picker("latent-run")
@@ -123,33 +125,33 @@ def build_latent_tab(session: gr.State, tab: gr.Tab) -> None:
     view = [note, image, plot, strip]
     stale = [traverse_image, traverse_plot, map_image, map_plot, overlay_plot, factor_plot]
     tab.select(refresh_runs, [session, run_id], run_id, **quick)
-    run_id.change(on_run, [session, run_id], [info, colour, klass, *view, *stale], **quick)
-    klass.input(set_class, [session, run_id, klass, path, count, slider], view, **quick)
+    run_id.change(on_run, [session, state, run_id], [info, colour, klass, *view, *stale], **quick)
+    klass.input(set_class, [session, state, run_id, klass, path, count, slider], view, **quick)
     set_btn.click(
         set_endpoints,
-        [session, run_id, source, first, second, seed, path, count, slider, klass],
+        [session, state, run_id, source, first, second, seed, path, count, slider, klass],
         [*view, klass],
         api_name="latent_endpoints",
     )
     for control in (path, count):
-        control.change(redraw, [session, run_id, path, count, slider], view, **quick)
+        control.change(redraw, [session, state, run_id, path, count, slider], view, **quick)
     slider.input(
         move,
-        [session, run_id, path, slider],
+        [session, state, run_id, path, slider],
         [image, plot],
         api_name="latent_move",
         trigger_mode="always_last",
         concurrency_limit=None,
         show_progress="hidden",
     )
-    gif_btn.click(export_gif, [session, run_id, path], exported, api_visibility="private")
-    png_btn.click(export_png, [session, run_id, path, count], exported, api_visibility="private")
+    gif_btn.click(export_gif, [session, state, run_id, path], exported, api_visibility="private")
+    png_btn.click(export_png, [session, state, run_id, path, count], exported, api_visibility="private")
     traverse_btn.click(
-        traverse, [session, run_id, values, spread], [traverse_image, traverse_plot], api_visibility="private"
+        traverse, [session, state, run_id, values, spread], [traverse_image, traverse_plot], api_visibility="private"
     )
     map_btn.click(
         draw_map,
-        [session, run_id, *corners, colour],
+        [session, state, run_id, *corners, colour],
         [map_image, map_plot, overlay_plot, factor_plot],
         api_visibility="private",
     )
@@ -158,7 +160,7 @@ def build_latent_tab(session: gr.State, tab: gr.Tab) -> None:
 # --- events -------------------------------------------------------------------------------------------------------
 
 
-def _run(session: Session, run_id: Any) -> TrainingRun:
+def _run(session: Session, run_id: Any) -> RunView:
     run = session.find(run_id)
     if run is None:
         raise gr.Error(NO_RUN)
@@ -167,7 +169,7 @@ def _run(session: Session, run_id: Any) -> TrainingRun:
     return run
 
 
-def on_run(session: Session, run_id: Any) -> tuple[Any, ...]:
+def on_run(session: Session, state: LatentState, run_id: Any) -> tuple[Any, ...]:
     """A new run picked: explain its latent space, start from two random latents, and clear the previous run's
     traversal and map."""
     run = session.find(run_id)
@@ -180,24 +182,27 @@ def on_run(session: Session, run_id: Any) -> tuple[Any, ...]:
     klass = gr.update(choices=classes, value=classes[0][1] if classes else None, visible=bool(classes))
     if not explorer.has_latent(run):
         return explorer.explains(run), colour, klass, *_blank_view(), *cleared
-    with session.lock:
-        session.endpoints = explorer.choose_endpoints(run, "random latents", 0, 1, seed=0)
-        return explorer.explains(run), colour, klass, *_view(session, run, "slerp", 8, 0.5), *cleared
+    with run.run.lock:
+        state.endpoints = explorer.choose_endpoints(run, "random latents", 0, 1, seed=0)
+        return explorer.explains(run), colour, klass, *_view(state, run, "slerp", 8, 0.5), *cleared
 
 
-def set_class(session: Session, run_id: Any, label: Any, path: str, count: Any, t: float) -> tuple[Any, ...]:
+def set_class(
+    session: Session, state: LatentState, run_id: Any, label: Any, path: str, count: Any, t: float
+) -> tuple[Any, ...]:
     """A conditional model's class changed: decode the same path for the new class."""
     run = session.find(run_id)
-    ends = _ends(session, run) if explorer.has_latent(run) else None
+    ends = _ends(state, run) if explorer.has_latent(run) else None
     if ends is None or label is None:
         return (gr.skip(),) * 4
-    with session.lock:
+    with run.run.lock:
         ends.label = int(label)
-        return _view(session, run, path, int(count), t)
+        return _view(state, run, path, int(count), t)
 
 
 def set_endpoints(
     session: Session,
+    state: LatentState,
     run_id: Any,
     source: str,
     first: Any,
@@ -212,53 +217,53 @@ def set_endpoints(
     run = _run(session, run_id)
     try:
         a, b, s = whole(first, "Item A"), whole(second, "Item B"), whole(seed, "The seed")
-        with session.lock:
-            ends = session.endpoints = explorer.choose_endpoints(run, source, a, b, s)
+        with run.run.lock:
+            ends = state.endpoints = explorer.choose_endpoints(run, source, a, b, s)
             if ends.label is not None and source == "random latents" and label is not None:
                 ends.label = int(label)
             klass = gr.skip() if ends.label is None else ends.label
-            return *_view(session, run, path, int(count), t), klass
+            return *_view(state, run, path, int(count), t), klass
     except ValueError as error:
         raise gr.Error(str(error)) from None
 
 
-def redraw(session: Session, run_id: Any, path: str, count: Any, t: float) -> tuple[Any, ...]:
+def redraw(session: Session, state: LatentState, run_id: Any, path: str, count: Any, t: float) -> tuple[Any, ...]:
     run = session.find(run_id)
-    if not explorer.has_latent(run) or _ends(session, run) is None:
+    if not explorer.has_latent(run) or _ends(state, run) is None:
         return (gr.skip(),) * 4
-    with session.lock:
-        return _view(session, run, path, int(count), t)
+    with run.run.lock:
+        return _view(state, run, path, int(count), t)
 
 
-def move(session: Session, run_id: Any, path: str, t: float) -> tuple[Any, Any]:
+def move(session: Session, state: LatentState, run_id: Any, path: str, t: float) -> tuple[Any, Any]:
     """The slider moved: decode the one point there (and, for 2D data, redraw the path figure)."""
     run = session.find(run_id)
-    ends = _ends(session, run) if explorer.has_latent(run) else None
+    ends = _ends(state, run) if explorer.has_latent(run) else None
     if ends is None:
         return gr.skip(), gr.skip()
-    with session.lock:
+    with run.run.lock:
         return _at(run, ends, path, t, count=8)
 
 
-def _ends(session: Session, run: TrainingRun | None) -> Endpoints | None:
-    ends = session.endpoints
-    return ends if run is not None and ends is not None and ends.run_id == run.run_id else None
+def _ends(state: LatentState, run: RunView | None) -> Endpoints | None:
+    ends = state.endpoints
+    return ends if run is not None and ends is not None and ends.run_id == run.id else None
 
 
-def _view(session: Session, run: TrainingRun, path: str, count: int, t: float) -> tuple[Any, ...]:
-    ends = session.endpoints
+def _view(state: LatentState, run: RunView, path: str, count: int, t: float) -> tuple[Any, ...]:
+    ends = state.endpoints
     note = f"From A to B: {ends.note}. Path: {path}."
     here_image, here_plot = _at(run, ends, path, t, count)
-    if run.spec.kind == "points2d":
+    if run.data_spec.kind == "points2d":
         return note, gr.update(visible=False), here_plot, gr.update(visible=False)
     strip = explorer.picture(run, explorer.decoded_path(run, ends, count, path), columns=count)
     return note, here_image, gr.update(visible=False), gr.update(value=strip, visible=True)
 
 
-def _at(run: TrainingRun, ends: Endpoints, path: str, t: float, count: int) -> tuple[Any, Any]:
+def _at(run: RunView, ends: Endpoints, path: str, t: float, count: int) -> tuple[Any, Any]:
     """(image, plot) for the point at ``t``: an image for image data, a figure for 2D data."""
     point = explorer.latent_tools.path_point(ends.start, ends.end, float(t), path)
-    if run.spec.kind != "points2d":
+    if run.data_spec.kind != "points2d":
         picture = explorer.picture(run, explorer.decode(run, point, ends.label), columns=1, scale=ITEM_SCALE)
         return gr.update(value=picture, visible=True), gr.update(visible=False)
     line, steps = explorer.decoded_path(run, ends, PATH_POINTS, path), explorer.decoded_path(run, ends, count, path)
@@ -266,7 +271,7 @@ def _at(run: TrainingRun, ends: Endpoints, path: str, t: float, count: int) -> t
     return gr.update(visible=False), gr.update(value=figure, visible=True)
 
 
-def _data(run: TrainingRun) -> np.ndarray:
+def _data(run: RunView) -> np.ndarray:
     return run.data.test[:DATA_POINTS_SHOWN].numpy()
 
 
@@ -274,47 +279,47 @@ def _blank_view() -> tuple[Any, ...]:
     return "", gr.update(value=None, visible=True), gr.update(visible=False), gr.update(value=None, visible=True)
 
 
-def export_gif(session: Session, run_id: Any, path: str) -> str:
+def export_gif(session: Session, state: LatentState, run_id: Any, path: str) -> str:
     """The path as an animated GIF (A → B → A), one frame per evenly spaced step."""
     run = _run(session, run_id)
-    with session.lock:
-        ends = _require_ends(session, run)
+    with run.run.lock:
+        ends = _require_ends(state, run)
         items = explorer.decode(run, explorer.path_latents(ends, GIF_FRAMES, path), ends.label)
-        if run.spec.kind == "points2d":
+        if run.data_spec.kind == "points2d":
             line = explorer.decode(run, explorer.path_latents(ends, PATH_POINTS, path), ends.label)
             frames = [latent_figures.points_picture(run.bounds, _data(run), line, item[None]) for item in items]
         else:
             frames = [explorer.picture(run, item[None], columns=1, scale=ITEM_SCALE) for item in items]
-    return str(latent_figures.save_gif(frames, f"interpolation-run{run.run_id}"))
+    return str(latent_figures.save_gif(frames, f"interpolation-run{run.id}"))
 
 
-def export_png(session: Session, run_id: Any, path: str, count: Any) -> str:
+def export_png(session: Session, state: LatentState, run_id: Any, path: str, count: Any) -> str:
     run = _run(session, run_id)
-    with session.lock:
-        ends = _require_ends(session, run)
+    with run.run.lock:
+        ends = _require_ends(state, run)
         items = explorer.decode(run, explorer.path_latents(ends, int(count), path), ends.label)
-    if run.spec.kind == "points2d":
+    if run.data_spec.kind == "points2d":
         line = explorer.decode(run, explorer.path_latents(ends, PATH_POINTS, path), ends.label)
         picture = latent_figures.points_picture(run.bounds, _data(run), line, items)
     else:
         picture = explorer.picture(run, items, columns=int(count))
-    return str(latent_figures.save_png(picture, f"interpolation-run{run.run_id}"))
+    return str(latent_figures.save_png(picture, f"interpolation-run{run.id}"))
 
 
-def _require_ends(session: Session, run: TrainingRun) -> Endpoints:
-    ends = _ends(session, run)
+def _require_ends(state: LatentState, run: RunView) -> Endpoints:
+    ends = _ends(state, run)
     if ends is None:
         raise gr.Error("Set the endpoints first.")
     return ends
 
 
-def traverse(session: Session, run_id: Any, values: Any, spread: float) -> tuple[Any, Any]:
+def traverse(session: Session, state: LatentState, run_id: Any, values: Any, spread: float) -> tuple[Any, Any]:
     run = _run(session, run_id)
-    with session.lock:
-        ends = _require_ends(session, run)
+    with run.run.lock:
+        ends = _require_ends(state, run)
         latents, dims = explorer.traversal(run, ends, int(values), float(spread))
         items = explorer.decode(run, latents, ends.label)
-    if run.spec.kind == "points2d":
+    if run.data_spec.kind == "points2d":
         grid = items.reshape(len(dims), int(values), 2)
         figure = latent_figures.path_figure(run.bounds, _data(run), grid.reshape(-1, 2), grid[:, 0], grid[:, -1])
         figure.update_layout(title_text="Each latent dimension varied around A (path: one dimension, then the next)")
@@ -322,22 +327,24 @@ def traverse(session: Session, run_id: Any, values: Any, spread: float) -> tuple
     return gr.update(value=explorer.picture(run, items, columns=int(values)), visible=True), gr.update(visible=False)
 
 
-def draw_map(session: Session, run_id: Any, c: Any, d: Any, e: Any, colour: str | None) -> tuple[Any, ...]:
+def draw_map(
+    session: Session, state: LatentState, run_id: Any, c: Any, d: Any, e: Any, colour: str | None
+) -> tuple[Any, ...]:
     run = _run(session, run_id)
     try:
         corners = (whole(c, "Item C"), whole(d, "Item D"), whole(e, "Item E"))
         if len(set(corners)) < 3 or not all(0 <= i < len(run.data.test) for i in corners):
             raise ValueError(f"Pick three different test items, numbered 0 to {len(run.data.test) - 1}.")
-        with session.lock:
+        with run.run.lock:
             encoded = explorer.encoded_test(run)
             grid = explorer.latent_map(run, corners, colour, encoded)
-            ends = session.endpoints
+            ends = state.endpoints
             items = explorer.decode(run, grid.latents, ends.label if ends is not None else None)
             factors = explorer.factor_table(run, encoded)
     except ValueError as error:
         raise gr.Error(str(error)) from None
     side = explorer.MAP_SIDE
-    if run.spec.kind == "points2d":
+    if run.data_spec.kind == "points2d":
         title = "The latent grid, decoded into data space"
         figure = latent_figures.warped_grid_figure(title, run.bounds, _data(run), items, side)
         maps = (gr.update(visible=False), gr.update(value=figure, visible=True))

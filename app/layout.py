@@ -3,18 +3,21 @@ gives the theme and style sheet, which Gradio 6 takes at launch."""
 
 from __future__ import annotations
 
+import secrets
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import gradio as gr
-import torch
 
 from app.compare_tab import build_compare_tab
 from app.latent_tab import build_latent_tab
 from app.likelihood_tab import build_likelihood_tab
 from app.runs_tab import build_runs_tab
-from app.session import Session
+from app.session import Backend, Session
+from app.streaming import TrainOutputs, full_update, stream
 from app.train_tab import build_train_tab
+from dgm_core.store import TOKEN
 
 STYLE = Path(__file__).resolve().parent.parent / "assets" / "style.css"
 
@@ -54,9 +57,10 @@ its own model.
 """
 
 
-def build(device: torch.device) -> gr.Blocks:
-    """The app's Blocks, training on ``device``."""
-    with gr.Blocks(title="DGM Playground", analytics_enabled=False) as demo:
+def build(backend: Backend) -> gr.Blocks:
+    """The app's Blocks: pages share ``backend`` (device, scheduler, run store); each has its own ``Session``."""
+    pages: dict[str, Session] = {}  # open pages by Gradio's session hash, to let go of them when they close
+    with gr.Blocks(title="DGM Playground", analytics_enabled=False, delete_cache=(600, 3600)) as demo:
         with gr.Row(elem_id="header", equal_height=True):
             gr.Markdown(TITLE, elem_id="title")
             lecture = gr.Checkbox(
@@ -69,23 +73,72 @@ def build(device: torch.device) -> gr.Blocks:
                 min_width=240,
             )
         gr.Markdown(INTRO, elem_id="intro")
-        session = gr.State(Session)  # a factory: Gradio makes one Session per browser tab, shared by all the tabs
+        session = gr.State(lambda: Session(backend))  # a factory: one Session per page, shared by its tabs
+        secret = backend.store.secret() if backend.store is not None else secrets.token_hex(32)
+        token = gr.BrowserState("", storage_key="dgm-playground-browser", secret=secret)
         with gr.Tabs():
             with gr.Tab("Train", id="train", elem_id="tab-train"):
-                train_outputs = build_train_tab(device, session)
+                train_outputs = build_train_tab(backend, session)
             with gr.Tab("Compare", id="compare", elem_id="tab-compare") as tab:
-                build_compare_tab(device, session, tab)
+                build_compare_tab(session, tab)
             with gr.Tab("Likelihood", id="likelihood", elem_id="tab-likelihood") as tab:
                 build_likelihood_tab(session, tab)
             with gr.Tab("Latent explorer", id="latent", elem_id="tab-latent") as tab:
                 build_latent_tab(session, tab)
             with gr.Tab("Runs", id="runs", elem_id="tab-runs") as tab:
-                build_runs_tab(device, session, tab, train_outputs)
+                build_runs_tab(session, tab, train_outputs)
         with gr.Accordion("About: what am I looking at?", open=False, elem_id="about"):
             gr.Markdown(ABOUT)
         lecture.change(None, lecture, None, js=LECTURE_JS)
         demo.load(None, None, lecture, js=LECTURE_FROM_URL)
+
+        def restore(page: Session, known: str, request: gr.Request) -> Iterator[dict]:
+            yield from restore_runs(page, known, request, token, train_outputs, pages)
+
+        demo.load(
+            restore,
+            [session, token],
+            [token, *train_outputs.all()],
+            concurrency_limit=None,
+            show_progress="hidden",
+            api_visibility="private",
+        )
+
+        def leave(request: gr.Request) -> None:
+            page = pages.pop(request.session_hash, None)
+            if page is not None:
+                page.close()
+
+        demo.unload(leave)
     return demo
+
+
+def restore_runs(
+    session: Session,
+    known: str,
+    request: gr.Request,
+    token: gr.BrowserState,
+    outputs: TrainOutputs,
+    pages: dict[str, Session],
+) -> Iterator[dict]:
+    """A page opens: know the browser by the token it keeps (a new one for a new browser), bring back its runs from
+    the store, say so, and draw the newest on the Train tab — live, if it is still training."""
+    known = known if isinstance(known, str) and TOKEN.match(known) else secrets.token_hex(16)
+    views = session.attach(known)
+    pages[request.session_hash] = session
+    if not views:
+        yield {token: known}
+        return
+    view = session.current = next((v for v in reversed(views) if v.run.active), views[-1])
+    interrupted = [f"#{v.id}" for v in views if v.run.phase == "interrupted"]
+    said = f"Welcome back: {len(views)} run{'s' if len(views) > 1 else ''} restored (see the Runs tab)."
+    if interrupted:
+        said += f" Interrupted when the server stopped: {', '.join(interrupted)} — press Continue to resume."
+    update = full_update(view, outputs)
+    update[outputs.status] = said + "  \n" + update[outputs.status]
+    yield {token: known, **update}
+    if view.run.active:
+        yield from stream(view, outputs, session.backend.scheduler)
 
 
 # The lecture view is a class on <body>: the style sheet enlarges text and hides what a projector does not need, and
@@ -99,11 +152,16 @@ LECTURE_JS = """(on) => {
 LECTURE_FROM_URL = "() => new URLSearchParams(window.location.search).get('lecture') === '1'"
 
 
+MAX_UPLOAD = "100mb"  # Gradio refuses bigger uploads before they reach the disk (checkpoints are at most 100 MB)
+
+
 def launch_options() -> dict[str, Any]:
-    """Keyword arguments for ``demo.launch``: theme, style sheet, and no per-browser run history (each streamed
-    figure would be stored)."""
+    """Keyword arguments for ``demo.launch``: theme, style sheet, upload cap, threads for many streaming pages, and
+    no per-browser run history (each streamed figure would be stored)."""
     return {
         "theme": gr.themes.Soft(primary_hue="blue", neutral_hue="slate"),
         "css_paths": [STYLE],
         "run_history": False,
+        "max_file_size": MAX_UPLOAD,
+        "max_threads": 100,
     }

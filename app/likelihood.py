@@ -10,7 +10,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from app.session import TrainingRun
+from app.session import RunView
 from dgm_core.data import ood
 from dgm_core.evaluation import item_log_probs
 
@@ -37,10 +37,10 @@ def bits(log_probs: torch.Tensor, dim: int) -> np.ndarray:
     return (-log_probs / (dim * math.log(2))).numpy()
 
 
-def item_scores(run: TrainingRun) -> ItemScores:
+def item_scores(run: RunView) -> ItemScores:
     """Score the test items (the first SCORED_ITEMS) and, for a model of the digits' format, each
     out-of-distribution set."""
-    model, spec = run.model, run.spec
+    model, spec = run.model, run.data_spec
     test_items = run.data.test[:SCORED_ITEMS]
     test = bits(item_log_probs(model, test_items), spec.dim)
     others = {}
@@ -76,9 +76,9 @@ def histogram_range(sets: dict[str, np.ndarray]) -> tuple[float, float]:
 OOD_COLUMNS = ["items", "mean bits/dim", "more likely than the median test digit", "what they are"]
 
 
-def iwae_curve(run: TrainingRun, k_max: int) -> tuple[list[int], list[float]]:
+def iwae_curve(run: RunView, k_max: int) -> tuple[list[int], list[float]]:
     """Test bound in bits/dim (lower is tighter) for k = 1 (the ELBO) up to ``k_max`` importance samples."""
-    x = run.data.test[:IWAE_ITEMS].to(run.trainer.device)
+    x = run.data.test[:IWAE_ITEMS].to(run.device)
     ks = [k for k in IWAE_KS if k <= k_max]
     values = []
     run.model.eval()
@@ -86,5 +86,5 @@ def iwae_curve(run: TrainingRun, k_max: int) -> tuple[list[int], list[float]]:
         torch.manual_seed(0)
         for k in ks:
             bound = torch.cat([run.model.iwae_bound(chunk, k) for chunk in x.split(max(1, 20_000 // k))])
-            values.append(float(bits(bound.mean().cpu().reshape(1), run.spec.dim)[0]))
+            values.append(float(bits(bound.mean().cpu().reshape(1), run.data_spec.dim)[0]))
     return ks, values

@@ -12,9 +12,9 @@ from app import figures, likelihood, views
 from app.figures import PALETTE, Reference, base_figure
 from app.live_plot import LivePlot
 from app.pickers import refresh_runs, run_picker
-from app.session import Session, TrainingRun
+from app.session import RunView, Session
 
-X_AXES = {"training step": "step", "training seconds": "elapsed_s"}
+X_AXES = ("training step", "training seconds")
 
 
 def build_likelihood_tab(session: gr.State, tab: gr.Tab) -> None:
@@ -81,7 +81,7 @@ def on_tab(session: Session, chosen: list | None, current: Any) -> tuple[Any, An
     return gr.update(choices=choices, value=kept), single, curves_figure(session, kept, "training step")
 
 
-def _has_likelihood(run: TrainingRun | None) -> bool:
+def _has_likelihood(run: RunView | None) -> bool:
     return run is not None and run.capabilities.likelihood != "none"
 
 
@@ -91,19 +91,27 @@ def draw_curves(session: Session, chosen: list | None, x_axis: str) -> Any:
 
 def curves_figure(session: Session, chosen: list, x_axis: str) -> go.Figure:
     """Train (thin dotted) and test (bold; dashed for bounds) bits/dim of each run, one colour per run."""
-    runs = [run for run in (session.find(rid) for rid in chosen) if _has_likelihood(run) and run.history]
-    key = X_AXES.get(x_axis, "step")
+    runs = [run for run in (session.find(rid) for rid in chosen) if _has_likelihood(run) and run.run.history]
     figure = base_figure("Held-out NLL of the session's runs", x_axis, "bits/dim")
     for i, run in enumerate(runs):
         color, bound = PALETTE[i % len(PALETTE)], run.capabilities.likelihood == "bound"
-        name = f"#{run.run_id} {run.settings.model}" + (f" ({run.capabilities.likelihood_name})" if bound else "")
-        x = [row[key] for row in run.history]
-        lines = [("test", "test_bpd", 2.5, "dash" if bound else "solid"), ("train", "train_bpd", 1.2, "dot")]
-        lines += [(f"test, {name} bound", key, 1.8, "dashdot") for name, key in views.tracked_bounds(run).items()]
-        for split, metric, width, dash in lines:
-            y = [row.get(metric, np.nan) for row in run.history]
+        name = f"#{run.id} {run.spec.model}" + (f" ({run.capabilities.likelihood_name})" if bound else "")
+        history = run.run.history
+        x = [scores.step if x_axis == "training step" else scores.elapsed_s for scores in history]
+        lines = [("test", "test", 2.5, "dash" if bound else "solid"), ("train", "train", 1.2, "dot")]
+        for label, split, width, dash in lines:
+            y = [scores.bits(scores.nll[split]) for scores in history]
             figure.add_scatter(
-                x=x, y=y, mode="lines", name=f"{name} {split}", line={"color": color, "width": width, "dash": dash}
+                x=x, y=y, mode="lines", name=f"{name} {label}", line={"color": color, "width": width, "dash": dash}
+            )
+        for tracked in views.tracked_bounds(history):
+            y = [scores.bits(scores.bounds.get(tracked, np.nan)) for scores in history]
+            figure.add_scatter(
+                x=x,
+                y=y,
+                mode="lines",
+                name=f"{name} test, {tracked} bound",
+                line={"color": color, "width": 1.8, "dash": "dashdot"},
             )
     for reference in _references(runs):
         figure.add_hline(
@@ -124,40 +132,40 @@ def curves_figure(session: Session, chosen: list, x_axis: str) -> go.Figure:
     return figure
 
 
-def _references(runs: list[TrainingRun]) -> list[Reference]:
+def _references(runs: list[RunView]) -> list[Reference]:
     """Baseline and entropy lines, when every overlaid run is on the same data set (else they would mislead)."""
-    if not runs or len({run.settings.dataset for run in runs}) > 1:
+    if not runs or len({run.spec.dataset for run in runs}) > 1:
         return []
     return views.reference_lines(runs[0])
 
 
-def _run(session: Session, run_id: Any) -> TrainingRun:
+def _run(session: Session, run_id: Any) -> RunView:
     run = session.find(run_id)
     if run is None:
         raise gr.Error("Pick a run (train one first).")
     if not _has_likelihood(run):
-        raise gr.Error(f"{run.settings.model} has no likelihood to score items by: compare it by MMD instead.")
+        raise gr.Error(f"{run.spec.model} has no likelihood to score items by: compare it by MMD instead.")
     return run
 
 
 def score_items(session: Session, run_id: Any) -> tuple[Any, Any, Any, Any]:
     run = _run(session, run_id)
-    with session.lock:
+    with run.run.lock:
         scores = likelihood.item_scores(run)
     histogram = _histogram(run, scores)
     table = gr.update(value=likelihood.ood_table(scores), visible=bool(scores.others))
-    if run.spec.kind == "points2d":
+    if run.data_spec.kind == "points2d":
         return histogram, gr.update(visible=False), gr.update(value=_extremes_figure(run, scores), visible=True), table
     items = scores.items[np.concatenate([scores.most_likely, scores.least_likely])].numpy()
-    picture = figures.image_grid(items, run.spec.levels or 256, columns=likelihood.EXTREMES, scale=7)
+    picture = figures.image_grid(items, run.data_spec.levels or 256, columns=likelihood.EXTREMES, scale=7)
     return histogram, gr.update(value=picture, visible=True), gr.update(visible=False), table
 
 
-def _histogram(run: TrainingRun, scores: likelihood.ItemScores) -> go.Figure:
+def _histogram(run: RunView, scores: likelihood.ItemScores) -> go.Figure:
     """Per-item bits/dim of the test data and each out-of-distribution set, on shared bins over a range that shows
     the test data (items far beyond it, e.g. noise under an autoregressive model, are counted in a note)."""
     kind = "bound" if run.capabilities.likelihood == "bound" else "NLL"
-    title = f"#{run.run_id} {run.settings.model}: per-item {kind} (bits/dim)"
+    title = f"#{run.id} {run.spec.model}: per-item {kind} (bits/dim)"
     figure = base_figure(
         title, f"bits/dim ({'upper bound' if kind == 'bound' else 'exact'}; lower = more likely)", "share of items"
     )
@@ -193,7 +201,7 @@ def _histogram(run: TrainingRun, scores: likelihood.ItemScores) -> go.Figure:
     return figure
 
 
-def _extremes_figure(run: TrainingRun, scores: likelihood.ItemScores) -> go.Figure:
+def _extremes_figure(run: RunView, scores: likelihood.ItemScores) -> go.Figure:
     """2D: test points coloured by their score, the most and least likely ones ringed."""
     points = scores.items.numpy()
     figure = figures.scatter_figure("Test points by log-likelihood", run.bounds, points[:0])
@@ -226,11 +234,11 @@ def _extremes_figure(run: TrainingRun, scores: likelihood.ItemScores) -> go.Figu
 def draw_iwae(session: Session, run_id: Any, k_max: Any) -> go.Figure:
     run = _run(session, run_id)
     if not run.capabilities.importance_weighted:
-        raise gr.Error(f"{run.settings.model} has no importance-weighted bound: it needs an encoder q(z|x).")
-    with session.lock:
+        raise gr.Error(f"{run.spec.model} has no importance-weighted bound: it needs an encoder q(z|x).")
+    with run.run.lock:
         ks, values = likelihood.iwae_curve(run, int(k_max))
     figure = base_figure(
-        f"#{run.run_id} {run.settings.model}: test bound against k",
+        f"#{run.id} {run.spec.model}: test bound against k",
         "k (importance samples)",
         "bits/dim (upper bound on NLL)",
     )

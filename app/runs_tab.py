@@ -1,28 +1,30 @@
-"""The Runs tab: every model of the session with its settings and scores; open, delete, download, upload.
+"""The Runs tab: every run of this browser with its settings and scores; open, delete, download, upload.
 
 A checkpoint is one ``.dgm.zip`` file (safetensors weights + JSON config, see ``dgm_core.checkpoints``): never pickle.
+Uploads are checked field by field and their scores recomputed here; the uploaded file is deleted once read, and
+downloads older than ``EXPORT_LIFETIME_S`` are swept away at the next download.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import tempfile
+import time
 from pathlib import Path
 from typing import Any
 
 import gradio as gr
-import torch
 
 from app import streaming
-from app.compare import format_mmd
 from app.pickers import refresh_runs, run_picker
-from app.session import Session, Settings, TrainingRun
-from app.views import format_count
-from dgm_core.checkpoints import CheckpointError, load_checkpoint, save_checkpoint
+from app.session import RunView, Session
+from app.streaming import TrainOutputs
+from app.views import PHASES, format_count, format_mmd
+from dgm_core.checkpoints import CheckpointError
 from dgm_core.models.registry import MODELS
-from dgm_core.training import BestRecord
+from dgm_core.runs import Run
 
 DOWNLOADS = Path(tempfile.gettempdir()) / "dgm-playground-checkpoints"
+EXPORT_LIFETIME_S = 600
 COLUMNS = [
     "run",
     "model",
@@ -39,11 +41,12 @@ COLUMNS = [
 ]
 
 
-def build_runs_tab(device: torch.device, session: gr.State, tab: gr.Tab, train_outputs: list) -> None:
+def build_runs_tab(session: gr.State, tab: gr.Tab, train: TrainOutputs) -> None:
     gr.Markdown(
-        "Every model trained in this tab's session — on the Train tab, in a comparison, or uploaded — is a run. "
-        "Scores are for the weights each run holds (best on validation once it stopped). Checkpoints are one "
-        "`.dgm.zip` file: safetensors weights and a JSON config; pickled files are never opened.",
+        "Every model trained in this browser — on the Train tab, in a comparison, or uploaded — is a run, saved on "
+        "the server as it trains: a reload or a restart brings it back. Scores are for the weights each run holds "
+        "(best on validation, or the final ones, once it stopped). Checkpoints are one `.dgm.zip` file: safetensors "
+        "weights and a JSON config; pickled files are never opened, and an uploaded run is scored again here.",
         elem_classes="hint",
     )
     table = gr.Dataframe(
@@ -63,38 +66,36 @@ def build_runs_tab(device: torch.device, session: gr.State, tab: gr.Tab, train_o
     tab.select(refresh, [session, run_id], [table, run_id], **quick)
     delete_btn.click(delete, [session, run_id], [table, run_id, message], **quick)
     export_btn.click(export, [session, run_id], [checkpoint, message], api_name="export_checkpoint")
-    upload.upload(
-        partial_upload(device),
-        [session, upload, run_id],
-        [table, run_id, message, upload],
-        api_name="upload_checkpoint",
-    )
-    open_btn.click(open_in_train, [session, run_id], [message, *train_outputs], **quick)
+    upload.upload(upload_run, [session, upload, run_id], [table, run_id, message, upload], api_name="upload_checkpoint")
+
+    def opened(page: Session, chosen: Any) -> dict:
+        return open_in_train(page, chosen, train, message)
+
+    open_btn.click(opened, [session, run_id], [message, *train.all()], **quick)
 
 
 def rows(session: Session) -> list[list[Any]]:
-    return [_row(run) for run in reversed(session.runs.values())]
+    return [_row(view) for view in reversed(session.views.values())]
 
 
-def _row(run: TrainingRun) -> list[Any]:
-    metrics = run.kept_metrics() or {}
-    caps = run.capabilities
-    nll = metrics.get("test_bpd")
+def _row(view: RunView) -> list[Any]:
+    run, caps = view.run, view.capabilities
+    scores = run.scores
+    nll = None if scores is None or not scores.nll else scores.bits(scores.nll["test"])
     kind = "none" if caps.likelihood == "none" else ("exact" if caps.likelihood == "exact" else caps.likelihood_name)
-    mmd = metrics.get("val_mmd")
     return [
-        run.run_id,
-        run.settings.model,
-        MODELS[run.settings.model].family,
-        run.settings.dataset,
-        run.phase,
+        view.id,
+        view.spec.model,
+        MODELS[view.spec.model].family,
+        view.spec.dataset,
+        PHASES[run.phase],
         run.step,
-        round(run.trainer.elapsed_s, 1),
+        round(run.elapsed_s, 1),
         round(run.steps_per_s, 1),
-        format_count(run.num_parameters),
+        format_count(run.model.num_parameters()),
         "—" if nll is None else round(nll, 4),
         kind,
-        "—" if mmd is None else format_mmd(mmd),
+        "—" if scores is None else format_mmd(scores.val_mmd),
     ]
 
 
@@ -103,93 +104,63 @@ def refresh(session: Session, current: Any) -> tuple[Any, Any]:
 
 
 def delete(session: Session, run_id: Any) -> tuple[Any, Any, str]:
-    run = session.delete(run_id)
-    said = "Pick a run to delete." if run is None else f"Deleted run #{run.run_id} ({run.settings.model})."
+    view = session.delete(run_id)
+    said = "Pick a run to delete." if view is None else f"Deleted run #{view.id} ({view.spec.model})."
     return rows(session), refresh_runs(session, None), said
 
 
 def export(session: Session, run_id: Any) -> tuple[Any, str]:
-    """Write the run's weights and settings to a checkpoint file offered for download."""
-    run = session.find(run_id)
-    if run is None:
+    """Write the run (weights, optimizer and random state, curves) to a checkpoint file offered for download."""
+    view = session.find(run_id)
+    if view is None:
         return None, "Pick a run to download."
+    _sweep(DOWNLOADS, EXPORT_LIFETIME_S)
     DOWNLOADS.mkdir(parents=True, exist_ok=True)
-    folder = Path(tempfile.mkdtemp(dir=DOWNLOADS))  # one folder per download: sessions never overwrite each other
-    with session.lock:
-        path = save_checkpoint(
-            folder / f"{run.settings.model}-{run.settings.dataset}-run{run.run_id}.dgm.zip",
-            model_name=run.settings.model,
-            dataset=run.settings.dataset,
-            hidden=run.settings.hidden,
-            seed=run.settings.seed,
-            model=run.model,
-            extra={
-                "training": dataclasses.asdict(run.settings),
-                "model_kwargs": run.settings.options,
-                "step": run.step,
-                "elapsed_s": run.trainer.elapsed_s,
-                "metrics": run.kept_metrics() or {},
-                "history": run.history,
-            },
-        )
-    return str(path), f"Checkpoint of run #{run.run_id} ready: {path.name} ({path.stat().st_size / 1e3:.0f} kB)."
+    folder = Path(tempfile.mkdtemp(dir=DOWNLOADS))  # one folder per download: pages never overwrite each other
+    path = view.run.save(folder / f"{view.spec.model}-{view.spec.dataset}-run{view.id}.dgm.zip")
+    return str(path), f"Checkpoint of run #{view.id} ready: {path.name} ({path.stat().st_size / 1e3:.0f} kB)."
 
 
-def partial_upload(device: torch.device):
-    def upload(session: Session, file: Any, current: Any) -> tuple[Any, Any, str, Any]:
-        if file is None:
-            return gr.skip(), gr.skip(), "", gr.skip()
-        try:
-            run = run_from_checkpoint(Path(file), device)
-        except CheckpointError as error:
-            return rows(session), refresh_runs(session, current), f"**Not loaded:** {error}", None
-        session.keep(run)
-        said = f"Loaded {run.settings.model} on {run.settings.dataset} as run #{run.run_id} (step {run.step})."
-        return rows(session), refresh_runs(session, run.run_id), said, None
-
-    return upload
-
-
-def run_from_checkpoint(path: Path, device: torch.device) -> TrainingRun:
-    """A finished run rebuilt from a checkpoint: its weights, settings, scores and curves."""
-    model, record = load_checkpoint(path)
+def upload_run(session: Session, file: Any, current: Any) -> tuple[Any, Any, str, Any]:
+    """A checkpoint becomes a run of this browser, or a message says why not and nothing changes. The uploaded file
+    is deleted either way."""
+    if file is None:
+        return gr.skip(), gr.skip(), "", gr.skip()
+    path = Path(file)
     try:
-        settings = Settings(**record.training)
-        run = TrainingRun(settings, device, model=model)
-        trainer = run.trainer
-        trainer.step, trainer.elapsed_s = int(record.extra["step"]), float(record.extra["elapsed_s"])
-        trainer.history = [dict(row) for row in record.history]
-        metrics = dict(record.metrics)
-    except (KeyError, TypeError, ValueError) as error:
-        raise CheckpointError(f"The checkpoint's run settings are incomplete ({error}).") from None
-    if metrics:
-        score = metrics.get("val_nll", metrics.get("val_mmd", float("nan")))
-        state = {k: v.detach().clone() for k, v in trainer.model.state_dict().items()}
-        trainer.best = BestRecord(int(metrics.get("step", trainer.step)), score, metrics, state)
-    run.phase, run.message = "done", f"Loaded from {path.name}."
-    run.refresh_samples()
-    return run
+        run = Run.load(path, session.backend.device)
+    except CheckpointError as error:
+        return rows(session), refresh_runs(session, current), f"**Not loaded:** {error}", None
+    finally:
+        path.unlink(missing_ok=True)
+    view = session.keep(run)
+    scores = run.scores
+    scored = "" if scores is None else f"; its kept weights (step {scores.step}) were scored again here"
+    said = f"Loaded {view.spec.model} on {view.spec.dataset} as run #{view.id} (step {run.step}){scored}."
+    return rows(session), refresh_runs(session, view.id), said, None
 
 
-def open_in_train(session: Session, run_id: Any) -> tuple[Any, ...]:
+def open_in_train(session: Session, run_id: Any, train: TrainOutputs, message: gr.Markdown) -> dict:
     """Make a run the Train tab's, so that Continue trains it further."""
-    run = session.find(run_id)
-    if run is None:
-        return "Pick a run to open.", *(gr.skip(),) * 5
-    with session.lock:
-        if session.run is not None and session.run.phase == "training":
-            session.stop()
-        session.run = run
-        if run.samples is None:
-            run.refresh_samples()
-        status, loss, nll, *_ = streaming.full_update(run)
-        plot, picture = streaming.samples_update(run)
-    points = run.bounds is not None
-    return (
-        f"Run #{run.run_id} is open in the Train tab: press Continue there to train it further.",
-        status,
-        loss,
-        nll,
-        gr.update(value=plot if points else None, visible=points),
-        gr.update(value=None if points else picture, visible=not points),
-    )
+    view = session.find(run_id)
+    if view is None:
+        return {message: "Pick a run to open."}
+    session.current = view
+    points = view.bounds is not None
+    update = streaming.full_update(view, train)
+    return {
+        **update,
+        message: f"Run #{view.id} is open in the Train tab: press Continue there to train it further.",
+        train.samples_plot: gr.update(value=update.get(train.samples_plot), visible=points),
+        train.samples_image: gr.update(value=update.get(train.samples_image), visible=not points),
+    }
+
+
+def _sweep(folder: Path, older_than_s: float) -> None:
+    """Delete downloads older than ``older_than_s`` seconds (Gradio keeps its own copy of what it served)."""
+    cutoff = time.time() - older_than_s
+    for path in folder.glob("*/*") if folder.exists() else []:
+        if path.stat().st_mtime < cutoff:
+            path.unlink(missing_ok=True)
+            if not any(path.parent.iterdir()):
+                path.parent.rmdir()

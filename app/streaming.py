@@ -1,29 +1,65 @@
-"""Turning a training run into a paced stream of page updates.
+"""Drawing a run while the scheduler trains it: a paced stream of page updates.
 
-Training advances in slices of ~0.2 s, each followed by a yield, so Stop takes effect within a slice. Stop does not
-cancel the stream (a cancelled stream's last update can land after Stop's answer and show "Training" again): it asks
-the trainer to stop, and the stream ends by drawing the stopped state once the weights stopped at are scored. The
-status line goes out at every yield; figures go out by wall clock, a few per second, and only when they changed.
+The stream never trains: the shared ``Scheduler`` does, in slices between every active run. Every ~0.2 s the stream
+reads the run and sends the status line; figures go out by wall clock, a few per second, and only when they changed
+(the browser redraws a whole figure per update). With many pages streaming at once, each sends its figures less
+often, so that drawing never crowds out training. Stop asks the run to stop; the stream ends by drawing the stopped
+state once the weights stopped at are scored. A page that goes away ends its stream; the run trains on.
 """
 
 from __future__ import annotations
 
 import math
+import threading
 import time
 from collections.abc import Iterator
+from dataclasses import dataclass
 from typing import Any
 
 import gradio as gr
 
 from app import views
-from app.session import Session, TrainingRun
-from dgm_core.training import TrainEvent
+from app.session import RunView
+from dgm_core.scheduler import Scheduler
 
-SLICE_S = 0.2  # training between two yields
-FIRST_SLICE_S = 0.05  # a short first slice: the first step and samples show up sooner
+TICK_S = 0.2  # between two status updates
+FIRST_TICK_S = 0.05  # a short first wait: the first step and samples show up sooner
 EVERY_S = {"loss": 1.0, "nll": 1.0, "samples": 0.5}  # the least time between two updates of one figure
+STREAMS_AT_FULL_RATE = 4  # beyond this many pages streaming, each sends its figures proportionally less often
 
-Update = tuple[Any, Any, Any, Any, Any]  # status, loss plot, NLL plot, samples plot, samples image
+
+@dataclass(frozen=True)
+class TrainOutputs:
+    """The components that draw a run on the Train tab."""
+
+    status: gr.Markdown
+    loss: Any
+    nll: Any
+    samples_plot: Any
+    samples_image: gr.Image
+
+    def all(self) -> list:
+        return [self.status, self.loss, self.nll, self.samples_plot, self.samples_image]
+
+
+class _Streams:
+    """How many pages stream right now (to share the drawing budget)."""
+
+    def __init__(self) -> None:
+        self.count = 0
+        self._lock = threading.Lock()
+
+    def __enter__(self) -> _Streams:
+        with self._lock:
+            self.count += 1
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        with self._lock:
+            self.count -= 1
+
+
+STREAMS = _Streams()
 
 
 class Pacer:
@@ -40,67 +76,58 @@ class Pacer:
 
     def due(self, name: str) -> bool:
         now = time.perf_counter()
-        if self.dirty[name] and now - self.sent[name] >= EVERY_S[name]:
+        slower = max(1.0, STREAMS.count / STREAMS_AT_FULL_RATE)
+        if self.dirty[name] and now - self.sent[name] >= EVERY_S[name] * slower:
             self.dirty[name], self.sent[name] = False, now
             return True
         return False
 
 
-def full_update(run: TrainingRun, first: bool = False) -> Update:
+def full_update(view: RunView, outputs: TrainOutputs, first: bool = False) -> dict:
     """Every output, drawn from the run as it is."""
-    return (views.status_markdown(run), views.loss_figure(run), views.nll_figure(run), *samples_update(run, first))
+    return {
+        outputs.status: views.status_markdown(view),
+        outputs.loss: views.loss_figure(view),
+        outputs.nll: views.nll_figure(view),
+        **samples_update(view, outputs, first),
+    }
 
 
-def samples_update(run: TrainingRun, first: bool = False) -> tuple[Any, Any]:
-    """(samples plot, samples image): the one that fits the data, the other left alone. On a run's ``first`` update
-    the (costly) plot waits for the first samples, and the image's label turns from the data's to the model's."""
-    if run.bounds is not None:
-        return gr.skip() if first else views.samples_figure(run), gr.skip()
-    picture = views.samples_picture(run)
+def samples_update(view: RunView, outputs: TrainOutputs, first: bool = False) -> dict:
+    """The samples plot or the samples image, whichever fits the data. On a run's ``first`` update the (costly) plot
+    waits for the first samples, and the image's label turns from the data's to the model's."""
+    if view.bounds is not None:
+        if first:
+            return {}
+        view.refresh_density()
+        return {outputs.samples_plot: views.samples_figure(view)}
+    picture = views.samples_picture(view)
     if first:
-        return gr.skip(), gr.Image(picture, label=views.samples_label(run.spec))
-    return gr.skip(), gr.skip() if picture is None else picture
+        return {outputs.samples_image: gr.Image(picture, label=views.samples_label(view.data_spec))}
+    return {} if picture is None else {outputs.samples_image: picture}
 
 
-def message_update(text: str) -> Update:
-    """Only the status line changes (used for settings that cannot train)."""
-    return (text, gr.skip(), gr.skip(), gr.skip(), gr.skip())
-
-
-def stream(session: Session, run: TrainingRun, token: int, events: Iterator[TrainEvent]) -> Iterator[Update]:
-    """Advance the run slice by slice until it ends (or is stopped), or a newer run replaces it. If the page goes
-    away meanwhile (Gradio closes this generator), the run keeps its evaluated weights and counts as stopped."""
-    try:
-        yield from _slices(session, run, token, events)
-    finally:
-        with session.lock:
-            if session.token == token:
-                run.abandon()
-
-
-def _slices(session: Session, run: TrainingRun, token: int, events: Iterator[TrainEvent]) -> Iterator[Update]:
-    yield full_update(run, first=True)
-    pacer, budget_s = Pacer(), FIRST_SLICE_S
-    while True:
-        try:
-            tick = session.advance(events, token, budget_s)
-        except (RuntimeError, ValueError) as error:  # e.g. out of memory on a GPU: say so, keep the page alive
-            run.phase, run.message = "failed", f"Training failed: {error}"
+def stream(view: RunView, outputs: TrainOutputs, scheduler: Scheduler) -> Iterator[dict]:
+    """Draw ``view``'s run until it is no longer active (done, stopped, diverged or failed)."""
+    with STREAMS:
+        yield full_update(view, outputs, first=True)
+        run, pacer, wait = view.run, Pacer(), FIRST_TICK_S
+        seen = (run.step, len(run.history), id(run.samples))
+        while run.active:
+            time.sleep(wait)
+            wait = TICK_S
+            now = (run.step, len(run.history), id(run.samples))
+            pacer.mark(loss=now[0] != seen[0], nll=now[1] != seen[1], samples=now[2] != seen[2])
+            seen = now
+            update = {outputs.status: views.status_markdown(view, scheduler.position(run))}
+            if pacer.due("loss"):
+                update[outputs.loss] = views.loss_figure(view)
+            if pacer.due("nll"):
+                update[outputs.nll] = views.nll_figure(view)
+            if pacer.due("samples"):
+                update |= samples_update(view, outputs)
+            yield update
+        if run.phase == "diverged" or run.phase == "failed":
             gr.Warning(run.message)
-            yield message_update(views.status_markdown(run))
-            return
-        if tick is None:  # replaced by a newer run
-            return
-        if tick.done:
-            if run.phase == "diverged":
-                gr.Warning(run.message)
-            yield full_update(run)
-            return
-        budget_s = SLICE_S
-        pacer.mark(loss=True, nll=tick.metrics, samples=tick.samples)
-        yield (
-            views.status_markdown(run),
-            views.loss_figure(run) if pacer.due("loss") else gr.skip(),
-            views.nll_figure(run) if pacer.due("nll") else gr.skip(),
-            *(samples_update(run) if pacer.due("samples") else (gr.skip(), gr.skip())),
-        )
+        view.refresh_density(force=True)
+        yield full_update(view, outputs)

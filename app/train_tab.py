@@ -2,24 +2,23 @@
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Iterator
-from functools import partial
 from typing import Any
 
 import gradio as gr
-import torch
 
 from app import figures, views
+from app.inputs import parse_spec, whole
 from app.live_plot import LivePlot
-from app.session import Session, Settings, TrainingRun, parse_settings, warm_up, whole
-from app.streaming import Update, message_update, stream
+from app.session import SAMPLES_SHOWN, Backend, Session
+from app.streaming import TrainOutputs, stream
 from dgm_core.data import SOURCES, dataset_names, load_dataset
 from dgm_core.models.registry import FAMILIES, MODELS, defaults_for, models_by_family, models_for
+from dgm_core.runs import Run, RunSpec
 
 DEFAULT_DATASET = "moons"
 DEFAULT_MODEL = "RealNVP"
-TRAINING_CONCURRENCY = 4  # runs at once across all visitors (each visitor has their own model)
+STREAMS = 64  # pages that may stream a run at once (the scheduler, not this, decides how many train)
 
 
 def model_choices(dataset: str | None = None) -> list[tuple[str, str]]:
@@ -49,11 +48,17 @@ def defaults(dataset: str, model: str) -> tuple[int, float, int, int]:
     return values.steps, values.lr, values.batch_size, values.hidden
 
 
-def build_train_tab(device: torch.device, session: gr.State) -> list[gr.components.Component]:
+def warm_up(backend: Backend) -> None:
+    """Pay one-time costs at startup instead of on the first click: torch imports torch._dynamo (~2 s) when the
+    first optimizer is made, counting a step's cost warms torch's dispatcher, and data sets load on first use."""
+    Run(RunSpec.defaults(DEFAULT_MODEL, DEFAULT_DATASET), backend.device)
+
+
+def build_train_tab(backend: Backend, session: gr.State) -> TrainOutputs:
     """Lay out the tab's components and wire its events (inside a gr.Blocks context); returns the components that
-    draw a run (status, loss, NLL, samples plot, samples image), so another tab can open a run here."""
+    draw a run, so that another tab can open a run here."""
     steps0, lr0, batch0, hidden0 = defaults(DEFAULT_DATASET, DEFAULT_MODEL)
-    warm_up(Settings(DEFAULT_DATASET, DEFAULT_MODEL, steps0, lr0, batch0, hidden0, seed=0), device)
+    warm_up(backend)
     preview_plot, preview_picture = views.data_preview(load_dataset(DEFAULT_DATASET))
     with gr.Row(equal_height=False):
         with gr.Column(scale=1, min_width=320):
@@ -150,27 +155,27 @@ def build_train_tab(device: torch.device, session: gr.State) -> list[gr.componen
                 )
 
     hyper = [steps, lr, batch_size, hidden]
-    outputs = [status, loss_plot, nll_plot, samples_plot, samples_image]
+    outputs = TrainOutputs(status, loss_plot, nll_plot, samples_plot, samples_image)
     quiet: dict[str, Any] = {"show_progress": "hidden", "api_visibility": "private", "concurrency_limit": None}
     dataset.change(
         on_dataset, [dataset, model], [model, *hyper, option, data_info, samples_plot, samples_image], **quiet
     )
     model.change(on_model, [dataset, model], [*hyper, option, model_info], **quiet)
 
-    training: dict[str, Any] = {
-        "concurrency_id": "training",
-        "concurrency_limit": TRAINING_CONCURRENCY,
-        "show_progress": "hidden",
-    }
+    streaming: dict[str, Any] = {"concurrency_id": "streams", "concurrency_limit": STREAMS, "show_progress": "hidden"}
+
+    def start(*values: Any) -> Iterator[dict]:
+        *fields, page = values
+        yield from start_training(page, outputs, *fields)
+
+    def more(steps_more: Any, page: Session) -> Iterator[dict]:
+        yield from continue_training(page, outputs, steps_more)
+
     train_btn.click(
-        partial(start_training, device),
-        [dataset, model, *hyper, seed, option, keep, session],
-        outputs,
-        api_name="train",
-        **training,
+        start, [dataset, model, *hyper, seed, option, keep, session], outputs.all(), api_name="train", **streaming
     )
-    continue_btn.click(continue_training, [steps, session], outputs, api_name="continue_training", **training)
-    # No cancels=: the running stream notices the Stop at its next slice and draws the stopped state itself.
+    continue_btn.click(more, [steps, session], outputs.all(), api_name="continue_training", **streaming)
+    # No cancels=: the stream sees the run stop and draws the stopped state itself.
     stop_btn.click(stop_training, session, status, api_name="stop", show_progress="hidden", concurrency_limit=None)
     return outputs
 
@@ -214,53 +219,52 @@ def option_settings(dataset: str, model: str) -> dict[str, Any]:
     }
 
 
-def start_training(
-    device: torch.device,
-    dataset: str,
-    model: str,
-    steps: float,
-    lr: float,
-    batch_size: float,
-    hidden: float,
-    seed: float,
-    option: float | None,
-    keep: str,
-    session: Session,
-) -> Iterator[Update]:
-    """Train a fresh model with these settings, streaming the page's updates."""
+def start_training(session: Session, outputs: TrainOutputs, *fields: Any) -> Iterator[dict]:
+    """Train a fresh model with the settings in ``fields`` (data set, model, steps, learning rate, batch size,
+    hidden width, seed, option, weights to keep), streaming the page's updates."""
     try:
-        settings = parse_settings(dataset, model, steps, lr, batch_size, hidden, seed, option, keep)
-        run = TrainingRun(settings, device)
+        spec = parse_spec(*fields)
+        session.check_room()
+        run = Run(spec, session.backend.device, n_samples=SAMPLES_SHOWN[load_dataset(spec.dataset).spec.kind])
     except ValueError as error:
-        yield refuse(str(error))
+        yield refuse(outputs, str(error))
         return
-    token, events = session.start(run, settings.steps)
-    yield from stream(session, run, token, events)
+    with session.lock:
+        if session.current is not None and session.current.run.active:
+            session.current.run.abandon()  # the tab's previous run ends, keeping its evaluated weights
+        view = session.current = session.keep(run)
+        run.start()
+    session.backend.scheduler.submit(run)
+    yield from stream(view, outputs, session.backend.scheduler)
 
 
-def continue_training(steps: float, session: Session) -> Iterator[Update]:
+def continue_training(session: Session, outputs: TrainOutputs, steps: Any) -> Iterator[dict]:
     """Train this tab's model ``steps`` more steps (after Stop, after it finished, or after a divergence)."""
-    run = session.run
-    if run is None:
-        yield refuse("Nothing to continue yet: press Train first.")
+    view = session.current
+    if view is None:
+        yield refuse(outputs, "Nothing to continue yet: press Train first.")
         return
     try:
-        more = whole(steps, "Steps")
-        dataclasses.replace(run.trainer.config, steps=more).check()
+        if not view.run.active:
+            session.check_room()
+        view.run.start(whole(steps, "Steps"))
     except ValueError as error:
-        yield refuse(str(error))
+        yield refuse(outputs, str(error))
         return
-    token, events = session.start(run, more)
-    yield from stream(session, run, token, events)
+    session.backend.scheduler.submit(view.run)
+    yield from stream(view, outputs, session.backend.scheduler)
 
 
 def stop_training(session: Session) -> str:
-    """Stop this tab's training and keep the weights that scored best on validation."""
-    run = session.stop()
-    return "Nothing to stop: press **Train** to start." if run is None else views.status_markdown(run)
+    """Ask this tab's run to stop: it scores the weights it stopped at, then keeps the chosen ones."""
+    view = session.current
+    if view is None:
+        return "Nothing to stop: press **Train** to start."
+    view.run.stop()
+    return views.status_markdown(view)
 
 
-def refuse(message: str) -> Update:
+def refuse(outputs: TrainOutputs, message: str) -> dict:
     """A setting that cannot train: a warning toast and the reason in the status line."""
     gr.Warning(message)
-    return message_update(f"**Cannot train:** {message}")
+    return {outputs.status: f"**Cannot train:** {message}"}

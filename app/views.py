@@ -1,4 +1,4 @@
-"""What the page shows of a training run: the status line, the curves and the samples, built from plain data."""
+"""What the page shows of a run: the status line, the curves and the samples, built from the run and its view."""
 
 from __future__ import annotations
 
@@ -8,11 +8,11 @@ import numpy as np
 import plotly.graph_objects as go
 
 from app import figures
-from app.compare import format_mmd
 from app.figures import Reference, Series
-from app.session import DATA_POINTS_SHOWN, SAMPLES_SHOWN, TrainingRun, display_bounds
+from app.session import DATA_POINTS_SHOWN, SAMPLES_SHOWN, RunView, display_bounds
 from dgm_core.data import Dataset
-from dgm_core.evaluation import bits_per_dim
+from dgm_core.device import describe
+from dgm_core.evaluation import Scores, bits_per_dim
 
 PHASES = {
     "ready": "Ready",
@@ -22,94 +22,105 @@ PHASES = {
     "stopped": "Stopped",
     "diverged": "Diverged",
     "failed": "Failed",
+    "interrupted": "Interrupted",
 }
 
 
-def status_markdown(run: TrainingRun) -> str:
-    """Step, speed, device, the latest held-out score and the references beside it, then any message."""
+def format_mmd(value: float) -> str:
+    """MMD² for a table: "≈ 0" when the unbiased estimate is at or below zero (it scatters around 0 for a perfect
+    model), else three significant digits."""
+    return "≈ 0" if value <= 0 else f"{value:.2e}"
+
+
+def status_markdown(view: RunView, waiting: int | None = None) -> str:
+    """Step, speed, device, the latest held-out score and the references beside it, then any message.
+    ``waiting``: the run's place in the line for a training slot, when every slot is taken."""
+    run, spec = view.run, view.spec
     progress = f"**{PHASES[run.phase]}** · step **{run.step}** / {run.target}"
+    if waiting is not None:
+        progress = f"**Waiting** for a free trainer: number {waiting} in line · step {run.step} / {run.target}"
     speed = f"{run.steps_per_s:.0f} steps/s" if run.steps_per_s else "measuring speed…"
     model = (
-        f"#{run.run_id} {run.settings.model} on {run.settings.dataset}, {format_count(run.num_parameters)} parameters, "
+        f"#{view.id} {spec.model} on {spec.dataset}, {format_count(run.model.num_parameters())} parameters, "
         f"sampling: {run.model.sampling_cost}"
-        + "".join(f", {name} = {value:g}" for name, value in run.settings.options.items())
+        + "".join(f", {name} = {value:g}" for name, value in spec.options.items())
     )
-    lines = [f"{progress} · {speed} · {run.device_label} · {model}", _score_line(run)]
+    lines = [f"{progress} · {speed} · {describe(run.trainer.device)} · {model}", _score_line(view)]
     if run.message:
         lines.append(run.message)
     return "  \n".join(lines)
 
 
-def bound_name(run: TrainingRun) -> str:
+def bound_name(view: RunView) -> str:
     """The kind of bound ("ELBO", "dequantization"), without a repeated "bound"."""
-    return run.capabilities.likelihood_name.removesuffix(" bound")
+    return view.capabilities.likelihood_name.removesuffix(" bound")
 
 
-def _likelihood_label(run: TrainingRun) -> str:
-    return "exact" if run.capabilities.likelihood == "exact" else f"bound: {bound_name(run)}"
+def likelihood_label(view: RunView) -> str:
+    return "exact" if view.capabilities.likelihood == "exact" else f"bound: {bound_name(view)}"
 
 
-def _score_line(run: TrainingRun) -> str:
-    metrics = run.latest_metrics()
-    name, nats = run.baseline
-    baseline = f"baseline ({name}): {nats:.3f} nats ({bits_per_dim(nats, run.spec):.3f} bits/dim)"
-    if run.capabilities.likelihood == "none":
-        mmd = f"val MMD² **{format_mmd(metrics['val_mmd'])}**" if metrics else "val MMD²: waiting for an evaluation"
+def _score_line(view: RunView) -> str:
+    scores = view.run.scores
+    name, nats = view.baseline
+    baseline = f"baseline ({name}): {nats:.3f} nats ({bits_per_dim(nats, view.data_spec):.3f} bits/dim)"
+    if view.capabilities.likelihood == "none":
+        mmd = f"val MMD² **{format_mmd(scores.val_mmd)}**" if scores else "val MMD²: waiting for an evaluation"
         return f"No likelihood — compare by MMD² (lower is better) · {mmd} · for reference, {baseline}"
-    if metrics is None:
+    if scores is None:
         score = "test NLL: waiting for the first evaluation"
     else:
+        test = scores.nll["test"]
         score = (
-            f"test NLL **{metrics['test_nll']:.3f} nats** ({metrics['test_bpd']:.3f} bits/dim, "
-            f"{_likelihood_label(run)}, step {metrics['step']:.0f})"
+            f"test NLL **{test:.3f} nats** ({scores.bits(test):.3f} bits/dim, {likelihood_label(view)}, "
+            f"step {scores.step})"
         )
-    entropy = run.spec.entropy_nats
+    entropy = view.data_spec.entropy_nats
     floor = f" · data entropy (floor): {entropy:.3f} nats" if entropy is not None else ""
     return f"{score} · {baseline}{floor}"
 
 
-def reference_lines(run: TrainingRun) -> list[Reference]:
+def reference_lines(view: RunView) -> list[Reference]:
     """The run's baseline (single Gaussian / independent pixels) and, where known, the data's entropy."""
-    name, nats = run.baseline
-    lines = [Reference(f"baseline: {name}", bits_per_dim(nats, run.spec))]
-    if run.spec.entropy_nats is not None:
-        lines.append(Reference("data entropy (floor)", bits_per_dim(run.spec.entropy_nats, run.spec)))
+    name, nats = view.baseline
+    lines = [Reference(f"baseline: {name}", bits_per_dim(nats, view.data_spec))]
+    if view.data_spec.entropy_nats is not None:
+        lines.append(Reference("data entropy (floor)", bits_per_dim(view.data_spec.entropy_nats, view.data_spec)))
     return lines
 
 
-def tracked_bounds(run: TrainingRun) -> dict[str, str]:
-    """Display name → history key of the extra bounds the model tracks over training (``tracked_bounds``)."""
-    keys = sorted({key for row in run.history for key in row if key.startswith("test_bpd ")})
-    return {key.removeprefix("test_bpd "): key for key in keys}
+def tracked_bounds(history: list[Scores]) -> list[str]:
+    """The names of the extra bounds a run tracked over training (e.g. "IWAE (k=64)"), in a fixed order."""
+    return sorted({name for scores in history for name in scores.bounds})
 
 
-def loss_figure(run: TrainingRun) -> go.Figure:
-    names = run.model.loss_names
-    series = [Series(names.get(name, name), run.loss_steps, values) for name, values in run.loss_terms.items()]
+def loss_figure(view: RunView) -> go.Figure:
+    names, losses = view.model.loss_names, view.run.losses
+    series = [Series(names.get(name, name), losses.steps, values) for name, values in losses.terms.items()]
     note = "" if series else "the training loss appears here"
     return figures.curve_figure("Training loss", "loss", series, note=note)
 
 
-def nll_figure(run: TrainingRun) -> go.Figure:
+def nll_figure(view: RunView) -> go.Figure:
     """Held-out NLL in bits/dim (dashed for bounds) with the baseline and the entropy floor; MMD for no likelihood."""
-    steps = [row["step"] for row in run.history]
-    if run.capabilities.likelihood == "none":
-        series = [Series("val MMD", steps, [row["val_mmd"] for row in run.history])]
-        return figures.curve_figure("No likelihood — compare by MMD (validation)", "MMD²", series)
-    bound = run.capabilities.likelihood == "bound"
+    history = view.run.history
+    steps = [scores.step for scores in history]
+    if view.capabilities.likelihood == "none":
+        series = [Series("val MMD²", steps, [scores.val_mmd for scores in history])]
+        return figures.curve_figure("No likelihood — compare by MMD² (validation)", "MMD²", series)
+    bound = view.capabilities.likelihood == "bound"
     suffix = " (bound)" if bound else ""
     series = [
-        Series(f"{split}{suffix}", steps, [row[f"{split}_bpd"] for row in run.history], dashed=bound)
+        Series(f"{split}{suffix}", steps, [s.bits(s.nll[split]) for s in history], dashed=bound)
         for split in ("val", "test")
     ]
     series += [
-        Series(f"test, {name} bound", steps, [row[key] for row in run.history], dashed=True)
-        for name, key in tracked_bounds(run).items()
+        Series(f"test, {name} bound", steps, [s.bits(s.bounds.get(name, math.nan)) for s in history], dashed=True)
+        for name in tracked_bounds(history)
     ]
-    references = reference_lines(run)
-    title = "Held-out NLL" + (f" — {bound_name(run)} bound" if bound else "")
+    title = "Held-out NLL" + (f" — {bound_name(view)} bound" if bound else "")
     note = "" if steps else "held-out scores appear after the first evaluation"
-    return figures.curve_figure(title, "bits/dim", series, references, note=note)
+    return figures.curve_figure(title, "bits/dim", series, reference_lines(view), note=note)
 
 
 def samples_label(spec) -> str:
@@ -117,37 +128,39 @@ def samples_label(spec) -> str:
     return f"Samples from the model ({spec.shape[-2]}×{spec.shape[-1]} images)"
 
 
-def samples_title(run: TrainingRun) -> str:
-    """Which weights the samples come from: the current step, or the kept (best) weights once a run ended."""
-    best = run.trainer.best
-    if run.phase in ("stopped", "done") and best is not None:
-        return f"Samples from the kept weights (step {best.step}, best on validation)"
+def samples_title(view: RunView) -> str:
+    """Which weights the samples come from: the current step, or the kept weights once a run ended."""
+    run = view.run
+    kept = run.kept
+    if not run.active and kept is not None:
+        why = "best on validation" if run.spec.keep == "best" else "final"
+        return f"Samples from the kept weights (step {kept.step}, {why})"
     return f"Samples at step {run.step}"
 
 
-def density_label(run: TrainingRun) -> str:
+def density_label(view: RunView) -> str:
     """What the heatmap under 2D samples shows: log p, or the model's bound on it."""
-    return "log p" if run.capabilities.likelihood == "exact" else f"{bound_name(run)} ≤ log p"
+    return "log p" if view.capabilities.likelihood == "exact" else f"{bound_name(view)} ≤ log p"
 
 
-def samples_figure(run: TrainingRun) -> go.Figure:
-    if run.samples is None:
-        title = f"The data: {run.spec.name} (model samples appear here shortly)"
-    elif run.log_density is None:
-        title = samples_title(run)
-    elif run.capabilities.likelihood == "exact":
-        title = samples_title(run) + " over the model's log density"
+def samples_figure(view: RunView) -> go.Figure:
+    samples = view.samples()
+    if samples is None:
+        title = f"The data: {view.data_spec.name} (model samples appear here shortly)"
+    elif view.log_density is None:
+        title = samples_title(view)
+    elif view.capabilities.likelihood == "exact":
+        title = samples_title(view) + " over the model's log density"
     else:
-        title = samples_title(run) + f" over its {bound_name(run)} (a lower bound on log p)"
+        title = samples_title(view) + f" over its {bound_name(view)} (a lower bound on log p)"
     return figures.scatter_figure(
-        title, run.bounds, run.data_points, run.samples, run.log_density, density_label=density_label(run)
+        title, view.bounds, view.data_points, samples, view.log_density, density_label=density_label(view)
     )
 
 
-def samples_picture(run: TrainingRun) -> np.ndarray | None:
-    if run.samples is None:
-        return None
-    return figures.image_grid(run.samples, run.spec.levels or 256)
+def samples_picture(view: RunView) -> np.ndarray | None:
+    samples = view.samples()
+    return None if samples is None else figures.image_grid(samples, view.data_spec.levels or 256)
 
 
 def data_preview(data: Dataset) -> tuple[go.Figure | None, np.ndarray | None]:

@@ -16,18 +16,21 @@ import time
 import torch
 
 from app import latent_tab
-from app.session import Session, Settings, Tick, TrainingRun
+from app.explorer import LatentState
+from app.session import Backend, RunView, Session
+from dgm_core.runs import Run, RunSpec
+from dgm_core.scheduler import Scheduler
 
 CASES = [("moons", "RealNVP"), ("moons", "VAE"), ("moons", "GAN"), ("digits", "VAE"), ("digits", "GAN"),
          ("digits", "NSF"), ("shapes", "VAE")]  # fmt: skip
 
 
-def trained(session: Session, dataset: str, model: str, steps: int) -> TrainingRun:
-    run = TrainingRun(Settings(dataset, model, steps, 1e-3, 128, 64, seed=0), torch.device("cpu"))
-    _, events = session.start(run, steps)
-    for event in events:
-        run.record(event, Tick())
-    return run
+def trained(session: Session, dataset: str, model: str, steps: int) -> RunView:
+    run = Run(RunSpec(dataset, model, steps, 1e-3, 128, 64), torch.device("cpu"))
+    run.start()
+    while run.active:
+        run.advance(1.0)
+    return session.keep(run)
 
 
 def main() -> None:
@@ -37,15 +40,16 @@ def main() -> None:
     args = parser.parse_args()
     torch.set_num_threads(1)
     print(f"{'data':8} {'model':8} {'median ms':>10} {'p90 ms':>8} {'max ms':>8}")
+    backend = Backend(torch.device("cpu"), Scheduler(1))
     for dataset, model in CASES:
-        session = Session()
+        session, state = Session(backend), LatentState()
         run = trained(session, dataset, model, args.steps)
-        latent_tab.on_run(session, run.run_id)
-        latent_tab.move(session, run.run_id, "slerp", 0.0)  # warm-up
+        latent_tab.on_run(session, state, run.id)
+        latent_tab.move(session, state, run.id, "slerp", 0.0)  # warm-up
         times = []
         for i in range(args.moves):
             start = time.perf_counter()
-            latent_tab.move(session, run.run_id, "slerp", i / max(args.moves - 1, 1))
+            latent_tab.move(session, state, run.id, "slerp", i / max(args.moves - 1, 1))
             times.append(1000 * (time.perf_counter() - start))
         times.sort()
         p90 = times[int(0.9 * (len(times) - 1))]
@@ -59,7 +63,7 @@ def round_trips(moves: int) -> None:
 
     from app.layout import build, launch_options
 
-    demo = build(torch.device("cpu"))
+    demo = build(Backend(torch.device("cpu"), Scheduler(1)))
     demo.launch(server_name="127.0.0.1", server_port=7931, prevent_thread_lock=True, quiet=True, **launch_options())
     try:
         print(f"\nThrough the API (python app + gradio_client on this machine), {moves} moves")
@@ -67,7 +71,7 @@ def round_trips(moves: int) -> None:
         client = Client("http://127.0.0.1:7931/", verbose=False)
         for run_id, (dataset, model) in enumerate([("moons", "RealNVP"), ("digits", "VAE")], start=1):
             client.predict(dataset, model, 200, 1e-3, 128, 64, 0, 1.0, "best", api_name="/train")
-            client.predict(run_id, "random latents", 0, 1, 0, "slerp", 8, 0.5, api_name="/latent_endpoints")
+            client.predict(run_id, "random latents", 0, 1, 0, "slerp", 8, 0.5, None, api_name="/latent_endpoints")
             times = []
             for i in range(moves):
                 start = time.perf_counter()

@@ -18,31 +18,27 @@ import torch
 
 from dgm_core.data import load_dataset, toy2d
 from dgm_core.evaluation import baseline_nll, bits_per_dim
-from dgm_core.models.registry import MODELS, build_model, defaults_for, supports
-from dgm_core.training import TrainConfig, Trainer
+from dgm_core.models.registry import MODELS, supports
+from dgm_core.runs import Run, RunSpec
 
 
 def bench(model_name: str, data_name: str, seconds: float) -> dict:
-    data = load_dataset(data_name)
-    defaults = defaults_for(model_name, data.spec)
-    model = build_model(model_name, data.spec)
-    config = TrainConfig(
-        steps=1_000_000, lr=defaults.lr, batch_size=defaults.batch_size, eval_every_s=1.0, sample_every_s=None
-    )
-    trainer = Trainer(model, data, config)
+    """A run with the registry's defaults, trained for ``seconds`` of training time the way the app trains it."""
+    run = Run(RunSpec.defaults(model_name, data_name, steps=1_000_000), sample_every_s=None)
     start = time.perf_counter()
-    for _ in trainer.run(max_seconds=seconds):
-        pass
+    run.start(max_seconds=seconds)
+    while run.active:
+        run.advance(1.0)
     wall = time.perf_counter() - start
-    best = trainer.best.metrics if trainer.best else {}
+    kept = run.kept.scores if run.kept else None
     return {
-        "steps": trainer.step,
-        "steps_per_s": trainer.step / trainer.elapsed_s,
+        "steps": run.step,
+        "steps_per_s": run.step / run.elapsed_s,
         "wall_s": wall,
-        "test_nll": best.get("test_nll"),
-        "val_mmd": best.get("val_mmd"),
-        "kind": model.capabilities.likelihood,
-        "params": model.num_parameters(),
+        "test_nll": kept.nll.get("test") if kept else None,
+        "val_mmd": kept.val_mmd if kept else None,
+        "kind": run.model.capabilities.likelihood,
+        "params": run.model.num_parameters(),
     }
 
 

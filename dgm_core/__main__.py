@@ -1,16 +1,16 @@
 """Command-line training: the same event stream the web UI draws, printed as text.
 
-python -m dgm_core --data digits --model VAE --steps 2000
+python -m dgm_core --data digits --model VAE --steps 2000 [--save vae.dgm.zip]
 """
 
 from __future__ import annotations
 
 import argparse
 
-from dgm_core.data import dataset_names, load_dataset
+from dgm_core.data import dataset_names
 from dgm_core.device import describe, pick_device
-from dgm_core.models.registry import MODELS, build_model, defaults_for
-from dgm_core.training import TrainConfig, Trainer
+from dgm_core.models.registry import MODELS
+from dgm_core.runs import Run, RunSpec
 
 
 def main() -> None:
@@ -23,26 +23,30 @@ def main() -> None:
     parser.add_argument("--hidden", type=int, default=None)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--device", default=None, help="auto (default), cpu, cuda or mps")
+    parser.add_argument("--save", default=None, help="write the run to this .dgm.zip file when it ends")
     args = parser.parse_args()
 
-    data = load_dataset(args.data)
-    defaults = defaults_for(args.model, data.spec)
+    changes = {"seed": args.seed}
+    for name in ("steps", "lr", "batch_size", "hidden"):
+        if getattr(args, name) is not None:
+            changes[name] = getattr(args, name)
     device = pick_device(args.device)
-    model = build_model(args.model, data.spec, hidden=args.hidden or defaults.hidden, seed=args.seed)
-    config = TrainConfig(
-        steps=args.steps or defaults.steps,
-        lr=args.lr or defaults.lr,
-        batch_size=args.batch_size or defaults.batch_size,
-        seed=args.seed,
-        sample_every_s=None,
-    )
-    print(f"{args.model} on {args.data}: {model.num_parameters():,} parameters, {describe(device)}")
-    for event in Trainer(model, data, config, device).run():
-        if event.metrics:
-            scores = "  ".join(f"{name} {value:.4f}" for name, value in event.metrics.items())
-            print(f"step {event.step:>6}  {event.steps_per_s:6.1f} steps/s  {scores}")
-        if event.message:
-            print(event.message)
+    try:
+        run = Run(RunSpec.defaults(args.model, args.data, **changes), device, sample_every_s=None)
+    except ValueError as error:
+        parser.error(str(error))
+    print(f"{args.model} on {args.data}: {run.model.num_parameters():,} parameters, {describe(device)}")
+    run.start()
+    shown = 0
+    while run.active:
+        run.advance(1.0)
+        for scores in run.history[shown:]:
+            nll = "  ".join(f"{split} NLL {nats:.4f}" for split, nats in scores.nll.items())
+            print(f"step {scores.step:>6}  {run.steps_per_s:6.1f} steps/s  {nll}  val MMD² {scores.val_mmd:.2e}")
+        shown = len(run.history)
+    print(run.message)
+    if args.save:
+        print(f"saved to {run.save(args.save)}")
 
 
 if __name__ == "__main__":

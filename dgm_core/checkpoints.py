@@ -1,141 +1,140 @@
-"""Checkpoints: a trained run as ONE file ``*.dgm.zip`` that can be downloaded, shared and loaded back safely.
+"""Checkpoints: a run as ONE file ``*.dgm.zip`` that can be downloaded, shared, stored and loaded back safely.
 
-The zip (stored, not compressed) holds two members:
+The zip holds two members:
 
-    config.json          what rebuilds the model (model and data set names, hidden width, seed, constructor extras)
-                         and what describes the run (training settings, metrics, history, time, torch version)
-    weights.safetensors  the state_dict as raw tensors (safetensors: no code, only shapes, dtypes and bytes)
+    config.json          the run's spec (model, data, settings), its phase, step, time, evaluations, loss curve and
+                         the optimizers' non-tensor state, with a format tag and version
+    weights.safetensors  named tensors: the kept weights (``last.*``, and ``best.*`` when they differ), and with the
+                         training state the current weights (``model.*``), optimizer moments and the random state
 
-Loading never unpickles: pickle files (``torch.save`` output) can run arbitrary code when loaded, so they are
-recognised and refused. Every way a file can be wrong raises ``CheckpointError`` with a sentence saying which.
+Everything in an uploaded file is untrusted. Before anything is built, every limit is checked (file, member and
+header sizes, tensor count, JSON size and nesting, text lengths), then every field against its type and range, then
+the weights against the model: finite, the right names and shapes. Scores are never taken from the file: the kept
+weights are scored again (``rescore``). Pickle is never loaded: a pickled file is recognised and refused. Every way
+a file can be wrong raises ``CheckpointError`` with a sentence saying which.
 """
 
 from __future__ import annotations
 
 import json
+import math
 import os
 import struct
 import time
 import zipfile
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import safetensors.torch
 import torch
 from torch import Tensor
 
-from dgm_core.data import dataset_names, load_dataset
-from dgm_core.models.base import GenerativeModel
-from dgm_core.models.registry import MODELS, build_model, supports
+from dgm_core.evaluation import Scores
+from dgm_core.runs import ACTIVE, LossCurve, Phase, Run, RunSpec
 
 FORMAT = "dgm-playground-checkpoint"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
 SUFFIX = ".dgm.zip"
-MAX_BYTES = 200 * 2**20  # larger files are refused before anything is read
 CONFIG, WEIGHTS = "config.json", "weights.safetensors"
+MAX_FILE_BYTES = 100 * 2**20  # the largest run allowed (4 M parameters) with its optimizer state fits in ~80 MB
+MAX_CONFIG_BYTES = 4 * 2**20
+MAX_JSON_DEPTH = 24
+MAX_HEADER_BYTES = 2**20  # a safetensors header: names, dtypes, shapes and offsets of the tensors
+MAX_TENSORS = 4000
+MAX_HISTORY = 5000  # evaluations kept in a file
+MAX_TEXT = 2000
+DTYPES = {"F32", "F64", "F16", "BF16", "I64", "I32", "U8", "BOOL"}
+PHASES: tuple[Phase, ...] = ("ready", "training", "stopping", "done", "stopped", "diverged", "failed", "interrupted")
 NOT_A_CHECKPOINT = "The file is truncated or not a DGM Playground checkpoint (a .dgm.zip saved by the playground)."
 PICKLE_REFUSED = (
     "This is a pickled PyTorch file (torch.save output): pickled files are never loaded (they can run code); "
     "export a safetensors checkpoint (a .dgm.zip saved by the playground) instead."
 )
-RUN_FIELDS = ("training", "metrics", "history", "model_kwargs")  # keys of ``extra`` with their own record field
 
 
 class CheckpointError(ValueError):
     """A file that cannot be loaded as a checkpoint; the message says why, in a sentence for the user."""
 
 
-@dataclass
-class CheckpointRecord:
-    """Everything in config.json: how to rebuild the model, and what the run did."""
-
-    model_name: str
-    dataset: str
-    hidden: int
-    seed: int
-    training: dict = field(default_factory=dict)  # the training settings (steps, lr, batch size, ...)
-    metrics: dict = field(default_factory=dict)  # the kept weights' scores
-    history: list = field(default_factory=list)  # one row per evaluation
-    model_kwargs: dict = field(default_factory=dict)  # constructor arguments beyond the hidden width (e.g. beta)
-    extra: dict = field(default_factory=dict)  # anything else the caller stored
-    created: str = ""
-    torch_version: str = ""
-    format_version: int = FORMAT_VERSION
+def shorten(text: object, limit: int = 60) -> str:
+    """A value from a file, quoted for a message: at most ``limit`` characters, control characters dropped."""
+    text = "".join(c for c in str(text) if c.isprintable())
+    return repr(text if len(text) <= limit else text[: limit - 1] + "…")
 
 
 # --- saving -----------------------------------------------------------------------------------------------------------
 
 
-def save_checkpoint(
-    path: str | os.PathLike,
-    model_name: str,
-    dataset: str,
-    hidden: int,
-    seed: int,
-    model: GenerativeModel,
-    extra: dict | None = None,
-) -> Path:
-    """Write ``model`` and its run to one ``.dgm.zip`` file (the suffix is added when missing); returns its path.
-
-    ``extra`` holds JSON-friendly run information: the keys "training", "metrics", "history" and "model_kwargs"
-    (constructor arguments that ``load_checkpoint`` passes back to the model's class) get their own record fields;
-    any other key is kept as it is in ``CheckpointRecord.extra``.
-    """
-    path = Path(path)
+def write_run(run: Run, path: Path, training_state: bool = True) -> Path:
+    """Write ``run`` to ``path`` (``.dgm.zip`` added when missing) atomically; see ``Run.save``."""
     if not path.name.endswith(SUFFIX):
         path = path.with_name(path.name + SUFFIX)
-    extra = dict(extra or {})
+    trainer = run.trainer
+    tensors, state = trainer.state()
+    if not training_state:  # only the kept weights, as "last": a slim file (shipped presets, shared results)
+        kept = trainer.kept
+        tensors = {} if kept is None else {f"last.{name}": value for name, value in kept.state.items()}
+        step = None if kept is None else kept.step
+        state = {**state, "best_step": step, "last_step": step, "optimizers": [], "schedulers": []}
     config = {
         "format": FORMAT,
         "format_version": FORMAT_VERSION,
-        "model": model_name,
-        "dataset": dataset,
-        "hidden": int(hidden),
-        "seed": int(seed),
-        **{name: extra.pop(name) for name in RUN_FIELDS if name in extra},
-        "extra": extra,
+        "spec": run.spec.to_json(),
+        "run": {
+            **state,
+            "phase": run.phase,
+            "message": run.message[:MAX_TEXT],
+            "target": run.target,
+            "losses": run.losses.to_json(),
+            "training_state": training_state,
+        },
         "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         "torch_version": torch.__version__,
     }
-    weights = {name: tensor.detach().cpu().contiguous().clone() for name, tensor in model.state_dict().items()}
+    weights = {name: tensor.detach().cpu().contiguous().clone() for name, tensor in tensors.items()}
     partial = path.with_name(path.name + ".part")
     with zipfile.ZipFile(partial, "w", compression=zipfile.ZIP_STORED) as archive:
-        archive.writestr(CONFIG, json.dumps(config, indent=2, default=_to_json))
+        archive.writestr(CONFIG, json.dumps(config))
         archive.writestr(WEIGHTS, safetensors.torch.save(weights))
     os.replace(partial, path)  # a crash mid-write never leaves a half-written checkpoint under the real name
     return path
 
 
-def _to_json(value: object) -> object:
-    """Tensors and numpy scalars as plain numbers or lists."""
-    if hasattr(value, "tolist"):
-        return value.tolist()
-    raise TypeError(f"{type(value).__name__} cannot be stored in a checkpoint's config.json")
-
-
 # --- loading ----------------------------------------------------------------------------------------------------------
 
 
-def load_checkpoint(
-    path: str | os.PathLike, device: torch.device | None = None
-) -> tuple[GenerativeModel, CheckpointRecord]:
-    """The model (in eval mode, on ``device``, default CPU) and its record; ``CheckpointError`` for any bad file."""
-    config, weights = _read_members(Path(path))
-    record = _record(config)
-    model = _build(record)
-    _check_weights(model, weights, record)
-    model.load_state_dict(weights, strict=True)
-    return model.to(device or torch.device("cpu")).eval(), record
+def read_run(path: Path, device: torch.device | None = None, rescore: bool = True, **schedule: object) -> Run:
+    """The run in ``path``, checked from the outside in; ``CheckpointError`` for any bad file (see the module)."""
+    config, weights = _read_members(path)
+    spec, meta = _parse_config(config)
+    try:
+        run = Run(spec, device, **schedule)
+    except ValueError as error:
+        raise CheckpointError(f"The checkpoint's settings cannot build a run here: {error}") from None
+    _check_weights(run, weights, meta)
+    try:
+        run.trainer.restore(weights, meta)
+    except (KeyError, TypeError, ValueError, RuntimeError) as error:
+        raise CheckpointError(
+            f"The checkpoint's training state does not fit {spec.model}: {shorten(error, 200)}"
+        ) from None
+    run.phase = "interrupted" if meta["phase"] in ACTIVE else meta["phase"]
+    run.message, run.target, run.losses = meta["message"], meta["target"], meta["losses"]
+    if rescore and run.kept is not None:
+        run.trainer.rescore()
+    run.samples = run.trainer.samples(1000)
+    return run
 
 
 def _read_members(path: Path) -> tuple[dict, dict[str, Tensor]]:
-    """config.json (parsed) and the weights, after checking size, pickle and zip structure."""
+    """config.json (parsed) and the weights, after checking sizes, pickle, zip structure, header and tensor count."""
     try:
         size = path.stat().st_size
     except OSError as error:
-        raise CheckpointError(f"Cannot read {path.name}: {error.strerror or error}.") from error
-    if size > MAX_BYTES:
-        raise CheckpointError(f"{path.name} is {size / 2**20:.0f} MB; checkpoints larger than 200 MB are refused.")
+        raise CheckpointError(f"Cannot read {shorten(path.name)}: {error.strerror or error}.") from error
+    if size > MAX_FILE_BYTES:
+        raise CheckpointError(
+            f"The file is {size / 2**20:.0f} MB; checkpoints larger than {MAX_FILE_BYTES // 2**20} MB are refused."
+        )
     with path.open("rb") as file:
         head = file.read(16)
     if head.startswith(b"\x80"):
@@ -148,27 +147,89 @@ def _read_members(path: Path) -> tuple[dict, dict[str, Tensor]]:
     try:
         with zipfile.ZipFile(path) as archive:
             names = archive.namelist()
-            if any(name.endswith(".pkl") for name in names):
+            if any(name.endswith((".pkl", ".pt", ".pth")) or "data.pkl" in name for name in names):
                 raise CheckpointError(PICKLE_REFUSED)
-            if CONFIG not in names or WEIGHTS not in names:
+            if sorted(names) != sorted([CONFIG, WEIGHTS]):
                 raise CheckpointError(
-                    f"This zip is not a DGM Playground checkpoint: it lacks {CONFIG} and {WEIGHTS} "
-                    f"(found: {', '.join(names[:5]) or 'nothing'})."
+                    f"This zip is not a DGM Playground checkpoint: it must hold exactly {CONFIG} and {WEIGHTS} "
+                    f"(found: {', '.join(shorten(name, 40) for name in names[:5]) or 'nothing'})."
                 )
-            if sum(archive.getinfo(name).file_size for name in (CONFIG, WEIGHTS)) > MAX_BYTES:
-                raise CheckpointError("The checkpoint's contents exceed 200 MB; it is refused.")
-            raw_config, raw_weights = archive.read(CONFIG), archive.read(WEIGHTS)
-    except (zipfile.BadZipFile, EOFError, OSError, NotImplementedError) as error:
+            raw_config = _read_capped(archive, CONFIG, MAX_CONFIG_BYTES)
+            raw_weights = _read_capped(archive, WEIGHTS, MAX_FILE_BYTES)
+    except (zipfile.BadZipFile, EOFError, OSError, NotImplementedError, RuntimeError) as error:
         raise CheckpointError(NOT_A_CHECKPOINT) from error
+    return _parse_json(raw_config, CONFIG), _parse_weights(raw_weights)
+
+
+def _read_capped(archive: zipfile.ZipFile, name: str, limit: int) -> bytes:
+    """A member's bytes, refusing it once more than ``limit`` come out (whatever size its header claims: a small
+    zip can inflate to gigabytes)."""
+    if archive.getinfo(name).file_size > limit:
+        raise CheckpointError(f"The checkpoint's {name} is larger than {limit // 2**20} MB; it is refused.")
+    with archive.open(name) as member:
+        data = member.read(limit + 1)
+    if len(data) > limit:
+        raise CheckpointError(f"The checkpoint's {name} inflates beyond {limit // 2**20} MB; it is refused.")
+    return data
+
+
+def _parse_json(raw: bytes, what: str) -> object:
+    """JSON after checking its nesting depth by a scan of the brackets (deep nesting overflows the parser)."""
+    depth = deepest = 0
+    in_string = escaped = False
+    for byte in raw:
+        if in_string:
+            escaped, in_string = (not escaped and byte == 0x5C), in_string and (escaped or byte != 0x22)
+        elif byte == 0x22:
+            in_string = True
+        elif byte in b"[{":
+            depth += 1
+            deepest = max(deepest, depth)
+            if deepest > MAX_JSON_DEPTH:
+                raise CheckpointError(f"The checkpoint's {what} nests deeper than {MAX_JSON_DEPTH} levels; refused.")
+        elif byte in b"]}":
+            depth -= 1
     try:
-        config = json.loads(raw_config)
-    except (UnicodeDecodeError, json.JSONDecodeError) as error:
-        raise CheckpointError(f"The checkpoint's {CONFIG} is not valid JSON.") from error
+        return json.loads(raw)
+    except (UnicodeDecodeError, ValueError, RecursionError) as error:
+        raise CheckpointError(f"The checkpoint's {what} is not valid JSON.") from error
+
+
+def _parse_weights(raw: bytes) -> dict[str, Tensor]:
+    """The tensors, after reading the safetensors header by hand: its length, entry count, dtypes, shapes and byte
+    ranges are checked before safetensors parses anything (a header can declare millions of empty tensors)."""
+    if len(raw) < 8:
+        raise CheckpointError(f"The checkpoint's {WEIGHTS} is damaged: it is too short.")
+    (length,) = struct.unpack("<Q", raw[:8])
+    if length > min(MAX_HEADER_BYTES, len(raw) - 8):
+        raise CheckpointError(f"The checkpoint's {WEIGHTS} declares a header of {length:,} bytes; refused.")
+    header = _parse_json(raw[8 : 8 + length], f"{WEIGHTS} header")
+    if not isinstance(header, dict) or len(header) > MAX_TENSORS + 1:
+        raise CheckpointError(f"The checkpoint's {WEIGHTS} must hold at most {MAX_TENSORS:,} named tensors.")
+    data_bytes = len(raw) - 8 - length
+    for name, entry in header.items():
+        if name == "__metadata__":
+            continue
+        ok = (
+            isinstance(entry, dict)
+            and entry.get("dtype") in DTYPES
+            and isinstance(entry.get("shape"), list)
+            and len(entry["shape"]) <= 8
+            and all(isinstance(s, int) and 0 <= s <= 2**31 for s in entry["shape"])
+            and isinstance(entry.get("data_offsets"), list)
+            and len(entry["data_offsets"]) == 2
+            and all(isinstance(o, int) and 0 <= o <= data_bytes for o in entry["data_offsets"])
+        )
+        if not ok or len(name) > 200:
+            raise CheckpointError(f"The checkpoint's {WEIGHTS} has a malformed entry {shorten(name)}.")
     try:
-        weights = safetensors.torch.load(raw_weights)
+        weights = safetensors.torch.load(raw)
     except Exception as error:  # safetensors raises its own error types for malformed headers and sizes
-        raise CheckpointError(f"The checkpoint's {WEIGHTS} is damaged: {error}") from error
-    return config, weights
+        raise CheckpointError(f"The checkpoint's {WEIGHTS} is damaged: {shorten(error, 120)}") from error
+    for name, tensor in weights.items():
+        if tensor.is_floating_point() and not torch.isfinite(tensor).all():
+            raise CheckpointError(f"The checkpoint's weights hold NaN or infinite values ({shorten(name)}); refused.")
+    return weights
 
 
 def _looks_like_safetensors(head: bytes, size: int) -> bool:
@@ -176,76 +237,89 @@ def _looks_like_safetensors(head: bytes, size: int) -> bool:
     return len(head) >= 9 and head[8:9] == b"{" and 0 < struct.unpack("<Q", head[:8])[0] <= size - 8
 
 
-def _record(config: object) -> CheckpointRecord:
-    """The record in config.json, after checking the format tag, its version and the field types."""
+def _parse_config(config: object) -> tuple[RunSpec, dict]:
+    """The spec and the run block of config.json, every field checked; CheckpointError names the first fault."""
     if not isinstance(config, dict) or config.get("format") != FORMAT:
         raise CheckpointError(f"This zip is not a DGM Playground checkpoint: its {CONFIG} lacks the format tag.")
     version = config.get("format_version")
-    if not isinstance(version, int) or not 1 <= version <= FORMAT_VERSION:
+    if not isinstance(version, int) or isinstance(version, bool) or version != FORMAT_VERSION:
         newer = isinstance(version, int) and version > FORMAT_VERSION
+        shown = version if isinstance(version, int) else shorten(version, 20)
         raise CheckpointError(
-            f"This checkpoint has format version {version}; this version of DGM Playground reads version "
-            f"{FORMAT_VERSION}." + (" Update the playground to load it." if newer else "")
+            f"This checkpoint has format version {shown}; this version of DGM Playground reads "
+            f"version {FORMAT_VERSION}." + (" Update the playground to load it." if newer else " Save it again.")
         )
-    expected = {"model": str, "dataset": str, "hidden": int, "seed": int}
-    for key, kind in expected.items():
-        if not isinstance(config.get(key), kind):
-            raise CheckpointError(f"The checkpoint's {CONFIG} lacks a valid {key!r} ({kind.__name__}).")
-    runs = {name: config.get(name, [] if name == "history" else {}) for name in RUN_FIELDS}
-    if not isinstance(runs["model_kwargs"], dict):
-        raise CheckpointError(f"The checkpoint's {CONFIG} has 'model_kwargs' that are not a JSON object.")
-    return CheckpointRecord(
-        model_name=config["model"],
-        dataset=config["dataset"],
-        hidden=config["hidden"],
-        seed=config["seed"],
-        **runs,
-        extra=config.get("extra", {}),
-        created=str(config.get("created", "")),
-        torch_version=str(config.get("torch_version", "")),
-        format_version=version,
-    )
-
-
-def _build(record: CheckpointRecord) -> GenerativeModel:
-    """A fresh model of the recorded kind, size and data set (its weights are replaced next)."""
-    if record.model_name not in MODELS:
-        raise CheckpointError(
-            f"The checkpoint is for model {record.model_name!r}, which this version does not have "
-            f"(it has: {', '.join(MODELS)})."
-        )
-    if record.dataset not in dataset_names():
-        raise CheckpointError(
-            f"The checkpoint was trained on data set {record.dataset!r}, which this version does not have "
-            f"(it has: {', '.join(dataset_names())})."
-        )
-    data = load_dataset(record.dataset)
-    if not supports(record.model_name, data):
-        raise CheckpointError(f"The checkpoint pairs {record.model_name} with {record.dataset}, which it cannot model.")
+    if set(config) - {"format", "format_version", "spec", "run", "created", "torch_version"}:
+        raise CheckpointError(f"The checkpoint's {CONFIG} has fields this version does not know.")
     try:
-        return build_model(record.model_name, data.spec, hidden=record.hidden, seed=record.seed, **record.model_kwargs)
-    except (TypeError, ValueError) as error:
-        raise CheckpointError(f"The checkpoint's settings cannot build {record.model_name}: {error}") from error
+        spec = RunSpec.from_json(config.get("spec"))
+    except ValueError as error:
+        raise CheckpointError(f"The checkpoint's settings are not valid: {shorten(error, 200)}.") from None
+    meta = config.get("run")
+    try:
+        return spec, _check_run_block(meta)
+    except (ValueError, TypeError) as error:
+        raise CheckpointError(f"The checkpoint's run record is not valid: {shorten(error, 200)}.") from None
 
 
-def _check_weights(model: GenerativeModel, weights: dict[str, Tensor], record: CheckpointRecord) -> None:
-    """Raise naming the missing, unexpected and wrongly shaped tensors, when the weights do not fit the model."""
-    expected = model.state_dict()
-    missing = [name for name in expected if name not in weights]
-    unexpected = [name for name in weights if name not in expected]
+def _check_run_block(meta: object) -> dict:
+    fields = {"step", "elapsed_s", "history", "best_step", "last_step", "optimizers", "schedulers", "phase",
+              "message", "target", "losses", "training_state"}  # fmt: skip
+    if not isinstance(meta, dict) or set(meta) != fields:
+        raise ValueError(f"it needs exactly {', '.join(sorted(fields))}")
+    for name in ("step", "target"):
+        if not isinstance(meta[name], int) or isinstance(meta[name], bool) or not 0 <= meta[name] <= 10**9:
+            raise ValueError(f"{name} must be a whole number from 0 to 10⁹")
+    if not isinstance(meta["elapsed_s"], (int, float)) or not 0 <= meta["elapsed_s"] < math.inf:
+        raise ValueError("elapsed_s must be a finite number of seconds")
+    if meta["phase"] not in PHASES or not isinstance(meta["message"], str) or len(meta["message"]) > MAX_TEXT:
+        raise ValueError(f"phase must be one of {', '.join(PHASES)}, with a message under {MAX_TEXT} characters")
+    if not isinstance(meta["training_state"], bool):
+        raise ValueError("training_state must be true or false")
+    history = meta["history"]
+    if not isinstance(history, list) or len(history) > MAX_HISTORY:
+        raise ValueError(f"history must list at most {MAX_HISTORY} evaluations")
+    meta["history"] = [Scores.from_json(row).to_json() for row in history]
+    steps = [row["step"] for row in meta["history"]]
+    if steps != sorted(steps) or (steps and steps[-1] > meta["step"]):
+        raise ValueError("evaluations must be in order of steps, none after the run's last step")
+    for name in ("best_step", "last_step"):
+        if meta[name] is not None and meta[name] not in steps:
+            raise ValueError(f"{name} must be the step of one of its evaluations")
+    if (meta["best_step"] is None) != (meta["last_step"] is None):
+        raise ValueError("a run with evaluations has both a best and a last step")
+    for name in ("optimizers", "schedulers"):
+        if not isinstance(meta[name], list) or len(meta[name]) > 4:
+            raise ValueError(f"{name} must be a short list")
+    meta["losses"] = LossCurve.from_json(meta["losses"])
+    return meta
+
+
+def _check_weights(run: Run, weights: dict[str, Tensor], meta: dict) -> None:
+    """Raise naming missing, unexpected and wrongly shaped tensors when the weights do not fit the model."""
+    expected = run.model.state_dict()
+    groups = ["model", "last"] if meta["training_state"] else ["last"]
+    if meta["best_step"] is not None and meta["best_step"] != meta["last_step"]:
+        groups.append("best")
+    if meta["last_step"] is None:
+        groups.remove("last")
+    wanted = {f"{group}.{name}": tensor for group in groups for name, tensor in expected.items()}
+    given = {name: tensor for name, tensor in weights.items() if name.split(".", 1)[0] in ("model", "last", "best")}
+    missing = [name for name in wanted if name not in given]
+    unexpected = [name for name in given if name not in wanted]
     reshaped = [
-        f"{name} {tuple(weights[name].shape)} (the model has {tuple(tensor.shape)})"
-        for name, tensor in expected.items()
-        if name in weights and weights[name].shape != tensor.shape
+        f"{name} {tuple(given[name].shape)} (the model has {tuple(tensor.shape)})"
+        for name, tensor in wanted.items()
+        if name in given and given[name].shape != tensor.shape
     ]
     problems = [
-        f"{label}: {', '.join(names[:5])}{' …' if len(names) > 5 else ''}"
+        f"{label}: {', '.join(shorten(n, 80) for n in names[:5])}{' …' if len(names) > 5 else ''}"
         for label, names in (("missing", missing), ("unexpected", unexpected), ("wrong shapes", reshaped))
         if names
     ]
     if problems:
         raise CheckpointError(
-            f"The weights do not fit {record.model_name} with hidden width {record.hidden} on {record.dataset} — "
+            f"The weights do not fit {run.spec.model} with hidden width {run.spec.hidden} on {run.spec.dataset} — "
             + "; ".join(problems)
             + "."
         )

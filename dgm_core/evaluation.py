@@ -7,6 +7,8 @@ same density in base 2 per coordinate (nats per item are the primary number ther
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 
 import torch
 from torch import Tensor
@@ -14,6 +16,69 @@ from torch import Tensor
 from dgm_core.data import Dataset, DataSpec
 from dgm_core.models.base import GenerativeModel
 from dgm_core.seeding import EVAL_SEED, RandomStream
+
+SPLITS = ("train", "val", "test")
+MAX_BOUNDS = 8  # extra bounds one evaluation may carry (a stored file claiming more is refused)
+
+
+@dataclass(frozen=True)
+class Scores:
+    """One evaluation of a model's weights on held-out data.
+
+    nll: per split ("train", "val", "test"), the mean negative log-likelihood (or its bound) in nats per item;
+        empty for a model without a likelihood. "train" uses as many training items as "val" has, to show overfitting.
+    bounds: other upper bounds on the test NLL that the model tracks (e.g. IWAE with k = 64 beside a VAE's ELBO),
+        in nats per item, by display name.
+    val_mmd: multi-scale MMD² between model samples and validation items (``mmd``); every family has one.
+    dim: the data's dimension, to convert nats per item to bits per dimension (``bits``).
+    """
+
+    step: int
+    elapsed_s: float
+    dim: int
+    val_mmd: float
+    nll: Mapping[str, float] = field(default_factory=dict)
+    bounds: Mapping[str, float] = field(default_factory=dict)
+
+    @property
+    def score(self) -> float:
+        """What ranks weights on validation (lower is better): the validation NLL, or MMD² without a likelihood."""
+        return self.nll.get("val", self.val_mmd)
+
+    def bits(self, nats: float) -> float:
+        """nats per item → bits per dimension."""
+        return nats / (self.dim * math.log(2))
+
+    def to_json(self) -> dict:
+        return {"step": self.step, "elapsed_s": self.elapsed_s, "dim": self.dim, "val_mmd": self.val_mmd,
+                "nll": dict(self.nll), "bounds": dict(self.bounds)}  # fmt: skip
+
+    @classmethod
+    def from_json(cls, data: object) -> Scores:
+        """Scores from stored JSON, checked field by field: ValueError names the first thing wrong."""
+        if not isinstance(data, dict) or set(data) != {"step", "elapsed_s", "dim", "val_mmd", "nll", "bounds"}:
+            raise ValueError("an evaluation needs exactly step, elapsed_s, dim, val_mmd, nll and bounds")
+        nll, bounds = data["nll"], data["bounds"]
+        if not isinstance(nll, dict) or not set(nll) <= set(SPLITS):
+            raise ValueError(f"an evaluation's nll must map some of {', '.join(SPLITS)} to numbers")
+        if (
+            not isinstance(bounds, dict)
+            or len(bounds) > MAX_BOUNDS
+            or not all(isinstance(name, str) and 0 < len(name) <= 60 for name in bounds)
+        ):
+            raise ValueError(f"an evaluation's bounds must map at most {MAX_BOUNDS} short names to numbers")
+        numbers = [data["elapsed_s"], data["val_mmd"], *nll.values(), *bounds.values()]
+        if not all(_finite(number) for number in numbers) or data["elapsed_s"] < 0:
+            raise ValueError("an evaluation's scores must be finite numbers")
+        for name in ("step", "dim"):
+            if not isinstance(data[name], int) or isinstance(data[name], bool) or data[name] < (name == "dim"):
+                raise ValueError(f"an evaluation's {name} must be a whole number ≥ {int(name == 'dim')}")
+        return cls(data["step"], float(data["elapsed_s"]), data["dim"], float(data["val_mmd"]),
+                   {k: float(v) for k, v in nll.items()}, {k: float(v) for k, v in bounds.items()})  # fmt: skip
+
+
+def _finite(value: object) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
 
 
 @torch.no_grad()

@@ -2,7 +2,7 @@
 
     trainer = Trainer(model, data, TrainConfig(steps=500))
     for event in trainer.run():
-        print(event.step, event.losses, event.metrics)
+        print(event.step, event.losses, event.scores)
 
 ``request_stop()`` ends a run at its next event: the current weights are scored (if they were not yet), then the
 weights to keep are restored — best on validation, or the final ones (``TrainConfig.keep``) — and the last event says
@@ -19,14 +19,14 @@ import copy
 import math
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Literal
 
 import torch
 from torch import Tensor
 
 from dgm_core.data import Dataset
-from dgm_core.evaluation import bits_per_dim, mmd
+from dgm_core.evaluation import Scores, mmd
 from dgm_core.models.base import GenerativeModel
 from dgm_core.seeding import EVAL_SEED, RandomStream
 
@@ -79,28 +79,29 @@ class TrainConfig:
 @dataclass
 class TrainEvent:
     """What happened since the last event: one training step (``losses`` set), or a chunk of an evaluation
-    (``losses`` empty); ``metrics`` when an evaluation completed, ``done`` on the last event of a run."""
+    (``losses`` empty); ``scores`` when an evaluation completed, ``done`` on the last event of a run."""
 
     step: int
     elapsed_s: float
     steps_per_s: float
     losses: dict[str, float]
-    metrics: dict[str, float] | None = None  # val/test NLL (nats, bits/dim) and MMD, when an evaluation ran
+    scores: Scores | None = None  # held-out scores, when an evaluation completed
     samples: Tensor | None = None  # fresh samples (CPU), when sampling ran
     message: str | None = None
     done: bool = False
     stopped: bool = False  # the run ended because ``request_stop`` was called
 
 
-@dataclass
-class BestRecord:
-    """Evaluated weights: the step, the validation score that ranks them (NLL, or MMD² without a likelihood), all
-    metrics of that evaluation, and the weights themselves."""
+@dataclass(frozen=True)
+class Snapshot:
+    """Evaluated weights: the scores of their evaluation, and the weights themselves."""
 
-    step: int
-    score: float
-    metrics: dict[str, float]
+    scores: Scores
     state: dict[str, Tensor] = field(repr=False)
+
+    @property
+    def step(self) -> int:
+        return self.scores.step
 
 
 class Trainer:
@@ -119,9 +120,9 @@ class Trainer:
         self.schedulers = [torch.optim.lr_scheduler.LambdaLR(o, config.lr_factor) for o in self.optimizers]
         self.step = 0
         self.elapsed_s = 0.0  # training time over all runs
-        self.history: list[dict[str, float]] = []  # one row per evaluation: step, elapsed_s and metrics
-        self.best: BestRecord | None = None  # best on validation so far
-        self.last: BestRecord | None = None  # the latest evaluation
+        self.history: list[Scores] = []  # one per evaluation
+        self.best: Snapshot | None = None  # best on validation so far
+        self.last: Snapshot | None = None  # the latest evaluation
         self._good_state = self._snapshot()
         self._batches = RandomStream(config.seed, self.device)  # this trainer's own random stream
         self._stop_requested = False
@@ -156,7 +157,7 @@ class Trainer:
                 target = self.step
             event = self._event(losses, 1.0 / max(step_time, 1e-9))
             if self._eval_due(now - last_eval, eval_cost) or self.step == target:
-                event.metrics = yield from self._evaluation_events()
+                event.scores = yield from self._evaluation_events()
                 last_eval = time.perf_counter()
                 eval_cost = last_eval - now
             if config.sample_every_s is not None and now - last_sample >= max(config.sample_every_s, 4 * sample_cost):
@@ -166,9 +167,9 @@ class Trainer:
             if self.step >= target:
                 event.message, event.done = self.finish(), True
             yield event
-        if self._stop_requested and not (self.history and self.history[-1]["step"] == self.step):
-            metrics = yield from self._evaluation_events()  # the weights at Stop are scored before anything is kept
-            yield self._event({}, 0.0, metrics=metrics, message=self.finish(stopped=True), done=True, stopped=True)
+        if self._stop_requested and not (self.history and self.history[-1].step == self.step):
+            scores = yield from self._evaluation_events()  # the weights at Stop are scored before anything is kept
+            yield self._event({}, 0.0, scores=scores, message=self.finish(stopped=True), done=True, stopped=True)
         elif self._stop_requested:
             yield self._event({}, 0.0, message=self.finish(stopped=True), done=True, stopped=True)
 
@@ -196,7 +197,7 @@ class Trainer:
             return self.step % self.config.eval_every_steps == 0
         if self.config.eval_every_s is None:
             return False
-        last_step = self.history[-1]["step"] if self.history else 0
+        last_step = self.history[-1].step if self.history else 0
         doubled = self.step >= 2 * last_step and since_s >= cost_s
         return doubled or since_s >= max(self.config.eval_every_s, 4 * cost_s)
 
@@ -204,17 +205,12 @@ class Trainer:
         return TrainEvent(self.step, self.elapsed_s, steps_per_s, losses, **fields)
 
     # --- evaluation and model selection ---------------------------------------------------------------------
-    def evaluate(self) -> dict[str, float]:
+    def evaluate(self) -> Scores:
         """Score the current weights at once (see ``_evaluation``); the stream uses ``_evaluation_events`` instead."""
-        evaluation = self._evaluation()
-        while True:
-            try:
-                next(evaluation)
-            except StopIteration as finished:
-                return finished.value
+        return _result(self._evaluation())
 
     def _evaluation_events(self) -> Iterator[TrainEvent]:
-        """The evaluation as events without losses, one per chunk; returns its metrics."""
+        """The evaluation as events without losses, one per chunk; returns its scores."""
         evaluation = self._evaluation()
         while True:
             try:
@@ -224,10 +220,11 @@ class Trainer:
             yield self._event({}, 0.0)
 
     @torch.no_grad()
-    def _evaluation(self) -> Iterator[None]:
-        """Held-out scores, yielding between chunks: NLL (or bound) in nats per item and bits/dim on validation and
-        test, and MMD² on validation; the same NLL on as many training items as validation items shows the gap that
-        overfitting opens. Draws come from a stream seeded with ``EVAL_SEED``, so the same weights score the same.
+    def _evaluation(self, record: bool = True) -> Iterator[None]:
+        """Held-out scores (``Scores``), yielding between chunks: NLL (or bound) in nats per item on validation and
+        test, and on as many training items as validation items (the gap that overfitting opens); the model's other
+        tracked bounds on test; MMD² on validation. Draws come from a stream seeded with ``EVAL_SEED``, so the same
+        weights score the same.
 
         Remembers the weights that score best on validation (NLL, or MMD² for models without a likelihood), and the
         latest ones.
@@ -236,7 +233,8 @@ class Trainer:
         spec = self.data.spec
         stream = RandomStream(EVAL_SEED, self.device)
         chunk = max(1, EVAL_CHUNK_VALUES // spec.dim)
-        metrics: dict[str, float] = {}
+        nll: dict[str, float] = {}
+        bounds: dict[str, float] = {}
         if self.model.capabilities.likelihood != "none":
             train_x = self.train_x[: len(self.val_x)]
             for split, x in (("train", train_x), ("val", self.val_x), ("test", self.test_x)):
@@ -245,34 +243,34 @@ class Trainer:
                     with stream:
                         total += self.model.log_prob(part).double().sum().item()
                     yield
-                metrics[f"{split}_nll"] = -total / len(x)
-                metrics[f"{split}_bpd"] = bits_per_dim(metrics[f"{split}_nll"], spec)
-            tracked: dict[str, float] = {}
+                nll[split] = -total / len(x)
             x = self.test_x[:TRACKED_ITEMS]
             for part in x.split(chunk):
                 with stream:
                     for name, bound in self.model.tracked_bounds(part).items():
-                        tracked[name] = tracked.get(name, 0.0) - bound.double().sum().item()
+                        bounds[name] = bounds.get(name, 0.0) - bound.double().sum().item() / len(x)
                 yield
-            for name, total in tracked.items():
-                metrics[f"test_nll {name}"] = total / len(x)
-                metrics[f"test_bpd {name}"] = bits_per_dim(total / len(x), spec)
         n = min(MMD_ITEMS, len(self.val_x))
         with stream:
             # a conditional model draws for the validation items' own labels, so both sides have the same class mix
             samples = self.model.sample(n) if self.val_y is None else self.model.sample(n, labels=self.val_y[:n])
-            metrics["val_mmd"] = mmd(samples.float(), self.val_x[:n].float())
-        self._record(metrics)
-        return metrics
+            val_mmd = mmd(samples.float(), self.val_x[:n].float())
+        scores = Scores(self.step, self.elapsed_s, spec.dim, val_mmd, nll, bounds)
+        if record:
+            self._record(scores)
+        return scores
 
-    def _record(self, metrics: dict[str, float]) -> None:
-        score = metrics.get("val_nll", metrics["val_mmd"])
-        if math.isfinite(score):
+    def _score(self) -> Scores:
+        """The current weights' scores, computed at once and not recorded."""
+        return _result(self._evaluation(record=False))
+
+    def _record(self, scores: Scores) -> None:
+        if math.isfinite(scores.score):
             self._good_state = self._snapshot()
-            self.last = BestRecord(self.step, score, metrics, self._good_state["model"])
-            if self.best is None or score < self.best.score:
+            self.last = Snapshot(scores, self._good_state["model"])
+            if self.best is None or scores.score < self.best.scores.score:
                 self.best = self.last
-        self.history.append({"step": self.step, "elapsed_s": self.elapsed_s, **metrics})
+        self.history.append(scores)
 
     @torch.no_grad()
     def samples(self, n: int) -> Tensor:
@@ -281,7 +279,7 @@ class Trainer:
             return self.model.sample(n).cpu()
 
     @property
-    def kept(self) -> BestRecord | None:
+    def kept(self) -> Snapshot | None:
         """The evaluated weights a run ends with: best on validation, or the latest (``TrainConfig.keep``)."""
         return self.best if self.config.keep == "best" else self.last
 
@@ -292,16 +290,85 @@ class Trainer:
         if kept is None:
             return head or f"Finished at step {self.step}."
         self.model.load_state_dict(kept.state)
-        metrics = kept.metrics
+        scores = kept.scores
         why = "best on validation" if self.config.keep == "best" else "the final weights"
-        if "test_nll" in metrics:
-            score = (
-                f"val NLL {metrics['val_nll']:.3f} nats; "
-                f"test NLL {metrics['test_nll']:.3f} nats ({metrics['test_bpd']:.3f} bits/dim)"
-            )
+        if scores.nll:
+            test = scores.nll["test"]
+            score = f"val NLL {scores.nll['val']:.3f} nats; test NLL {test:.3f} nats ({scores.bits(test):.3f} bits/dim)"
         else:
-            score = f"validation MMD² {metrics['val_mmd']:.2e}"
+            score = f"validation MMD² {scores.val_mmd:.2e}"
         return " ".join(part for part in (head, f"Kept the weights of step {kept.step} ({why}): {score}.") if part)
+
+    # --- the whole state, to save a run and continue it exactly ---------------------------------------------------
+    def state(self) -> tuple[dict[str, Tensor], dict]:
+        """Everything that continuing this run depends on, as named tensors (current, best and latest evaluated
+        weights; optimizer moments; the batch stream's generator state) and a JSON-friendly rest."""
+        tensors = {f"model.{name}": value for name, value in self.model.state_dict().items()}
+        for label, snapshot in (("last", self.last), ("best", self.best)):
+            if snapshot is not None and not (label == "best" and snapshot is self.last):
+                tensors |= {f"{label}.{name}": value for name, value in snapshot.state.items()}
+        optimizers = [pack(o.state_dict(), f"optimizer.{i}", tensors) for i, o in enumerate(self.optimizers)]
+        tensors["rng.batches"] = self._batches.state[0]
+        meta = {
+            "step": self.step,
+            "elapsed_s": self.elapsed_s,
+            "history": [scores.to_json() for scores in self.history],
+            "best_step": None if self.best is None else self.best.step,
+            "last_step": None if self.last is None else self.last.step,
+            "optimizers": optimizers,
+            "schedulers": [{"last_epoch": s.last_epoch} for s in self.schedulers],
+        }
+        return tensors, meta
+
+    def restore(self, tensors: dict[str, Tensor], meta: dict) -> None:
+        """Undo ``state``: the model, history, best and latest weights, optimizers, schedule and batch stream come
+        back as they were, so training continues exactly. A slim state (kept weights only: no ``model.*``, no
+        optimizers) continues from the kept weights with fresh optimizers. ValueError (or KeyError) when the two
+        do not fit."""
+
+        def weights(label: str) -> dict[str, Tensor]:
+            return {name[len(label) + 1 :]: value for name, value in tensors.items() if name.startswith(label + ".")}
+
+        self.model.load_state_dict(weights("model") or weights("last"), strict=True)
+        self.step, self.elapsed_s = int(meta["step"]), float(meta["elapsed_s"])
+        self.history = [Scores.from_json(row) for row in meta["history"]]
+        by_step = {scores.step: scores for scores in self.history}
+        self.last = None if meta["last_step"] is None else Snapshot(by_step[meta["last_step"]], weights("last"))
+        if meta["best_step"] is None:
+            self.best = None
+        elif meta["best_step"] == meta["last_step"]:
+            self.best = self.last
+        else:
+            self.best = Snapshot(by_step[meta["best_step"]], weights("best"))
+        if meta["optimizers"]:
+            for optimizer, packed in zip(self.optimizers, meta["optimizers"], strict=True):
+                optimizer.load_state_dict(unpack(packed, tensors))
+        for scheduler, saved in zip(self.schedulers, meta["schedulers"] or [{}] * len(self.schedulers), strict=True):
+            scheduler.last_epoch = int(saved.get("last_epoch", self.step))
+            for group, base, factor in zip(scheduler.optimizer.param_groups, scheduler.base_lrs, scheduler.lr_lambdas):
+                group["lr"] = base * factor(scheduler.last_epoch)
+        if "rng.batches" in tensors:
+            stream = tensors["rng.batches"]
+            if stream.dtype != torch.uint8 or stream.shape != self._batches.state[0].shape:
+                raise ValueError("the batch stream's random state has the wrong size")
+            self._batches.state = (stream.clone(), None)
+        self._good_state = self._snapshot()
+
+    def rescore(self) -> None:
+        """Score the best and latest evaluated weights again, here, and put those scores in place of the ones
+        recorded (in the snapshots and the history); the current weights are left as they were."""
+        current = {name: value.clone() for name, value in self.model.state_dict().items()}
+        step = self.step
+        for snapshot in {id(s): s for s in (self.best, self.last) if s is not None}.values():
+            self.model.load_state_dict(snapshot.state)
+            self.step = snapshot.step
+            scores = replace(self._score(), elapsed_s=snapshot.scores.elapsed_s)
+            fresh = Snapshot(scores, snapshot.state)
+            self.history = [fresh.scores if row.step == scores.step else row for row in self.history]
+            self.best = fresh if self.best is snapshot else self.best
+            self.last = fresh if self.last is snapshot else self.last
+        self.model.load_state_dict(current)
+        self.step = step
 
     # --- snapshots for the divergence guard -----------------------------------------------------------------------
     def _snapshot(self) -> dict:
@@ -314,6 +381,49 @@ class Trainer:
         self.model.load_state_dict(snapshot["model"])
         for optimizer, state in zip(self.optimizers, snapshot["optimizers"]):
             optimizer.load_state_dict(state)
+
+
+def _result(generator: Iterator) -> object:
+    """Run a generator to its end and return what it returns."""
+    while True:
+        try:
+            next(generator)
+        except StopIteration as finished:
+            return finished.value
+
+
+def pack(value: object, name: str, tensors: dict[str, Tensor]) -> object:
+    """A nest of dicts, lists and scalars (an optimizer's state) as JSON, its tensors moved into ``tensors`` under
+    names starting with ``name``; dict keys keep their type (optimizers key their state by parameter index)."""
+    if isinstance(value, Tensor):
+        tensors[name] = value
+        return {"tensor": name}
+    if isinstance(value, dict):
+        return {"dict": [[key, pack(item, f"{name}.{key}", tensors)] for key, item in value.items()]}
+    if isinstance(value, (list, tuple)):
+        return {"list": [pack(item, f"{name}.{i}", tensors) for i, item in enumerate(value)]}
+    if value is None or isinstance(value, (bool, int, float, str)):
+        return {"value": value}
+    raise TypeError(f"cannot store a {type(value).__name__} in a run's state")
+
+
+def unpack(packed: object, tensors: dict[str, Tensor], depth: int = 0) -> object:
+    """Undo ``pack``; ValueError for anything that ``pack`` cannot have written (or nests deeper than 8)."""
+    if depth > 8 or not isinstance(packed, dict) or len(packed) != 1:
+        raise ValueError("a packed state entry must be a one-key object, at most 8 deep")
+    ((kind, content),) = packed.items()
+    if kind == "tensor" and isinstance(content, str) and content in tensors:
+        return tensors[content]
+    pairs = isinstance(content, list) and all(
+        isinstance(pair, list) and len(pair) == 2 and isinstance(pair[0], (int, str)) for pair in content
+    )
+    if kind == "dict" and pairs:
+        return {key: unpack(item, tensors, depth + 1) for key, item in content}
+    if kind == "list" and isinstance(content, list):
+        return [unpack(item, tensors, depth + 1) for item in content]
+    if kind == "value" and (content is None or isinstance(content, (bool, int, float, str))):
+        return content
+    raise ValueError(f"a packed state entry of kind {kind!r} is malformed")
 
 
 def _labels(

@@ -74,12 +74,24 @@ def _wait_until_up(url: str, timeout_s: float = 30.0) -> None:
 
 
 @pytest.fixture(scope="session")
-def app_url() -> Iterator[str]:
+def backend(tmp_path_factory: pytest.TempPathFactory):
+    """What the served app shares: the device, a scheduler, and a run store in a fresh temporary folder."""
+    from app.session import Backend
+    from dgm_core.device import pick_device
+    from dgm_core.scheduler import Scheduler
+    from dgm_core.store import RunStore
+
+    return Backend(
+        pick_device(os.environ.get("DGM_DEVICE", "cpu")), Scheduler(2), RunStore(tmp_path_factory.mktemp("runs"))
+    )
+
+
+@pytest.fixture(scope="session")
+def app_url(backend) -> Iterator[str]:
     """The app, built and served in this process on a free port (once for the whole test session)."""
     from app.layout import build, launch_options
-    from dgm_core.device import pick_device
 
-    demo = build(pick_device(os.environ.get("DGM_DEVICE", "cpu")))
+    demo = build(backend)
     port = _free_port()
     demo.launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True, **launch_options())
     url = f"http://127.0.0.1:{port}/"

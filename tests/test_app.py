@@ -94,7 +94,7 @@ def test_bound_and_missing_likelihood_are_labelled(client: Client) -> None:
     assert vae[4] and vae[4].endswith(".png")  # the sample grid
     gan = train(client, "moons", "GAN", 60, 1e-3, 128, 64).result()
     assert "No likelihood — compare by MMD" in gan[0], gan[0]
-    assert [trace["name"] for trace in plot_json(gan[2])["data"]] == ["val MMD"]
+    assert [trace["name"] for trace in plot_json(gan[2])["data"]] == ["val MMD²"]
     assert {trace["name"] for trace in plot_json(gan[1])["data"]} == {"discriminator", "generator"}
 
 

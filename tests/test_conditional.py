@@ -174,4 +174,4 @@ def test_the_conditional_gan_learns_digits_when_its_discriminator_drops_units():
     )
     for _ in trainer.run():
         pass
-    assert trainer.history[-1]["val_mmd"] < 0.1
+    assert trainer.history[-1].val_mmd < 0.1

@@ -13,24 +13,33 @@ import torch
 
 from app import compare, compare_tab, explorer, inpaint, latent_tab, likelihood
 from app.compare import Comparison, default_models
-from app.runs_tab import export, partial_upload, run_from_checkpoint
-from app.session import Session, Settings, Tick, TrainingRun
+from app.explorer import LatentState
+from app.runs_tab import export, upload_run
+from app.session import MAX_RUNS, Backend, RunView
+from app.session import Session as Session_
 from dgm_core.checkpoints import CheckpointError
 from dgm_core.data import load_dataset
 from dgm_core.evaluation import item_log_probs
 from dgm_core.models.registry import MODELS, build_model
+from dgm_core.runs import Run, RunSpec
+from dgm_core.scheduler import Scheduler
 
 torch.set_num_threads(1)
 CPU = torch.device("cpu")
+BACKEND = Backend(CPU, Scheduler(1))  # no store: runs live in memory only
 
 
-def trained(session: Session, dataset: str, model: str, steps: int = 60, hidden: int = 32) -> TrainingRun:
-    run = TrainingRun(Settings(dataset, model, steps, 3e-3, 128, hidden, seed=0), CPU)
-    _, events = session.start(run, steps)
-    for event in events:
-        run.record(event, Tick())
-    run.phase, run.message = "done", run.trainer.finish()
-    return run
+def Session() -> Session_:  # noqa: N802 — a fresh page's session, as Gradio's factory makes it
+    return Session_(BACKEND)
+
+
+def trained(session, dataset: str, model: str, steps: int = 60, hidden: int = 32) -> RunView:
+    """A run trained to its end (here, not by the scheduler) and kept by the session."""
+    run = Run(RunSpec(dataset, model, steps, 3e-3, 128, hidden), CPU)
+    run.start()
+    while run.active:
+        run.advance(1.0)
+    return session.keep(run)
 
 
 # --- the session's runs -------------------------------------------------------------------------------------------
@@ -39,7 +48,7 @@ def trained(session: Session, dataset: str, model: str, steps: int = 60, hidden:
 def test_runs_are_numbered_listed_newest_first_and_deleted():
     session = Session()
     first, second = trained(session, "moons", "MADE", 5), trained(session, "moons", "VAE", 5)
-    assert (first.run_id, second.run_id) == (1, 2)
+    assert (first.id, second.id) == (1, 2)
     assert [run_id for _, run_id in session.choices()] == [2, 1]
     assert session.choices()[0][0] == "#2 VAE on moons (step 5)"
     assert session.delete(1) is first and session.find(1) is None and session.find("2") is second
@@ -48,9 +57,9 @@ def test_runs_are_numbered_listed_newest_first_and_deleted():
 
 def test_the_oldest_idle_runs_make_room_beyond_the_limit():
     session = Session()
-    for _ in range(Session.MAX_RUNS + 2):
-        session.keep(TrainingRun(Settings("moons", "MADE", 5, 1e-3, 64, 8, 0), CPU))
-    assert len(session.runs) == Session.MAX_RUNS and min(session.runs) == 3
+    for _ in range(MAX_RUNS + 2):
+        session.keep(Run(RunSpec("moons", "MADE", 5, 1e-3, 64, 8), CPU))
+    assert len(session.views) == MAX_RUNS and min(session.views) == 3
 
 
 # --- comparisons --------------------------------------------------------------------------------------------------
@@ -91,7 +100,7 @@ def test_stopping_a_comparison_keeps_what_finished():
     states = [entry.state for entry in comparison.entries]
     assert states == ["done", "stopped", "not started"]
     stopped = comparison.entries[1].run
-    assert stopped.trainer.history[-1]["step"] == stopped.step and comparison.entries[1].mmd is not None
+    assert stopped.history[-1].step == stopped.step and comparison.entries[1].mmd is not None
     status = compare_tab._status(comparison)
     assert "2 of 3 models finished, 1 not started" in status and status.startswith("**Stopped**"), status
 
@@ -99,12 +108,12 @@ def test_stopping_a_comparison_keeps_what_finished():
 def test_a_new_comparison_clears_the_previous_ones_samples_and_curves():
     session = Session()
     for models in (["MADE"], ["GAN"]):
-        updates = list(compare_tab.compare(CPU, "moons", models, "steps", 5, session))
+        updates = list(compare_tab.compare("moons", models, "steps", 5, session))
     first = updates[0]  # the second comparison's first update
-    samples, gallery, nll, mmd = first[2:]
+    samples, gallery, nll, mmd = first[3:]
     assert samples["value"] is None and gallery["value"] is None
     assert len(nll.data) == len(mmd.data) == 0  # fresh curves: no MADE from before
-    assert updates[-1][2]["value"] is not None  # its own samples at the end
+    assert updates[-1][3]["value"] is not None  # its own samples at the end
 
 
 @pytest.mark.parametrize(("budget", "amount"), [("seconds", 0.0), ("steps", 0), ("steps", 10**9)])
@@ -137,55 +146,55 @@ def test_a_path_between_two_test_items_starts_and_ends_at_their_latents(model):
 
 
 def test_the_slider_decodes_the_point_it_is_at_and_every_view_renders():
-    session = Session()
+    session, state = Session(), LatentState()
     run = trained(session, "digits", "VAE")
-    latent_tab.on_run(session, run.run_id)
+    latent_tab.on_run(session, state, run.id)
     _, image, _, strip, _ = latent_tab.set_endpoints(
-        session, run.run_id, "random latents", 0, 1, 5, "linear", 6, 0.0, None
+        session, state, run.id, "random latents", 0, 1, 5, "linear", 6, 0.0, None
     )
-    start = explorer.picture(run, explorer.decode(run, session.endpoints.start[None]), 1, latent_tab.ITEM_SCALE)
+    start = explorer.picture(run, explorer.decode(run, state.endpoints.start[None]), 1, latent_tab.ITEM_SCALE)
     assert np.array_equal(image["value"], start)
     assert strip["value"].shape[1] > 5 * strip["value"].shape[0] // 2  # six items side by side
-    moved, _ = latent_tab.move(session, run.run_id, "linear", 1.0)
+    moved, _ = latent_tab.move(session, state, run.id, "linear", 1.0)
     assert not np.array_equal(moved["value"], start)
-    assert latent_tab.traverse(session, run.run_id, 5, 2.0)[0]["value"].ndim == 2
-    assert latent_tab.export_gif(session, run.run_id, "slerp").endswith(".gif")
+    assert latent_tab.traverse(session, state, run.id, 5, 2.0)[0]["value"].ndim == 2
+    assert latent_tab.export_gif(session, state, run.id, "slerp").endswith(".gif")
 
 
 def test_a_conditional_model_holds_one_class_along_the_path_and_encodes_with_labels():
     """The CVAE's strip and the item at the slider decode for the same class (they once disagreed: the strip cycled
     through the classes); picking another class redraws both; its encoder reads test items with their labels."""
-    session = Session()
+    session, state = Session(), LatentState()
     run = trained(session, "digits", "CVAE", 20)
-    info, *_ = latent_tab.on_run(session, run.run_id)
+    info, *_ = latent_tab.on_run(session, state, run.id)
     assert "encoder" in info and "has no encoder" not in info and "class" in info
     _, image, _, strip, klass = latent_tab.set_endpoints(
-        session, run.run_id, "two test items", 0, 1, 0, "linear", 4, 0.0, None
+        session, state, run.id, "two test items", 0, 1, 0, "linear", 4, 0.0, None
     )
     assert klass == int(run.data.labels["test"][0])
-    first_cell = explorer.picture(run, explorer.decoded_path(run, session.endpoints, 4, "linear")[:1], 1)
-    start = explorer.decode(run, session.endpoints.start[None], klass)
+    first_cell = explorer.picture(run, explorer.decoded_path(run, state.endpoints, 4, "linear")[:1], 1)
+    start = explorer.decode(run, state.endpoints.start[None], klass)
     assert np.array_equal(explorer.picture(run, start, 1), first_cell)
     other = (klass + 1) % 10
-    _, image_other, _, strip_other = latent_tab.set_class(session, run.run_id, other, "linear", 4, 0.0)
+    _, image_other, _, strip_other = latent_tab.set_class(session, state, run.id, other, "linear", 4, 0.0)
     assert not np.array_equal(strip_other["value"], strip["value"])
     assert not np.array_equal(image_other["value"], image["value"])
 
 
 def test_picking_another_run_clears_the_previous_runs_map_and_traversal():
-    session = Session()
+    session, state = Session(), LatentState()
     first, second = trained(session, "digits", "VAE", 2), trained(session, "moons", "RealNVP", 2)
-    latent_tab.on_run(session, first.run_id)
-    outputs = latent_tab.on_run(session, second.run_id)
+    latent_tab.on_run(session, state, first.id)
+    outputs = latent_tab.on_run(session, state, second.id)
     stale = outputs[-6:]
     assert all(update.get("value", "kept") is None for update in stale)
 
 
 def test_invalid_items_get_a_message_not_a_traceback():
-    session = Session()
+    session, state = Session(), LatentState()
     run = trained(session, "digits", "VAE", 2)
     with pytest.raises(Exception, match="numbered 0 to 358"):
-        latent_tab.set_endpoints(session, run.run_id, "two test items", 0, 10_000, 0, "linear", 6, 0.5, None)
+        latent_tab.set_endpoints(session, state, run.id, "two test items", 0, 10_000, 0, "linear", 6, 0.5, None)
 
 
 # --- per-item scores ----------------------------------------------------------------------------------------------
@@ -222,12 +231,12 @@ def test_the_importance_weighted_bound_tightens_with_k():
 def test_a_downloaded_checkpoint_uploads_as_a_run_with_the_same_scores():
     session = Session()
     run = trained(session, "moons", "RealNVP")
-    path, said = export(session, run.run_id)
+    path, said = export(session, run.id)
     assert path.endswith(".dgm.zip") and "ready" in said
-    loaded = run_from_checkpoint(Path(path), CPU)
+    loaded = Run.load(Path(path), CPU)
     x = run.data.test[:500]
     assert torch.equal(item_log_probs(loaded.model, x), item_log_probs(run.model, x))
-    assert loaded.step == run.step and loaded.history == run.history and loaded.phase == "done"
+    assert loaded.step == run.step and loaded.history == run.run.history and loaded.phase == "done"
 
 
 def test_a_bad_upload_is_refused_and_changes_nothing(tmp_path):
@@ -237,9 +246,9 @@ def test_a_bad_upload_is_refused_and_changes_nothing(tmp_path):
     with zipfile.ZipFile(bad, "w") as archive:
         archive.writestr("notes.txt", "hello")
     with pytest.raises(CheckpointError):
-        run_from_checkpoint(bad, CPU)
-    _, _, said, _ = partial_upload(CPU)(session, str(bad), 1)
-    assert said.startswith("**Not loaded:**") and list(session.runs) == [1]
+        Run.load(bad, CPU)
+    _, _, said, _ = upload_run(session, str(bad), 1)
+    assert said.startswith("**Not loaded:**") and list(session.views) == [1] and not bad.exists()
 
 
 # --- inpainting ---------------------------------------------------------------------------------------------------
@@ -249,12 +258,12 @@ def test_a_bad_upload_is_refused_and_changes_nothing(tmp_path):
 def test_each_mask_hides_part_of_an_item_and_completions_keep_the_rest(kind):
     session = Session()
     run = trained(session, "digits", "MADE", 5)
-    observed = inpaint.observed_mask(kind, run.spec.shape)
+    observed = inpaint.observed_mask(kind, run.data_spec.shape)
     assert 0 < observed.sum() < observed.numel()
     x = run.data.test[4:5].repeat(3, 1, 1, 1)
     filled = run.model.inpaint(x, observed.expand_as(x))
     assert torch.equal(filled[observed.expand_as(x)], x[observed.expand_as(x)])
-    picture, _, said = inpaint.complete(session, run.run_id, 4, kind, 0)
+    picture, _, said = inpaint.complete(session, run.id, 4, kind, 0)
     assert picture["value"].ndim == 2 and said.startswith(
         "Test item 4"
     )  # the item, what the model sees, and fifteen completions as one picture
@@ -264,7 +273,7 @@ def test_models_that_cannot_inpaint_say_so_in_words_and_change_nothing():
     """No bare "Error" badge: the note says why, and the picture and plot are left as they were."""
     session = Session()
     run = trained(session, "digits", "VAE", 2)
-    picture, plot, said = inpaint.complete(session, run.run_id, 0, inpaint.IMAGE_MASKS[0], 0)
+    picture, plot, said = inpaint.complete(session, run.id, 0, inpaint.IMAGE_MASKS[0], 0)
     assert said.startswith("**Cannot complete:**") and "cannot complete partly observed items" in said
     assert isinstance(picture, type(gr.skip())) and isinstance(plot, type(gr.skip()))
 

@@ -48,7 +48,7 @@ def _likelihood_models(dataset: str) -> list[str]:
 def test_likelihood_models_beat_a_gaussian_on_moons_but_not_the_entropy(name):
     data = load_dataset("moons")
     trainer = _train(name, "moons")
-    test_nll = trainer.best.metrics["test_nll"]
+    test_nll = trainer.best.scores.nll["test"]
     _, gaussian_nll = baseline_nll(data)
     assert test_nll < gaussian_nll - 0.1, f"{name}: {test_nll:.3f} nats, single Gaussian {gaussian_nll:.3f}"
     assert test_nll > data.spec.entropy_nats - TOLERANCE, f"{name}: {test_nll:.3f} nats is below the entropy"
@@ -65,7 +65,7 @@ def test_likelihood_models_beat_independent_pixels_on_digits(name):
     data = load_dataset("digits")
     trainer = _train(name, "digits")
     _, independent_nll = baseline_nll(data)
-    assert trainer.best.metrics["test_nll"] < independent_nll - 1.0  # nats per image
+    assert trainer.best.scores.nll["test"] < independent_nll - 1.0  # nats per image
 
 
 @pytest.mark.parametrize("name", sorted(LOOSE_BOUNDS_ON_DIGITS))
@@ -74,7 +74,7 @@ def test_loose_bounds_on_digits_still_halve_in_a_short_run(name):
     untrained = build_model(name, data.spec, hidden=defaults_for(name, data.spec).hidden, seed=0).eval()
     with torch.no_grad():
         before = -mean_log_prob(untrained, data.test)
-    after = _train(name, "digits").best.metrics["test_nll"]
+    after = _train(name, "digits").best.scores.nll["test"]
     assert after < before / 2, f"{name}: {before:.1f} → {after:.1f} nats"
 
 

@@ -4,12 +4,14 @@ weights that score best on validation.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 
 import pytest
 import torch
 
 from dgm_core.data import load_dataset
+from dgm_core.evaluation import Scores
 from dgm_core.models.registry import MODELS, build_model
 from dgm_core.training import TrainConfig, Trainer
 from tests.core_helpers import home_dataset
@@ -45,6 +47,11 @@ def _losses(events) -> list[float]:
     return [e.losses["loss"] for e in _steps(events)]
 
 
+def _timeless(scores: Scores) -> Scores:
+    """Scores without the wall-clock time they were taken at (the one thing that differs between equal runs)."""
+    return dataclasses.replace(scores, elapsed_s=0.0)
+
+
 def _weights(model: torch.nn.Module) -> dict[str, torch.Tensor]:
     return {k: v.detach().clone() for k, v in model.state_dict().items()}
 
@@ -74,14 +81,15 @@ def test_events_count_steps_and_end_with_a_report():
     events = _steps(_trainer(_config(steps=12, every=5)).run())
     assert [e.step for e in events] == list(range(1, 13))
     assert [e.done for e in events] == [False] * 11 + [True]
-    assert [e.step for e in events if e.metrics is not None] == [5, 10, 12]  # every 5 steps, and at the end
+    assert [e.step for e in events if e.scores is not None] == [5, 10, 12]  # every 5 steps, and at the end
     assert all(b.elapsed_s >= a.elapsed_s for a, b in zip(events, events[1:]))
     assert all(e.steps_per_s > 0 and math.isfinite(e.losses["loss"]) for e in events)
     assert all(e.samples is None for e in events)
     last = events[-1]
     assert last.message.startswith("Kept the weights of step") and "test NLL" in last.message
-    assert set(last.metrics) == {"train_nll", "train_bpd", "val_nll", "val_bpd", "test_nll", "test_bpd", "val_mmd"}
-    assert last.metrics["val_bpd"] == pytest.approx(last.metrics["val_nll"] / (2 * math.log(2)))
+    assert set(last.scores.nll) == {"train", "val", "test"} and last.scores.bounds == {}
+    assert last.scores.bits(last.scores.nll["val"]) == pytest.approx(last.scores.nll["val"] / (2 * math.log(2)))
+    assert last.scores.score == last.scores.nll["val"] and math.isfinite(last.scores.val_mmd)
 
 
 def test_samples_stream_when_asked_and_change_nothing():
@@ -90,13 +98,13 @@ def test_samples_stream_when_asked_and_change_nothing():
     busy = _steps(_trainer(_config(steps=8, every=1, sample_every_s=0.0)).run())
     drawn = [e.samples for e in busy if e.samples is not None]
     assert busy[0].samples is not None and all(samples.shape == (50, 2) for samples in drawn)
-    assert all(e.metrics is not None for e in busy)
+    assert all(e.scores is not None for e in busy)
     assert _losses(busy) == _losses(quiet)
 
 
 def test_max_seconds_ends_the_run_early():
     events = list(_trainer(_config(steps=1000)).run(max_seconds=0.0))
-    assert len(_steps(events)) == 1 and events[-1].done and events[-1].metrics is not None
+    assert len(_steps(events)) == 1 and events[-1].done and events[-1].scores is not None
 
 
 # --- reproducibility and resuming -------------------------------------------------------------------------------------
@@ -106,7 +114,7 @@ def test_same_seed_same_losses_other_seed_other_losses():
     a = list(_trainer(_config(seed=0)).run())
     b = list(_trainer(_config(seed=0)).run())
     c = list(_trainer(_config(seed=1)).run())
-    assert _losses(a) == _losses(b) and a[-1].metrics == b[-1].metrics
+    assert _losses(a) == _losses(b) and _timeless(a[-1].scores) == _timeless(b[-1].scores)
     assert _losses(a) != _losses(c)
 
 
@@ -124,7 +132,7 @@ def test_stop_then_run_again_continues_where_it_stopped():
     second = list(trainer.run(steps=5))
     assert [e.step for e in _steps(second)] == list(range(6, 11))
     assert _losses(first + second) == _losses(straight)
-    assert [row["step"] for row in trainer.history] == [5, 10]
+    assert [scores.step for scores in trainer.history] == [5, 10]
 
 
 def test_two_trainers_stepped_in_turn_each_reproduce_their_solo_run():
@@ -147,7 +155,7 @@ def test_nan_loss_stops_and_restores_the_last_good_weights():
     events, snapshots = [], {}
     for event in trainer.run():
         events.append(event)
-        if event.metrics is not None:
+        if event.scores is not None:
             snapshots[event.step] = _weights(trainer.model)
     last = events[-1]
     assert [e.step for e in _steps(events)] == list(range(1, 9))
@@ -184,20 +192,20 @@ def test_best_validation_weights_are_restored_at_the_end():
     trainer = _trainer(_config(steps=40, every=5))
     _fail_from_step(trainer.model, 21, how="ascend")
     events = list(trainer.run())
-    scores = {row["step"]: row["val_nll"] for row in trainer.history}
+    scores = {row.step: row.nll["val"] for row in trainer.history}
     best_step = min(scores, key=scores.get)
     assert 5 < best_step <= 25 and scores[40] > scores[best_step] + 0.5
-    assert trainer.best.step == best_step and trainer.best.score == scores[best_step]
+    assert trainer.best.step == best_step and trainer.best.scores.score == scores[best_step]
     assert f"step {best_step}" in events[-1].message
     assert _same(_weights(trainer.model), trainer.best.state)
-    assert trainer.evaluate()["val_nll"] == pytest.approx(scores[best_step], abs=1e-9)  # evaluation is deterministic
+    assert trainer.evaluate().nll["val"] == pytest.approx(scores[best_step], abs=1e-9)  # evaluation is deterministic
 
 
 def test_models_without_likelihood_are_selected_by_mmd():
     trainer = _trainer(_config(steps=10, every=5), name="GAN")
     events = list(trainer.run())
-    assert set(events[-1].metrics) == {"val_mmd"}
-    assert trainer.best.score == min(row["val_mmd"] for row in trainer.history)
+    assert events[-1].scores.nll == {} and events[-1].scores.score == events[-1].scores.val_mmd
+    assert trainer.best.scores.score == min(row.val_mmd for row in trainer.history)
     assert "validation MMD" in events[-1].message
 
 
@@ -215,8 +223,8 @@ def test_stop_scores_the_weights_it_stops_at_before_keeping_any():
     """Stopped at step 7, last evaluated at 5: step 7 is evaluated too, and the kept weights are evaluated ones."""
     trainer = _trainer(_config(steps=100, every=5))
     events = _stop_at(trainer, 7)
-    assert trainer.step == 7 and events[-1].done and events[-1].metrics is not None
-    assert [row["step"] for row in trainer.history] == [5, 7]
+    assert trainer.step == 7 and events[-1].done and events[-1].scores is not None
+    assert [row.step for row in trainer.history] == [5, 7]
     assert trainer.kept.step in (5, 7) and events[-1].message.startswith("Stopped at step 7. Kept the weights of step")
     assert _same(_weights(trainer.model), trainer.kept.state)
 
@@ -237,11 +245,11 @@ def test_keep_final_ends_on_the_final_evaluated_weights():
 
 def test_an_evaluation_streams_in_chunks_without_losses():
     """Scoring 500 validation items of digits (64 dimensions) takes several chunks: events with no losses, at the
-    evaluated step, before the step's own event carries the metrics."""
+    evaluated step, before the step's own event carries the scores."""
     events = list(_trainer(_config(steps=2, every=2), name="MADE", dataset="digits").run())
     chunks = [e for e in events if not e.losses and not e.done]
-    assert len(chunks) >= 3 and all(e.step == 2 and e.metrics is None for e in chunks)
-    assert _steps(events)[-1].metrics is not None
+    assert len(chunks) >= 3 and all(e.step == 2 and e.scores is None for e in chunks)
+    assert _steps(events)[-1].scores is not None
 
 
 def test_evaluations_by_clock_also_come_whenever_the_step_count_doubles():
@@ -250,7 +258,7 @@ def test_evaluations_by_clock_also_come_whenever_the_step_count_doubles():
     trainer = _trainer(_config(every=None, eval_every_s=60.0))
     trainer.step, trainer.history = 1, []
     assert trainer._eval_due(since_s=0.0, cost_s=0.0)  # the first evaluation comes at once
-    trainer.history = [{"step": 100}]
+    trainer.history = [Scores(step=100, elapsed_s=1.0, dim=2, val_mmd=0.0)]
     for step, since, due in [(150, 30.0, False), (200, 0.1, False), (200, 0.5, True), (150, 61.0, True)]:
         trainer.step = step
         assert trainer._eval_due(since_s=since, cost_s=0.4) == due, (step, since)
@@ -296,7 +304,7 @@ def test_check_accepts_the_edges():
 def test_every_model_trains_reproducibly_from_its_seed(name):
     runs = [list(_trainer(_config(steps=4, every=4), name=name, dataset=home_dataset(name)).run()) for _ in range(2)]
     assert _losses(runs[0]) == _losses(runs[1])
-    assert runs[0][-1].metrics == runs[1][-1].metrics
+    assert _timeless(runs[0][-1].scores) == _timeless(runs[1][-1].scores)
 
 
 @pytest.mark.parametrize("name", list(MODELS))
@@ -318,7 +326,7 @@ def test_every_model_stops_on_a_nan_and_gets_its_last_good_weights_back(name):
     trainer.model.train_step = poisoned_step
     snapshots = {}
     for event in trainer.run():
-        if event.metrics is not None:
+        if event.scores is not None:
             snapshots[event.step] = _weights(trainer.model)
     assert trainer.step == 5 and "diverged at step 5" in event.message
     assert _same(_weights(trainer.model), snapshots[3])

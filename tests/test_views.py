@@ -6,14 +6,14 @@ import numpy as np
 import pytest
 
 from app import figures, latent_figures, likelihood
-from app.session import parse_settings
+from app.inputs import parse_spec
 from app.train_tab import model_choices
 from dgm_core.models.registry import MODELS
 
 
 def test_settings_are_parsed_or_explained() -> None:
-    settings = parse_settings("moons", "RealNVP", 100.0, "0.001", 64, 32.0, 0)
-    assert (settings.steps, settings.lr, settings.batch_size, settings.hidden) == (100, 1e-3, 64, 32)
+    spec = parse_spec("moons", "RealNVP", 100.0, "0.001", 64, 32.0, 0)
+    assert (spec.steps, spec.lr, spec.batch_size, spec.hidden) == (100, 1e-3, 64, 32)
     for args, expected in [
         (("moons", "RealNVP", None, 1e-3, 64, 32, 0), "Steps must be a number"),
         (("moons", "RealNVP", 10.5, 1e-3, 64, 32, 0), "Steps must be a whole number"),
@@ -21,9 +21,11 @@ def test_settings_are_parsed_or_explained() -> None:
         (("moons", "RealNVP", 10, 1e-3, 64, 32, -1), "seed must be a whole number from 0"),
         (("nowhere", "RealNVP", 10, 1e-3, 64, 32, 0), "Choose a data set"),
         (("moons", "Nope", 10, 1e-3, 64, 32, 0), "Choose a model"),
+        (("moons", "MADE", 10, 1e-3, 512, 4096, 0), r"parameters; this playground trains at most 4,000,000"),
+        (("digits", "PixelCNN", 10, 1e-3, 4096, 256, 0), r"GFLOP; this playground trains at most 20 GFLOP"),
     ]:
         with pytest.raises(ValueError, match=expected):
-            parse_settings(*args)
+            parse_spec(*args)
 
 
 def test_every_registered_model_is_offered_with_its_family() -> None:

@@ -16,10 +16,12 @@ from dgm_core.models.flows.base import Bijection, FlowModel
 
 
 def alternating_masks(dim: int, count: int) -> list[Tensor]:
-    """Masks that alternate between even and odd coordinates (for 2D: x₁ then x₂; for images a checkerboard)."""
-    base = (torch.arange(dim) % 2).float()
+    """Masks that alternate between even and odd coordinates (for 2D: x₁ then x₂; for images a checkerboard).
+    Made on the CPU whatever the default device, so that a model built on the meta device (to count its parameters
+    before allocating them) still knows which coordinates each layer transforms."""
+    base = (torch.arange(dim, device="cpu") % 2).float()
     if dim == 64:  # 8×8 images: a true checkerboard, so each half sees its spatial neighbours
-        rows, cols = torch.meshgrid(torch.arange(8), torch.arange(8), indexing="ij")
+        rows, cols = torch.meshgrid(torch.arange(8, device="cpu"), torch.arange(8, device="cpu"), indexing="ij")
         base = ((rows + cols) % 2).flatten().float()
     return [base if i % 2 == 0 else 1 - base for i in range(count)]
 

@@ -1,0 +1,372 @@
+"""A training run's whole life in one object: what it trains (``RunSpec``), its ``Trainer``, its phase, the weights
+it keeps and why, its loss curve, and saving it to one file and loading it back.
+
+    run = Run(RunSpec.defaults("RealNVP", "moons", steps=500))
+    run.start()
+    while run.active:
+        run.advance(0.2)          # train for ~0.2 s (a worker calls this in turn for every active run)
+    run.save("realnvp.dgm.zip")   # weights, optimizer and random state, curves: ``Run.load`` continues exactly
+
+The UI, Compare, the command line, checkpoints, benchmarks and tests all drive runs this way; only ``Run`` touches
+its trainer's internals.
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+import time
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Literal
+
+import torch
+from torch import Tensor
+
+from dgm_core.cost import flops_per_item
+from dgm_core.data import Dataset, dataset_names, load_dataset
+from dgm_core.evaluation import Scores
+from dgm_core.models.base import GenerativeModel
+from dgm_core.models.registry import MODELS, build_model, defaults_for, unsupported_reason
+from dgm_core.training import Keep, Snapshot, TrainConfig, Trainer, TrainEvent
+
+Phase = Literal["ready", "training", "stopping", "done", "stopped", "diverged", "failed", "interrupted"]
+ACTIVE: tuple[Phase, ...] = ("training", "stopping")
+MAX_SEED = 2**32 - 1
+MAX_PARAMETERS = 4_000_000  # beyond this a model's weights, optimizer moments and snapshots crowd a shared server
+MAX_STEP_FLOPS = 20e9  # ≈ 0.5 s per step on one core of this class of machine: Stop would lag behind
+MAX_LOSS_POINTS = 2000  # the loss curve keeps at most this many points, averaging neighbours as it grows
+
+
+@dataclass(frozen=True)
+class RunSpec:
+    """Everything that defines a run: which model on which data, and how to train it."""
+
+    dataset: str
+    model: str
+    steps: int
+    lr: float
+    batch_size: int
+    hidden: int
+    seed: int = 0
+    options: Mapping[str, float] = field(default_factory=dict)  # the model's declared options (e.g. β)
+    keep: Keep = "best"
+    lr_schedule: Literal["constant", "cosine"] = "constant"
+
+    @classmethod
+    def defaults(cls, model: str, dataset: str, **changes) -> RunSpec:
+        """The registry's recommended settings for ``model`` on ``dataset``'s kind of data, with ``changes``."""
+        d = defaults_for(model, load_dataset(dataset).spec)
+        return replace(cls(dataset, model, d.steps, d.lr, d.batch_size, d.hidden), **changes)
+
+    def config(self, n_samples: int = 1000, **changes) -> TrainConfig:
+        return TrainConfig(
+            steps=self.steps,
+            lr=self.lr,
+            batch_size=self.batch_size,
+            seed=self.seed,
+            n_samples=n_samples,
+            keep=self.keep,
+            lr_schedule=self.lr_schedule,
+            **changes,
+        )
+
+    def check(self) -> None:
+        """ValueError with a sentence a user can act on, for a spec that cannot train here (before anything is
+        built): unknown names, a model that does not fit the data, values out of range, undeclared options."""
+        if self.dataset not in dataset_names():
+            raise ValueError(f"Choose a data set: one of {', '.join(dataset_names())}.")
+        if self.model not in MODELS:
+            raise ValueError(f"Choose a model: one of {', '.join(MODELS)}.")
+        reason = unsupported_reason(self.model, load_dataset(self.dataset))
+        if reason is not None:
+            raise ValueError(reason)
+        if not 4 <= self.hidden <= 4096:
+            raise ValueError("The hidden width must be between 4 and 4,096.")
+        if not 0 <= self.seed <= MAX_SEED:
+            raise ValueError(f"The seed must be a whole number from 0 to {MAX_SEED:,}.")
+        declared = MODELS[self.model].options
+        for name, value in self.options.items():
+            if name not in declared:
+                raise ValueError(f"{self.model} has no option {name!r}.")
+            option = declared[name]
+            if not (math.isfinite(value) and option.minimum <= value <= option.maximum):
+                raise ValueError(f"{option.label} must be between {option.minimum:g} and {option.maximum:g}.")
+        self.config().check()
+
+    def check_cost(self) -> None:
+        """ValueError naming the limit when the model is too large, or a step too costly, to train live here:
+        parameters are counted on the meta device (nothing allocated), FLOPs per step once per configuration."""
+        parameters = self.parameter_count()
+        if parameters > MAX_PARAMETERS:
+            raise ValueError(
+                f"{self.model} with hidden width {self.hidden} has {parameters:,} parameters; this playground trains "
+                f"at most {MAX_PARAMETERS:,} live. Try a smaller hidden width."
+            )
+        flops = self.step_flops()
+        if flops > MAX_STEP_FLOPS:
+            raise ValueError(
+                f"One training step of {self.model} (hidden width {self.hidden}, batch size {self.batch_size}) costs "
+                f"about {flops / 1e9:.0f} GFLOP; this playground trains at most {MAX_STEP_FLOPS / 1e9:.0f} GFLOP "
+                "per step live (about half a second on one core). Try a smaller batch or hidden width."
+            )
+
+    def build(self) -> GenerativeModel:
+        """The model, freshly initialised from the seed, after ``check`` and ``check_cost``."""
+        self.check()
+        self.check_cost()
+        return build_model(self.model, load_dataset(self.dataset).spec, self.hidden, self.seed, **self.options)
+
+    def step_flops(self) -> float:
+        """Floating-point operations of one training step (``dgm_core.cost``; counted once per configuration)."""
+        options = tuple(sorted(self.options.items()))
+        return flops_per_item(self.model, self.dataset, self.hidden, options) * self.batch_size
+
+    def parameter_count(self) -> int:
+        """The model's parameter count, counted on the meta device: nothing is allocated."""
+        with torch.device("meta"):
+            model = build_model(self.model, load_dataset(self.dataset).spec, self.hidden, self.seed, **self.options)
+        return model.num_parameters()
+
+    def to_json(self) -> dict:
+        return {
+            "dataset": self.dataset,
+            "model": self.model,
+            "steps": self.steps,
+            "lr": self.lr,
+            "batch_size": self.batch_size,
+            "hidden": self.hidden,
+            "seed": self.seed,
+            "options": dict(self.options),
+            "keep": self.keep,
+            "lr_schedule": self.lr_schedule,
+        }
+
+    @classmethod
+    def from_json(cls, data: object) -> RunSpec:
+        """A spec from stored JSON, every field checked for its type and then ``check``ed: ValueError otherwise."""
+        types = {"dataset": str, "model": str, "steps": int, "lr": float, "batch_size": int, "hidden": int,
+                 "seed": int, "options": dict, "keep": str, "lr_schedule": str}  # fmt: skip
+        if not isinstance(data, dict) or set(data) != set(types):
+            raise ValueError(f"a run's settings need exactly: {', '.join(types)}")
+        for name, kind in types.items():
+            value = data[name]
+            ok = isinstance(value, (int, float)) if kind is float else isinstance(value, kind)
+            if not ok or isinstance(value, bool):
+                raise ValueError(f"the setting {name!r} must be a {kind.__name__}")
+        if len(data["options"]) > 4 or not all(
+            isinstance(k, str) and isinstance(v, (int, float)) and not isinstance(v, bool)
+            for k, v in data["options"].items()
+        ):
+            raise ValueError("a run's options must map at most four names to numbers")
+        spec = cls(**{**data, "lr": float(data["lr"]), "options": {k: float(v) for k, v in data["options"].items()}})
+        spec.check()
+        return spec
+
+
+@dataclass
+class LossCurve:
+    """The training losses by step, each term its own curve; beyond ``MAX_LOSS_POINTS`` neighbours are averaged in
+    pairs (older points cover two steps, then four …), so a run of any length keeps a bounded, readable curve."""
+
+    steps: list[float] = field(default_factory=list)
+    terms: dict[str, list[float]] = field(default_factory=dict)
+
+    def add(self, step: int, losses: Mapping[str, float]) -> None:
+        self.steps.append(float(step))
+        for name, value in losses.items():
+            self.terms.setdefault(name, [math.nan] * (len(self.steps) - 1)).append(value)
+        if len(self.steps) > MAX_LOSS_POINTS:
+            self.steps = _pairs(self.steps)
+            self.terms = {name: _pairs(values) for name, values in self.terms.items()}
+
+    def to_json(self) -> dict:
+        return {"steps": self.steps, "terms": self.terms}
+
+    @classmethod
+    def from_json(cls, data: object) -> LossCurve:
+        if not isinstance(data, dict) or set(data) != {"steps", "terms"}:
+            raise ValueError("a loss curve needs exactly steps and terms")
+        steps, terms = data["steps"], data["terms"]
+        if not isinstance(steps, list) or not isinstance(terms, dict) or len(terms) > 8:
+            raise ValueError("a loss curve's steps must be a list and its terms at most eight named lists")
+        columns = [steps, *terms.values()]
+        if len(steps) > MAX_LOSS_POINTS or not all(isinstance(c, list) and len(c) == len(steps) for c in columns):
+            raise ValueError(f"a loss curve holds at most {MAX_LOSS_POINTS} points, equally many per term")
+        numbers = [v for column in columns for v in column]
+        if not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in numbers):
+            raise ValueError("a loss curve holds numbers only")
+        if not all(isinstance(name, str) and 0 < len(name) <= 40 for name in terms):
+            raise ValueError("a loss curve's terms need short names")
+        return cls([float(v) for v in steps], {k: [float(v) for v in c] for k, c in terms.items()})
+
+
+def _pairs(values: list[float]) -> list[float]:
+    """Average neighbours in pairs (a last odd value stays as it is)."""
+    merged = [(a + b) / 2 for a, b in zip(values[0::2], values[1::2])]
+    return merged + values[len(merged) * 2 :]
+
+
+@dataclass
+class Progress:
+    """What one ``Run.advance`` changed: steps taken, whether new scores or samples arrived, whether it ended."""
+
+    steps: int = 0
+    scores: bool = False
+    samples: bool = False
+    done: bool = False
+
+
+class Run:
+    """One training run: its spec, data, model and trainer, and where it stands.
+
+    ``phase``: ready → training → (stopping →) done | stopped | diverged | failed; a run found training in the store
+    after a crash is "interrupted" (it holds its last saved weights). ``message`` says what happened last, in words.
+    ``lock`` serialises everything that touches the model: training slices, views, saving. ``id`` numbers the run
+    among its browser's runs (0 until a session or store keeps it); ``on_change(run, ended)``, when set, is called
+    after a slice that brought new scores and when the run ends (the store saves it then).
+    """
+
+    def __init__(
+        self, spec: RunSpec, device: torch.device | None = None, n_samples: int = 1000, **schedule: object
+    ) -> None:
+        """``schedule`` overrides the spec's training config for this process only (e.g. ``eval_every_steps`` for
+        deterministic tests, ``sample_every_s=None`` for benchmarks)."""
+        self.spec = spec
+        self.data: Dataset = load_dataset(spec.dataset)
+        model = spec.build()
+        self.trainer = Trainer(model, self.data, spec.config(n_samples, **schedule), device)
+        self.phase: Phase = "ready"
+        self.message = ""
+        self.target = 0
+        self.losses = LossCurve()
+        self.samples: Tensor | None = None  # the latest display samples (CPU)
+        self.steps_per_s = 0.0
+        self.lock = threading.RLock()
+        self.id = 0
+        self.on_change: Callable[[Run, bool], None] | None = None
+        self._events: Iterator[TrainEvent] | None = None
+
+    # --- what it is -----------------------------------------------------------------------------------------------
+    @property
+    def model(self) -> GenerativeModel:
+        return self.trainer.model
+
+    @property
+    def step(self) -> int:
+        return self.trainer.step
+
+    @property
+    def elapsed_s(self) -> float:
+        return self.trainer.elapsed_s
+
+    @property
+    def history(self) -> list[Scores]:
+        return self.trainer.history
+
+    @property
+    def latest(self) -> Scores | None:
+        return self.trainer.history[-1] if self.trainer.history else None
+
+    @property
+    def kept(self) -> Snapshot | None:
+        """The evaluated weights the run holds once it ends (best on validation, or the final ones)."""
+        return self.trainer.kept
+
+    @property
+    def scores(self) -> Scores | None:
+        """The scores of the weights the run holds now: the kept ones when it is not training, else the latest."""
+        kept = self.kept
+        return kept.scores if kept is not None and self.phase not in ACTIVE else self.latest
+
+    @property
+    def active(self) -> bool:
+        return self.phase in ACTIVE
+
+    # --- its life -------------------------------------------------------------------------------------------------
+    def start(self, steps: int | None = None, max_seconds: float | None = None) -> None:
+        """Begin training ``steps`` more steps (default: the spec's), or ``max_seconds`` of training time."""
+        with self.lock:
+            if steps is not None:
+                replace(self.trainer.config, steps=steps).check()
+            self.target = self.step + (steps or self.spec.steps)
+            self.phase, self.message = "training", ""
+            self._events = self.trainer.run(steps, max_seconds)
+
+    def advance(self, budget_s: float) -> Progress:
+        """Train (or finish a stop) for about ``budget_s`` seconds; whoever calls it next continues the stream."""
+        progress = Progress()
+        with self.lock:
+            if self._events is None or not self.active:
+                return progress
+            deadline = time.perf_counter() + budget_s
+            while time.perf_counter() < deadline and not progress.done:
+                try:
+                    event = next(self._events, None)
+                except (RuntimeError, ValueError) as error:  # e.g. out of memory: say so, keep the last good weights
+                    self._end("failed", f"Training failed: {error}")
+                    progress.done = True
+                    break
+                if event is None:
+                    self._end("done", self.trainer.finish())
+                    progress.done = True
+                    break
+                self._record(event, progress)
+        if self.on_change is not None and (progress.scores or progress.done):
+            self.on_change(self, progress.done)
+        return progress
+
+    def _record(self, event: TrainEvent, progress: Progress) -> None:
+        if event.losses:
+            progress.steps += 1
+            self.steps_per_s = event.steps_per_s
+            if all(math.isfinite(value) for value in event.losses.values()):
+                self.losses.add(event.step, event.losses)
+        progress.scores |= event.scores is not None
+        if event.samples is not None:
+            self.samples, progress.samples = event.samples, True
+        if event.done:
+            finite = all(math.isfinite(value) for value in event.losses.values())
+            self._end("stopped" if event.stopped else "done" if finite else "diverged", event.message or "")
+            progress.done = True
+
+    def _end(self, phase: Phase, message: str) -> None:
+        self.phase, self.message, self._events = phase, message, None
+        self.samples = self.trainer.samples(len(self.samples) if self.samples is not None else 1000)
+
+    def stop(self) -> None:
+        """Ask a training run to stop: the next ``advance`` scores the weights it stopped at, then keeps the chosen
+        ones (phase "stopping" until then)."""
+        with self.lock:
+            if self.phase == "training":
+                self.trainer.request_stop()
+                self.phase = "stopping"
+
+    def abandon(self, phase: Phase = "stopped") -> None:
+        """End at once, without scoring the current weights (nobody will advance the run again): keep the evaluated
+        weights chosen so far."""
+        with self.lock:
+            if self.active:
+                self._end(phase, self.trainer.finish(stopped=True))
+                if self.on_change is not None:
+                    self.on_change(self, True)
+
+    # --- saving ---------------------------------------------------------------------------------------------------
+    def save(self, path: str | Path, training_state: bool = True) -> Path:
+        """One ``.dgm.zip`` (``dgm_core.checkpoints``) that ``load`` turns back into this run; without the
+        ``training_state`` (optimizer moments, random state, current weights) it holds only the kept weights."""
+        from dgm_core.checkpoints import write_run  # checkpoints builds runs: imported late to avoid a cycle
+
+        with self.lock:
+            return write_run(self, Path(path), training_state)
+
+    @classmethod
+    def load(
+        cls, path: str | Path, device: torch.device | None = None, rescore: bool = True, **schedule: object
+    ) -> Run:
+        """A run from a file written by ``save`` (or uploaded): every field is validated, and, with ``rescore``, the
+        kept weights are scored again here; the file's own claims are never shown as scores."""
+        from dgm_core.checkpoints import read_run
+
+        return read_run(Path(path), device, rescore, **schedule)

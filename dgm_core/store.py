@@ -1,0 +1,198 @@
+"""Runs that survive a page reload and a server restart: one checkpoint file per run, in a folder per browser.
+
+    store = RunStore(Path("~/.cache/dgm-playground/runs").expanduser())
+    store.add(token, run)        # numbers the run for this browser, saves it now and whenever it keeps new weights
+    store.runs(token)            # every run of that browser: the ones in memory, and the rest loaded from disk
+
+A browser is known by a random token it keeps (``gr.BrowserState`` in the app); its folder holds ``run-<id>.dgm.zip``
+files written by ``Run.save`` (atomically: a crash never leaves half a file). A run found on disk in a training phase
+was training when the server died: it comes back "interrupted", holding the last weights it kept, and can continue.
+The store has a size cap per browser and in total; past it, runs stay in memory and the page says why. Pages
+``attach`` to their browser's token and ``detach`` when they close; a browser with no page for ``GRACE_S`` seconds (a
+reload takes less) is let go: its training runs stop, keeping their weights, and its runs leave memory.
+"""
+
+from __future__ import annotations
+
+import re
+import shutil
+import threading
+import time
+from pathlib import Path
+
+from dgm_core.checkpoints import CheckpointError, read_run
+from dgm_core.runs import Run
+
+TOKEN = re.compile(r"^[0-9a-f]{32}$")
+FILE = re.compile(r"^run-(\d{1,6})\.dgm\.zip$")
+SAVE_EVERY_S = 10.0  # while training, save at most this often (and at every end): ≤ 10 s of training lost
+GRACE_S = 30.0  # a browser with no page open for this long is let go: its runs stop and leave memory
+MAX_BYTES_PER_BROWSER = 500 * 2**20
+MAX_BYTES = 20 * 2**30
+
+
+class StoreFull(RuntimeError):
+    """Saving would pass a size cap; the message says which and what to do."""
+
+
+def default_root() -> Path:
+    """``$XDG_CACHE_HOME/dgm-playground/runs`` (``~/.cache/...`` by default)."""
+    import os
+
+    return Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "dgm-playground" / "runs"
+
+
+class RunStore:
+    def __init__(self, root: Path, max_bytes_per_browser: int = MAX_BYTES_PER_BROWSER, max_bytes: int = MAX_BYTES):
+        self.root = root
+        self.max_bytes_per_browser, self.max_bytes = max_bytes_per_browser, max_bytes
+        self._live: dict[str, dict[int, Run]] = {}  # token → run id → run, for runs in memory
+        self._saved_at: dict[int, float] = {}  # id(run) → when it was last saved
+        self.problems: dict[str, str] = {}  # token → the last save that failed, in words
+        self._pages: dict[str, int] = {}  # token → pages open
+        self._left_at: dict[str, float] = {}  # token → when its last page closed
+        self._lock = threading.RLock()
+        threading.Thread(target=self._let_go_loop, daemon=True, name="store-janitor").start()
+
+    # --- pages that come and go -----------------------------------------------------------------------------------
+    def attach(self, token: str) -> None:
+        with self._lock:
+            self._folder(token)  # checks the token
+            self._pages[token] = self._pages.get(token, 0) + 1
+            self._left_at.pop(token, None)
+
+    def detach(self, token: str) -> None:
+        with self._lock:
+            self._pages[token] = max(0, self._pages.get(token, 0) - 1)
+            if self._pages[token] == 0:
+                self._left_at[token] = time.monotonic()
+
+    def let_go(self, older_than_s: float = GRACE_S) -> list[str]:
+        """Forget every browser whose last page closed more than ``older_than_s`` ago; returns their tokens."""
+        now = time.monotonic()
+        with self._lock:
+            gone = [token for token, left in self._left_at.items() if now - left >= older_than_s]
+            for token in gone:
+                del self._left_at[token]
+                self._pages.pop(token, None)
+        for token in gone:
+            self.forget(token)
+        return gone
+
+    def _let_go_loop(self) -> None:
+        while True:
+            time.sleep(GRACE_S / 3)
+            self.let_go()
+
+    def secret(self) -> str:
+        """A key kept in the store's folder (made once), e.g. to sign what browsers keep: stable across restarts."""
+        path = self.root / ".secret"
+        if not path.exists():
+            import secrets
+
+            self.root.mkdir(parents=True, exist_ok=True)
+            path.write_text(secrets.token_hex(32))
+        return path.read_text().strip()
+
+    # --- which runs a browser has ---------------------------------------------------------------------------------
+    def runs(self, token: str) -> list[Run]:
+        """The browser's runs, oldest first: those in memory, and every other one on disk (loaded now; a file that
+        cannot be read is skipped)."""
+        folder = self._folder(token)
+        with self._lock:
+            live = self._live.setdefault(token, {})
+            for path in sorted(folder.glob("run-*.dgm.zip")) if folder.exists() else []:
+                match = FILE.match(path.name)
+                if match is None or int(match[1]) in live:
+                    continue
+                try:
+                    run = read_run(path, rescore=False)  # the server wrote it: its scores are its own
+                except CheckpointError:
+                    continue
+                run.id = int(match[1])
+                if run.phase == "interrupted":
+                    run.trainer.finish(stopped=True)  # back to the last weights it kept
+                    run.message = f"Interrupted at step {run.step} (the server stopped); the kept weights are back."
+                live[run.id] = self._watched(token, run)
+            return [live[key] for key in sorted(live)]
+
+    def add(self, token: str, run: Run) -> Run:
+        """Number ``run`` for this browser and save it (now, and from then on as it keeps new weights)."""
+        with self._lock:
+            live = self._live.setdefault(token, {})
+            on_disk = [int(m[1]) for p in self._folder(token).glob("run-*") if (m := FILE.match(p.name))]
+            run.id = max([0, *live, *on_disk]) + 1
+            live[run.id] = self._watched(token, run)
+        self.save(token, run)
+        return run
+
+    def delete(self, token: str, run_id: int) -> None:
+        with self._lock:
+            run = self._live.get(token, {}).pop(run_id, None)
+        if run is not None:
+            run.on_change = None
+            run.abandon()
+        self._path(token, run_id).unlink(missing_ok=True)
+
+    def forget(self, token: str) -> None:
+        """Drop a browser's runs from memory (they stay on disk); its training runs stop, keeping their weights."""
+        with self._lock:
+            runs = self._live.pop(token, {})
+        for run in runs.values():
+            run.abandon()
+            self.save(token, run)
+
+    # --- saving ---------------------------------------------------------------------------------------------------
+    def save(self, token: str, run: Run) -> bool:
+        """Write the run's file now; False (and ``problems[token]`` says why) when a size cap stands in the way."""
+        path = self._path(token, run.id)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            with self._lock:
+                self._check_room(token, path)
+            run.save(path)
+        except (StoreFull, OSError) as error:
+            self.problems[token] = str(error)
+            return False
+        self._saved_at[id(run)] = time.monotonic()
+        self.problems.pop(token, None)
+        return True
+
+    def _watched(self, token: str, run: Run) -> Run:
+        """Save the run whenever it keeps new weights (at most every SAVE_EVERY_S while training) and when it ends."""
+
+        def changed(run: Run, ended: bool) -> None:
+            if ended or time.monotonic() - self._saved_at.get(id(run), 0.0) >= SAVE_EVERY_S:
+                self.save(token, run)
+
+        run.on_change = changed
+        return run
+
+    def _check_room(self, token: str, path: Path) -> None:
+        old = path.stat().st_size if path.exists() else 0
+        mine = _size(self._folder(token)) - old
+        if mine > self.max_bytes_per_browser:
+            raise StoreFull(
+                f"Your saved runs take {mine / 2**20:.0f} MB, more than the {self.max_bytes_per_browser / 2**20:.0f} "
+                "MB a browser may keep: delete old runs in the Runs tab so that new ones are saved too."
+            )
+        if _size(self.root) - old > self.max_bytes:
+            raise StoreFull("The server's run store is full: new runs are not saved until space is freed.")
+
+    def _folder(self, token: str) -> Path:
+        if not TOKEN.match(token):
+            raise ValueError("A browser token is 32 hexadecimal digits.")
+        return self.root / token
+
+    def _path(self, token: str, run_id: int) -> Path:
+        return self._folder(token) / f"run-{run_id}.dgm.zip"
+
+    def clear(self) -> None:
+        """Delete every stored run (tests)."""
+        with self._lock:
+            self._live.clear()
+        shutil.rmtree(self.root, ignore_errors=True)
+
+
+def _size(folder: Path) -> int:
+    return sum(path.stat().st_size for path in folder.rglob("*") if path.is_file()) if folder.exists() else 0
