@@ -103,3 +103,9 @@ def test_a_two_model_comparison_fills_its_table(page: Page, app_url: str, output
     open_tab(page, "Runs")
     expect(page.locator("#runs-table")).to_contain_text("MADE", timeout=5_000)
     expect(page.locator("#runs-table")).to_contain_text("GAN")
+
+    page.reload()  # the browser keeps its token: the server brings its runs back
+    expect(page.locator("#status")).to_contain_text("Welcome back", timeout=20_000)
+    open_tab(page, "Runs")
+    expect(page.locator("#runs-table")).to_contain_text("MADE", timeout=5_000)
+    expect(page.locator("#runs-table")).to_contain_text("GAN")

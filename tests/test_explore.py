@@ -3,6 +3,7 @@ checkpoint upload."""
 
 from __future__ import annotations
 
+import json
 import zipfile
 from pathlib import Path
 
@@ -23,6 +24,7 @@ from dgm_core.evaluation import item_log_probs
 from dgm_core.models.registry import MODELS, build_model
 from dgm_core.runs import Run, RunSpec
 from dgm_core.scheduler import Scheduler
+from dgm_core.store import RunStore
 
 torch.set_num_threads(1)
 CPU = torch.device("cpu")
@@ -60,6 +62,38 @@ def test_the_oldest_idle_runs_make_room_beyond_the_limit():
     for _ in range(MAX_RUNS + 2):
         session.keep(Run(RunSpec("moons", "MADE", 5, 1e-3, 64, 8), CPU))
     assert len(session.views) == MAX_RUNS and min(session.views) == 3
+
+
+def test_a_server_restart_brings_each_browsers_runs_back_and_only_its_own(tmp_path):
+    alice, bob = "a" * 32, "b" * 32
+    before = Backend(CPU, Scheduler(1), RunStore(tmp_path))
+    page = Session_(before)
+    page.attach(alice)
+    trained(page, "moons", "MADE", 5)
+    trained(page, "moons", "VAE", 5)
+    page.close()
+    after = Backend(CPU, Scheduler(1), RunStore(tmp_path))  # a new server process on the same run store
+    reloaded = Session_(after)
+    reloaded.attach(alice)
+    assert [title for title, _ in reloaded.choices()] == ["#2 VAE on moons (step 5)", "#1 MADE on moons (step 5)"]
+    stranger = Session_(after)
+    assert stranger.attach(bob) == [] and stranger.choices() == []
+
+
+def test_a_poisoned_upload_leaves_the_session_working(tmp_path):
+    session = Session()
+    good = trained(session, "moons", "MADE", 5)
+    path, _ = export(session, good.id)
+    poisoned = tmp_path / "poisoned.dgm.zip"
+    with zipfile.ZipFile(path) as source, zipfile.ZipFile(poisoned, "w") as target:
+        config = json.loads(source.read("config.json"))
+        config["run"]["history"][-1]["nll"]["test"] = "x"
+        target.writestr("config.json", json.dumps(config))
+        target.writestr("weights.safetensors", source.read("weights.safetensors"))
+    table, _, said, _ = upload_run(session, str(poisoned), None)
+    assert said.startswith("**Not loaded:**") and len(table) == 1
+    table, _, said, _ = upload_run(session, path, None)
+    assert said.startswith("Loaded MADE on moons as run #2") and len(table) == 2
 
 
 # --- comparisons --------------------------------------------------------------------------------------------------
