@@ -13,7 +13,7 @@ import os
 from pathlib import Path
 
 from app.layout import build, launch_options
-from app.session import Backend, single_thread
+from app.session import Backend, release_memory, single_thread
 from dgm_core.device import pick_device
 from dgm_core.scheduler import Scheduler
 from dgm_core.store import RunStore, default_root
@@ -40,7 +40,9 @@ def parse_args() -> argparse.Namespace:
 def main() -> None:
     args = parse_args()
     single_thread()
-    backend = Backend(args.device, Scheduler(args.workers), RunStore(args.runs_dir))
+    store = RunStore(args.runs_dir)
+    store.on_let_go = release_memory
+    backend = Backend(args.device, Scheduler(args.workers), store)
     workers = backend.scheduler.workers
     print(f"DGM Playground: models train on {args.device} ({workers} workers); runs are saved in {args.runs_dir}")
     build(backend).launch(server_name=args.host, server_port=args.port, share=args.share, **launch_options())

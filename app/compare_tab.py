@@ -15,7 +15,7 @@ from app.compare import COLUMNS, KERNEL_NOTE, Comparison, default_models
 from app.figures import Series
 from app.live_plot import LivePlot
 from app.session import RunView, Session
-from app.streaming import STREAMS, TICK_S
+from app.streaming import PAGES, TICK_S
 from dgm_core.data import dataset_names, load_dataset
 from dgm_core.models.registry import MODELS, models_for
 
@@ -88,9 +88,12 @@ def on_dataset(dataset: str) -> Any:
     return gr.update(choices=model_choices(dataset), value=default_models(dataset))
 
 
-def compare(dataset: str, models: list[str], budget: str, amount: Any, session: Session) -> Iterator[Update]:
+def compare(
+    dataset: str, models: list[str], budget: str, amount: Any, session: Session, request: gr.Request
+) -> Iterator[Update]:
     """Train the chosen models in turn (the scheduler does, in slices among everyone's runs), streaming progress,
     then show samples, scores and curves side by side."""
+    session.backend.opened(request.session_hash, session)
     try:
         session.check_room()
         comparison = Comparison(dataset, list(models or []), budget, float(amount), session.backend.device)
@@ -102,15 +105,15 @@ def compare(dataset: str, models: list[str], budget: str, amount: Any, session: 
     yield comparison, _status(comparison), comparison.rows(), *_samples(views_), *_curves(views_)
     session.backend.scheduler.submit(comparison)
     drawn = finished = 0  # evaluations on the curves, models in the samples: redrawn only when these change
-    with STREAMS:
-        while comparison.active:
-            time.sleep(TICK_S)
-            done = sum(entry.state not in ("waiting", "training") for entry in comparison.entries)
-            evaluations = sum(len(entry.run.history) for entry in comparison.entries)
-            pictures = _samples(views_) if done > finished else (gr.skip(), gr.skip())
-            curves = _curves(views_) if evaluations > drawn else (gr.skip(), gr.skip())
-            finished, drawn = done, evaluations
-            yield gr.skip(), _status(comparison), comparison.rows(), *pictures, *curves
+    while comparison.active:
+        # every skipped output costs Gradio a component rebuild (see app.streaming): tick slower with more pages
+        time.sleep(TICK_S * max(1.25, PAGES.slowdown()))
+        done = sum(entry.state not in ("waiting", "training") for entry in comparison.entries)
+        evaluations = sum(len(entry.run.history) for entry in comparison.entries)
+        pictures = _samples(views_) if done > finished else (gr.skip(), gr.skip())
+        curves = _curves(views_) if evaluations > drawn else (gr.skip(), gr.skip())
+        finished, drawn = done, evaluations
+        yield gr.skip(), _status(comparison), comparison.rows(), *pictures, *curves
     yield gr.skip(), _status(comparison), comparison.rows(), *_samples(views_), *_curves(views_)
 
 

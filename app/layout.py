@@ -10,13 +10,14 @@ from typing import Any
 
 import gradio as gr
 
+from app import views
 from app.compare_tab import build_compare_tab
 from app.latent_tab import build_latent_tab
 from app.likelihood_tab import build_likelihood_tab
 from app.runs_tab import build_runs_tab
 from app.session import Backend, Session
-from app.streaming import TrainOutputs, full_update, stream
-from app.train_tab import build_train_tab
+from app.streaming import TrainOutputs, status
+from app.train_tab import build_train_tab, watch_figures
 from dgm_core.store import TOKEN
 
 STYLE = Path(__file__).resolve().parent.parent / "assets" / "style.css"
@@ -59,7 +60,6 @@ its own model.
 
 def build(backend: Backend) -> gr.Blocks:
     """The app's Blocks: pages share ``backend`` (device, scheduler, run store); each has its own ``Session``."""
-    pages: dict[str, Session] = {}  # open pages by Gradio's session hash, to let go of them when they close
     with gr.Blocks(title="DGM Playground", analytics_enabled=False, delete_cache=(600, 3600)) as demo:
         with gr.Row(elem_id="header", equal_height=True):
             gr.Markdown(TITLE, elem_id="title")
@@ -74,8 +74,7 @@ def build(backend: Backend) -> gr.Blocks:
             )
         gr.Markdown(INTRO, elem_id="intro")
         session = gr.State(lambda: Session(backend))  # a factory: one Session per page, shared by its tabs
-        secret = backend.store.secret() if backend.store is not None else secrets.token_hex(32)
-        token = gr.BrowserState("", storage_key="dgm-playground-browser", secret=secret)
+        token = gr.Textbox("", visible=False, elem_id="browser-token")  # carries the token kept in localStorage
         with gr.Tabs():
             with gr.Tab("Train", id="train", elem_id="tab-train"):
                 train_outputs = build_train_tab(backend, session)
@@ -92,54 +91,50 @@ def build(backend: Backend) -> gr.Blocks:
         lecture.change(None, lecture, None, js=LECTURE_JS)
         demo.load(None, None, lecture, js=LECTURE_FROM_URL)
 
-        def restore(page: Session, known: str, request: gr.Request) -> Iterator[dict]:
-            yield from restore_runs(page, known, request, token, train_outputs, pages)
+        def restore(page: Session, known: str, request: gr.Request) -> dict:
+            return restore_runs(page, known, request, token, train_outputs)
 
-        demo.load(
-            restore,
-            [session, token],
-            [token, *train_outputs.all()],
-            concurrency_limit=None,
-            show_progress="hidden",
-            api_visibility="private",
-        )
+        def live_status(page: Session) -> Iterator[Any]:
+            if page.current is not None and page.current.run.active:
+                yield from status(page.current, backend.scheduler)
+            else:
+                yield gr.skip()  # a stream that yields nothing would blank the status
+
+        quiet: dict[str, Any] = {"concurrency_limit": None, "show_progress": "hidden", "api_visibility": "private"}
+        # one event creates the page's session before any other touches it: Gradio makes a State's first value on
+        # first use, and events that start together would each make (and keep) their own
+        opened = demo.load(restore, [session, token], [token, train_outputs.status], js=READ_TOKEN, **quiet)
+        opened.then(None, token, None, js=KEEP_TOKEN)
+        opened.then(live_status, session, train_outputs.status, **quiet)
+        watch_figures(opened, session, train_outputs)
 
         def leave(request: gr.Request) -> None:
-            page = pages.pop(request.session_hash, None)
-            if page is not None:
-                page.close()
+            backend.closed(request.session_hash)
 
         demo.unload(leave)
     return demo
 
 
-def restore_runs(
-    session: Session,
-    known: str,
-    request: gr.Request,
-    token: gr.BrowserState,
-    outputs: TrainOutputs,
-    pages: dict[str, Session],
-) -> Iterator[dict]:
+def restore_runs(session: Session, known: str, request: gr.Request, token: gr.Textbox, outputs: TrainOutputs) -> dict:
     """A page opens: know the browser by the token it keeps (a new one for a new browser), bring back its runs from
-    the store, say so, and draw the newest on the Train tab — live, if it is still training."""
+    the store, say so, and show the newest on the Train tab (its figures and, if it trains, its status follow)."""
     known = known if isinstance(known, str) and TOKEN.match(known) else secrets.token_hex(16)
-    views = session.attach(known)
-    pages[request.session_hash] = session
-    if not views:
-        yield {token: known}
-        return
-    view = session.current = next((v for v in reversed(views) if v.run.active), views[-1])
-    interrupted = [f"#{v.id}" for v in views if v.run.phase == "interrupted"]
-    said = f"Welcome back: {len(views)} run{'s' if len(views) > 1 else ''} restored (see the Runs tab)."
+    restored = session.attach(known)
+    session.backend.opened(request.session_hash, session)
+    if not restored:
+        return {token: known}
+    view = session.current = next((v for v in reversed(restored) if v.run.active), restored[-1])
+    interrupted = [f"#{v.id}" for v in restored if v.run.phase == "interrupted"]
+    said = f"Welcome back: {len(restored)} run{'s' if len(restored) > 1 else ''} restored (see the Runs tab)."
     if interrupted:
         said += f" Interrupted when the server stopped: {', '.join(interrupted)} — press Continue to resume."
-    update = full_update(view, outputs)
-    update[outputs.status] = said + "  \n" + update[outputs.status]
-    yield {token: known, **update}
-    if view.run.active:
-        yield from stream(view, outputs, session.backend.scheduler)
+    return {token: known, outputs.status: said + "  \n" + views.status_markdown(view)}
 
+
+# A browser knows itself by a random token in its localStorage (read before the page's first event, so that a reload
+# finds its runs; written back when the server made a new one).
+READ_TOKEN = "(session, token) => [session, localStorage.getItem('dgm-playground-token') || '']"
+KEEP_TOKEN = "(token) => { localStorage.setItem('dgm-playground-token', token); return []; }"
 
 # The lecture view is a class on <body>: the style sheet enlarges text and hides what a projector does not need, and
 # every LivePlot redraws with fonts of at least 16 px.

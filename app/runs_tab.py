@@ -14,7 +14,7 @@ from typing import Any
 
 import gradio as gr
 
-from app import streaming
+from app import views
 from app.pickers import refresh_runs, run_picker
 from app.session import RunView, Session
 from app.streaming import TrainOutputs
@@ -71,7 +71,7 @@ def build_runs_tab(session: gr.State, tab: gr.Tab, train: TrainOutputs) -> None:
     def opened(page: Session, chosen: Any) -> dict:
         return open_in_train(page, chosen, train, message)
 
-    open_btn.click(opened, [session, run_id], [message, *train.all()], **quick)
+    open_btn.click(opened, [session, run_id], [message, train.status], **quick)
 
 
 def rows(session: Session) -> list[list[Any]]:
@@ -141,18 +141,14 @@ def upload_run(session: Session, file: Any, current: Any) -> tuple[Any, Any, str
 
 
 def open_in_train(session: Session, run_id: Any, train: TrainOutputs, message: gr.Markdown) -> dict:
-    """Make a run the Train tab's, so that Continue trains it further."""
+    """Make a run the Train tab's (its figures follow), so that Continue trains it further."""
     view = session.find(run_id)
     if view is None:
         return {message: "Pick a run to open."}
     session.current = view
-    points = view.bounds is not None
-    update = streaming.full_update(view, train)
     return {
-        **update,
         message: f"Run #{view.id} is open in the Train tab: press Continue there to train it further.",
-        train.samples_plot: gr.update(value=update.get(train.samples_plot), visible=points),
-        train.samples_image: gr.update(value=update.get(train.samples_image), visible=not points),
+        train.status: views.status_markdown(view),
     }
 
 

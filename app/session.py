@@ -5,10 +5,13 @@ samples to draw. Nothing here trains or scores: the core does.
 
 from __future__ import annotations
 
+import ctypes
+import gc
 import math
+import sys
 import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -122,6 +125,17 @@ class Backend:
     scheduler: Scheduler
     store: RunStore | None = None
     max_active_per_browser: int = 3
+    pages: dict[str, Session] = field(default_factory=dict)  # open pages by Gradio's session hash
+
+    def opened(self, page_id: str, session: Session) -> None:
+        """A page (or API client) showed up: remember it, so that ``closed`` can let go of its runs."""
+        self.pages[page_id] = session
+
+    def closed(self, page_id: str) -> None:
+        page = self.pages.pop(page_id, None)
+        if page is not None:
+            page.close()
+            release_memory()
 
 
 class Session:
@@ -213,6 +227,17 @@ class Session:
 
     def __deepcopy__(self, memo: dict) -> Session:
         return Session(self.backend)  # Gradio deep-copies a new page's initial state: a fresh, empty session
+
+
+def release_memory() -> None:
+    """Collect what a closed page left and hand freed heap pages back to the system (glibc keeps them otherwise:
+    the server's memory would only grow as classes come and go)."""
+    gc.collect()
+    if sys.platform.startswith("linux"):
+        try:
+            ctypes.CDLL("libc.so.6").malloc_trim(0)
+        except OSError:  # not glibc (e.g. musl): nothing to trim
+            pass
 
 
 def single_thread() -> None:

@@ -1,31 +1,40 @@
-"""Drawing a run while the scheduler trains it: a paced stream of page updates.
+"""Drawing the Train tab's run while the scheduler trains it.
 
-The stream never trains: the shared ``Scheduler`` does, in slices between every active run. Every ~0.2 s the stream
-reads the run and sends the status line; figures go out by wall clock, a few per second, and only when they changed
-(the browser redraws a whole figure per update). With many pages streaming at once, each sends its figures less
-often, so that drawing never crowds out training. Stop asks the run to stop; the stream ends by drawing the stopped
-state once the weights stopped at are scored. A page that goes away ends its stream; the run trains on.
+Nothing here trains: the shared ``Scheduler`` does, in slices between every active run. Two kinds of streams draw:
+
+- **the status line**: the Train and Continue clicks stream it (one output) until the run ends;
+- **the figures**: one watcher per figure, started when the page loads and living as long as it, draws the figure
+  of whatever run the Train tab shows (``Session.current``) whenever that figure's data changed, at most a few
+  times per second. A run opened from the Runs tab, or brought back by a reload, simply shows up.
+
+Why one output per stream: Gradio 6.31 rebuilds a component (constructor, config, JSON schema: ~1–3 ms of the
+interpreter's time) for every output an update leaves unchanged (``gr.skip()``). A stream of five outputs that
+changes one of them five times a second, from twenty pages, kept the server busy with nothing but that.
+Figures are drawn in a worker thread; with many pages open each sends its figures proportionally less often, so
+that drawing never crowds out training.
 """
 
 from __future__ import annotations
 
+import asyncio
 import math
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Callable, Hashable, Iterator
+from contextlib import nullcontext
 from dataclasses import dataclass
 from typing import Any
 
 import gradio as gr
 
 from app import views
-from app.session import RunView
+from app.session import RunView, Session
 from dgm_core.scheduler import Scheduler
 
-TICK_S = 0.2  # between two status updates
-FIRST_TICK_S = 0.05  # a short first wait: the first step and samples show up sooner
+TICK_S = 0.2  # between two looks at the run
+FIRST_TICK_S = 0.05  # a short first wait: the first step shows up sooner
 EVERY_S = {"loss": 1.0, "nll": 1.0, "samples": 0.5}  # the least time between two updates of one figure
-STREAMS_AT_FULL_RATE = 4  # beyond this many pages streaming, each sends its figures proportionally less often
+PAGES_AT_FULL_RATE = 2  # beyond this many pages, each sends its figures proportionally less often
 
 
 @dataclass(frozen=True)
@@ -42,14 +51,14 @@ class TrainOutputs:
         return [self.status, self.loss, self.nll, self.samples_plot, self.samples_image]
 
 
-class _Streams:
-    """How many pages stream right now (to share the drawing budget)."""
+class _Pages:
+    """How many pages watch figures right now (to share the drawing budget)."""
 
     def __init__(self) -> None:
         self.count = 0
         self._lock = threading.Lock()
 
-    def __enter__(self) -> _Streams:
+    def __enter__(self) -> _Pages:
         with self._lock:
             self.count += 1
         return self
@@ -58,76 +67,95 @@ class _Streams:
         with self._lock:
             self.count -= 1
 
-
-STREAMS = _Streams()
-
-
-class Pacer:
-    """Remembers which figures changed and when each was last sent."""
-
-    def __init__(self) -> None:
-        self.dirty = {name: False for name in EVERY_S}
-        now = time.perf_counter()  # the first samples go out at once; curves, just drawn empty, wait their turn
-        self.sent = {name: -math.inf if name == "samples" else now for name in EVERY_S}
-
-    def mark(self, **changed: bool) -> None:
-        for name, flag in changed.items():
-            self.dirty[name] |= flag
-
-    def due(self, name: str) -> bool:
-        now = time.perf_counter()
-        slower = max(1.0, STREAMS.count / STREAMS_AT_FULL_RATE)
-        if self.dirty[name] and now - self.sent[name] >= EVERY_S[name] * slower:
-            self.dirty[name], self.sent[name] = False, now
-            return True
-        return False
+    def slowdown(self) -> float:
+        return max(1.0, self.count / PAGES_AT_FULL_RATE)
 
 
-def full_update(view: RunView, outputs: TrainOutputs, first: bool = False) -> dict:
-    """Every output, drawn from the run as it is."""
-    return {
-        outputs.status: views.status_markdown(view),
-        outputs.loss: views.loss_figure(view),
-        outputs.nll: views.nll_figure(view),
-        **samples_update(view, outputs, first),
-    }
+PAGES = _Pages()
 
 
-def samples_update(view: RunView, outputs: TrainOutputs, first: bool = False) -> dict:
-    """The samples plot or the samples image, whichever fits the data. On a run's ``first`` update the (costly) plot
-    waits for the first samples, and the image's label turns from the data's to the model's."""
-    if view.bounds is not None:
-        if first:
-            return {}
-        view.refresh_density()
-        return {outputs.samples_plot: views.samples_figure(view)}
+# --- the status line ------------------------------------------------------------------------------------------------
+
+
+def status(view: RunView, scheduler: Scheduler) -> Iterator[str]:
+    """The status line of ``view``'s run every tick until the run is no longer active, then its last word."""
+    run, wait = view.run, FIRST_TICK_S
+    yield views.status_markdown(view, scheduler.position(run))
+    while run.active:
+        time.sleep(wait)
+        wait = TICK_S * min(PAGES.slowdown(), 5.0)
+        yield views.status_markdown(view, scheduler.position(run))
+    if run.phase in ("diverged", "failed"):
+        gr.Warning(run.message)
+    yield views.status_markdown(view)
+
+
+# --- the figures ----------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Figure:
+    """How to watch one figure: what says it changed, and how to draw it (None: nothing to draw for this run)."""
+
+    name: str
+    changed: Callable[[RunView], Hashable]
+    draw: Callable[[RunView], Any]
+
+
+def _points(view: RunView) -> bool:
+    return view.bounds is not None
+
+
+def _samples_plot(view: RunView) -> Any:
+    if not _points(view):
+        return gr.update(visible=False)
+    view.refresh_density()
+    return gr.update(value=views.samples_figure(view), visible=True)
+
+
+def _samples_image(view: RunView) -> Any:
+    if _points(view):
+        return gr.update(visible=False)
     picture = views.samples_picture(view)
-    if first:
-        return {outputs.samples_image: gr.Image(picture, label=views.samples_label(view.data_spec))}
-    return {} if picture is None else {outputs.samples_image: picture}
+    label = views.samples_label(view.data_spec) if picture is not None else "The data (training images)"
+    return gr.update(value=picture, visible=True, label=label) if picture is not None else gr.update(visible=True)
 
 
-def stream(view: RunView, outputs: TrainOutputs, scheduler: Scheduler) -> Iterator[dict]:
-    """Draw ``view``'s run until it is no longer active (done, stopped, diverged or failed)."""
-    with STREAMS:
-        yield full_update(view, outputs, first=True)
-        run, pacer, wait = view.run, Pacer(), FIRST_TICK_S
-        seen = (run.step, len(run.history), id(run.samples))
-        while run.active:
-            time.sleep(wait)
-            wait = TICK_S
-            now = (run.step, len(run.history), id(run.samples))
-            pacer.mark(loss=now[0] != seen[0], nll=now[1] != seen[1], samples=now[2] != seen[2])
-            seen = now
-            update = {outputs.status: views.status_markdown(view, scheduler.position(run))}
-            if pacer.due("loss"):
-                update[outputs.loss] = views.loss_figure(view)
-            if pacer.due("nll"):
-                update[outputs.nll] = views.nll_figure(view)
-            if pacer.due("samples"):
-                update |= samples_update(view, outputs)
-            yield update
-        if run.phase == "diverged" or run.phase == "failed":
-            gr.Warning(run.message)
-        view.refresh_density(force=True)
-        yield full_update(view, outputs)
+FIGURES = {
+    "loss": Figure("loss", lambda v: (v.id, v.run.phase, len(v.run.losses.steps), v.step), views.loss_figure),
+    "nll": Figure("nll", lambda v: (v.id, v.run.phase, len(v.run.history)), views.nll_figure),
+    "samples_plot": Figure("samples", lambda v: (v.id, v.run.phase, id(v.run.samples)), _samples_plot),
+    "samples_image": Figure("samples", lambda v: (v.id, v.run.phase, id(v.run.samples)), _samples_image),
+}
+
+
+async def watch(session: Session, figure: Figure) -> AsyncIterator[Any]:
+    """Draw ``figure`` for the Train tab's current run whenever its data changed (and its pace allows), for as long
+    as the page is open. A run that changes its phase (ends, stops) or is replaced is drawn at once."""
+    last_key: Hashable = None
+    last_view: RunView | None = None
+    sent = -math.inf
+    with PAGES if figure.name == "loss" else nullcontext():  # one watcher per page counts the page
+        while True:
+            view = session.current
+            if view is not None:
+                key = figure.changed(view)
+                fresh = view is not last_view or last_key is None or key[1] != last_key[1]  # [1]: the run's phase
+                due = time.monotonic() - sent >= EVERY_S[figure.name] * PAGES.slowdown()
+                if key != last_key and (fresh or due):
+                    yield await asyncio.to_thread(_draw, view, figure)
+                    last_key, last_view, sent = key, view, time.monotonic()
+            await asyncio.sleep(TICK_S)
+
+
+def _draw(view: RunView, figure: Figure) -> Any:
+    with view.run.lock:
+        return figure.draw(view)
+
+
+def current_figures(session: Session, outputs: TrainOutputs) -> dict:
+    """Every figure of the Train tab's current run, drawn now (an API client's way to see them)."""
+    view = session.current
+    if view is None:
+        return {}
+    return {getattr(outputs, name): _draw(view, figure) for name, figure in FIGURES.items()}

@@ -11,7 +11,7 @@ from app import figures, views
 from app.inputs import parse_spec, whole
 from app.live_plot import LivePlot
 from app.session import SAMPLES_SHOWN, Backend, Session
-from app.streaming import TrainOutputs, stream
+from app.streaming import FIGURES, TrainOutputs, current_figures, status, watch
 from dgm_core.data import SOURCES, dataset_names, load_dataset
 from dgm_core.models.registry import FAMILIES, MODELS, defaults_for, models_by_family, models_for
 from dgm_core.runs import Run, RunSpec
@@ -164,20 +164,53 @@ def build_train_tab(backend: Backend, session: gr.State) -> TrainOutputs:
 
     streaming: dict[str, Any] = {"concurrency_id": "streams", "concurrency_limit": STREAMS, "show_progress": "hidden"}
 
-    def start(*values: Any) -> Iterator[dict]:
-        *fields, page = values
-        yield from start_training(page, outputs, *fields)
+    def start(
+        dataset_: Any,
+        model_: Any,
+        steps_: Any,
+        lr_: Any,
+        batch_: Any,
+        hidden_: Any,
+        seed_: Any,
+        option_: Any,
+        keep_: Any,
+        page: Session,
+        request: gr.Request,
+    ) -> Iterator[str]:
+        backend.opened(request.session_hash, page)
+        yield from start_training(page, dataset_, model_, steps_, lr_, batch_, hidden_, seed_, option_, keep_)
 
-    def more(steps_more: Any, page: Session) -> Iterator[dict]:
-        yield from continue_training(page, outputs, steps_more)
+    def more(steps_more: Any, page: Session, request: gr.Request) -> Iterator[str]:
+        backend.opened(request.session_hash, page)
+        yield from continue_training(page, steps_more)
 
-    train_btn.click(
-        start, [dataset, model, *hyper, seed, option, keep, session], outputs.all(), api_name="train", **streaming
-    )
-    continue_btn.click(more, [steps, session], outputs.all(), api_name="continue_training", **streaming)
-    # No cancels=: the stream sees the run stop and draws the stopped state itself.
+    train_btn.click(start, [dataset, model, *hyper, seed, option, keep, session], status, api_name="train", **streaming)
+    continue_btn.click(more, [steps, session], status, api_name="continue_training", **streaming)
+    # No cancels=: the status stream sees the run stop and writes the stopped state itself.
     stop_btn.click(stop_training, session, status, api_name="stop", show_progress="hidden", concurrency_limit=None)
+    # for API clients, who see no page: every figure of the current run, drawn now
+    drawn = [outputs.loss, outputs.nll, outputs.samples_plot, outputs.samples_image]
+    gr.Button(visible=False).click(lambda page: current_figures(page, outputs), session, drawn, api_name="figures")
     return outputs
+
+
+def watch_figures(opened: Any, session: gr.State, outputs: TrainOutputs) -> None:
+    """Once a page has opened (the ``opened`` event: its session exists by then, so that every watcher gets the
+    same one), start one watcher per figure of the Train tab (see ``app.streaming``)."""
+    for name, figure in FIGURES.items():
+
+        async def watcher(page: Session, figure=figure):  # noqa: ANN202 (an async generator of updates)
+            async for update in watch(page, figure):
+                yield update
+
+        opened.then(
+            watcher,
+            session,
+            getattr(outputs, name),
+            show_progress="hidden",
+            api_visibility="private",
+            concurrency_limit=None,
+        )
 
 
 def on_dataset(dataset: str, model: str) -> tuple[Any, ...]:
@@ -219,15 +252,15 @@ def option_settings(dataset: str, model: str) -> dict[str, Any]:
     }
 
 
-def start_training(session: Session, outputs: TrainOutputs, *fields: Any) -> Iterator[dict]:
+def start_training(session: Session, *fields: Any) -> Iterator[str]:
     """Train a fresh model with the settings in ``fields`` (data set, model, steps, learning rate, batch size,
-    hidden width, seed, option, weights to keep), streaming the page's updates."""
+    hidden width, seed, option, weights to keep); stream the status line while the scheduler trains it."""
     try:
         spec = parse_spec(*fields)
         session.check_room()
         run = Run(spec, session.backend.device, n_samples=SAMPLES_SHOWN[load_dataset(spec.dataset).spec.kind])
     except ValueError as error:
-        yield refuse(outputs, str(error))
+        yield refuse(str(error))
         return
     with session.lock:
         if session.current is not None and session.current.run.active:
@@ -235,24 +268,24 @@ def start_training(session: Session, outputs: TrainOutputs, *fields: Any) -> Ite
         view = session.current = session.keep(run)
         run.start()
     session.backend.scheduler.submit(run)
-    yield from stream(view, outputs, session.backend.scheduler)
+    yield from status(view, session.backend.scheduler)
 
 
-def continue_training(session: Session, outputs: TrainOutputs, steps: Any) -> Iterator[dict]:
+def continue_training(session: Session, steps: Any) -> Iterator[str]:
     """Train this tab's model ``steps`` more steps (after Stop, after it finished, or after a divergence)."""
     view = session.current
     if view is None:
-        yield refuse(outputs, "Nothing to continue yet: press Train first.")
+        yield refuse("Nothing to continue yet: press Train first.")
         return
     try:
         if not view.run.active:
             session.check_room()
         view.run.start(whole(steps, "Steps"))
     except ValueError as error:
-        yield refuse(outputs, str(error))
+        yield refuse(str(error))
         return
     session.backend.scheduler.submit(view.run)
-    yield from stream(view, outputs, session.backend.scheduler)
+    yield from status(view, session.backend.scheduler)
 
 
 def stop_training(session: Session) -> str:
@@ -264,7 +297,7 @@ def stop_training(session: Session) -> str:
     return views.status_markdown(view)
 
 
-def refuse(outputs: TrainOutputs, message: str) -> dict:
+def refuse(message: str) -> str:
     """A setting that cannot train: a warning toast and the reason in the status line."""
     gr.Warning(message)
-    return {outputs.status: f"**Cannot train:** {message}"}
+    return f"**Cannot train:** {message}"

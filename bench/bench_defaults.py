@@ -30,7 +30,7 @@ import time
 import torch
 
 from dgm_core.data import load_dataset
-from dgm_core.evaluation import baseline_nll, bits_per_dim
+from dgm_core.evaluation import Scores, baseline_nll, bits_per_dim
 from dgm_core.models.registry import MODELS, TrainingDefaults, build_model, defaults_for, supports
 from dgm_core.training import TrainConfig, Trainer
 
@@ -62,11 +62,11 @@ def bench(model_name: str, data_name: str, overrides: dict, max_seconds: float) 
             trainer.request_stop()
             cut = True
     wall = time.perf_counter() - start
-    best, history = trainer.best, trainer.history
+    best, history = trainer.best, [_flat(scores) for scores in trainer.history]
     likelihood = model.capabilities.likelihood != "none"
     key = "val_nll" if likelihood else "val_mmd"
     base_bpd = bits_per_dim(baseline_nll(data)[1], data.spec)
-    kept_bpd = best.metrics.get("test_bpd") if best else None
+    kept_bpd = _flat(best.scores).get("test_bpd") if best else None
     final_bpd = history[-1].get("test_bpd") if history else None
     flags = []
     if kept_bpd is not None and kept_bpd > base_bpd:
@@ -77,7 +77,7 @@ def bench(model_name: str, data_name: str, overrides: dict, max_seconds: float) 
         earlier = [row for row in history if row["step"] <= (1 - TAIL) * trainer.step]
         if earlier:
             scale = abs(earlier[-1][key]) if likelihood else abs(history[0][key])
-            if earlier[-1][key] - best.score > STILL * scale:
+            if earlier[-1][key] - best.scores.score > STILL * scale:
                 flags.append("STILL IMPROVING")
     if cut:
         flags.append(f"CUT at step {trainer.step} (> {max_seconds:.0f} s)")
@@ -87,7 +87,7 @@ def bench(model_name: str, data_name: str, overrides: dict, max_seconds: float) 
         "defaults": vars(d),
         "steps_per_s": trainer.step / trainer.elapsed_s,
         "best_step": best.step if best else None,
-        "best_score": best.score if best else None,
+        "best_score": best.scores.score if best else None,
         "score": key,
         "kept_test_bpd": kept_bpd,
         "final_test_bpd": final_bpd,
@@ -148,6 +148,14 @@ def main() -> None:
                 with open(args.curves, "w") as f:
                     json.dump(results, f, indent=1)
     print(f"total wall time {time.perf_counter() - start:.0f} s")
+
+
+def _flat(scores: Scores) -> dict[str, float]:
+    """One evaluation as a flat row: step, val_mmd and, with a likelihood, {split}_nll (nats) and {split}_bpd."""
+    row = {"step": scores.step, "elapsed_s": scores.elapsed_s, "val_mmd": scores.val_mmd}
+    for split, nats in scores.nll.items():
+        row[f"{split}_nll"], row[f"{split}_bpd"] = nats, scores.bits(nats)
+    return row
 
 
 def _num(value: float | None, digits: int) -> str:

@@ -18,6 +18,7 @@ import re
 import shutil
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 from dgm_core.checkpoints import CheckpointError, read_run
@@ -49,6 +50,7 @@ class RunStore:
         self._live: dict[str, dict[int, Run]] = {}  # token → run id → run, for runs in memory
         self._saved_at: dict[int, float] = {}  # id(run) → when it was last saved
         self.problems: dict[str, str] = {}  # token → the last save that failed, in words
+        self.on_let_go: Callable[[], None] | None = None  # called after browsers were let go (to free memory)
         self._pages: dict[str, int] = {}  # token → pages open
         self._left_at: dict[str, float] = {}  # token → when its last page closed
         self._lock = threading.RLock()
@@ -77,22 +79,14 @@ class RunStore:
                 self._pages.pop(token, None)
         for token in gone:
             self.forget(token)
+        if gone and self.on_let_go is not None:
+            self.on_let_go()
         return gone
 
     def _let_go_loop(self) -> None:
         while True:
             time.sleep(GRACE_S / 3)
             self.let_go()
-
-    def secret(self) -> str:
-        """A key kept in the store's folder (made once), e.g. to sign what browsers keep: stable across restarts."""
-        path = self.root / ".secret"
-        if not path.exists():
-            import secrets
-
-            self.root.mkdir(parents=True, exist_ok=True)
-            path.write_text(secrets.token_hex(32))
-        return path.read_text().strip()
 
     # --- which runs a browser has ---------------------------------------------------------------------------------
     def runs(self, token: str) -> list[Run]:

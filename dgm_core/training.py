@@ -43,9 +43,9 @@ class TrainConfig:
     lr: float = 1e-3
     batch_size: int = 256
     seed: int = 0
-    eval_every_s: float | None = 1.0  # evaluate by wall clock (and at doubling step counts, see Trainer._eval_due)…
+    eval_every_s: float | None = 1.0  # evaluate by the trainer's busy clock (and at doubling step counts)…
     eval_every_steps: int | None = None  # …or every so many steps (deterministic, for tests)
-    sample_every_s: float | None = 0.3  # fresh samples for display
+    sample_every_s: float | None = 0.3  # fresh samples for display, by the busy clock
     n_samples: int = 1000
     max_eval_items: int | None = None  # held-out items per split; None: EVAL_ITEMS for the kind of data
     lr_schedule: Literal["constant", "cosine"] = "constant"  # cosine: lr · ½(1 + cos π t), t = step / steps, restarting
@@ -120,6 +120,8 @@ class Trainer:
         self.schedulers = [torch.optim.lr_scheduler.LambdaLR(o, config.lr_factor) for o in self.optimizers]
         self.step = 0
         self.elapsed_s = 0.0  # training time over all runs
+        self.busy_s = 0.0  # time spent training, evaluating and sampling: the clock of the schedules, which stands
+        # still while the run waits for its next slice among other runs
         self.history: list[Scores] = []  # one per evaluation
         self.best: Snapshot | None = None  # best on validation so far
         self.last: Snapshot | None = None  # the latest evaluation
@@ -137,18 +139,19 @@ class Trainer:
         self._stop_requested = False
         target = self.step + (steps or config.steps)
         budget_end = math.inf if max_seconds is None else self.elapsed_s + max_seconds
-        last_eval = last_sample = -math.inf
+        last_eval = last_sample = -math.inf  # on the busy clock
         step_time = None  # moving average of one step's training time (evaluation excluded)
-        eval_cost = sample_cost = 0.0  # wall-clock schedules keep evaluation and sampling to ≤ 1/5 of the time
+        eval_cost = sample_cost = 0.0  # the clock's schedules keep evaluation and sampling to ≤ 1/5 of the time
         while self.step < target and not self._stop_requested:
             step_start = time.perf_counter()
             losses = self._train_step()
-            now = time.perf_counter()
+            took = time.perf_counter() - step_start
             self.step += 1
             for scheduler in self.schedulers:
                 scheduler.step()
-            self.elapsed_s += now - step_start
-            step_time = now - step_start if step_time is None else 0.95 * step_time + 0.05 * (now - step_start)
+            self.elapsed_s += took
+            self.busy_s += took
+            step_time = took if step_time is None else 0.95 * step_time + 0.05 * took
             if not all(math.isfinite(v) for v in losses.values()):
                 self._restore(self._good_state)
                 yield self._event(losses, 0.0, message=_divergence_message(self.step), done=True)
@@ -156,14 +159,18 @@ class Trainer:
             if self.elapsed_s >= budget_end:
                 target = self.step
             event = self._event(losses, 1.0 / max(step_time, 1e-9))
-            if self._eval_due(now - last_eval, eval_cost) or self.step == target:
+            if self._eval_due(self.busy_s - last_eval, eval_cost) or self.step == target:
+                started = self.busy_s
                 event.scores = yield from self._evaluation_events()
-                last_eval = time.perf_counter()
-                eval_cost = last_eval - now
-            if config.sample_every_s is not None and now - last_sample >= max(config.sample_every_s, 4 * sample_cost):
+                eval_cost, last_eval = self.busy_s - started, self.busy_s
+            if config.sample_every_s is not None and self.busy_s - last_sample >= max(
+                config.sample_every_s, 4 * sample_cost
+            ):
+                started = time.perf_counter()
                 event.samples = self.samples(config.n_samples)
-                last_sample = time.perf_counter()
-                sample_cost = last_sample - max(now, last_eval)
+                sample_cost = time.perf_counter() - started
+                self.busy_s += sample_cost
+                last_sample = self.busy_s
             if self.step >= target:
                 event.message, event.done = self.finish(), True
             yield event
@@ -190,15 +197,15 @@ class Trainer:
         return {name: value.item() for name, value in losses.items()}
 
     def _eval_due(self, since_s: float, cost_s: float) -> bool:
-        """Every ``eval_every_steps`` steps; or by wall clock, at most a fifth of the time; and, so that the weights
+        """Every ``eval_every_steps`` steps; or by the busy clock, at most a fifth of the time; and, so that the weights
         kept are never far behind, whenever the step count has doubled since the last evaluation, provided that at
-        least one evaluation's cost has passed since (at most half of the time)."""
+        least two evaluations' cost has passed since (at most a third of the time)."""
         if self.config.eval_every_steps is not None:
             return self.step % self.config.eval_every_steps == 0
         if self.config.eval_every_s is None:
             return False
         last_step = self.history[-1].step if self.history else 0
-        doubled = self.step >= 2 * last_step and since_s >= cost_s
+        doubled = self.step >= 2 * last_step and since_s >= 2 * cost_s
         return doubled or since_s >= max(self.config.eval_every_s, 4 * cost_s)
 
     def _event(self, losses: dict[str, float], steps_per_s: float, **fields) -> TrainEvent:
@@ -210,13 +217,17 @@ class Trainer:
         return _result(self._evaluation())
 
     def _evaluation_events(self) -> Iterator[TrainEvent]:
-        """The evaluation as events without losses, one per chunk; returns its scores."""
+        """The evaluation as events without losses, one per chunk; returns its scores. Each chunk's time goes on
+        the busy clock."""
         evaluation = self._evaluation()
         while True:
+            started = time.perf_counter()
             try:
                 next(evaluation)
             except StopIteration as finished:
+                self.busy_s += time.perf_counter() - started
                 return finished.value
+            self.busy_s += time.perf_counter() - started
             yield self._event({}, 0.0)
 
     @torch.no_grad()

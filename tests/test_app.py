@@ -35,9 +35,14 @@ def step_of(status: str) -> tuple[int, int]:
     return int(match[1]), int(match[2])
 
 
-def plot_json(output: str) -> dict:
-    """A LivePlot output as the plotly figure's JSON."""
-    return json.loads(output)
+def plot_json(output: str | dict) -> dict:
+    """A LivePlot output (or an update carrying one) as the plotly figure's JSON."""
+    return json.loads(output["value"] if isinstance(output, dict) else output)
+
+
+def figures(client: Client) -> tuple:
+    """(loss, NLL, samples plot, samples image) of the session's current run, drawn now."""
+    return client.predict(api_name="/figures")
 
 
 @pytest.fixture()
@@ -47,18 +52,19 @@ def client(app_url: str) -> Client:
 
 def test_training_streams_then_reports_final_scores(client: Client) -> None:
     job = train(client, "moons", "RealNVP", 150, 5e-3, 256, 64)
-    statuses = [output[0] for output in job]
-    final = job.result()[0]
+    statuses = list(job)
+    final = job.result()
     assert len(set(statuses)) >= 3, statuses
     assert step_of(final) == (150, 150)
     assert "Done" in final and "Kept the weights of step" in final
     assert "nats" in final and "bits/dim" in final and "exact" in final
     assert "baseline (single Gaussian)" in final and "data entropy (floor)" in final
-    nll = plot_json(job.result()[2])
+    _, nll, samples, _ = figures(client)
+    nll = plot_json(nll)
     assert {trace["name"] for trace in nll["data"]} == {"val", "test"}
     labels = [annotation["text"] for annotation in nll["layout"]["annotations"]]
     assert "data entropy (floor)" in labels and "baseline: single Gaussian" in labels
-    samples = plot_json(job.result()[3])
+    samples = plot_json(samples)
     names = [trace.get("name") for trace in samples["data"]]
     assert names == ["model log density", "data", "model samples"]
 
@@ -75,45 +81,47 @@ def test_training_streams_then_reports_final_scores(client: Client) -> None:
 def test_settings_that_cannot_train_get_a_clear_message(
     client: Client, lr: float, batch: int, hidden: int, steps: int, expected: str
 ) -> None:
-    status = train(client, "moons", "RealNVP", steps, lr, batch, hidden).result()[0]
+    status = train(client, "moons", "RealNVP", steps, lr, batch, hidden).result()
     assert status.startswith("**Cannot train:**") and expected in status, status
 
 
 def test_divergence_is_reported_and_the_model_kept(client: Client) -> None:
-    status = train(client, "moons", "RealNVP", 300, 1.0, 256, 64).result()[0]
+    status = train(client, "moons", "RealNVP", 300, 1.0, 256, 64).result()
     assert "Diverged" in status and "last good weights were restored" in status, status
     assert step_of(status)[0] < 300
 
 
 def test_bound_and_missing_likelihood_are_labelled(client: Client) -> None:
     vae = train(client, "digits", "VAE", 60, 1e-3, 64, 64).result()
-    assert "bound: ELBO" in vae[0], vae[0]
-    nll = plot_json(vae[2])
+    assert "bound: ELBO" in vae, vae
+    _, nll, _, picture = figures(client)
+    nll = plot_json(nll)
     assert {trace["name"] for trace in nll["data"]} == {"val (bound)", "test (bound)", "test, IWAE (k=64) bound"}
     assert all(trace["line"]["dash"] == "dash" for trace in nll["data"])
-    assert vae[4] and vae[4].endswith(".png")  # the sample grid
+    assert picture["value"].endswith(".png") and picture["label"].startswith("Samples from the model")
     gan = train(client, "moons", "GAN", 60, 1e-3, 128, 64).result()
-    assert "No likelihood — compare by MMD" in gan[0], gan[0]
-    assert [trace["name"] for trace in plot_json(gan[2])["data"]] == ["val MMD²"]
-    assert {trace["name"] for trace in plot_json(gan[1])["data"]} == {"discriminator", "generator"}
+    assert "No likelihood — compare by MMD" in gan, gan
+    loss, nll, _, _ = figures(client)
+    assert [trace["name"] for trace in plot_json(nll)["data"]] == ["val MMD²"]
+    assert {trace["name"] for trace in plot_json(loss)["data"]} == {"discriminator", "generator"}
 
 
 def test_continue_trains_the_same_model_further(client: Client) -> None:
-    assert "Nothing to continue" in client.submit(50, api_name="/continue_training").result()[0]
-    assert step_of(train(client, "moons", "MADE", 80, 3e-3, 256, 64).result()[0]) == (80, 80)
-    status = client.submit(40, api_name="/continue_training").result()[0]
+    assert "Nothing to continue" in client.submit(50, api_name="/continue_training").result()
+    assert step_of(train(client, "moons", "MADE", 80, 3e-3, 256, 64).result()) == (80, 80)
+    status = client.submit(40, api_name="/continue_training").result()
     assert step_of(status) == (120, 120), status
 
 
 def test_stop_keeps_the_best_weights_and_ends_the_stream(client: Client) -> None:
     job = train(client, "moons", "RealNVP", 5000, 5e-3, 256, 64)
     for output in job:
-        if step_of(output[0])[0] >= 30:
+        if step_of(output)[0] >= 30:
             break
     stopping = client.submit(api_name="/stop").result()
     assert "Stopping" in stopping, stopping
     started = time.perf_counter()
-    final = job.result(timeout=10)[0]
+    final = job.result(timeout=10)
     assert time.perf_counter() - started < 2
     assert "Stopped at step" in final and "Kept the weights of step" in final and step_of(final)[0] < 5000, final
 
@@ -127,7 +135,7 @@ def test_two_visitors_train_at_the_same_time(app_url: str) -> None:
         job = train(Client(app_url, verbose=False), "moons", "RealNVP", 150, 5e-3, 256, 64, seed=len(name))
         for _ in job:
             first_update.setdefault(name, time.perf_counter())
-        assert step_of(job.result()[0]) == (150, 150)
+        assert step_of(job.result()) == (150, 150)
         finished[name] = time.perf_counter()
 
     threads = [threading.Thread(target=visit, args=(name,)) for name in ("a", "bb")]
@@ -141,8 +149,8 @@ def test_two_visitors_train_at_the_same_time(app_url: str) -> None:
 
 def test_a_model_option_reaches_the_model(client: Client) -> None:
     """The β slider's value builds the β-VAE; a model without options ignores the slider."""
-    status = train(client, "digits", "β-VAE", 20, 1e-3, 64, 32, option=8.0).result()[0]
+    status = train(client, "digits", "β-VAE", 20, 1e-3, 64, 32, option=8.0).result()
     assert "Done" in status and "beta = 8" in status
-    assert "beta" not in train(client, "digits", "VAE", 5, 1e-3, 64, 32, option=8.0).result()[0]
-    refused = train(client, "digits", "β-VAE", 5, 1e-3, 64, 32, option=99.0).result()[0]
+    assert "beta" not in train(client, "digits", "VAE", 5, 1e-3, 64, 32, option=8.0).result()
+    refused = train(client, "digits", "β-VAE", 5, 1e-3, 64, 32, option=99.0).result()
     assert "Cannot train" in refused and "between 0 and 16" in refused

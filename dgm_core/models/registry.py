@@ -117,7 +117,7 @@ MODELS: dict[str, ModelInfo] = {
             "Mixture-of-Gaussians conditionals for points, categorical conditionals for pixels. Its masks can "
             "follow any order of the dimensions (the option below).",
             _made,
-            {"points2d": TrainingDefaults(3000, 3e-3, 512, 128), "image": TrainingDefaults(2000, 1e-3, 128, 256)},
+            {"points2d": TrainingDefaults(6000, 5e-3, 512, 128), "image": TrainingDefaults(2000, 1e-3, 128, 256)},
             options={"order": ORDER},
             representative=True,
         ),
@@ -129,7 +129,7 @@ MODELS: dict[str, ModelInfo] = {
             "On 2D points its linear-Gaussian conditionals would make it exactly the single-Gaussian baseline, so it "
             "is offered on images only.",
             lambda spec, hidden: FVSBN(spec),  # no hidden layer: the width does not apply
-            {"image": TrainingDefaults(2000, 1e-2, 128, 64)},
+            {"image": TrainingDefaults(1300, 1e-2, 128, 64)},
         ),
         ModelInfo(
             "NADE",
@@ -138,7 +138,7 @@ MODELS: dict[str, ModelInfo] = {
             "h_d = σ(c + W x_<d), its weights shared so all D layers cost one cumulative sum. Mixture-of-Gaussians "
             "conditionals on points (RNADE).",
             NADE,
-            {"points2d": TrainingDefaults(3000, 1e-2, 512, 64), "image": TrainingDefaults(2000, 1e-2, 32, 64)},
+            {"points2d": TrainingDefaults(3000, 1e-2, 512, 64), "image": TrainingDefaults(1400, 1e-2, 32, 64)},
         ),
         ModelInfo(
             "PixelCNN",
@@ -148,7 +148,7 @@ MODELS: dict[str, ModelInfo] = {
             "whose receptive field grows over the earlier pixels with no blind spot. One pass scores all pixels; "
             "sampling takes one pass per pixel.",
             PixelCNN,
-            {"image": TrainingDefaults(2000, 3e-3, 16, 32)},
+            {"image": TrainingDefaults(2500, 3e-3, 16, 32)},
         ),
         ModelInfo(
             "Transformer",
@@ -167,7 +167,7 @@ MODELS: dict[str, ModelInfo] = {
             "is one constant: the density gets its shape only from where the map moves points. On mirror-symmetric "
             "sets (rings, circles, 8 Gaussians) it can stall at the single Gaussian: there a shift's gradient is zero.",
             NICE,
-            {"points2d": TrainingDefaults(3000, 5e-3, 512, 64), "image": TrainingDefaults(2000, 3e-3, 128, 128)},
+            {"points2d": TrainingDefaults(1500, 2e-3, 512, 64), "image": TrainingDefaults(700, 3e-3, 128, 128)},
         ),
         ModelInfo(
             "RealNVP",
@@ -175,7 +175,7 @@ MODELS: dict[str, ModelInfo] = {
             "Affine coupling flow (Dinh et al., 2017): half the coordinates scale and shift the other half, "
             "alternating. Exact density on points; on pixels a bound through uniform dequantization.",
             RealNVP,
-            {"points2d": TrainingDefaults(3000, 5e-3, 512, 64), "image": TrainingDefaults(2000, 1e-3, 128, 128)},
+            {"points2d": TrainingDefaults(1800, 2e-3, 512, 64), "image": TrainingDefaults(700, 1e-3, 128, 128)},
             representative=True,
         ),
         ModelInfo(
@@ -185,7 +185,7 @@ MODELS: dict[str, ModelInfo] = {
             "invertible linear map in LU form (cheap log-determinant) and an affine coupling. Where RealNVP fixes "
             "which coordinates condition which, Glow learns how to mix them.",
             Glow,
-            {"points2d": TrainingDefaults(3000, 5e-3, 512, 64), "image": TrainingDefaults(2000, 1e-3, 128, 128)},
+            {"points2d": TrainingDefaults(1500, 2e-3, 512, 64), "image": TrainingDefaults(800, 1e-3, 128, 128)},
         ),
         ModelInfo(
             "MAF",
@@ -195,7 +195,7 @@ MODELS: dict[str, ModelInfo] = {
             "sequential passes (the inverse autoregressive flow makes the opposite trade). An affine coupling is the "
             "special case with only two blocks in the order.",
             MAF,
-            {"points2d": TrainingDefaults(3000, 5e-3, 512, 64), "image": TrainingDefaults(2000, 1e-3, 128, 128)},
+            {"points2d": TrainingDefaults(3000, 5e-3, 512, 64), "image": TrainingDefaults(1200, 1e-3, 128, 128)},
         ),
         ModelInfo(
             "NSF",
@@ -205,7 +205,7 @@ MODELS: dict[str, ModelInfo] = {
             "Gaussian's tails; the identity outside), inverted in closed form. Where "
             "affine couplings only scale and shift, a spline can bend, so fewer layers fit a many-moded density.",
             NeuralSplineFlow,
-            {"points2d": TrainingDefaults(3000, 1e-2, 512, 64), "image": TrainingDefaults(2000, 1e-3, 128, 128)},
+            {"points2d": TrainingDefaults(1200, 1e-2, 512, 64), "image": TrainingDefaults(800, 1e-3, 128, 128)},
         ),
         ModelInfo(
             "VAE",
@@ -213,7 +213,7 @@ MODELS: dict[str, ModelInfo] = {
             "Variational autoencoder (Kingma & Welling, 2014): Gaussian encoder q(z|x), decoder p(x|z) fitting the "
             "data type; trained on the ELBO, a lower bound on log p(x).",
             VAE,
-            {"points2d": TrainingDefaults(3000, 3e-3, 512, 128), "image": TrainingDefaults(3000, 1e-3, 128, 256)},
+            {"points2d": TrainingDefaults(3000, 3e-3, 512, 128), "image": TrainingDefaults(1200, 1e-3, 128, 256)},
             representative=True,
         ),
         ModelInfo(
@@ -222,7 +222,7 @@ MODELS: dict[str, ModelInfo] = {
             "Importance-weighted autoencoder (Burda et al., 2016): the VAE's model trained on the k = 8 sample bound "
             "log (1/k) Σ p(x, z_i)/q(z_i|x), tighter than the ELBO; the posterior may spread wider.",
             IWAE,
-            {"points2d": TrainingDefaults(3000, 3e-3, 512, 128), "image": TrainingDefaults(3000, 1e-3, 128, 256)},
+            {"points2d": TrainingDefaults(1500, 1e-3, 512, 128), "image": TrainingDefaults(800, 1e-3, 128, 256)},
         ),
         ModelInfo(
             "β-VAE",
@@ -244,7 +244,7 @@ MODELS: dict[str, ModelInfo] = {
             "so you choose which digit to draw and z only has to hold the style. Its likelihood takes no label: "
             "log p(x) ≥ log Σ_y p(y) exp ELBO(x|y), with p(y) the training class frequencies.",
             CVAE,
-            {"image": TrainingDefaults(3000, 1e-3, 128, 256)},
+            {"image": TrainingDefaults(800, 1e-3, 128, 256)},
             needs_labels=True,
         ),
         ModelInfo(
@@ -253,7 +253,7 @@ MODELS: dict[str, ModelInfo] = {
             "Generative adversarial network (Goodfellow et al., 2014) with the non-saturating generator loss. "
             "No likelihood: judged by a two-sample test (MMD) against held-out data.",
             GAN,
-            {"points2d": TrainingDefaults(3000, 1e-3, 256, 128), "image": TrainingDefaults(3000, 5e-4, 128, 256)},
+            {"points2d": TrainingDefaults(1500, 3e-4, 256, 128), "image": TrainingDefaults(3000, 5e-4, 128, 256)},
             representative=True,
         ),
         ModelInfo(
@@ -273,7 +273,7 @@ MODELS: dict[str, ModelInfo] = {
             "10·(‖∇D‖ − 1)² at points between real and fake items; 5 critic steps per generator step. Its critic "
             "gives useful gradients even when the two distributions do not overlap, and its estimate tracks quality.",
             WGANGP,
-            {"points2d": TrainingDefaults(3000, 1e-3, 256, 64), "image": TrainingDefaults(3000, 5e-4, 128, 256)},
+            {"points2d": TrainingDefaults(1500, 1e-3, 1024, 64), "image": TrainingDefaults(1500, 5e-4, 128, 256)},
         ),
         ModelInfo(
             "f-GAN (KL)",
@@ -290,7 +290,7 @@ MODELS: dict[str, ModelInfo] = {
             "f-GAN (Nowozin et al., 2016) for the reverse KL(model ‖ data): punishes generating where there is no "
             "data but not missing modes, so the generator may settle on a few modes and draw them sharply.",
             partial(FGAN, divergence="reverse KL"),
-            {"points2d": TrainingDefaults(3000, 1e-3, 256, 128), "image": TrainingDefaults(3000, 5e-4, 128, 256)},
+            {"points2d": TrainingDefaults(1500, 3e-4, 256, 128), "image": TrainingDefaults(3000, 5e-4, 128, 256)},
         ),
         ModelInfo(
             "f-GAN (JS)",
@@ -299,7 +299,7 @@ MODELS: dict[str, ModelInfo] = {
             "bound on 2·JS(data, model) ∈ [0, log 4], logged as its 'divergence'. Its losses differ from the GAN "
             "entry's by constants, so it trains the same: the f-GAN view shows the GAN minimising a divergence.",
             partial(FGAN, divergence="JS"),
-            {"points2d": TrainingDefaults(3000, 1e-3, 256, 128), "image": TrainingDefaults(3000, 5e-4, 128, 256)},
+            {"points2d": TrainingDefaults(1500, 3e-4, 256, 128), "image": TrainingDefaults(3000, 5e-4, 128, 256)},
         ),
         ModelInfo(
             "DDPM",
@@ -308,7 +308,7 @@ MODELS: dict[str, ModelInfo] = {
             "a network learns to predict the added noise, and sampling runs the T denoising steps backwards. Its "
             "likelihood is the variational bound summed over the steps (a discretised Gaussian last step on pixels).",
             DDPM,
-            {"points2d": TrainingDefaults(3000, 1e-2, 512, 128), "image": TrainingDefaults(3000, 3e-3, 128, 256)},
+            {"points2d": TrainingDefaults(6000, 1e-2, 512, 128), "image": TrainingDefaults(3000, 3e-3, 128, 256)},
             representative=True,
         ),
         ModelInfo(
@@ -327,7 +327,7 @@ MODELS: dict[str, ModelInfo] = {
             "and that of 20-step Langevin samples up (Nijkamp et al., 2019; Du & Mordatch, 2019). The normaliser is "
             "unknown, so no likelihood: judged by MMD.",
             EnergyBasedModel,
-            {"points2d": TrainingDefaults(3000, 2e-3, 128, 64), "image": TrainingDefaults(3000, 1e-3, 128, 128)},
+            {"points2d": TrainingDefaults(3000, 4e-3, 128, 64), "image": TrainingDefaults(1200, 1e-3, 128, 128)},
             representative=True,
         ),
     ]

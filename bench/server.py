@@ -1,0 +1,64 @@
+"""A playground server in a child process, for benchmarks that measure it from outside (memory, kill -9, load)."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+from bench.bench_browser import ROOT, free_port, wait_until_up
+
+
+class Server:
+    """``python app.py`` on a free port with its own run store (a temporary folder unless ``runs_dir`` is given)."""
+
+    def __init__(self, runs_dir: Path | None = None, workers: int | None = None) -> None:
+        self.runs_dir = runs_dir or Path(tempfile.mkdtemp(prefix="dgm-runs-"))
+        self.workers = workers
+        self.port = free_port()
+        self.process: subprocess.Popen | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/"
+
+    def start(self) -> Server:
+        command = [
+            sys.executable,
+            "app.py",
+            "--port",
+            str(self.port),
+            "--device",
+            "cpu",
+            "--runs-dir",
+            str(self.runs_dir),
+        ]
+        if self.workers:
+            command += ["--workers", str(self.workers)]
+        self.process = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        wait_until_up(self.url)
+        return self
+
+    def rss_mb(self) -> float:
+        """The server's resident memory (Linux /proc)."""
+        status = Path(f"/proc/{self.process.pid}/status").read_text()
+        return int(next(line for line in status.splitlines() if line.startswith("VmRSS")).split()[1]) / 1024
+
+    def kill(self) -> None:
+        """kill -9: no chance to save anything."""
+        os.kill(self.process.pid, signal.SIGKILL)
+        self.process.wait()
+
+    def stop(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.terminate()
+            self.process.wait()
+
+    def __enter__(self) -> Server:
+        return self.start()
+
+    def __exit__(self, *exc_info) -> None:
+        self.stop()
