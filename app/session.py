@@ -12,12 +12,13 @@ import sys
 import threading
 import time
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Any
 
 import numpy as np
 import torch
 
-from dgm_core.data import Dataset
+from dgm_core.data import Dataset, load_dataset
 from dgm_core.evaluation import baseline_nll, log_density_grid
 from dgm_core.models.base import Capabilities, GenerativeModel
 from dgm_core.runs import Run, RunSpec
@@ -33,10 +34,20 @@ MAX_RUNS = 24  # a session keeps at most this many runs in memory (the oldest fi
 
 def display_bounds(data: Dataset, margin: float = 0.12) -> tuple[float, float, float, float]:
     """A square window around the bulk of the 2D training data (for plotting only)."""
-    points = data.train.numpy()
+    return _bounds(data.spec.name, margin)
+
+
+@lru_cache(maxsize=64)
+def _bounds(name: str, margin: float) -> tuple[float, float, float, float]:
+    points = load_dataset(name).train.numpy()
     low, high = np.quantile(points, 0.001, axis=0), np.quantile(points, 0.999, axis=0)
     center, half = (low + high) / 2, float((high - low).max()) / 2 * (1 + margin)
     return (float(center[0] - half), float(center[0] + half), float(center[1] - half), float(center[1] + half))
+
+
+@lru_cache(maxsize=64)
+def _baseline(name: str) -> tuple[str, float]:
+    return baseline_nll(load_dataset(name))
 
 
 class RunView:
@@ -47,7 +58,7 @@ class RunView:
     def __init__(self, run: Run) -> None:
         self.run = run
         self.data_spec = run.data.spec
-        self.baseline = baseline_nll(run.data)
+        self.baseline = _baseline(run.data.spec.name)
         points = self.data_spec.kind == "points2d"
         self.bounds = display_bounds(run.data) if points else None
         self.data_points = run.data.test[:DATA_POINTS_SHOWN].numpy() if points else None

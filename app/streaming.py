@@ -35,6 +35,7 @@ TICK_S = 0.2  # between two looks at the run
 FIRST_TICK_S = 0.05  # a short first wait: the first step shows up sooner
 EVERY_S = {"loss": 1.0, "nll": 1.0, "samples": 0.5}  # the least time between two updates of one figure
 PAGES_AT_FULL_RATE = 2  # beyond this many pages, each sends its figures proportionally less often
+STATUS_LINES_AT_FULL_RATE = 4  # the same for status lines
 
 
 @dataclass(frozen=True)
@@ -51,14 +52,15 @@ class TrainOutputs:
         return [self.status, self.loss, self.nll, self.samples_plot, self.samples_image]
 
 
-class _Pages:
-    """How many pages watch figures right now (to share the drawing budget)."""
+class _Streams:
+    """How many streams of one kind run right now: each one's pace slows as they grow in number, so that together
+    they cost about what ``at_full_rate`` of them would."""
 
-    def __init__(self) -> None:
-        self.count = 0
+    def __init__(self, at_full_rate: int) -> None:
+        self.count, self.at_full_rate = 0, at_full_rate
         self._lock = threading.Lock()
 
-    def __enter__(self) -> _Pages:
+    def __enter__(self) -> _Streams:
         with self._lock:
             self.count += 1
         return self
@@ -68,10 +70,11 @@ class _Pages:
             self.count -= 1
 
     def slowdown(self) -> float:
-        return max(1.0, self.count / PAGES_AT_FULL_RATE)
+        return max(1.0, self.count / self.at_full_rate)
 
 
-PAGES = _Pages()
+PAGES = _Streams(PAGES_AT_FULL_RATE)  # pages watching figures
+STATUS_LINES = _Streams(STATUS_LINES_AT_FULL_RATE)  # status lines streaming
 
 
 # --- the status line ------------------------------------------------------------------------------------------------
@@ -79,12 +82,12 @@ PAGES = _Pages()
 
 def status(view: RunView, scheduler: Scheduler) -> Iterator[str]:
     """The status line of ``view``'s run every tick until the run is no longer active, then its last word."""
-    run, wait = view.run, FIRST_TICK_S
-    yield views.status_markdown(view, scheduler.position(run))
-    while run.active:
-        time.sleep(wait)
-        wait = TICK_S * min(PAGES.slowdown(), 5.0)
+    run, waits = view.run, iter((FIRST_TICK_S, TICK_S))  # the first ticks come soon: the first steps show at once
+    with STATUS_LINES:
         yield views.status_markdown(view, scheduler.position(run))
+        while run.active:
+            time.sleep(next(waits, TICK_S * min(STATUS_LINES.slowdown(), 5.0)))
+            yield views.status_markdown(view, scheduler.position(run))
     if run.phase in ("diverged", "failed"):
         gr.Warning(run.message)
     yield views.status_markdown(view)

@@ -121,7 +121,7 @@ def headless_rate(url: str, dataset: str, model: str, seconds: float = 45.0) -> 
     job = client.submit(dataset, model, int(BIG), d.lr, d.batch_size, d.hidden, 0, 1.0, "best", api_name="/train")
     first = None
     for output in job:
-        found = STEP.search(output[0])
+        found = STEP.search(output)
         if not found:
             continue
         now, step = time.perf_counter(), int(found[1])

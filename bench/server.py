@@ -15,10 +15,10 @@ from bench.bench_browser import ROOT, free_port, wait_until_up
 class Server:
     """``python app.py`` on a free port with its own run store (a temporary folder unless ``runs_dir`` is given)."""
 
-    def __init__(self, runs_dir: Path | None = None, workers: int | None = None) -> None:
+    def __init__(self, runs_dir: Path | None = None, workers: int | None = None, port: int | None = None) -> None:
         self.runs_dir = runs_dir or Path(tempfile.mkdtemp(prefix="dgm-runs-"))
         self.workers = workers
-        self.port = free_port()
+        self.port = port or free_port()
         self.process: subprocess.Popen | None = None
 
     @property

@@ -1,4 +1,5 @@
-"""What a training step costs, counted before a run trains: floating-point operations of one step, from torch's
+"""What a model costs, counted before a run trains: its parameters (on the meta device), and the floating-point
+operations of one training step, from torch's
 own per-operator formulas (the table behind ``torch.utils.flop_counter``), on a copy of the model and two items.
 
 Counting runs the step once on a throwaway copy (so the run's own weights and random stream are untouched) under a
@@ -51,6 +52,13 @@ def train_step_flops(model: GenerativeModel, x: torch.Tensor, labels: torch.Tens
         else:
             twin.train_step(x, optimizers, labels=labels)
     return count.total
+
+
+@lru_cache(maxsize=256)
+def parameter_count(model: str, dataset: str, hidden: int, options: tuple[tuple[str, float], ...] = ()) -> int:
+    """The parameter count of a model configuration, counted on the meta device: nothing is allocated."""
+    with torch.device("meta"):
+        return build_model(model, load_dataset(dataset).spec, hidden, 0, **dict(options)).num_parameters()
 
 
 @lru_cache(maxsize=256)

@@ -24,7 +24,7 @@ from typing import Literal
 import torch
 from torch import Tensor
 
-from dgm_core.cost import flops_per_item
+from dgm_core.cost import flops_per_item, parameter_count
 from dgm_core.data import Dataset, dataset_names, load_dataset
 from dgm_core.evaluation import Scores
 from dgm_core.models.base import GenerativeModel
@@ -125,9 +125,7 @@ class RunSpec:
 
     def parameter_count(self) -> int:
         """The model's parameter count, counted on the meta device: nothing is allocated."""
-        with torch.device("meta"):
-            model = build_model(self.model, load_dataset(self.dataset).spec, self.hidden, self.seed, **self.options)
-        return model.num_parameters()
+        return parameter_count(self.model, self.dataset, self.hidden, tuple(sorted(self.options.items())))
 
     def to_json(self) -> dict:
         return {
