@@ -118,9 +118,7 @@ class Comparison:
         """Score the kept weights by the two-sample test, then mark the entry finished (pages read it meanwhile)."""
         run = entry.run
         test = run.data.test[:TEST_ITEMS]
-        with torch.random.fork_rng():
-            torch.manual_seed(0)
-            samples = run.trainer.samples(len(test))
+        samples = run.draw(len(test), seed=0)
         entry.mmd, entry.p_value = mmd_test(samples.float(), test.float(), n_permutations=PERMUTATIONS)
         entry.state = state
 

@@ -89,11 +89,12 @@ def on_dataset(dataset: str) -> Any:
 
 
 def compare(
-    dataset: str, models: list[str], budget: str, amount: Any, session: Session, request: gr.Request
+    dataset: str, models: list[str], budget: str, amount: Any, session: Session, request: gr.Request | None = None
 ) -> Iterator[Update]:
     """Train the chosen models in turn (the scheduler does, in slices among everyone's runs), streaming progress,
     then show samples, scores and curves side by side."""
-    session.backend.opened(request.session_hash, session)
+    if request is not None:  # Gradio passes it: the page is remembered, to let go of its runs when it closes
+        session.backend.opened(request.session_hash, session)
     try:
         session.check_room()
         comparison = Comparison(dataset, list(models or []), budget, float(amount), session.backend.device)

@@ -91,7 +91,7 @@ def _row(view: RunView) -> list[Any]:
         PHASES[run.phase],
         run.step,
         round(run.elapsed_s, 1),
-        round(run.steps_per_s, 1),
+        round(run.step / run.elapsed_s, 1) if run.elapsed_s > 0 else 0.0,
         format_count(run.model.num_parameters()),
         "—" if nll is None else round(nll, 4),
         kind,

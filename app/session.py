@@ -89,7 +89,7 @@ class RunView:
 
     @property
     def device(self) -> torch.device:
-        return self.run.trainer.device
+        return self.run.device
 
     @property
     def capabilities(self) -> Capabilities:

@@ -45,7 +45,7 @@ def status_markdown(view: RunView, waiting: int | None = None) -> str:
         f"sampling: {run.model.sampling_cost}"
         + "".join(f", {name} = {value:g}" for name, value in spec.options.items())
     )
-    lines = [f"{progress} · {speed} · {describe(run.trainer.device)} · {model}", _score_line(view)]
+    lines = [f"{progress} · {speed} · {describe(run.device)} · {model}", _score_line(view)]
     if run.message:
         lines.append(run.message)
     return "  \n".join(lines)

@@ -5,7 +5,7 @@
     python -m bench.bench_defaults --models VAE --data digits --steps 6000 --lr 3e-4 --curves vae.json  # try settings
 
 Each run is ``defaults_for(model, data)`` (steps, lr, batch size, hidden width) with the app's ``TrainConfig``
-(weights kept: best on validation), except that it evaluates every 5 % of the run instead of by wall clock, so the
+(weights kept: best on validation), except that it evaluates every 5 % of the run instead of by the clock, so the
 curve is deterministic. Training alone never depends on the evaluation schedule (batches and evaluation draws come
 from separate seeded streams), so a longer run's curve (``--curves``) shows what any shorter one would have done.
 
@@ -17,7 +17,8 @@ and the wall time of the run (evaluation included). Flags:
     WORSE THAN BASELINE  the kept weights' test bits/dim exceed the baseline's
     EARLY BEST           the best validation score came before 60 % of the steps (wasted time, overfitting)
     STILL IMPROVING      the best score is the last evaluation and it improved by more than 1 % over the last 20 % of
-                         the run (of |score| for an NLL; of the first evaluation's MMD² for MMD, which falls to ≈ 0)
+                         the run: of |score| for an NLL; for MMD², which falls to ≈ 0, of the first evaluation's,
+                         and never once the best MMD² is ≤ 0 (the samples then already pass for data)
     CUT                  the run passed --max-seconds of wall time and was stopped (its weights scored, then kept)
 """
 
@@ -77,7 +78,8 @@ def bench(model_name: str, data_name: str, overrides: dict, max_seconds: float) 
         earlier = [row for row in history if row["step"] <= (1 - TAIL) * trainer.step]
         if earlier:
             scale = abs(earlier[-1][key]) if likelihood else abs(history[0][key])
-            if earlier[-1][key] - best.scores.score > STILL * scale:
+            settled = not likelihood and best.scores.score <= 0  # MMD² ≈ 0: samples pass for data; nothing to gain
+            if earlier[-1][key] - best.scores.score > STILL * scale and not settled:
                 flags.append("STILL IMPROVING")
     if cut:
         flags.append(f"CUT at step {trainer.step} (> {max_seconds:.0f} s)")

@@ -256,6 +256,17 @@ class Run:
         return self.trainer.step
 
     @property
+    def device(self) -> torch.device:
+        return self.trainer.device
+
+    def draw(self, n: int, seed: int | None = None) -> Tensor:
+        """``n`` samples from the weights the run holds now (on the CPU), from ``seed`` when given."""
+        with self.lock, torch.random.fork_rng():
+            if seed is not None:
+                torch.manual_seed(seed)
+            return self.trainer.samples(n)
+
+    @property
     def elapsed_s(self) -> float:
         return self.trainer.elapsed_s
 

@@ -98,6 +98,8 @@ def test_a_two_model_comparison_fills_its_table(page: Page, app_url: str, output
     assert float(gan[1]) < 1 and 0 < float(gan[2]) <= 1, "the GAN gets a two-sample statistic like everyone else"
     expect(page.locator("#compare-samples")).to_contain_text("MADE")
     expect(page.locator("#compare-nll .legendtext")).to_have_count(1)  # only MADE has a likelihood
+    heights = page.locator("#compare-table th").evaluate_all("cells => cells.map(c => c.offsetHeight)")
+    assert max(heights) < 2 * min(heights), f"a header wraps (once a letter per line): {heights}"
     page.screenshot(path=output_dir / "compare_moons.png", full_page=True)
 
     open_tab(page, "Runs")

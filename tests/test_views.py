@@ -65,3 +65,13 @@ def test_the_factor_table_prints_two_decimals():
     """A float32 0.45 once showed as 0.44999998807907104."""
     figure = latent_figures.correlation_figure(np.array([[0.45, 0.1]], dtype=np.float32), ["size", "x"])
     assert figure.data[0].texttemplate == "%{z:.2f}" and figure.data[0].text is None
+
+
+def test_legends_sit_below_the_plot_never_over_the_title():
+    """Legends once overlapped titles: now a curve figure's title hangs from the top and its legend stands on the
+    bottom edge of the figure, below the axis title, with room kept for one line per curve."""
+    curves = [figures.Series(name, [1, 2], [3.0, 2.0]) for name in ("val", "test", "test, IWAE (k=64) bound")]
+    layout = figures.curve_figure("Held-out NLL", "bits/dim", curves).layout
+    legend = layout.template.layout.legend  # every figure's, from the shared template
+    assert layout.title.yanchor == "top" and legend.yref == "container" and legend.y == 0
+    assert legend.yanchor == "bottom" and layout.margin.b >= 80 + 22 * len(curves)

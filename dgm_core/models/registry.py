@@ -167,7 +167,7 @@ MODELS: dict[str, ModelInfo] = {
             "is one constant: the density gets its shape only from where the map moves points. On mirror-symmetric "
             "sets (rings, circles, 8 Gaussians) it can stall at the single Gaussian: there a shift's gradient is zero.",
             NICE,
-            {"points2d": TrainingDefaults(1500, 2e-3, 512, 64), "image": TrainingDefaults(700, 3e-3, 128, 128)},
+            {"points2d": TrainingDefaults(1500, 2e-3, 512, 64), "image": TrainingDefaults(600, 3e-3, 128, 128)},
         ),
         ModelInfo(
             "RealNVP",
@@ -185,7 +185,7 @@ MODELS: dict[str, ModelInfo] = {
             "invertible linear map in LU form (cheap log-determinant) and an affine coupling. Where RealNVP fixes "
             "which coordinates condition which, Glow learns how to mix them.",
             Glow,
-            {"points2d": TrainingDefaults(1500, 2e-3, 512, 64), "image": TrainingDefaults(800, 1e-3, 128, 128)},
+            {"points2d": TrainingDefaults(1500, 2e-3, 512, 64), "image": TrainingDefaults(650, 1e-3, 128, 128)},
         ),
         ModelInfo(
             "MAF",
