@@ -31,8 +31,8 @@ from app import views
 from app.session import RunView, Session
 from dgm_core.scheduler import Scheduler
 
-TICK_S = 0.2  # between two looks at the run
-FIRST_TICK_S = 0.05  # a short first wait: the first step shows up sooner
+TICK_S = 0.2  # between two looks at the run (and two status lines, with few streams)
+POLL_S = 0.05  # between two looks at a status line's run: its first step shows up at once
 EVERY_S = {"loss": 1.0, "nll": 1.0, "samples": 0.5}  # the least time between two updates of one figure
 PAGES_AT_FULL_RATE = 2  # beyond this many pages, each sends its figures proportionally less often
 STATUS_LINES_AT_FULL_RATE = 4  # the same for status lines
@@ -81,13 +81,22 @@ STATUS_LINES = _Streams(STATUS_LINES_AT_FULL_RATE)  # status lines streaming
 
 
 def status(view: RunView, scheduler: Scheduler) -> Iterator[str]:
-    """The status line of ``view``'s run every tick until the run is no longer active, then its last word."""
-    run, waits = view.run, iter((FIRST_TICK_S, TICK_S))  # the first ticks come soon: the first steps show at once
+    """The status line of ``view``'s run whenever it changed (at a pace that slows as more status lines stream; the
+    first step and the end are sent at once) until the run is no longer active, then its last word."""
+    run = view.run
     with STATUS_LINES:
-        yield views.status_markdown(view, scheduler.position(run))
+        line = views.status_markdown(view, scheduler.position(run))
+        yield line
+        sent, shown_step = time.monotonic(), run.step
         while run.active:
-            time.sleep(next(waits, TICK_S * min(STATUS_LINES.slowdown(), 5.0)))
-            yield views.status_markdown(view, scheduler.position(run))
+            time.sleep(POLL_S)
+            due = time.monotonic() - sent >= TICK_S * min(STATUS_LINES.slowdown(), 5.0)
+            first_step = shown_step == 0 and run.step > 0
+            if due or first_step:
+                fresh = views.status_markdown(view, scheduler.position(run))
+                if fresh != line:
+                    line, sent, shown_step = fresh, time.monotonic(), run.step
+                    yield line
     if run.phase in ("diverged", "failed"):
         gr.Warning(run.message)
     yield views.status_markdown(view)

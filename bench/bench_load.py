@@ -1,6 +1,6 @@
 """A class on one server: many sessions train at once; does everyone see progress, and fairly?
 
-    python -m bench.bench_load [--sessions 20] [--seconds 30] [--model RealNVP] [--data moons]
+    python -m bench.bench_load [--sessions 20] [--seconds 30] [--model RealNVP] [--data moons] [--processes 2]
 
 Starts ``python app.py`` (its scheduler trains every active run in turn, one worker per core), then:
 1. one session trains alone for ``--seconds``: its steps/s is the reference;
@@ -8,6 +8,10 @@ Starts ``python app.py`` (its scheduler trains every active run in turn, one wor
    train for ``--seconds``: the time from each click to its first update showing a step, each session's steps/s,
    their sum, and the slowest session's share of the fair share (sum / sessions);
 3. they all stop and leave; the server's memory is read again.
+
+With ``--processes N``, N app processes share one run store (``--workers`` cores/N each) and each session talks to
+one of them, as behind a sticky-session load balancer (README, "A class on one server"): one Python process trains
+on about one core however many threads it has (the interpreter lock), so this is how a server uses all its cores.
 Targets (issue "a run owns its life"): every first update ≤ 3 s; combined ≥ 1.5× one session; every session
 ≥ 50 % of the fair share; memory after they leave within 20 % of before.
 """
@@ -15,10 +19,14 @@ Targets (issue "a run owns its life"): every first update ≤ 3 s; combined ≥ 
 from __future__ import annotations
 
 import argparse
+import os
 import re
 import statistics
+import tempfile
 import threading
 import time
+from contextlib import ExitStack
+from pathlib import Path
 
 from gradio_client import Client
 
@@ -68,8 +76,8 @@ class Student:
         self.client.close()
 
 
-def crowd(url: str, count: int, seconds: float, dataset: str, model: str) -> list[Student]:
-    students = [Student(url, dataset, model) for _ in range(count)]
+def crowd(urls: list[str], count: int, seconds: float, dataset: str, model: str) -> list[Student]:
+    students = [Student(urls[i % len(urls)], dataset, model) for i in range(count)]
     go, start = threading.Event(), time.perf_counter()
     until = start + seconds + 5
     threads = [threading.Thread(target=s.train, args=(go, until)) for s in students]
@@ -87,28 +95,34 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=30.0)
     parser.add_argument("--model", default="RealNVP")
     parser.add_argument("--data", default="moons")
+    parser.add_argument("--processes", type=int, default=1, help="app processes sharing one run store")
     args = parser.parse_args()
-    with Server() as server:
-        (warm,) = crowd(server.url, 1, 3, args.data, args.model)  # imports, caches, first allocations
-        warm.leave()
+    runs_dir = Path(tempfile.mkdtemp(prefix="dgm-runs-"))
+    workers = None if args.processes == 1 else max(1, (os.cpu_count() or 1) // args.processes)
+    with ExitStack() as stack:
+        servers = [stack.enter_context(Server(runs_dir, workers)) for _ in range(args.processes)]
+        urls = [server.url for server in servers]
+        for url in urls:
+            (warm,) = crowd([url], 1, 3, args.data, args.model)  # imports, caches, first allocations
+            warm.leave()
         time.sleep(2)
-        before = server.rss_mb()
-        (alone,) = crowd(server.url, 1, args.seconds, args.data, args.model)
+        before = sum(server.rss_mb() for server in servers)
+        (alone,) = crowd(urls, 1, args.seconds, args.data, args.model)
         window = (alone.samples[0][0] + 3, alone.samples[0][0] + 3 + args.seconds)
         solo = alone.rate(*window)
         alone.leave()
-        print(f"{args.model} on {args.data}; server: {server.workers or 'one worker per core'}; "
-              f"RSS before {before:.0f} MB")  # fmt: skip
+        print(f"{args.model} on {args.data}; {args.processes} app process(es) with "
+              f"{workers or 'one per core'} worker(s) each; RSS before {before:.0f} MB")  # fmt: skip
         print(f"one session alone: {solo:.1f} steps/s")
-        students = crowd(server.url, args.sessions, args.seconds, args.data, args.model)
+        students = crowd(urls, args.sessions, args.seconds, args.data, args.model)
         start = max(s.samples[0][0] for s in students if s.samples)
         rates = [s.rate(start, start + args.seconds - 2) for s in students]
         firsts = [s.first_update_s for s in students]
-        peak = server.rss_mb()
+        peak = sum(server.rss_mb() for server in servers)
         for student in students:
             student.leave()
         time.sleep(40)  # pages that closed are let go after 30 s
-        after = server.rss_mb()
+        after = sum(server.rss_mb() for server in servers)
     combined, fair = sum(rates), sum(rates) / len(rates)
     print(f"{args.sessions} sessions at once, {args.seconds:.0f} s:")
     print(f"  first update after the click: median {statistics.median(firsts):.2f} s, worst {max(firsts):.2f} s")

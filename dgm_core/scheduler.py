@@ -5,7 +5,8 @@
     ...                              # the run trains in slices between everyone else's; pages only read its state
 
 Each active job gets the same share of the workers' time, so with twenty students on one server everyone sees
-progress within a second or two and nobody's long run can hold a slot while others wait. A job that ends (or is
+progress within a second or two and nobody's long run can hold a slot while others wait; a new job's first slice
+comes before everyone's next one. A job that ends (or is
 stopped: it finishes its stop in its next slice) leaves the rotation. Beyond ``max_active`` jobs, new ones wait in
 line and ``position`` says where.
 """
@@ -51,7 +52,7 @@ class Scheduler:
             if self._known(job):
                 return
             if len(self._turns) + len(self._running) < self.max_active:
-                self._turns.append(job)
+                self._turns.appendleft(job)  # a new job's first slice comes next: its first steps show at once
             else:
                 self._queue.append(job)
             self._ready.notify()

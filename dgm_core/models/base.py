@@ -66,7 +66,7 @@ class GenerativeModel(nn.Module):
         raise NotImplementedError
 
     def configure_optimizers(self, lr: float) -> list[torch.optim.Optimizer]:
-        return [torch.optim.Adam(self.parameters(), lr=lr)]
+        return [torch.optim.Adam(self.parameters(), lr=lr, foreach=True)]
 
     def train_step(
         self, x: Tensor, optimizers: list[torch.optim.Optimizer], labels: Tensor | None = None
@@ -77,7 +77,7 @@ class GenerativeModel(nn.Module):
         terms = self.loss(x) if labels is None else self.loss(x, labels)
         optimizer.zero_grad(set_to_none=True)
         terms["loss"].backward()
-        nn.utils.clip_grad_norm_(self.parameters(), max_norm=100.0)
+        nn.utils.clip_grad_norm_(self.parameters(), max_norm=100.0, foreach=True)
         optimizer.step()
         return {name: value.detach() for name, value in terms.items()}
 

@@ -51,8 +51,8 @@ class GAN(GenerativeModel):
 
     def configure_optimizers(self, lr: float) -> list[torch.optim.Optimizer]:
         return [
-            torch.optim.Adam(self.discriminator.parameters(), lr=lr, betas=self.betas),
-            torch.optim.Adam(self.generator.parameters(), lr=lr, betas=self.betas),
+            torch.optim.Adam(self.discriminator.parameters(), lr=lr, betas=self.betas, foreach=True),
+            torch.optim.Adam(self.generator.parameters(), lr=lr, betas=self.betas, foreach=True),
         ]
 
     # --- the two players, in the space D sees: [0, 1] for images, standardised coordinates for points ----------------
