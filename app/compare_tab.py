@@ -15,7 +15,7 @@ from app.compare import COLUMNS, KERNEL_NOTE, Comparison, default_models
 from app.figures import Series
 from app.live_plot import LivePlot
 from app.session import RunView, Session
-from app.streaming import PAGES, TICK_S
+from app.streaming import EVERY_S, PAGES, POLL_S, TICK_S
 from dgm_core.data import dataset_names, load_dataset
 from dgm_core.models.registry import MODELS, models_for
 
@@ -106,14 +106,22 @@ def compare(
     yield comparison, _status(comparison), comparison.rows(), *_samples(views_), *_curves(views_)
     session.backend.scheduler.submit(comparison)
     drawn = finished = 0  # evaluations on the curves, models in the samples: redrawn only when these change
+    sent = curves_sent = time.monotonic()
     while comparison.active:
-        # every skipped output costs Gradio a component rebuild (see app.streaming): tick slower with more pages
-        time.sleep(TICK_S * max(1.25, PAGES.slowdown()))
+        # every skipped output costs Gradio a component rebuild (see app.streaming): send at a pace that slows with
+        # more pages, but at once when a model finishes or stops (and the end as soon as the loop sees it)
+        time.sleep(POLL_S)
         done = sum(entry.state not in ("waiting", "training") for entry in comparison.entries)
+        now = time.monotonic()
+        if done == finished and now - sent < TICK_S * max(2.5, PAGES.slowdown()):
+            continue
         evaluations = sum(len(entry.run.history) for entry in comparison.entries)
         pictures = _samples(views_) if done > finished else (gr.skip(), gr.skip())
-        curves = _curves(views_) if evaluations > drawn else (gr.skip(), gr.skip())
-        finished, drawn = done, evaluations
+        fresh_curves = evaluations > drawn and now - curves_sent >= EVERY_S["nll"] * PAGES.slowdown()
+        curves = _curves(views_) if fresh_curves else (gr.skip(), gr.skip())
+        finished, sent = done, now
+        if fresh_curves:
+            drawn, curves_sent = evaluations, now
         yield gr.skip(), _status(comparison), comparison.rows(), *pictures, *curves
     yield gr.skip(), _status(comparison), comparison.rows(), *_samples(views_), *_curves(views_)
 

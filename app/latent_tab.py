@@ -24,7 +24,8 @@ ITEM_SCALE = 224  # screen pixels across one decoded item
 NO_RUN = "Train a model first (Train or Compare tab), then pick it here."
 
 
-def build_latent_tab(session: gr.State, tab: gr.Tab) -> None:
+def build_latent_tab(session: gr.State, tab: gr.Tab) -> gr.Dropdown:
+    """The tab; returns its run picker (setting it draws that run)."""
     state = gr.State(lambda: LatentState())  # this page's path through the latent space (a factory)
     with gr.Row(equal_height=False):
         with gr.Column(scale=1, min_width=320):
@@ -156,8 +157,8 @@ def build_latent_tab(session: gr.State, tab: gr.Tab) -> None:
         api_visibility="private",
     )
 
-
-# --- events -------------------------------------------------------------------------------------------------------
+    # --- events -------------------------------------------------------------------------------------------------------
+    return run_id
 
 
 def _run(session: Session, run_id: Any) -> RunView:

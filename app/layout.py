@@ -12,6 +12,7 @@ import gradio as gr
 
 from app import views
 from app.compare_tab import build_compare_tab
+from app.gallery import Views, build_gallery
 from app.latent_tab import build_latent_tab
 from app.likelihood_tab import build_likelihood_tab
 from app.runs_tab import build_runs_tab
@@ -42,10 +43,13 @@ ABOUT = """
   true NLL is at most that. The dotted *baseline* is the simplest honest model (one Gaussian for points,
   independent pixels for images); a model should beat it. For 2D data, *data entropy (floor)* is the entropy of
   the process that generated the data: no honest test NLL can go below it.
-- **GANs** have no likelihood: they are compared by MMD, a two-sample test between samples and held-out data
-  (lower is better).
-- **Stop** keeps the weights that scored best on validation; **Continue** trains the same model further; **Train**
-  always starts a fresh model. If training diverges (the loss becomes NaN), the last good weights are kept.
+- **GANs** (and the score-based and energy-based models) have no likelihood: every model is also scored by MMD², a
+  two-sample test between its samples and held-out data (lower is better; ≈ 0 and a high p-value: the test cannot
+  tell them apart).
+- **Stop** scores the weights it stopped at, then keeps the ones chosen under *Weights to keep*: the best on
+  validation, or the final ones; the status line says which step was kept and by what score. **Continue** trains
+  the same model further; **Train** always starts a fresh model. If training diverges (the loss becomes NaN), the
+  last good weights are kept.
 
 **The other tabs** work on every model trained in this browser tab (its *runs*): **Compare** trains several
 families under one budget and scores all of them by MMD (and by likelihood where they have one); **Likelihood**
@@ -53,8 +57,8 @@ overlays the curves of all runs and scores single items, including out-of-distri
 walks a model's latent space (flows, VAEs, GANs) and completes partly hidden items (autoregressive models); **Runs**
 reopens, deletes, downloads and uploads them.
 
-bits/dim = NLL in nats / (number of dimensions × ln 2). Everything runs on your own server; each browser tab has
-its own model.
+bits/dim = NLL in nats / (number of dimensions × ln 2). Everything runs on your own server; your runs are kept
+there for this browser, and come back after a reload or a server restart.
 """
 
 
@@ -75,17 +79,21 @@ def build(backend: Backend) -> gr.Blocks:
         gr.Markdown(INTRO, elem_id="intro")
         session = gr.State(lambda: Session(backend))  # a factory: one Session per page, shared by its tabs
         token = gr.Textbox("", visible=False, elem_id="browser-token")  # carries the token kept in localStorage
-        with gr.Tabs():
+        with gr.Tabs(selected="train") as tabs:
+            gallery_tab = gr.Tab("Lecture gallery", id="gallery", elem_id="tab-gallery")
             with gr.Tab("Train", id="train", elem_id="tab-train"):
                 train_outputs = build_train_tab(backend, session)
             with gr.Tab("Compare", id="compare", elem_id="tab-compare") as tab:
                 build_compare_tab(session, tab)
             with gr.Tab("Likelihood", id="likelihood", elem_id="tab-likelihood") as tab:
-                build_likelihood_tab(session, tab)
+                likelihood_picker, scored_items = build_likelihood_tab(session, tab)
             with gr.Tab("Latent explorer", id="latent", elem_id="tab-latent") as tab:
-                build_latent_tab(session, tab)
+                latent_picker = build_latent_tab(session, tab)
             with gr.Tab("Runs", id="runs", elem_id="tab-runs") as tab:
                 build_runs_tab(session, tab, train_outputs)
+            with gallery_tab:
+                where = Views(tabs, train_outputs, latent_picker, likelihood_picker, scored_items)
+                build_gallery(session, where)
         with gr.Accordion("About: what am I looking at?", open=False, elem_id="about"):
             gr.Markdown(ABOUT)
         lecture.change(None, lecture, None, js=LECTURE_JS)
@@ -107,6 +115,7 @@ def build(backend: Backend) -> gr.Blocks:
         opened.then(None, token, None, js=KEEP_TOKEN)
         opened.then(live_status, session, train_outputs.status, **quiet)
         watch_figures(opened, session, train_outputs)
+        opened.then(None, None, None, js=PRESET_FROM_URL)
 
         def leave(request: gr.Request) -> None:
             backend.closed(request.session_hash)
@@ -130,6 +139,22 @@ def restore_runs(session: Session, known: str, request: gr.Request, token: gr.Te
         said += f" Interrupted when the server stopped: {', '.join(interrupted)} — press Continue to resume."
     return {token: known, outputs.status: said + "  \n" + views.status_markdown(view)}
 
+
+# ?preset=<key> opens a card of the lecture gallery: a click on its Open button
+PRESET_FROM_URL = """() => {
+  const key = new URLSearchParams(location.search).get('preset');
+  if (!key) return [];
+  const tabs = [...document.querySelectorAll('button[role=tab]')];
+  tabs.find((b) => b.innerText.trim() === 'Lecture gallery')?.click();  // its cards are drawn once it is shown
+  let tries = 50;
+  const press = () => {
+    const button = document.getElementById('open-' + key);
+    if (button) button.click();
+    else if (tries-- > 0) setTimeout(press, 100);
+  };
+  press();
+  return [];
+}"""
 
 # A browser knows itself by a random token in its localStorage (read before the page's first event, so that a reload
 # finds its runs; written back when the server made a new one).

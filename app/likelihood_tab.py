@@ -17,7 +17,8 @@ from app.session import RunView, Session
 X_AXES = ("training step", "training seconds")
 
 
-def build_likelihood_tab(session: gr.State, tab: gr.Tab) -> None:
+def build_likelihood_tab(session: gr.State, tab: gr.Tab) -> tuple[gr.Dropdown, list]:
+    """The tab; returns its one-run picker and the outputs that ``score_items`` fills."""
     gr.Markdown(
         "Negative log-likelihood in **bits per dimension** (lower is better). Solid: exact likelihood; dashed: an "
         "upper bound on the NLL (ELBO, IWAE, dequantization), so the true NLL is at most that. Thin dotted: the "
@@ -70,6 +71,7 @@ def build_likelihood_tab(session: gr.State, tab: gr.Tab) -> None:
         score_items, [session, run_id], [histogram, extremes_image, extremes_plot, ood_table], api_name="score_items"
     )
     iwae_btn.click(draw_iwae, [session, run_id, k_max], iwae_plot, api_visibility="private")
+    return run_id, [histogram, extremes_image, extremes_plot, ood_table]
 
 
 def on_tab(session: Session, chosen: list | None, current: Any) -> tuple[Any, Any, Any]:

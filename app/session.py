@@ -28,7 +28,7 @@ from dgm_core.store import RunStore
 SAMPLES_SHOWN = {"points2d": 600, "image": 64}  # samples drawn for display, per kind of data
 DATA_POINTS_SHOWN = 800
 DENSITY_GRID = 100
-DENSITY_EVERY_S = 0.6
+DENSITY_EVERY_S = 2.0
 MAX_RUNS = 24  # a session keeps at most this many runs in memory (the oldest finished ones go first)
 
 

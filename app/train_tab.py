@@ -257,6 +257,16 @@ def start_training(session: Session, *fields: Any) -> Iterator[str]:
     hidden width, seed, option, weights to keep); stream the status line while the scheduler trains it."""
     try:
         spec = parse_spec(*fields)
+    except ValueError as error:
+        yield refuse(str(error))
+        return
+    yield from train_spec(session, spec)
+
+
+def train_spec(session: Session, spec: RunSpec) -> Iterator[str]:
+    """Train a fresh model with ``spec`` as the Train tab's run; stream its status line while the scheduler trains
+    it."""
+    try:
         session.check_room()
         run = Run(spec, session.backend.device, n_samples=SAMPLES_SHOWN[load_dataset(spec.dataset).spec.kind])
     except ValueError as error:

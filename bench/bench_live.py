@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 
 from gradio_client import Client
 from playwright.sync_api import Page, sync_playwright
+from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
 from bench.bench_browser import CHROMIUM, CHROMIUM_ARGS, ROOT, choose, free_port, wait_until_up
 from bench.page_metrics import HEADER, PageMeter, Sample, stop_latency
@@ -104,14 +105,29 @@ def live_compare(page: Page, url: str, dataset: str, minutes: int) -> Result:
     meter = PageMeter(page)
     result = Result(f"compare/{dataset}", meter.sample())
     for _ in range(minutes):
-        page.locator("#compare-btn").click()
-        page.wait_for_function("() => /Training/.test(document.querySelector('#compare-status').innerText)")
+        start_comparison(page)
         page.wait_for_timeout(59_000)
         sample = meter.sample()
         stop_s = stop_latency(page, "#compare-stop", "#compare-status")
         result.minutes.append(Minute(sample, stop_s, None))
         print(f"  {len(result.minutes):>3} {sample.row()} {stop_s:>8.2f} {'—':>8}", flush=True)
     return result
+
+
+def start_comparison(page: Page, tries: int = 3) -> None:
+    """Click Compare until the comparison trains: a click in the last moments of the previous comparison's event
+    (after its status says "Stopped", before the page hears that the event ended) is ignored by the page."""
+    for attempt in range(tries):
+        page.locator("#compare-btn").click()
+        try:
+            page.wait_for_function(TRAINING_JS, timeout=10_000)
+            return
+        except PlaywrightTimeout:
+            if attempt == tries - 1:
+                raise
+
+
+TRAINING_JS = "() => /Training/.test(document.querySelector('#compare-status').innerText)"
 
 
 def headless_rate(url: str, dataset: str, model: str, seconds: float = 45.0) -> float:

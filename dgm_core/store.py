@@ -4,7 +4,7 @@
     store.add(token, run)        # numbers the run for this browser, saves it now and whenever it keeps new weights
     store.runs(token)            # every run of that browser: the ones in memory, and the rest loaded from disk
 
-A browser is known by a random token it keeps (``gr.BrowserState`` in the app); its folder holds ``run-<id>.dgm.zip``
+A browser is known by a random token it keeps (in its localStorage, in the app); its folder holds ``run-<id>.dgm.zip``
 files written by ``Run.save`` (atomically: a crash never leaves half a file). A run found on disk in a training phase
 was training when the server died: it comes back "interrupted", holding the last weights it kept, and can continue.
 The store has a size cap per browser and in total; past it, runs stay in memory and the page says why. Pages

@@ -1,0 +1,126 @@
+"""The lecture gallery: one card per topic of the course, in its order. **Open** brings the topic's shipped run into
+this browser's runs (loaded and scored again, in about a second) and shows the view that makes its point; **Train it
+live** starts the same settings from scratch on the Train tab, so the class can watch it learn.
+
+A link opens a card directly: ``?preset=<key>`` (with ``&lecture=1`` for the projector view) clicks that card's Open
+button once the page is ready. What each card shows and why lives in ``dgm_core.presets``; here are only the cards
+and where each view is.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass, replace
+from typing import Any
+
+import gradio as gr
+
+from app import views
+from app.likelihood_tab import score_items
+from app.session import RunView, Session
+from app.streaming import TrainOutputs
+from app.train_tab import train_spec
+from dgm_core.checkpoints import CheckpointError
+from dgm_core.presets import PRESETS, Preset, open_preset, recorded_scores, run_key
+
+TAB_OF_VIEW = {"samples": "train", "latent": "latent", "likelihood": "likelihood"}
+
+
+@dataclass(frozen=True)
+class Views:
+    """Where a preset's run is shown: the tabs, the Train tab's outputs, the pickers of the tabs that show one run,
+    the Likelihood tab's item-by-item figures, and the gallery's own message."""
+
+    tabs: gr.Tabs
+    train: TrainOutputs
+    latent_picker: gr.Dropdown
+    likelihood_picker: gr.Dropdown
+    scored_items: list  # what likelihood_tab.score_items fills
+    message: gr.Markdown | None = None
+
+    def outputs(self, view: str) -> list:
+        """What opening a preset with this ``view`` changes."""
+        shown = {
+            "samples": [],
+            "latent": [self.latent_picker],
+            "likelihood": [self.likelihood_picker, *self.scored_items],
+        }
+        return [self.tabs, self.train.status, self.message, *shown[view]]
+
+
+def build_gallery(session: gr.State, where: Views) -> None:
+    """The cards. Each Open button updates only what its view shows: Gradio 6.31 rebuilds every output a handler
+    leaves out (and a rebuilt plot loses its settings)."""
+    gr.Markdown(
+        "Demos for a course on deep generative models, one card per topic. **Open** shows a model trained "
+        "beforehand (its scores are computed again here); **Train it live** trains the same settings from scratch "
+        "so you can watch it learn. Copy a card's link to open it directly; add `&lecture=1` for a projector.",
+        elem_classes="hint",
+    )
+    message = gr.Markdown("", elem_id="gallery-message")
+    where = replace(where, message=message)
+    quick: dict[str, Any] = {"show_progress": "hidden", "api_visibility": "private", "concurrency_limit": None}
+    topic = None
+    for preset in PRESETS.values():
+        if preset.topic != topic:
+            topic = preset.topic
+            gr.Markdown(f"### {topic}")
+        with gr.Group(elem_classes="preset-card", elem_id=f"preset-{preset.key}"):
+            gr.Markdown(
+                f"**{preset.title}** · {preset.model} on {preset.dataset}  \n{preset.look_for}  \n"
+                f"<small>link: `?preset={preset.key}`</small>",
+                elem_classes="card",
+            )
+            with gr.Row():
+                open_btn = gr.Button("Open", variant="primary", size="sm", elem_id=f"open-{preset.key}")
+                live_btn = gr.Button("Train it live", size="sm", elem_id=f"live-{preset.key}")
+
+        def opened(page: Session, preset: Preset = preset) -> dict:
+            return open_in(page, preset, where)
+
+        open_btn.click(opened, session, where.outputs(preset.view), **quick)
+
+        def to_train(preset: Preset = preset) -> dict:
+            return {where.tabs: gr.Tabs(selected="train"), message: f"Training **{preset.title}** from scratch."}
+
+        def live(page: Session, preset: Preset = preset) -> Iterator[str]:
+            yield from train_spec(page, preset.spec)
+
+        # two events: a stream that left the tabs out of its updates would rebuild them (and switch back) each time
+        live_btn.click(to_train, None, [where.tabs, message], **quick).then(live, session, where.train.status, **quick)
+
+
+def open_in(session: Session, preset: Preset, where: Views) -> dict:
+    """Bring ``preset``'s shipped run into ``session`` as a new run and point the preset's view at it (on the
+    Likelihood tab, its items are scored at once)."""
+    view = _opened_before(session, preset)
+    if view is None:
+        try:
+            view = session.keep(open_preset(preset, session.backend.device))
+        except (CheckpointError, OSError, KeyError) as error:
+            return {where.message: f"**Could not open {preset.title}:** {error}"}
+    session.current = view  # the Train tab shows it (its figures follow); Continue trains it further
+    picked = gr.update(choices=session.choices(), value=view.id)
+    updates: dict = {
+        where.tabs: gr.Tabs(selected=TAB_OF_VIEW[preset.view]),
+        where.train.status: views.status_markdown(view),
+        where.message: f"Opened **{preset.title}** as run #{view.id}: {preset.look_for}",
+    }
+    if preset.view == "latent":
+        updates[where.latent_picker] = picked
+    if preset.view == "likelihood":
+        updates[where.likelihood_picker] = picked
+        updates.update(zip(where.scored_items, score_items(session, view.id)))
+    return updates
+
+
+def _opened_before(session: Session, preset: Preset) -> RunView | None:
+    """The preset's run if this browser opened it already and has not trained it since (a reload of a ?preset= link
+    shows it again instead of adding a copy)."""
+    kept_step = recorded_scores()[run_key(preset)]["step"]
+    for view in reversed(session.views.values()):
+        run = view.run
+        untouched = run.phase == "done" and run.step == preset.spec.steps and run.scores.step == kept_step
+        if view.spec == preset.spec and untouched:
+            return view
+    return None

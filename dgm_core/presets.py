@@ -1,0 +1,174 @@
+"""Lecture presets: one small, already-trained run per topic of a deep-generative-models course, shipped in
+``assets/pretrained/`` so that a demo opens at once instead of after a minute of training in front of the room.
+
+    preset = PRESETS["latent-walk"]
+    run = open_preset(preset)        # the shipped weights, loaded and scored again (never trusted from the file)
+    fresh = Run(preset.spec)         # the same settings from scratch: the class watches it learn
+
+Every preset is a model's default settings on one data set (``RunSpec.defaults``), so "train it live" is exactly what
+the Train tab would do. ``python -m dgm_core.pretrain`` trains them all and writes the files and ``manifest.json``
+(the test score each run had when it was made); a test loads every file and checks that it still scores so.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+import torch
+
+from dgm_core.runs import Run, RunSpec
+
+PRETRAINED = Path(__file__).resolve().parent.parent / "assets" / "pretrained"
+MANIFEST = PRETRAINED / "manifest.json"
+
+View = Literal["samples", "likelihood", "latent"]  # the kind of figure that makes the preset's point
+
+
+@dataclass(frozen=True)
+class Preset:
+    """A card of the lecture gallery: a topic, what to look for, the run that shows it, and the view to open."""
+
+    key: str  # also the URL: ?preset=<key>
+    topic: str
+    title: str
+    look_for: str
+    model: str
+    dataset: str
+    view: View = "samples"
+
+    @property
+    def spec(self) -> RunSpec:
+        return RunSpec.defaults(self.model, self.dataset)
+
+
+_ALL = [
+    Preset(
+        "what-is-a-generative-model",
+        "1 · What is a generative model",
+        "p(x) on 2D points",
+        "A distribution you can sample and evaluate: orange samples land where the blue density log p(x) is high, "
+        "and the held-out NLL says how well p fits data it never saw.",
+        "RealNVP",
+        "moons",
+    ),
+    Preset(
+        "sampling-digits",
+        "1 · What is a generative model",
+        "New digits from p(x)",
+        "Each image is drawn pixel by pixel from p(x_i | x_<i): new digits, not copies — and the same model scores "
+        "every test digit exactly.",
+        "PixelCNN",
+        "digits",
+    ),
+    Preset(
+        "conditional-generation",
+        "1 · Conditional generation",
+        "Digits of the class you ask for",
+        "p(x | y): pick a class in the Latent explorer and walk between two digits of it; the class stays fixed "
+        "while the style changes.",
+        "CVAE",
+        "digits",
+        "latent",
+    ),
+    Preset(
+        "autoregressive-masks",
+        "2 · Autoregressive models",
+        "MADE: one network, every conditional",
+        "Masked connections make one forward pass give every p(x_i | x_<i); the density is exact, so the NLL is "
+        "not a bound.",
+        "MADE",
+        "8gaussians",
+    ),
+    Preset(
+        "flows-on-rings",
+        "3 · Normalizing flows",
+        "A spline flow bends space into rings",
+        "An invertible map from a Gaussian: exact log p(x) by the change of variables, and sampling in one pass.",
+        "NSF",
+        "rings",
+    ),
+    Preset(
+        "latent-walk",
+        "4 · Latent-variable models",
+        "A VAE's latent space of digits",
+        "Walk between two encoded digits: every point on the path decodes to a plausible digit; the NLL shown is a "
+        "bound (ELBO).",
+        "VAE",
+        "digits",
+        "latent",
+    ),
+    Preset(
+        "disentangled-factors",
+        "4 · Latent-variable models",
+        "β-VAE on shapes with known factors",
+        "Traverse each latent dimension and read the table: which one tracks position, size, kind or intensity.",
+        "β-VAE",
+        "shapes",
+        "latent",
+    ),
+    Preset(
+        "gan-modes",
+        "5 · GANs",
+        "A GAN on eight Gaussians",
+        "Sharp samples but no likelihood: watch for modes it misses; it is scored by the MMD² two-sample test only.",
+        "GAN",
+        "8gaussians",
+    ),
+    Preset(
+        "likelihood-surprise",
+        "6 · Evaluation",
+        "Out-of-distribution surprise",
+        "Score items the model never saw: some unlike any digit (blank or constant images) get a better likelihood "
+        "than real test digits.",
+        "PixelCNN",
+        "digits",
+        "likelihood",
+    ),
+    Preset(
+        "diffusion",
+        "7 · Beyond: diffusion",
+        "DDPM: denoising from pure noise",
+        "Samples are made by reversing a noising process step by step; its NLL is a variational bound.",
+        "DDPM",
+        "moons",
+    ),
+    Preset(
+        "energy-based",
+        "7 · Beyond: energy-based models",
+        "An energy-based model sampled by Langevin dynamics",
+        "p(x) ∝ exp(−E(x)) with an unknown normaliser: no likelihood, samples by noisy gradient steps on E.",
+        "EBM",
+        "moons",
+    ),
+]
+PRESETS: dict[str, Preset] = {preset.key: preset for preset in _ALL}
+
+
+def shipped_runs() -> dict[str, RunSpec]:
+    """The runs to ship, by file name (presets may share one): each preset's key of its first use."""
+    runs: dict[str, RunSpec] = {}
+    for preset in PRESETS.values():
+        runs.setdefault(run_key(preset), preset.spec)
+    return runs
+
+
+def run_key(preset: Preset) -> str:
+    """The shipped run a preset opens: presets with the same model and data share one file."""
+    return next(p.key for p in PRESETS.values() if (p.model, p.dataset) == (preset.model, preset.dataset))
+
+
+def run_path(preset: Preset) -> Path:
+    return PRETRAINED / f"{run_key(preset)}.dgm.zip"
+
+
+def open_preset(preset: Preset, device: torch.device | None = None) -> Run:
+    """The preset's shipped run, checked field by field and scored again on this machine."""
+    return Run.load(run_path(preset), device)
+
+
+def recorded_scores() -> dict[str, dict]:
+    """``manifest.json``: for each shipped run, its settings and the test score it had when it was made."""
+    return json.loads(MANIFEST.read_text())
