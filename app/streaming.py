@@ -84,8 +84,8 @@ def status(view: RunView, scheduler: Scheduler) -> Iterator[str]:
     """The status line of ``view``'s run whenever it changed, until the run is no longer active, then its last word.
 
     Until the first step shows, the run is looked at every ``POLL_S`` (the first step is sent at once); after that
-    every ``TICK_S``, slower as more status lines stream: every thread that wakes takes the interpreter lock from
-    the training workers for a moment, and twenty pages polling fast cost them a third of their speed."""
+    every ``TICK_S``, slower as more status lines stream (each wake-up takes the interpreter lock from the training
+    workers for a moment)."""
     run = view.run
     with STATUS_LINES:
         line = views.status_markdown(view, scheduler.position(run))

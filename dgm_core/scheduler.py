@@ -6,8 +6,8 @@
 
 Each active job gets the same share of the workers' time, so with twenty students on one server everyone sees
 progress within a second or two and nobody's long run can hold a slot while others wait; a new job's first slice
-comes before everyone's next one. A job that ends (or is
-stopped: it finishes its stop in its next slice) leaves the rotation. Beyond ``max_active`` jobs, new ones wait in
+comes before everyone's next one. A job that ends (or is stopped: it finishes its stop in its next slice) leaves the
+rotation. Beyond ``max_active`` jobs, new ones wait in
 line and ``position`` says where.
 """
 
