@@ -24,7 +24,8 @@ from dgm_core.runs import Run, RunSpec
 PRETRAINED = Path(__file__).resolve().parent.parent / "assets" / "pretrained"
 MANIFEST = PRETRAINED / "manifest.json"
 
-View = Literal["samples", "likelihood", "latent"]  # the kind of figure that makes the preset's point
+# the kind of figure that makes the preset's point: the Train, Likelihood or Latent tab's, or one of lecture 1's own
+View = Literal["samples", "likelihood", "latent", "inference", "classifiers", "conditional"]
 
 
 @dataclass(frozen=True)
@@ -38,10 +39,16 @@ class Preset:
     model: str
     dataset: str
     view: View = "samples"
+    companions: tuple[str, ...] = ()  # more models on the same data that the view shows beside the first
 
     @property
     def spec(self) -> RunSpec:
         return RunSpec.defaults(self.model, self.dataset)
+
+    @property
+    def companion_specs(self) -> dict[str, RunSpec]:
+        """The companions' runs, by the name of their shipped file."""
+        return {f"{self.key}-{m.lower()}": RunSpec.defaults(m, self.dataset) for m in self.companions}
 
 
 _ALL = [
@@ -64,11 +71,42 @@ _ALL = [
         "digits",
     ),
     Preset(
+        "generation-and-inference",
+        "1 · Generation and inference",
+        "Graphics, and vision as inverse graphics",
+        "Set the factors and the renderer draws the shape (generation); a trained encoder reads the factors back "
+        "from the pixels (inference), with its error per factor; a VAE finds such factors without being told.",
+        "β-VAE",
+        "shapes",
+        "inference",
+    ),
+    Preset(
+        "discriminative-vs-generative",
+        "1 · Discriminative vs generative",
+        "p(y | x) against p(x, y), with pixels missing",
+        "Both classify digits about equally well; hide pixels and the generative one, which marginalises them "
+        "(Bayes' rule on p(x_obs | y) p(y)), holds up far better than the discriminative one, which must guess them.",
+        "CVAE",
+        "digits",
+        "classifiers",
+    ),
+    Preset(
         "conditional-generation",
         "1 · Conditional generation",
         "Digits of the class you ask for",
-        "p(x | y): pick a class in the Latent explorer and walk between two digits of it; the class stays fixed "
-        "while the style changes.",
+        "p(x | y): pick a class and two conditional models draw digits of it; a classifier p(y | x) is the "
+        "simplest conditional generative model, of y.",
+        "CVAE",
+        "digits",
+        "conditional",
+        companions=("cGAN",),
+    ),
+    Preset(
+        "latent-walk-by-class",
+        "1 · Conditional generation",
+        "A walk with the class held fixed",
+        "Pick a class in the Latent explorer and walk between two digits of it: the class stays fixed while the "
+        "style changes.",
         "CVAE",
         "digits",
         "latent",
@@ -152,6 +190,7 @@ def shipped_runs() -> dict[str, RunSpec]:
     runs: dict[str, RunSpec] = {}
     for preset in PRESETS.values():
         runs.setdefault(run_key(preset), preset.spec)
+        runs.update(preset.companion_specs)
     return runs
 
 
@@ -160,13 +199,23 @@ def run_key(preset: Preset) -> str:
     return next(p.key for p in PRESETS.values() if (p.model, p.dataset) == (preset.model, preset.dataset))
 
 
+def shipped_path(key: str) -> Path:
+    """The file of shipped run ``key`` (a key of ``shipped_runs``)."""
+    return PRETRAINED / f"{key}.dgm.zip"
+
+
 def run_path(preset: Preset) -> Path:
-    return PRETRAINED / f"{run_key(preset)}.dgm.zip"
+    return shipped_path(run_key(preset))
 
 
 def open_preset(preset: Preset, device: torch.device | None = None) -> Run:
     """The preset's shipped run, checked field by field and scored again on this machine."""
     return Run.load(run_path(preset), device)
+
+
+def open_companions(preset: Preset, device: torch.device | None = None) -> list[Run]:
+    """The shipped runs of the preset's companions, loaded as ``open_preset`` loads its run."""
+    return [Run.load(shipped_path(key), device) for key in preset.companion_specs]
 
 
 def recorded_scores() -> dict[str, dict]:

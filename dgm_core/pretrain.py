@@ -1,7 +1,7 @@
 """Train the lecture presets' runs and ship them: ``assets/pretrained/<key>.dgm.zip`` and ``manifest.json``.
 
-    python -m dgm_core.pretrain            # every shipped run (a few minutes on one core)
-    python -m dgm_core.pretrain --only latent-walk
+    python -m dgm_core.pretrain            # every shipped run and the shapes' factor reader (minutes, one core)
+    python -m dgm_core.pretrain --only latent-walk factor-reader
 
 Each run is its preset's default settings, trained on one thread and evaluated at fixed steps (every 5 % of the run),
 so the same command makes the same weights on the same software. A file holds only the kept weights (no optimizer
@@ -17,8 +17,11 @@ import time
 
 import torch
 
-from dgm_core.presets import MANIFEST, PRETRAINED, shipped_runs
+from dgm_core.inverse_graphics import READER_FILE, factor_errors, load_reader, save_reader, train_reader
+from dgm_core.presets import MANIFEST, PRETRAINED, shipped_path, shipped_runs
 from dgm_core.runs import Run, RunSpec
+
+READER = "factor-reader"  # the encoder of lecture 1's inverse graphics (dgm_core.inverse_graphics), not a run
 
 
 def pretrain(key: str, spec: RunSpec) -> dict:
@@ -27,7 +30,7 @@ def pretrain(key: str, spec: RunSpec) -> dict:
     run.start()
     while run.active:
         run.advance(10.0)
-    path = run.save(PRETRAINED / f"{key}.dgm.zip", training_state=False)
+    path = run.save(shipped_path(key), training_state=False)
     scores = Run.load(path).scores
     return {
         "spec": spec.to_json(),
@@ -38,16 +41,28 @@ def pretrain(key: str, spec: RunSpec) -> dict:
     }
 
 
+def pretrain_reader() -> dict:
+    """Train and save the factor reader; return its errors on the test shapes as loaded back."""
+    save_reader(train_reader())
+    errors = factor_errors(load_reader())
+    return {"mean_absolute": errors.mean_absolute, "kind_accuracy": errors.kind_accuracy,
+            "bytes": READER_FILE.stat().st_size}  # fmt: skip
+
+
 def main() -> None:
     runs = shipped_runs()
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--only", nargs="+", choices=list(runs), help="make only these runs")
+    parser.add_argument("--only", nargs="+", choices=[*runs, READER], help="make only these")
     args = parser.parse_args()
     torch.set_num_threads(1)
     PRETRAINED.mkdir(parents=True, exist_ok=True)
     manifest = json.loads(MANIFEST.read_text()) if MANIFEST.exists() else {}
-    manifest = {key: entry for key, entry in manifest.items() if key in runs}
-    for key in args.only or list(runs):
+    manifest = {key: entry for key, entry in manifest.items() if key in runs or key == READER}
+    if args.only is None or READER in args.only:
+        manifest[READER] = pretrain_reader()
+        MANIFEST.write_text(json.dumps(manifest, indent=1, sort_keys=True) + "\n")
+        print(f"{READER}: mean absolute errors {manifest[READER]['mean_absolute']}", flush=True)
+    for key in [key for key in args.only or runs if key != READER]:
         started = time.perf_counter()
         manifest[key] = pretrain(key, runs[key])
         MANIFEST.write_text(json.dumps(manifest, indent=1, sort_keys=True) + "\n")
@@ -57,7 +72,7 @@ def main() -> None:
               f"test NLL {nll:>12}  val MMD² {entry['val_mmd']:.2e}  {entry['bytes'] / 1e3:6.0f} kB  "
               f"{time.perf_counter() - started:4.0f} s", flush=True)  # fmt: skip
     total = sum(entry["bytes"] for entry in manifest.values())
-    print(f"{len(manifest)} runs, {total / 1e6:.1f} MB in {PRETRAINED}")
+    print(f"{len(manifest)} files, {total / 1e6:.1f} MB in {PRETRAINED}")
 
 
 if __name__ == "__main__":

@@ -259,12 +259,13 @@ class Run:
     def device(self) -> torch.device:
         return self.trainer.device
 
-    def draw(self, n: int, seed: int | None = None) -> Tensor:
-        """``n`` samples from the weights the run holds now (on the CPU), from ``seed`` when given."""
+    def draw(self, n: int, seed: int | None = None, label: int | None = None) -> Tensor:
+        """``n`` samples from the weights the run holds now (on the CPU), from ``seed`` when given; of class
+        ``label`` when the model is conditional (``capabilities.conditional``)."""
         with self.lock, torch.random.fork_rng():
             if seed is not None:
                 torch.manual_seed(seed)
-            return self.trainer.samples(n)
+            return self.trainer.samples(n, label)
 
     @property
     def elapsed_s(self) -> float:

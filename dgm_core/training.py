@@ -285,10 +285,15 @@ class Trainer:
         self.history.append(scores)
 
     @torch.no_grad()
-    def samples(self, n: int) -> Tensor:
+    def samples(self, n: int, label: int | None = None) -> Tensor:
+        """n samples on the CPU (of class ``label``, for a conditional model)."""
         self.model.eval()
         with torch.random.fork_rng(devices=[] if self.device.type != "cuda" else [self.device]):
-            return self.model.sample(n).cpu()
+            if label is None:
+                return self.model.sample(n).cpu()
+            if not self.model.capabilities.conditional:
+                raise ValueError("Only a conditional model draws samples of a chosen class.")
+            return self.model.sample(n, torch.full((n,), label, device=self.device)).cpu()
 
     @property
     def kept(self) -> Snapshot | None:

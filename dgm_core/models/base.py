@@ -30,6 +30,9 @@ class Capabilities:
     inpainting: True when ``inpaint`` can fill in unobserved parts of an item given the observed ones.
     conditional: True when the model is trained on (item, class label) pairs.
     importance_weighted: True when ``iwae_bound(x, k)`` gives the k-sample importance-weighted bound on log p(x).
+    class_likelihood: True when ``conditional_log_prob(x, labels, observed=None)`` gives log p(x | y) (a bound when
+        ``likelihood`` is "bound") and ``log_prior()`` the model's log p(y), so that Bayes' rule gives p(y | x); with
+        an ``observed`` mask (N, D) of image pixels it gives log p(x_obs | y), the hidden pixels marginalised out.
     """
 
     likelihood: Likelihood
@@ -39,6 +42,7 @@ class Capabilities:
     inpainting: bool = False
     conditional: bool = False
     importance_weighted: bool = False
+    class_likelihood: bool = False
 
 
 class GenerativeModel(nn.Module):

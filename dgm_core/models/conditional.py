@@ -46,7 +46,11 @@ class CVAE(VAE):
         self.k = k
         self.register_buffer("label_counts", torch.ones(n_classes))
         self.capabilities = replace(
-            self.capabilities, likelihood_name=f"ELBO summed over labels (k={k})", encoder=True, conditional=True
+            self.capabilities,
+            likelihood_name=f"ELBO summed over labels (k={k})",
+            encoder=True,
+            conditional=True,
+            class_likelihood=True,
         )
 
     def log_prior(self) -> Tensor:
@@ -64,9 +68,13 @@ class CVAE(VAE):
         self.label_counts += torch.bincount(labels, minlength=self.n_classes).to(self.label_counts)
         return terms
 
-    def conditional_log_prob(self, x: Tensor, labels: Tensor) -> Tensor:
-        """The k-sample importance-weighted bound on log p(x | y), per item."""
-        return self.iwae_bound(x, self.k, one_hot(labels, self.n_classes))
+    def conditional_log_prob(
+        self, x: Tensor, labels: Tensor, observed: Tensor | None = None, k: int | None = None
+    ) -> Tensor:
+        """The k-sample importance-weighted bound on log p(x | y) per item, or on log p(x_obs | y) of the pixels
+        ``observed`` (N, D) alone: the decoder's pixels are independent given (z, y), so hidden ones drop out of
+        p(x | z, y) exactly and only the average over z is estimated."""
+        return self.iwae_bound(x, k or self.k, one_hot(labels, self.n_classes), observed=observed)
 
     def log_prob(self, x: Tensor) -> Tensor:
         """log Σ_y p(y) (1/k) Σ_i p(x, z_yi | y) / q(z_yi | x, y), z_yi ~ q(z | x, y): a lower bound on log p(x)

@@ -53,10 +53,12 @@ class VAE(GenerativeModel):
         """(N, P, D): per-pixel logits (P = L), or per-coordinate mean and log-std (P = 2)."""
         return self.decoder(join(z, condition)).reshape(len(z), self.outputs_per_dim, self.spec.dim)
 
-    def _log_likelihood(self, params: Tensor, x: Tensor) -> Tensor:
-        """log p(x | z) summed over dimensions, in the data's own units."""
+    def _log_likelihood(self, params: Tensor, x: Tensor, observed: Tensor | None = None) -> Tensor:
+        """log p(x | z) summed over dimensions, in the data's own units; with ``observed`` (N, D) bool, over the
+        observed pixels only: the decoder factorises given z, so p(x_obs | z) = Π_{d observed} p(x_d | z)."""
         if self.discrete:
-            return params.log_softmax(1).gather(1, x.flatten(1).long()[:, None, :]).sum((1, 2))
+            per_pixel = params.log_softmax(1).gather(1, x.flatten(1).long()[:, None, :])[:, 0]  # (N, D)
+            return per_pixel.sum(1) if observed is None else (per_pixel * observed).sum(1)
         y, log_det = self.standardize(x)
         mean, log_std = params[:, 0], params[:, 1].clamp(-7.0, 5.0)
         log_normal = -0.5 * ((y - mean) * torch.exp(-log_std)).pow(2) - log_std - 0.5 * math.log(2 * math.pi)
@@ -105,22 +107,36 @@ class VAE(GenerativeModel):
         eps = torch.randn(k, 1, self.latent_dim, generator=torch.Generator().manual_seed(0)).to(x.device)
         return self.iwae_bound(x, k, eps=eps)
 
-    def iwae_bound(self, x: Tensor, k: int, condition: Tensor | None = None, eps: Tensor | None = None) -> Tensor:
+    def iwae_bound(
+        self,
+        x: Tensor,
+        k: int,
+        condition: Tensor | None = None,
+        eps: Tensor | None = None,
+        observed: Tensor | None = None,
+    ) -> Tensor:
         """The importance-weighted bound (Burda et al., 2016), per item:
 
             IWAE_k(x) = E[log (1/k) Σ_i p(x, z_i) / q(z_i | x)],  z_i ~ q(z | x),
 
         with ELBO = IWAE_1 ≤ IWAE_k ≤ IWAE_{k+1} → log p(x) as k → ∞. ``eps`` (k, N or 1, latent) gives the
         standard normal draws behind z_i = μ + σ ε_i instead of fresh ones.
+
+        With ``observed`` (images: N × D bool) it bounds the marginal log p(x_obs) of the observed pixels alone,
+        with p(x_obs | z) in place of p(x | z). Any proposal is valid there; the encoder reads the item with its
+        hidden pixels set to 0, which it never saw in training, so the bound is looser than on whole items.
         """
-        mean, log_var = self._posterior(join(self._network_input(x), condition))
+        seen = x if observed is None else (x.flatten(1) * observed).reshape(x.shape)
+        mean, log_var = self._posterior(join(self._network_input(seen), condition))
         std = torch.exp(0.5 * log_var)
         eps = torch.randn(k, *mean.shape, device=x.device) if eps is None else eps.expand(k, *mean.shape)
         z = mean + std * eps  # (k, N, latent)
         log_q = (-0.5 * eps.pow(2) - 0.5 * log_var - 0.5 * math.log(2 * math.pi)).sum(-1)
         log_prior = (-0.5 * z.pow(2) - 0.5 * math.log(2 * math.pi)).sum(-1)
         params = self._decoder_params(z.flatten(0, 1), None if condition is None else condition.repeat(k, 1))
-        log_likelihood = self._log_likelihood(params, x.repeat(k, *([1] * (x.dim() - 1)))).reshape(k, len(x))
+        repeated = x.repeat(k, *([1] * (x.dim() - 1)))
+        mask = None if observed is None else observed.repeat(k, 1)
+        log_likelihood = self._log_likelihood(params, repeated, mask).reshape(k, len(x))
         return torch.logsumexp(log_likelihood + log_prior - log_q, dim=0) - math.log(k)
 
     def encode(self, x: Tensor) -> Tensor:
