@@ -10,9 +10,11 @@ from __future__ import annotations
 
 import argparse
 import os
+import threading
 from pathlib import Path
 
 from app.layout import build, launch_options
+from app.lecture_tab import warm_up
 from app.session import Backend, release_memory, single_thread
 from dgm_core.device import pick_device
 from dgm_core.scheduler import Scheduler
@@ -45,6 +47,7 @@ def main() -> None:
     backend = Backend(args.device, Scheduler(args.workers), store)
     workers = backend.scheduler.workers
     print(f"DGM Playground: models train on {args.device} ({workers} workers); runs are saved in {args.runs_dir}")
+    threading.Thread(target=warm_up, daemon=True, name="lecture-warm-up").start()
     build(backend).launch(server_name=args.host, server_port=args.port, share=args.share, **launch_options())
 
 

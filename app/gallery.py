@@ -16,6 +16,7 @@ from typing import Any
 import gradio as gr
 
 from app import views
+from app.lecture_tab import LectureOutputs, first_views
 from app.likelihood_tab import score_items
 from app.session import RunView, Session
 from app.streaming import TrainOutputs
@@ -24,6 +25,11 @@ from dgm_core.checkpoints import CheckpointError
 from dgm_core.presets import PRESETS, Preset, open_preset, recorded_scores, run_key
 
 TAB_OF_VIEW = {"samples": "train", "latent": "latent", "likelihood": "likelihood"}
+LECTURE_VIEWS = ("inference", "classifiers", "conditional")  # shown on the Lecture 1 tab, from shared shipped runs
+# once the tab has drawn its content (a tab not shown has none), bring the section to the top of the window
+SCROLL_TO = """() => { let tries = 30; const go = () => { const section = document.getElementById('KEY');
+  if (section && section.offsetParent) section.scrollIntoView({block: 'start'});
+  else if (tries-- > 0) setTimeout(go, 100); }; setTimeout(go, 100); return []; }"""
 
 
 @dataclass(frozen=True)
@@ -36,10 +42,13 @@ class Views:
     latent_picker: gr.Dropdown
     likelihood_picker: gr.Dropdown
     scored_items: list  # what likelihood_tab.score_items fills
+    lecture: LectureOutputs
     message: gr.Markdown | None = None
 
     def outputs(self, view: str) -> list:
         """What opening a preset with this ``view`` changes."""
+        if view in LECTURE_VIEWS:
+            return [self.tabs, self.message, *self.lecture.everything()]
         shown = {
             "samples": [],
             "latent": [self.latent_picker],
@@ -60,39 +69,46 @@ def build_gallery(session: gr.State, where: Views) -> None:
     message = gr.Markdown("", elem_id="gallery-message")
     where = replace(where, message=message)
     quick: dict[str, Any] = {"show_progress": "hidden", "api_visibility": "private", "concurrency_limit": None}
-    topic = None
-    for preset in PRESETS.values():
-        if preset.topic != topic:
-            topic = preset.topic
-            gr.Markdown(f"### {topic}")
-        with gr.Group(elem_classes="preset-card", elem_id=f"preset-{preset.key}"):
-            gr.Markdown(
-                f"**{preset.title}** · {preset.model} on {preset.dataset}  \n{preset.look_for}  \n"
-                f"<small>link: `?preset={preset.key}`</small>",
-                elem_classes="card",
-            )
-            with gr.Row():
-                open_btn = gr.Button("Open", variant="primary", size="sm", elem_id=f"open-{preset.key}")
-                live_btn = gr.Button("Train it live", size="sm", elem_id=f"live-{preset.key}")
+    with gr.Row(elem_id="gallery-grid"):  # cards in the course's order, as many per line as the width allows
+        for preset in PRESETS.values():
+            _card(preset, session, where, quick)
 
-        def opened(page: Session, preset: Preset = preset) -> dict:
-            return open_in(page, preset, where)
 
-        open_btn.click(opened, session, where.outputs(preset.view), **quick)
+def _card(preset: Preset, session: gr.State, where: Views, quick: dict[str, Any]) -> None:
+    """One card: what it shows, and its Open and Train-it-live buttons."""
+    message = where.message
+    with gr.Column(elem_classes="preset-card", elem_id=f"preset-{preset.key}", min_width=320):
+        gr.Markdown(
+            f"<small>{preset.topic}</small>  \n**{preset.title}** · {preset.model} on {preset.dataset}  \n"
+            f"{preset.look_for}  \n<small>link: `?preset={preset.key}`</small>",
+            elem_classes="card",
+        )
+        with gr.Row():
+            open_btn = gr.Button("Open", variant="primary", size="sm", elem_id=f"open-{preset.key}")
+            live_btn = gr.Button("Train it live", size="sm", elem_id=f"live-{preset.key}")
 
-        def to_train(preset: Preset = preset) -> dict:
-            return {where.tabs: gr.Tabs(selected="train"), message: f"Training **{preset.title}** from scratch."}
+    def opened(page: Session) -> dict:
+        return open_in(page, preset, where)
 
-        def live(page: Session, preset: Preset = preset) -> Iterator[str]:
-            yield from train_spec(page, preset.spec)
+    shown = open_btn.click(opened, session, where.outputs(preset.view), **quick)
+    if preset.view in LECTURE_VIEWS:  # the section may be far down the tab
+        shown.then(None, None, None, js=SCROLL_TO.replace("KEY", f"lecture-{preset.view}"))
 
-        # two events: a stream that left the tabs out of its updates would rebuild them (and switch back) each time
-        live_btn.click(to_train, None, [where.tabs, message], **quick).then(live, session, where.train.status, **quick)
+    def to_train() -> dict:
+        return {where.tabs: gr.Tabs(selected="train"), message: f"Training **{preset.title}** from scratch."}
+
+    def live(page: Session) -> Iterator[str]:
+        yield from train_spec(page, preset.spec)
+
+    # two events: a stream that left the tabs out of its updates would rebuild them (and switch back) each time
+    live_btn.click(to_train, None, [where.tabs, message], **quick).then(live, session, where.train.status, **quick)
 
 
 def open_in(session: Session, preset: Preset, where: Views) -> dict:
     """Bring ``preset``'s shipped run into ``session`` as a new run and point the preset's view at it (on the
-    Likelihood tab, its items are scored at once)."""
+    Likelihood tab, its items are scored at once). Lecture 1's views show runs shared by every page instead."""
+    if preset.view in LECTURE_VIEWS:
+        return _open_lecture_view(preset, where)
     view = _opened_before(session, preset)
     if view is None:
         try:
@@ -112,6 +128,14 @@ def open_in(session: Session, preset: Preset, where: Views) -> dict:
         updates[where.likelihood_picker] = picked
         updates.update(zip(where.scored_items, score_items(session, view.id)))
     return updates
+
+
+def _open_lecture_view(preset: Preset, where: Views) -> dict:
+    try:
+        shown = dict(zip(where.lecture.everything(), first_views()))
+    except (CheckpointError, OSError, KeyError) as error:
+        return {where.message: f"**Could not open {preset.title}:** {error}"}
+    return {where.tabs: gr.Tabs(selected="lecture"), where.message: f"**{preset.title}**: {preset.look_for}", **shown}
 
 
 def _opened_before(session: Session, preset: Preset) -> RunView | None:

@@ -14,6 +14,7 @@ from app import views
 from app.compare_tab import build_compare_tab
 from app.gallery import Views, build_gallery
 from app.latent_tab import build_latent_tab
+from app.lecture_tab import build_lecture_tab
 from app.likelihood_tab import build_likelihood_tab
 from app.runs_tab import build_runs_tab
 from app.session import Backend, Session
@@ -81,6 +82,8 @@ def build(backend: Backend) -> gr.Blocks:
         token = gr.Textbox("", visible=False, elem_id="browser-token")  # carries the token kept in localStorage
         with gr.Tabs(selected="train") as tabs:
             gallery_tab = gr.Tab("Lecture gallery", id="gallery", elem_id="tab-gallery")
+            with gr.Tab("Lecture 1", id="lecture", elem_id="tab-lecture") as tab:
+                lecture_outputs = build_lecture_tab(tab)
             with gr.Tab("Train", id="train", elem_id="tab-train"):
                 train_outputs = build_train_tab(backend, session)
             with gr.Tab("Compare", id="compare", elem_id="tab-compare") as tab:
@@ -92,7 +95,7 @@ def build(backend: Backend) -> gr.Blocks:
             with gr.Tab("Runs", id="runs", elem_id="tab-runs") as tab:
                 build_runs_tab(session, tab, train_outputs)
             with gallery_tab:
-                where = Views(tabs, train_outputs, latent_picker, likelihood_picker, scored_items)
+                where = Views(tabs, train_outputs, latent_picker, likelihood_picker, scored_items, lecture_outputs)
                 build_gallery(session, where)
         with gr.Accordion("About: what am I looking at?", open=False, elem_id="about"):
             gr.Markdown(ABOUT)

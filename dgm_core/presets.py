@@ -208,14 +208,15 @@ def run_path(preset: Preset) -> Path:
     return shipped_path(run_key(preset))
 
 
-def open_preset(preset: Preset, device: torch.device | None = None) -> Run:
-    """The preset's shipped run, checked field by field and scored again on this machine."""
-    return Run.load(run_path(preset), device)
+def open_preset(preset: Preset, device: torch.device | None = None, rescore: bool = True) -> Run:
+    """The preset's shipped run, checked field by field and scored again on this machine (unless ``rescore`` is
+    False: for a view that shows no scores; then it has none)."""
+    return Run.load(run_path(preset), device, rescore)
 
 
-def open_companions(preset: Preset, device: torch.device | None = None) -> list[Run]:
+def open_companions(preset: Preset, device: torch.device | None = None, rescore: bool = True) -> list[Run]:
     """The shipped runs of the preset's companions, loaded as ``open_preset`` loads its run."""
-    return [Run.load(shipped_path(key), device) for key in preset.companion_specs]
+    return [Run.load(shipped_path(key), device, rescore) for key in preset.companion_specs]
 
 
 def recorded_scores() -> dict[str, dict]:

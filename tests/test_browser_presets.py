@@ -45,3 +45,36 @@ def test_a_preset_link_scores_items_on_the_likelihood_tab(page: Page, app_url: s
     expect(page.locator("#lik-ood")).to_be_visible(timeout=15_000)
     expect(page.locator("#lik-hist .main-svg").first).to_be_visible()
     page.screenshot(path=shots / "likelihood-surprise.png")
+
+
+def test_generation_and_inference_reads_back_the_factors_the_sliders_set(page: Page, app_url: str, shots: Path) -> None:
+    page.goto(app_url + "?preset=generation-and-inference")
+    expect(page.get_by_role("tab", name="Lecture 1")).to_have_attribute("aria-selected", "true", timeout=20_000)
+    expect(page.locator("#rendered-shape img")).to_be_visible(timeout=10_000)
+    expect(page.locator("#read-factors")).to_contain_text("circle", timeout=10_000)
+    expect(page.locator("#reader-errors")).to_contain_text("mean error per factor")
+    page.locator("#factor-kind").get_by_text("square").click()
+    expect(page.locator("#read-factors")).to_contain_text("square", timeout=10_000)
+    page.screenshot(path=shots / "generation-and-inference.png")
+
+
+def test_discriminative_vs_generative_plots_accuracy_against_missing_pixels(
+    page: Page, app_url: str, shots: Path
+) -> None:
+    page.goto(app_url + "?preset=discriminative-vs-generative&lecture=1")
+    expect(page.get_by_role("tab", name="Lecture 1")).to_have_attribute("aria-selected", "true", timeout=20_000)
+    expect(page.locator("#classifier-curve .main-svg").first).to_be_visible(timeout=15_000)
+    expect(page.locator("#classifier-table")).to_contain_text("50 %")
+    expect(page.locator("#classifier-examples img")).to_be_visible()
+    page.screenshot(path=shots / "discriminative-vs-generative.png")
+
+
+def test_the_class_picker_changes_the_conditional_samples(page: Page, app_url: str, shots: Path) -> None:
+    page.goto(app_url + "?preset=conditional-generation")
+    samples = page.locator("#class-samples-0 img")
+    expect(samples).to_be_visible(timeout=20_000)
+    before = samples.get_attribute("src")
+    page.locator("#class-picker").get_by_text("7", exact=True).click()
+    expect(samples).not_to_have_attribute("src", before, timeout=10_000)
+    expect(page.locator("#class-samples-1 img")).to_be_visible()
+    page.screenshot(path=shots / "conditional-generation.png")
