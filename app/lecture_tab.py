@@ -29,6 +29,7 @@ from app.live_plot import LivePlot
 from dgm_core.classifiers import (
     LogisticRegression,
     MissingPixelCurve,
+    accuracy,
     accuracy_vs_missing,
     bayes_probs,
     fit_logistic,
@@ -47,10 +48,11 @@ UNITS = {"size": "image widths", "x": "image widths", "y": "image widths", "inte
 HIDDEN_RGB = (250, 200, 120)  # hidden pixels are drawn in amber
 FIRST_FACTORS = ("circle", 0.55, 0.45, 0.5, 14)  # kind, size, x, y, intensity when the page opens
 FIRST_CLASS = "3"
+CONDITIONAL_MODELS = (PRESETS["conditional-generation"].model, *PRESETS["conditional-generation"].companions)
 
 
 T = TypeVar("T")
-_opening = threading.Lock()
+_opening = threading.RLock()  # one shared value may ask for another
 
 
 def shared(make: Callable[[], T]) -> Callable[[], T]:
@@ -79,12 +81,15 @@ def inverse_graphics() -> tuple[FactorReader, ReadingErrors, dict[str, tuple[int
 
 
 @shared
-def classifiers() -> tuple[LogisticRegression, Run, MissingPixelCurve]:
-    """Logistic regression fitted here, the shipped CVAE, and both classifiers' accuracy against pixels hidden."""
+def classifiers() -> tuple[LogisticRegression, Run, MissingPixelCurve, float]:
+    """Logistic regression fitted here, the shipped CVAE, both classifiers' accuracy against pixels hidden, and the
+    accuracy on whole digits of Bayes' rule on the conditional model whose p(x | y) is exact (it cannot marginalise)."""
     digits = load_dataset("digits")
     logistic, cvae = fit_logistic(digits), open_preset(PRESETS["discriminative-vs-generative"], rescore=False)
     curve = accuracy_vs_missing(cvae.model.eval(), logistic, digits.test, digits.labels["test"], FRACTIONS)
-    return logistic, cvae, curve
+    exact = next(run.model for run in conditional_runs() if run.model.capabilities.likelihood == "exact")
+    exact_accuracy = accuracy(bayes_probs(exact.eval(), digits.test.to(exact.device)).cpu(), digits.labels["test"])
+    return logistic, cvae, curve, exact_accuracy
 
 
 @shared
@@ -185,13 +190,16 @@ def _classifier_section() -> list:
         "**Discriminative**: logistic regression, p(y | x) = softmax(Wx + b), fitted to whole digits; a hidden pixel "
         "must be imputed (here with its training mean). **Generative**: Bayes' rule on a CVAE, "
         "p(y | x) ∝ p(x | y) p(y); a hidden pixel is *marginalised*, p(x_obs | y) = Σ p(x_obs, x_hid | y), which the "
-        "CVAE does by leaving it out of p(x | z, y) (an 8-sample importance-weighted estimate over z).",
+        "CVAE does by leaving it out of p(x | z, y) (a 4-sample importance-weighted estimate over z). A class-"
+        "conditional MADE gives p(x | y) exactly, so its Bayes classifier is exact too — but an autoregressive model "
+        "cannot sum out pixels scattered anywhere in its order, so it has no curve.",
         elem_classes="hint",
     )
     with gr.Row():
         curve_plot = LivePlot(None, show_label=False, elem_id="classifier-curve")
         table = gr.Dataframe(
-            headers=["pixels hidden", "discriminative (imputes)", "generative (marginalises)"], value=[],
+            headers=["pixels hidden", "discriminative (imputes)", "generative (marginalises)", "generative, exact"],
+            value=[],
             interactive=False, label="Accuracy on the 359 test digits", elem_id="classifier-table",
         )  # fmt: skip
     examples = gr.Image(
@@ -206,9 +214,9 @@ def _classifier_section() -> list:
 
 
 def classifier_views() -> list:
-    logistic, cvae, curve = classifiers()
+    logistic, cvae, curve, exact = classifiers()
     rows = [
-        [f"{100 * f:.0f} %", f"{100 * d:.1f} %", f"{100 * g:.1f} %"]
+        [f"{100 * f:.0f} %", f"{100 * d:.1f} %", f"{100 * g:.1f} %", f"{100 * exact:.1f} %" if f == 0 else "—"]
         for f, d, g in zip(curve.fractions, curve.discriminative, curve.generative)
     ]
     digits = load_dataset("digits")
@@ -221,10 +229,10 @@ def classifier_views() -> list:
         ["discriminative says", *said],
         ["generative says", *bayes],
     ]
-    return [_curve_figure(curve), rows, _masked_grid(items, observed), predictions]
+    return [_curve_figure(curve, exact), rows, _masked_grid(items, observed), predictions]
 
 
-def _curve_figure(curve: MissingPixelCurve) -> go.Figure:
+def _curve_figure(curve: MissingPixelCurve, exact: float) -> go.Figure:
     figure = base_figure("Accuracy as pixels go missing", "share of pixels hidden at random", "test accuracy")
     percent = [100 * f for f in curve.fractions]
     for name, values, color in (
@@ -232,6 +240,10 @@ def _curve_figure(curve: MissingPixelCurve) -> go.Figure:
         ("generative: Bayes' rule on the CVAE, marginalises", curve.generative, PALETTE[1]),
     ):
         figure.add_scatter(x=percent, y=[100 * v for v in values], name=name, mode="lines+markers", line_color=color)
+    figure.add_scatter(
+        x=[0], y=[100 * exact], name="generative, exact: Bayes' rule on the cMADE (whole digits only)",
+        mode="markers", marker={"symbol": "diamond", "size": 11, "color": PALETTE[2]},
+    )  # fmt: skip
     figure.add_hline(y=10, line_dash="dot", line_color="grey", annotation_text="chance")
     figure.update_layout(yaxis_range=[0, 100], xaxis_ticksuffix=" %", yaxis_ticksuffix=" %")
     figure.update_xaxes(automargin=True)
@@ -257,8 +269,9 @@ def _conditional_section() -> tuple[gr.Radio, list]:
             [str(d) for d in range(10)], value=FIRST_CLASS, label="class y", elem_id="class-picker", scale=2
         )
         gr.Markdown(
-            "A classifier p(y | x) is the simplest conditional generative model — of y given x. These two model "
-            "the other way round, x given y: the CVAE (a latent-variable model) and a conditional GAN.",
+            "A classifier p(y | x) is the simplest conditional generative model — of y given x. These three model "
+            "the other way round, x given y: a conditional VAE (latent variable), a conditional GAN (implicit) and a "
+            "class-conditional MADE (autoregressive, drawn pixel by pixel).",
             elem_classes="hint",
         )
     with gr.Row():
@@ -272,7 +285,7 @@ def _conditional_section() -> tuple[gr.Radio, list]:
                 elem_id=f"class-samples-{i}",
                 buttons=["download"],
             )  # fmt: skip
-            for i, run_name in enumerate(("CVAE", "cGAN"))
+            for i, run_name in enumerate(CONDITIONAL_MODELS)
         ]
     label.change(class_samples, label, pictures, show_progress="hidden", api_visibility="private")
     return label, [label, *pictures]

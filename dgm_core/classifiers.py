@@ -79,27 +79,19 @@ def _fit(x: Tensor, y: Tensor, n_classes: int, penalty: float, steps: int) -> tu
 
 
 @torch.no_grad()
-def bayes_probs(model: GenerativeModel, x: Tensor, observed: Tensor | None = None, k: int = 8) -> Tensor:
-    """(N, C) p(y | x_obs) ∝ p(x_obs | y) p(y) from a class-conditional model (its k-sample estimate of
-    log p(x_obs | y); with ``observed`` None, of log p(x | y))."""
-    if not model.capabilities.class_likelihood:
-        raise ValueError("This model gives no class-conditional likelihood p(x | y).")
-    generator_state = torch.random.get_rng_state()
-    torch.manual_seed(0)  # the same draws of z for every class and call: comparable, repeatable scores
-    try:
-        n_classes = len(model.log_prior())
-        log_joint = (
-            torch.stack(
-                [
-                    model.conditional_log_prob(x, x.new_full((len(x),), y, dtype=torch.long), observed, k)
-                    for y in range(n_classes)
-                ],
-                dim=1,
-            )
-            + model.log_prior()
-        )
-    finally:
-        torch.random.set_rng_state(generator_state)
+def bayes_probs(model: GenerativeModel, x: Tensor, observed: Tensor | None = None) -> Tensor:
+    """(N, C) p(y | x) ∝ p(x | y) p(y) from a class-conditional model, or p(y | x_obs) ∝ p(x_obs | y) p(y) with
+    the pixels not ``observed`` (N, D) marginalised (a model that ``marginalises``). A bound or an estimate of
+    log p(x | y) gives approximate posteriors; an exact one, exact posteriors."""
+    capabilities = model.capabilities
+    if not capabilities.class_likelihood or (observed is not None and not capabilities.marginalises):
+        raise ValueError("This model gives no class-conditional likelihood of these pixels.")
+    seen = {} if observed is None else {"observed": observed}
+    with torch.random.fork_rng(devices=[] if x.device.type != "cuda" else [x.device]):
+        torch.manual_seed(0)  # the same draws for every class and call, where the model estimates: repeatable
+        log_prior = model.log_prior()
+        labels = [x.new_full((len(x),), y, dtype=torch.long) for y in range(len(log_prior))]
+        log_joint = torch.stack([model.conditional_log_prob(x, y, **seen) for y in labels], dim=1) + log_prior
     return log_joint.softmax(1)
 
 

@@ -94,12 +94,12 @@ _ALL = [
         "conditional-generation",
         "1 · Conditional generation",
         "Digits of the class you ask for",
-        "p(x | y): pick a class and two conditional models draw digits of it; a classifier p(y | x) is the "
+        "p(x | y): pick a class and three conditional models draw digits of it; a classifier p(y | x) is the "
         "simplest conditional generative model, of y.",
         "CVAE",
         "digits",
         "conditional",
-        companions=("cGAN",),
+        companions=("cGAN", "cMADE"),
     ),
     Preset(
         "latent-walk-by-class",

@@ -83,7 +83,7 @@ def test_with_half_the_pixels_hidden_the_generative_classifier_wins(digits, logi
     assert curve.generative[half] > curve.discriminative[half] + 0.05
 
 
-@pytest.mark.parametrize("which", [0, 1], ids=["CVAE", "cGAN"])
+@pytest.mark.parametrize("which", [0, 1, 2], ids=["CVAE", "cGAN", "cMADE"])
 def test_conditional_samples_are_recognised_as_their_class_far_above_chance(which, logistic) -> None:
     preset = PRESETS["conditional-generation"]
     run = [open_preset(preset), *open_companions(preset)][which]

@@ -9,16 +9,18 @@ from dataclasses import replace
 import pytest
 import torch
 
+from dgm_core.classifiers import bayes_probs
 from dgm_core.data import load_dataset
-from dgm_core.models.conditional import CVAE, ConditionalGAN
+from dgm_core.models.conditional import CVAE, ConditionalGAN, ConditionalMADE
 from dgm_core.models.labels import cycle_labels
-from dgm_core.models.registry import build_model
+from dgm_core.models.registry import MODELS, build_model
 from dgm_core.training import TrainConfig, Trainer
 from tests.core_helpers import all_images, perturb, tiny_spec
 
 torch.set_num_threads(1)
 
-CONDITIONAL = ["CVAE", "cGAN"]
+CONDITIONAL = [name for name, info in MODELS.items() if info.needs_labels]
+WITH_LATENTS = ["CVAE", "cGAN"]
 
 
 def _config(steps: int = 3) -> TrainConfig:
@@ -95,7 +97,7 @@ def test_samples_for_given_labels_are_images_and_no_labels_means_every_class_in_
     assert cycle_labels(12, 10, torch.device("cpu")).tolist() == [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 0, 1]
 
 
-@pytest.mark.parametrize("name", CONDITIONAL)
+@pytest.mark.parametrize("name", WITH_LATENTS)
 def test_the_label_changes_what_is_decoded(name):
     data = load_dataset("digits")
     model = build_model(name, data.spec, hidden=32)
@@ -160,6 +162,30 @@ def test_cvae_marginal_bound_lies_between_the_label_elbos_and_log_p():
     assert (label_elbo_bound < bound).all()
     assert (bound <= log_px + 0.01).all()
     assert bound.exp().sum().item() < 1.0
+
+
+# --- the conditional MADE: exact p(x | y), exact Bayes' rule ---------------------------------------------------------
+
+
+def test_conditional_made_gives_a_distribution_over_images_for_every_class_and_exact_bayes():
+    """On the 81 images of 2×2 pixels with 3 levels, for each of 3 classes: Σ_x p(x | y) = 1; log p(x) mixes them
+    with p(y); and Bayes' rule from the model equals p(x | y) p(y) / p(x) computed by hand."""
+    spec = tiny_spec(levels=3)
+    torch.manual_seed(0)
+    model = ConditionalMADE(spec, hidden=16, n_classes=3)
+    perturb(model.net, 0.5)
+    model.label_counts.copy_(torch.tensor([1.0, 2.0, 5.0]))
+    x = all_images(spec)
+    with torch.no_grad():
+        per_class = torch.stack([model.conditional_log_prob(x, torch.full((len(x),), y)) for y in range(3)])
+        for y in range(3):
+            assert per_class[y].exp().sum().item() == pytest.approx(1.0, abs=1e-5)
+        assert not torch.allclose(per_class[0], per_class[1])  # the label matters
+        log_joint = per_class + torch.tensor([1 / 8, 2 / 8, 5 / 8]).log()[:, None]
+        torch.testing.assert_close(model.log_prob(x), torch.logsumexp(log_joint, 0))
+        torch.testing.assert_close(bayes_probs(model, x), (log_joint - torch.logsumexp(log_joint, 0)).exp().T)
+    with pytest.raises(ValueError, match="these pixels"):
+        bayes_probs(model, x, observed=torch.ones(len(x), 4, dtype=torch.bool))
 
 
 def test_the_conditional_gan_learns_digits_when_its_discriminator_drops_units():

@@ -17,9 +17,9 @@ def test_the_sliders_render_a_shape_that_the_encoder_reads_back() -> None:
     assert all(float(row[3]) < 0.05 for row in rows[1:4])  # size, x and y within 5 % of the image width
 
 
-def test_the_class_picker_changes_the_samples_of_both_models() -> None:
+def test_the_class_picker_changes_the_samples_of_every_conditional_model() -> None:
     threes, sevens = lecture_tab.class_samples("3"), lecture_tab.class_samples("7")
-    assert len(threes) == len(sevens) == 2
+    assert len(threes) == len(sevens) == len(lecture_tab.CONDITIONAL_MODELS) == 3
     for three, seven in zip(threes, sevens):
         assert three.shape == seven.shape and not np.array_equal(three, seven)
 

@@ -67,7 +67,10 @@ class AutoregressiveModel(GenerativeModel):
         """log p(x) = Σ_d log p(x_d | x before d): nats of probability mass for pixels; for points a density, with
         the standardisation's log-determinant."""
         u, log_det = self._to_sequence(x)
-        params = self._params(u)
+        return self._sequence_log_prob(u, log_det, self._params(u))
+
+    def _sequence_log_prob(self, u: Tensor, log_det: Tensor, params: Tensor) -> Tensor:
+        """Σ_d log p(u_d | ·) from every conditional's parameters (N, P, D), plus the sequence view's log-det."""
         if self.discrete:
             return params.log_softmax(1).gather(1, u.long()[:, None, :]).sum((1, 2))
         return _mixture_log_prob(params, u).sum(1) + log_det

@@ -30,9 +30,10 @@ class Capabilities:
     inpainting: True when ``inpaint`` can fill in unobserved parts of an item given the observed ones.
     conditional: True when the model is trained on (item, class label) pairs.
     importance_weighted: True when ``iwae_bound(x, k)`` gives the k-sample importance-weighted bound on log p(x).
-    class_likelihood: True when ``conditional_log_prob(x, labels, observed=None)`` gives log p(x | y) (a bound when
-        ``likelihood`` is "bound") and ``log_prior()`` the model's log p(y), so that Bayes' rule gives p(y | x); with
-        an ``observed`` mask (N, D) of image pixels it gives log p(x_obs | y), the hidden pixels marginalised out.
+    class_likelihood: True when ``conditional_log_prob(x, labels)`` gives log p(x | y) (a bound when ``likelihood``
+        is "bound") and ``log_prior()`` the model's log p(y), so that Bayes' rule gives p(y | x).
+    marginalises: True when ``conditional_log_prob(x, labels, observed)`` also takes a mask (N, D) of observed image
+        pixels and gives log p(x_obs | y), the hidden pixels summed out.
     """
 
     likelihood: Likelihood
@@ -43,6 +44,7 @@ class Capabilities:
     conditional: bool = False
     importance_weighted: bool = False
     class_likelihood: bool = False
+    marginalises: bool = False
 
 
 class GenerativeModel(nn.Module):

@@ -15,6 +15,10 @@ bound, tighter than the per-label ELBOs). p(y) is the class frequencies of the t
 (a buffer of counts, starting at one per class), so it is part of the model and saved with it.
 
 Conditional GAN (Mirza & Osindero, 2014): G(z, y) and D(x, y); D judges whether x is a real item *of class y*.
+
+Conditional MADE: p(x | y) = Π_d p(x_d | x_<d, y), exactly. The one-hot label is one more input of the masked
+network that every hidden unit sees and no output predicts (degree 0), as in the conditional MADE inside MAF
+(Papamakarios et al., 2017). Its likelihood is exact, log p(x) = log Σ_y p(y) p(x | y), and so is Bayes' rule.
 """
 
 from __future__ import annotations
@@ -25,6 +29,7 @@ import torch
 from torch import Tensor
 
 from dgm_core.data import DataSpec
+from dgm_core.models.autoregressive import MADE, made_masks, masked_mlp
 from dgm_core.models.gan import GAN
 from dgm_core.models.labels import cycle_labels, one_hot
 from dgm_core.models.latent import VAE
@@ -51,6 +56,7 @@ class CVAE(VAE):
             encoder=True,
             conditional=True,
             class_likelihood=True,
+            marginalises=True,
         )
 
     def log_prior(self) -> Tensor:
@@ -68,13 +74,11 @@ class CVAE(VAE):
         self.label_counts += torch.bincount(labels, minlength=self.n_classes).to(self.label_counts)
         return terms
 
-    def conditional_log_prob(
-        self, x: Tensor, labels: Tensor, observed: Tensor | None = None, k: int | None = None
-    ) -> Tensor:
+    def conditional_log_prob(self, x: Tensor, labels: Tensor, observed: Tensor | None = None) -> Tensor:
         """The k-sample importance-weighted bound on log p(x | y) per item, or on log p(x_obs | y) of the pixels
         ``observed`` (N, D) alone: the decoder's pixels are independent given (z, y), so hidden ones drop out of
         p(x | z, y) exactly and only the average over z is estimated."""
-        return self.iwae_bound(x, k or self.k, one_hot(labels, self.n_classes), observed=observed)
+        return self.iwae_bound(x, self.k, one_hot(labels, self.n_classes), observed=observed)
 
     def log_prob(self, x: Tensor) -> Tensor:
         """log Σ_y p(y) (1/k) Σ_i p(x, z_yi | y) / q(z_yi | x, y), z_yi ~ q(z | x, y): a lower bound on log p(x)
@@ -143,6 +147,73 @@ class ConditionalGAN(GAN):
     def sample(self, n: int, labels: Tensor | None = None) -> Tensor:
         labels = cycle_labels(n, self.n_classes, self.device) if labels is None else labels
         return self._to_data(self._fake(n, one_hot(labels, self.n_classes)), quantize=True)
+
+
+class ConditionalMADE(MADE):
+    """The sequence it fills when sampling is (N, D + C): the D dimensions, then the label's one-hot code, never
+    drawn (so ``_fill`` and the order of the dimensions work as for any MADE)."""
+
+    def __init__(
+        self,
+        spec: DataSpec,
+        hidden: int = 128,
+        layers: int = 2,
+        components: int = 10,
+        order: str = "natural",
+        seed: int = 0,
+        n_classes: int | None = None,
+    ) -> None:
+        n_classes = _class_count(spec, n_classes)
+        super().__init__(spec, hidden, layers, components, order, seed)
+        degrees = torch.empty_like(self.order)
+        degrees[self.order] = torch.arange(1, spec.dim + 1)
+        masks = made_masks(spec.dim, hidden, layers, self.params_per_dim, degrees)
+        masks[0] = torch.cat([masks[0], torch.ones(hidden, n_classes, dtype=torch.bool)], 1)  # the label: seen by all
+        self.net = masked_mlp(masks)
+        self.n_classes = n_classes
+        self.register_buffer("label_counts", torch.ones(n_classes))
+        self.capabilities = replace(self.capabilities, conditional=True, class_likelihood=True, inpainting=False)
+
+    def log_prior(self) -> Tensor:
+        """log p(y) for every class: the training labels' frequencies (counts start at one per class)."""
+        return (self.label_counts / self.label_counts.sum()).log()
+
+    def _params(self, u: Tensor) -> Tensor:
+        """(N, P, D) from the sequence with its label code appended, (N, D + C)."""
+        dim = self.spec.dim
+        joined = torch.cat([self._scaled(u[:, :dim]), u[:, dim:]], 1)
+        return self.net(joined).reshape(len(u), self.params_per_dim, dim)
+
+    def conditional_log_prob(self, x: Tensor, labels: Tensor) -> Tensor:
+        """log p(x | y), exactly, per item."""
+        u, log_det = self._to_sequence(x)
+        return self._sequence_log_prob(u, log_det, self._params(torch.cat([u, one_hot(labels, self.n_classes)], 1)))
+
+    def log_prob(self, x: Tensor) -> Tensor:
+        """log p(x) = log Σ_y p(y) p(x | y): exact, and needs no label."""
+        per_label = torch.stack(
+            [self.conditional_log_prob(x, x.new_full((len(x),), y, dtype=torch.long)) for y in range(self.n_classes)]
+        )  # (classes, N)
+        return torch.logsumexp(per_label + self.log_prior()[:, None], dim=0)
+
+    def loss(self, x: Tensor, labels: Tensor | None = None) -> dict[str, Tensor]:
+        return {"loss": -self.conditional_log_prob(x, labels).mean() / self.spec.dim}
+
+    def train_step(
+        self, x: Tensor, optimizers: list[torch.optim.Optimizer], labels: Tensor | None = None
+    ) -> dict[str, Tensor]:
+        terms = super().train_step(x, optimizers, labels)
+        self.label_counts += torch.bincount(labels, minlength=self.n_classes).to(self.label_counts)
+        return terms
+
+    @torch.no_grad()
+    def sample(self, n: int, labels: Tensor | None = None) -> Tensor:
+        """Ancestral sampling of x ~ p(x | y), for ``labels`` or for the classes in turn."""
+        labels = cycle_labels(n, self.n_classes, self.device) if labels is None else labels
+        code = one_hot(labels, self.n_classes)
+        u = torch.cat([torch.zeros(n, self.spec.dim, device=self.device), code], 1)
+        free = torch.cat([torch.ones(n, self.spec.dim), torch.zeros_like(code.cpu())], 1).bool().to(self.device)
+        return self._from_sequence(self._fill(u, free)[:, : self.spec.dim])
 
 
 def _class_count(spec: DataSpec, n_classes: int | None) -> int:

@@ -14,7 +14,7 @@ import torch
 from dgm_core.data import DataKind, Dataset, DataSpec
 from dgm_core.models.autoregressive import MADE
 from dgm_core.models.base import GenerativeModel
-from dgm_core.models.conditional import CVAE, ConditionalGAN
+from dgm_core.models.conditional import CVAE, ConditionalGAN, ConditionalMADE
 from dgm_core.models.diffusion import DDPM
 from dgm_core.models.energy import EnergyBasedModel
 from dgm_core.models.fgan import FGAN
@@ -120,6 +120,16 @@ MODELS: dict[str, ModelInfo] = {
             {"points2d": TrainingDefaults(6000, 5e-3, 512, 128), "image": TrainingDefaults(2000, 1e-3, 128, 256)},
             options={"order": ORDER},
             representative=True,
+        ),
+        ModelInfo(
+            "cMADE",
+            "autoregressive",
+            "Class-conditional MADE: p(x | y) = Π p(x_i | x_<i, y), the class label one more input that every hidden "
+            "unit sees. You choose which digit to draw; its likelihood is exact, log p(x) = log Σ_y p(y) p(x | y), "
+            "and so is Bayes' rule p(y | x) — a generative classifier.",
+            ConditionalMADE,
+            {"image": TrainingDefaults(2000, 1e-3, 128, 256)},
+            needs_labels=True,
         ),
         ModelInfo(
             "FVSBN",
