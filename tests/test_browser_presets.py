@@ -1,5 +1,6 @@
-"""The lecture gallery in Chromium: a card's Open button and a ?preset= link each bring up a shipped run in the view
-that makes its point, with no training first. Screenshots go to ``tests/output/presets/``."""
+"""The lecture gallery in Chromium: every card's Open button and a ?preset= link each bring up a shipped run in the
+view that makes its point, with no training first; the Lecture 1 tab answers its controls. Screenshots go to
+``tests/output/presets/``."""
 
 from __future__ import annotations
 
@@ -8,6 +9,8 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Page, expect
 
+from app.gallery import TAB_OF_VIEW
+from dgm_core.presets import PRESETS
 from tests.test_browser import open_app
 
 pytestmark = pytest.mark.browser
@@ -78,3 +81,25 @@ def test_the_class_picker_changes_the_conditional_samples(page: Page, app_url: s
     expect(samples).not_to_have_attribute("src", before, timeout=10_000)
     expect(page.locator("#class-samples-1 img")).to_be_visible()
     page.screenshot(path=shots / "conditional-generation.png")
+
+
+TAB_NAMES = {"train": "Train", "latent": "Latent explorer", "likelihood": "Likelihood", "lecture": "Lecture 1"}
+
+
+def test_every_card_opens_its_view_with_its_model(page: Page, app_url: str, shots: Path) -> None:
+    open_app(page, app_url)
+    for preset in PRESETS.values():
+        page.get_by_role("tab", name="Lecture gallery").click()
+        page.locator(f"#open-{preset.key}").click()
+        tab = TAB_OF_VIEW.get(preset.view, "lecture")
+        expect(page.get_by_role("tab", name=TAB_NAMES[tab])).to_have_attribute("aria-selected", "true", timeout=10_000)
+        shown = {
+            "train": page.locator("#status"),
+            "latent": page.locator("#latent-info"),
+            "likelihood": page.locator("#lik-ood"),
+            "lecture": page.locator(f"#lecture-{preset.view}"),
+        }[tab]
+        expect(shown).to_contain_text(preset.model if tab in ("train", "latent") else "", timeout=10_000)
+        expect(shown).to_be_visible()
+        shown.scroll_into_view_if_needed()
+        page.screenshot(path=shots / f"card-{preset.key}.png")

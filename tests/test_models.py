@@ -106,6 +106,7 @@ def test_build_model_rejects_unknown_names_and_bad_widths():
 
 EXPECTED_LIKELIHOOD = {  # (on points, on images); None where the model does not work on that kind
     "MADE": ("exact", "exact"),
+    "cMADE": (None, "exact"),
     "FVSBN": (None, "exact"),
     "NADE": ("exact", "exact"),
     "PixelCNN": (None, "exact"),

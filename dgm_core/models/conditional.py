@@ -35,7 +35,27 @@ from dgm_core.models.labels import cycle_labels, one_hot
 from dgm_core.models.latent import VAE
 
 
-class CVAE(VAE):
+class LabelFrequencies:
+    """p(y) of a model trained on labels: the frequencies of the training labels seen so far, counted in the buffer
+    ``label_counts`` (one per class to start with), so that the prior is part of the model and saved with it. A mixin:
+    it comes first among the bases, and its ``train_step`` counts the batch's labels after the model's own step."""
+
+    label_counts: Tensor
+    n_classes: int
+
+    def log_prior(self) -> Tensor:
+        """log p(y) for every class."""
+        return (self.label_counts / self.label_counts.sum()).log()
+
+    def train_step(
+        self, x: Tensor, optimizers: list[torch.optim.Optimizer], labels: Tensor | None = None
+    ) -> dict[str, Tensor]:
+        terms = super().train_step(x, optimizers, labels)
+        self.label_counts += torch.bincount(labels, minlength=self.n_classes).to(self.label_counts)
+        return terms
+
+
+class CVAE(LabelFrequencies, VAE):
     def __init__(
         self,
         spec: DataSpec,
@@ -59,20 +79,9 @@ class CVAE(VAE):
             marginalises=True,
         )
 
-    def log_prior(self) -> Tensor:
-        """log p(y) for every class: the training labels' frequencies (counts start at one per class)."""
-        return (self.label_counts / self.label_counts.sum()).log()
-
     def loss(self, x: Tensor, labels: Tensor | None = None) -> dict[str, Tensor]:
         """−ELBO(x | y) per dimension, with its reconstruction and KL parts."""
         return self._elbo_loss(*self.elbo_terms(x, one_hot(labels, self.n_classes)))
-
-    def train_step(
-        self, x: Tensor, optimizers: list[torch.optim.Optimizer], labels: Tensor | None = None
-    ) -> dict[str, Tensor]:
-        terms = super().train_step(x, optimizers, labels)
-        self.label_counts += torch.bincount(labels, minlength=self.n_classes).to(self.label_counts)
-        return terms
 
     def conditional_log_prob(self, x: Tensor, labels: Tensor, observed: Tensor | None = None) -> Tensor:
         """The k-sample importance-weighted bound on log p(x | y) per item, or on log p(x_obs | y) of the pixels
@@ -149,7 +158,7 @@ class ConditionalGAN(GAN):
         return self._to_data(self._fake(n, one_hot(labels, self.n_classes)), quantize=True)
 
 
-class ConditionalMADE(MADE):
+class ConditionalMADE(LabelFrequencies, MADE):
     """The sequence it fills when sampling is (N, D + C): the D dimensions, then the label's one-hot code, never
     drawn (so ``_fill`` and the order of the dimensions work as for any MADE)."""
 
@@ -174,10 +183,6 @@ class ConditionalMADE(MADE):
         self.register_buffer("label_counts", torch.ones(n_classes))
         self.capabilities = replace(self.capabilities, conditional=True, class_likelihood=True, inpainting=False)
 
-    def log_prior(self) -> Tensor:
-        """log p(y) for every class: the training labels' frequencies (counts start at one per class)."""
-        return (self.label_counts / self.label_counts.sum()).log()
-
     def _params(self, u: Tensor) -> Tensor:
         """(N, P, D) from the sequence with its label code appended, (N, D + C)."""
         dim = self.spec.dim
@@ -198,13 +203,6 @@ class ConditionalMADE(MADE):
 
     def loss(self, x: Tensor, labels: Tensor | None = None) -> dict[str, Tensor]:
         return {"loss": -self.conditional_log_prob(x, labels).mean() / self.spec.dim}
-
-    def train_step(
-        self, x: Tensor, optimizers: list[torch.optim.Optimizer], labels: Tensor | None = None
-    ) -> dict[str, Tensor]:
-        terms = super().train_step(x, optimizers, labels)
-        self.label_counts += torch.bincount(labels, minlength=self.n_classes).to(self.label_counts)
-        return terms
 
     @torch.no_grad()
     def sample(self, n: int, labels: Tensor | None = None) -> Tensor:
