@@ -33,6 +33,7 @@ TEMPLATE = go.layout.Template(
 )
 MAX_CURVE_POINTS = 400
 DATA_COLOR, SAMPLE_COLOR = (107, 114, 128), (234, 88, 12)
+ARROW_COLOR = "rgb(17, 24, 39)"
 
 
 @dataclass(frozen=True)
@@ -131,10 +132,16 @@ def scatter_figure(
     samples: np.ndarray | None = None,
     log_density: np.ndarray | None = None,
     density_label: str = "log p",
+    density_range: tuple[float, float] | None = None,
+    subtitle: str = "",
 ) -> go.Figure:
     """2D samples (if any) over faint data points, over the model's log density as a heatmap (if given)."""
     figure = base_figure(title, "x₁", "x₂", height=SAMPLE_HEIGHT)
-    add_points_panel(figure, bounds, data, samples, log_density, density_label=density_label)
+    if subtitle:
+        figure.update_layout(title_subtitle_text=subtitle, margin_t=72)
+    add_points_panel(
+        figure, bounds, data, samples, log_density, density_label=density_label, density_range=density_range
+    )
     return figure
 
 
@@ -146,13 +153,16 @@ def add_points_panel(
     log_density: np.ndarray | None = None,
     panel: int = 1,
     density_label: str = "log p",
+    density_range: tuple[float, float] | None = None,
 ) -> None:
     """Draw data, samples and log density into the axes of subplot ``panel`` as one server-side picture, with
-    legend entries and a colour bar (on the first panel) so the picture keeps every label of a plotly scatter."""
+    legend entries and a colour bar (on the first panel) so the picture keeps every label of a plotly scatter. The
+    colours span ``density_range``, by default the 8 nats below the highest log density."""
     suffix = "" if panel == 1 else str(panel)
     x_min, x_max, y_min, y_max = bounds
-    density_range = None
-    if log_density is not None and np.isfinite(log_density).any():
+    if log_density is None:
+        density_range = None
+    elif density_range is None and np.isfinite(log_density).any():
         top = float(np.nanmax(log_density[np.isfinite(log_density)]))
         density_range = (top - 8.0, top)
     clouds = [Cloud(data, DATA_COLOR, 0.35)]
@@ -244,3 +254,20 @@ def image_grid(images: np.ndarray, levels: int, columns: int = 8, scale: int = 5
         canvas[top : top + cell_h, left : left + cell_w] = big
     picture = canvas.round().astype(np.uint8)
     return picture[:, :, 0] if channels == 1 else picture
+
+
+def add_arrows(figure: go.Figure, starts: np.ndarray, directions: np.ndarray, bounds: Bounds, name: str) -> None:
+    """A segment from each start point (N, 2) along its direction, the longest 7 % of the window's width."""
+    x_min, x_max = bounds[:2]
+    scale = 0.07 * (x_max - x_min) / max(float(np.linalg.norm(directions, axis=1).max(initial=0.0)), 1e-12)
+    ends = starts + scale * directions
+    gaps = np.full(len(starts), np.nan)
+    figure.add_scatter(
+        x=np.column_stack([starts[:, 0], ends[:, 0], gaps]).ravel(),
+        y=np.column_stack([starts[:, 1], ends[:, 1], gaps]).ravel(),
+        mode="lines", line={"color": ARROW_COLOR, "width": 1.3}, name=name, hoverinfo="skip",
+    )  # fmt: skip
+    figure.add_scatter(
+        x=ends[:, 0], y=ends[:, 1], mode="markers", marker={"color": ARROW_COLOR, "size": 3},
+        showlegend=False, hoverinfo="skip",
+    )  # fmt: skip

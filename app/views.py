@@ -13,6 +13,7 @@ from app.session import DATA_POINTS_SHOWN, SAMPLES_SHOWN, RunView, display_bound
 from dgm_core.data import Dataset
 from dgm_core.device import describe
 from dgm_core.evaluation import Scores, bits_per_dim
+from dgm_core.modes import mode_coverage
 
 PHASES = {
     "ready": "Ready",
@@ -145,17 +146,40 @@ def density_label(view: RunView) -> str:
 
 def samples_figure(view: RunView) -> go.Figure:
     samples = view.samples()
+    notes = []
     if samples is None:
         title = f"The data: {view.data_spec.name} (model samples appear here shortly)"
     elif view.log_density is None:
         title = samples_title(view)
+    elif view.has_field:
+        title = samples_title(view)
+        notes.append("over the discriminator's field; arrows: the generator's pull")
     elif view.capabilities.likelihood == "exact":
         title = samples_title(view) + " over the model's log density"
     else:
         title = samples_title(view) + f" over its {bound_name(view)} (a lower bound on log p)"
+    coverage = None if samples is None else mode_coverage(samples, view.data_spec.name)
+    if coverage is not None:
+        notes.append(f"{coverage.covered} of {coverage.modes} modes covered")
+    if view.has_field:
+        return _field_figure(view, title, " · ".join(notes), samples)
     return figures.scatter_figure(
-        title, view.bounds, view.data_points, samples, view.log_density, density_label=density_label(view)
-    )
+        title, view.bounds, view.data_points, samples, view.log_density, density_label=density_label(view),
+        subtitle=" · ".join(notes),
+    )  # fmt: skip
+
+
+def _field_figure(view: RunView, title: str, subtitle: str, samples: np.ndarray | None) -> go.Figure:
+    """GAN Lab's picture: the discriminator's judgement of every point, the samples, and the generator's pull."""
+    model, field = view.model, view.log_density
+    field_range = None if field is None else model.field_range or (float(field.min()), float(field.max()))
+    figure = figures.scatter_figure(
+        title, view.bounds, view.data_points, samples, field, density_label=model.field_name,
+        density_range=field_range, subtitle=subtitle,
+    )  # fmt: skip
+    if view.arrows is not None:
+        figures.add_arrows(figure, *view.arrows, view.bounds, name="the generator's pull on a sample")
+    return figure
 
 
 def samples_picture(view: RunView) -> np.ndarray | None:

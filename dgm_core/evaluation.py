@@ -189,12 +189,19 @@ def baseline_nll(data: Dataset) -> tuple[str, float]:
 def log_density_grid(model: GenerativeModel, bounds: tuple[float, float, float, float], n: int = 100) -> Tensor:
     """log p (or the model's bound, drawn smoothly: ``display_log_prob``) on an n×n grid over
     (x_min, x_max, y_min, y_max) for 2D models: rows follow y, columns follow x."""
+    return model.display_log_prob(_grid(bounds, n).to(model.device)).reshape(n, n).cpu()
+
+
+def discriminator_grid(model: GenerativeModel, bounds: tuple[float, float, float, float], n: int = 100) -> Tensor:
+    """The discriminator's field (``capabilities.discriminator_field``) on the same n×n grid."""
+    return model.discriminator_field(_grid(bounds, n).to(model.device)).reshape(n, n).cpu()
+
+
+def _grid(bounds: tuple[float, float, float, float], n: int) -> Tensor:
+    """(n², 2) points of an n×n grid, row by row from y_min, each row from x_min."""
     x_min, x_max, y_min, y_max = bounds
-    xs = torch.linspace(x_min, x_max, n)
-    ys = torch.linspace(y_min, y_max, n)
-    grid_y, grid_x = torch.meshgrid(ys, xs, indexing="ij")
-    points = torch.stack([grid_x.flatten(), grid_y.flatten()], 1).to(model.device)
-    return model.display_log_prob(points).reshape(n, n).cpu()
+    grid_y, grid_x = torch.meshgrid(torch.linspace(y_min, y_max, n), torch.linspace(x_min, x_max, n), indexing="ij")
+    return torch.stack([grid_x.flatten(), grid_y.flatten()], 1)
 
 
 @torch.no_grad()

@@ -151,7 +151,8 @@ _ALL = [
         "gan-modes",
         "5 · GANs",
         "A GAN on eight Gaussians",
-        "Sharp samples but no likelihood: watch for modes it misses; it is scored by the MMD² two-sample test only.",
+        "No likelihood: the blue field is the discriminator's belief that a point is real, the arrows show where "
+        "the generator pulls each sample, and the subtitle counts the modes it covers; scored by MMD² only.",
         "GAN",
         "8gaussians",
     ),

@@ -175,3 +175,40 @@ def test_wgan_takes_five_critic_steps_per_generator_step():
     model.train_step(data.train[:100], [critic_optimizer, generator_optimizer])
     assert critic_optimizer.state[model.discriminator[0].weight]["step"].item() == 5
     assert generator_optimizer.state[model.generator[0].weight]["step"].item() == 1
+
+
+# --- how it works: the discriminator's field and the generator's pull (GAN Lab's picture) -----------------------------
+
+
+@pytest.mark.parametrize("model_class", [GAN, WGANGP, FGAN], ids=["GAN", "WGAN-GP", "f-GAN"])
+def test_the_field_is_the_discriminators_judgement_of_those_points(model_class) -> None:
+    spec = load_dataset("8gaussians").spec
+    torch.manual_seed(0)
+    model = model_class(spec, hidden=16)
+    points = torch.randn(50, 2) * 3
+    raw = model.discriminator(model.standardize(points)[0]).squeeze(-1).detach()
+    expected = torch.sigmoid(raw) if model_class is GAN else raw if model_class is WGANGP else model.f.activation(raw)
+    torch.testing.assert_close(model.discriminator_field(points), expected)
+    assert model.capabilities.discriminator_field and model.field_name
+
+
+@pytest.mark.parametrize("model_class", [GAN, WGANGP], ids=["GAN", "WGAN-GP"])
+def test_a_small_step_along_each_arrow_lowers_that_samples_generator_loss(model_class) -> None:
+    spec = load_dataset("8gaussians").spec
+    torch.manual_seed(1)
+    model = model_class(spec, hidden=16)
+    samples, directions = model.generator_directions(20)
+    assert samples.shape == directions.shape == (20, 2)
+
+    def loss_of_each(x: Tensor) -> Tensor:
+        return torch.stack([model._generator_loss(model._real(point[None])) for point in x]).detach()
+
+    step = 1e-3 / directions.norm(dim=1, keepdim=True).clamp_min(1e-12)
+    assert (loss_of_each(samples + step * directions) < loss_of_each(samples)).all()
+
+
+def test_only_unconditional_gans_on_points_offer_the_field() -> None:
+    from dgm_core.models.conditional import ConditionalGAN
+
+    assert not GAN(load_dataset("digits").spec, hidden=8).capabilities.discriminator_field
+    assert not ConditionalGAN(load_dataset("digits").spec, hidden=8).capabilities.discriminator_field

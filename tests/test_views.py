@@ -75,3 +75,19 @@ def test_legends_sit_below_the_plot_never_over_the_title():
     legend = layout.template.layout.legend  # every figure's, from the shared template
     assert layout.title.yanchor == "top" and legend.yref == "container" and legend.y == 0
     assert legend.yanchor == "bottom" and layout.margin.b >= 80 + 22 * len(curves)
+
+
+def test_a_gan_on_points_is_drawn_over_its_discriminator_with_the_generators_pull() -> None:
+    from app.session import ARROWS, RunView
+    from app.views import samples_figure
+    from dgm_core.presets import PRESETS, open_preset
+
+    view = RunView(open_preset(PRESETS["gan-modes"]))
+    view.refresh_density(force=True)
+    assert view.log_density.shape == (100, 100) and 0 <= view.log_density.min() <= view.log_density.max() <= 1
+    figure = samples_figure(view)
+    colour_bars = [t for t in figure.data if t.marker and t.marker.showscale]
+    assert colour_bars[0].marker.colorbar.title.text == view.model.field_name
+    arrows = next(t for t in figure.data if t.name == "the generator's pull on a sample")
+    assert len(arrows.x) == 3 * ARROWS  # start, end, gap for each sample
+    assert "8 of 8 modes covered" in figure.layout.title.subtitle.text

@@ -49,9 +49,8 @@ def sample(name: str, n: int, rng: np.random.RandomState) -> np.ndarray:
     if name == "swissroll":
         return make_swiss_roll(n_samples=n, noise=1.0, random_state=rng)[0][:, [0, 2]] / 5
     if name == "8gaussians":
-        angles = np.arange(8) * np.pi / 4
-        centers = 4 * np.stack([np.cos(angles), np.sin(angles)], 1)
-        return (centers[rng.randint(8, size=n)] + 0.5 * rng.randn(n, 2)) / 1.414
+        centers, std = mixture_modes(name)
+        return centers[rng.randint(8, size=n)] + std * rng.randn(n, 2)
     if name == "rings":
         per_ring = [n - 3 * (n // 4)] + [n // 4] * 3
         rings = []
@@ -91,3 +90,12 @@ def make_splits(name: str, seed: int) -> tuple[dict[str, Tensor], dict[str, Tens
     rng = np.random.RandomState(seed)
     splits = {split: torch.as_tensor(sample(name, n, rng), dtype=torch.float32) for split, n in SPLIT_SIZES.items()}
     return splits, {}, {"entropy_nats": ENTROPY_NATS[name]}
+
+
+def mixture_modes(name: str) -> tuple[np.ndarray, float] | None:
+    """The component means (K, 2) and common std of a set drawn from well-separated Gaussians (8gaussians: eight on a
+    circle of radius 4, σ = 0.5, all divided by 1.414), or None for the others."""
+    if name != "8gaussians":
+        return None
+    angles = np.arange(8) * np.pi / 4
+    return 4 * np.stack([np.cos(angles), np.sin(angles)], 1) / 1.414, 0.5 / 1.414

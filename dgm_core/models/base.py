@@ -34,6 +34,9 @@ class Capabilities:
         is "bound") and ``log_prior()`` the model's log p(y), so that Bayes' rule gives p(y | x).
     marginalises: True when ``conditional_log_prob(x, labels, observed)`` also takes a mask (N, D) of observed image
         pixels and gives log p(x_obs | y), the hidden pixels summed out.
+    discriminator_field: True (adversarial models on 2D points) when ``discriminator_field(x)`` gives the
+        discriminator's judgement of points, named by ``field_name``, and ``generator_directions(n)`` gives n samples
+        with the way the generator's loss pushes each one (GAN Lab's picture).
     """
 
     likelihood: Likelihood
@@ -45,6 +48,7 @@ class Capabilities:
     importance_weighted: bool = False
     class_likelihood: bool = False
     marginalises: bool = False
+    discriminator_field: bool = False
 
 
 class GenerativeModel(nn.Module):

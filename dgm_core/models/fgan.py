@@ -53,6 +53,9 @@ DIVERGENCES = {
 
 
 class FGAN(GAN):
+    field_range = None
+    field_name = "T(x) = g_f(V(x)): the divergence's witness, higher = judged more like the data"
+
     def __init__(
         self, spec: DataSpec, hidden: int = 128, layers: int = 2, latent_dim: int | None = None, divergence: str = "JS"
     ) -> None:
@@ -73,3 +76,8 @@ class FGAN(GAN):
     def _generator_loss(self, fake: Tensor, condition: Tensor | None = None) -> Tensor:
         """−E_Q[g_f(V(G(z)))]."""
         return -self.f.activation(self._critic(fake)).mean()
+
+    @torch.no_grad()
+    def discriminator_field(self, x: Tensor) -> Tensor:
+        """T(x) = g_f(V(x)), the variational function whose mean gap between data and samples bounds D_f."""
+        return self.f.activation(self._critic(self._real(x)))

@@ -41,6 +41,8 @@ def gradient_penalty(scores: Tensor, points: Tensor) -> Tensor:
 
 class WGANGP(GAN):
     loss_names = {"loss": "critic"}
+    field_range = None
+    field_name = "critic D(x): higher = judged more like the data"
     betas = (0.5, 0.9)
 
     def __init__(
@@ -68,3 +70,8 @@ class WGANGP(GAN):
 
     def _generator_loss(self, fake: Tensor, condition: Tensor | None = None) -> Tensor:
         return -self._critic(fake).mean()
+
+    @torch.no_grad()
+    def discriminator_field(self, x: Tensor) -> Tensor:
+        """The critic's value D(x): not a probability, only its differences mean something."""
+        return self._critic(self._real(x))
