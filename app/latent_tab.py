@@ -26,7 +26,7 @@ NO_RUN = "Train a model first (Train or Compare tab), then pick it here."
 
 def build_latent_tab(session: gr.State, tab: gr.Tab) -> gr.Dropdown:
     """The tab; returns its run picker (setting it draws that run)."""
-    state = gr.State(lambda: LatentState())  # this page's path through the latent space (a factory)
+    state = gr.State(LatentState())  # this page's path through the latent space (deep-copied for each page)
     with gr.Row(equal_height=False):
         with gr.Column(scale=1, min_width=320):
             run_id = run_picker("latent-run")

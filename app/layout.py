@@ -78,7 +78,10 @@ def build(backend: Backend) -> gr.Blocks:
                 min_width=240,
             )
         gr.Markdown(INTRO, elem_id="intro")
-        session = gr.State(lambda: Session(backend))  # a factory: one Session per page, shared by its tabs
+        # one Session per page, shared by its tabs: Gradio deep-copies this value on the page's first event (a fresh
+        # Session, see Session.__deepcopy__). Not a factory: Gradio runs a factory as a load event of its own, which
+        # can finish after `restore` below and replace the session it attached with an empty one.
+        session = gr.State(Session(backend))
         token = gr.Textbox("", visible=False, elem_id="browser-token")  # carries the token kept in localStorage
         with gr.Tabs(selected="train") as tabs:
             gallery_tab = gr.Tab("Lecture gallery", id="gallery", elem_id="tab-gallery")

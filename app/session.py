@@ -176,13 +176,20 @@ class Session:
         self.lock = threading.RLock()
 
     def attach(self, token: str) -> list[RunView]:
-        """Know this browser by ``token``: list every run the store has for it (in memory or on disk)."""
+        """Know this browser by ``token``: list every run the store has for it (in memory or on disk). Runs kept
+        before the page knew its browser (a click in its first moments) go into the store now, numbered anew."""
         with self.lock:
             self.token = token
-            if self.backend.store is not None:
-                self.backend.store.attach(token)
-                for run in self.backend.store.runs(token):
+            store = self.backend.store
+            if store is not None:
+                store.attach(token)
+                early = [view.run for view in self.views.values()]
+                self.views.clear()
+                for run in early:
+                    store.add(token, run)
+                for run in store.runs(token):
                     self._list(run)
+                self.current = self.views.get(self.current.id) if self.current is not None else None
             return list(self.views.values())
 
     def close(self) -> None:

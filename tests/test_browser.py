@@ -62,6 +62,7 @@ def open_app(page: Page, url: str) -> None:
     expect(page.locator("#train-btn")).to_be_visible(timeout=20_000)
     page.wait_for_function("() => document.querySelectorAll('.js-plotly-plot').length >= 3")  # figures drawn
     page.evaluate("() => new Promise(done => requestIdleCallback(done, {timeout: 3000}))")  # the page is idle
+    page.wait_for_function("() => localStorage.getItem('dgm-playground-token')")  # it knows its browser
 
 
 def test_moons_realnvp_trains_live_then_stops_and_continues(page: Page, app_url: str, output_dir: Path) -> None:

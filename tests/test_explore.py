@@ -80,6 +80,19 @@ def test_a_server_restart_brings_each_browsers_runs_back_and_only_its_own(tmp_pa
     assert stranger.attach(bob) == [] and stranger.choices() == []
 
 
+def test_runs_kept_before_the_page_knew_its_browser_are_stored_once_it_does(tmp_path):
+    backend = Backend(CPU, Scheduler(1), RunStore(tmp_path))
+    page = Session_(backend)
+    early = trained(page, "moons", "MADE", 5)  # a click in the page's first moments, before its token arrived
+    page.current = early
+    page.attach("a" * 32)
+    assert page.current is not None and page.current.run is early.run
+    page.close()
+    reloaded = Session_(Backend(CPU, Scheduler(1), RunStore(tmp_path)))
+    reloaded.attach("a" * 32)
+    assert [title for title, _ in reloaded.choices()] == ["#1 MADE on moons (step 5)"]
+
+
 def test_a_poisoned_upload_leaves_the_session_working(tmp_path):
     session = Session()
     good = trained(session, "moons", "MADE", 5)
