@@ -220,3 +220,30 @@ def test_standardize_log_det_is_minus_sum_log_std():
     y, log_det = Standardize(spec)(load_dataset("moons").test[:4])
     assert log_det.tolist() == pytest.approx([-sum(math.log(s) for s in spec.std)] * 4, abs=1e-6)
     assert y.shape == (4, 2)
+
+
+# --- how it works: the layers one at a time ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("name", ["NICE", "RealNVP", "MAF", "Glow", "NSF"])
+def test_a_flows_layer_trajectory_starts_at_its_base_draw_and_ends_at_its_sample(name):
+    data = load_dataset("moons")
+    torch.manual_seed(0)
+    model = build_model(name, data.spec, hidden=16)
+    perturb(model, 0.05)
+    z = torch.randn(64, 2)
+    stages = model.layer_trajectory(z)
+    assert len(stages) == len(model.layers) + 1 and model.capabilities.layer_trajectory
+    torch.testing.assert_close(stages[0], model.preprocess.inverse(z))
+    torch.testing.assert_close(stages[-1], model.decode(z).detach(), atol=1e-4, rtol=1e-4)
+
+
+def test_the_layers_log_dets_add_up_to_the_flows():
+    data = load_dataset("moons")
+    torch.manual_seed(0)
+    model = build_model("RealNVP", data.spec, hidden=16)
+    perturb(model, 0.1)
+    x = data.test[:256]
+    with torch.no_grad():
+        _, total = model.forward_flow(model.preprocess(x)[0])
+    assert sum(model.layer_log_dets(x)) == pytest.approx(float(total.mean()), abs=1e-4)

@@ -91,3 +91,21 @@ def test_a_gan_on_points_is_drawn_over_its_discriminator_with_the_generators_pul
     arrows = next(t for t in figure.data if t.name == "the generator's pull on a sample")
     assert len(arrows.x) == 3 * ARROWS  # start, end, gap for each sample
     assert "8 of 8 modes covered" in figure.layout.title.subtitle.text
+
+
+def test_how_it_works_steps_a_flow_from_the_gaussian_to_its_samples_and_explains_other_runs() -> None:
+    from app import how_it_works
+    from app.session import RunView
+    from dgm_core.presets import PRESETS, open_preset
+
+    class Page:
+        current = RunView(open_preset(PRESETS["flows-on-rings"]))
+
+    passes, formula, slider, figure, rows = how_it_works.show_layers(Page())
+    layers = len(Page.current.model.layers)
+    assert len(passes.draws) == len(passes.grid) == layers + 1 and len(rows) == layers
+    assert slider.maximum == layers and "log p(x) = log N(z; 0, I)" in formula
+    assert "0 of" in how_it_works.stage_figure(passes, 0).layout.title.text
+    assert not np.allclose(passes.draws[0], passes.draws[-1])  # the layers moved the points
+    Page.current = RunView(open_preset(PRESETS["gan-modes"]))
+    assert how_it_works.show_layers(Page())[0] is None

@@ -37,6 +37,8 @@ class Capabilities:
     discriminator_field: True (adversarial models on 2D points) when ``discriminator_field(x)`` gives the
         discriminator's judgement of points, named by ``field_name``, and ``generator_directions(n)`` gives n samples
         with the way the generator's loss pushes each one (GAN Lab's picture).
+    layer_trajectory: True (flows on 2D points) when ``layer_trajectory(z)`` gives the points after each layer of the
+        sampling pass and ``layer_log_dets(x)`` each layer's mean log |det| on items x.
     """
 
     likelihood: Likelihood
@@ -49,6 +51,7 @@ class Capabilities:
     class_likelihood: bool = False
     marginalises: bool = False
     discriminator_field: bool = False
+    layer_trajectory: bool = False
 
 
 class GenerativeModel(nn.Module):

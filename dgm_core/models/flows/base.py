@@ -55,6 +55,7 @@ class FlowModel(GenerativeModel):
             likelihood_name="dequantization bound" if discrete else "log-likelihood",
             latent_dim=spec.dim,
             encoder=True,
+            layer_trajectory=not discrete,
         )
 
     def forward_flow(self, y: Tensor) -> tuple[Tensor, Tensor]:
@@ -69,6 +70,29 @@ class FlowModel(GenerativeModel):
         for layer in reversed(self.layers):
             z = layer.inverse(z)
         return z
+
+    # --- how it works: the layers one at a time (points) ----------------------------------------------------------
+    @torch.no_grad()
+    def layer_trajectory(self, z: Tensor) -> list[Tensor]:
+        """The sampling pass stage by stage, K + 1 tensors (N, 2) in data units: the base draws z, then the points
+        after undoing f_K, f_{K−1}, …, f_1 — the last are the samples x. (Each stage is shown through the fixed
+        standardisation's inverse, so the first is the Gaussian as it sits in the data's window.)"""
+        stages = [self.preprocess.inverse(z)]
+        for layer in reversed(self.layers):
+            z = layer.inverse(z)
+            stages.append(self.preprocess.inverse(z))
+        return stages
+
+    @torch.no_grad()
+    def layer_log_dets(self, x: Tensor) -> list[float]:
+        """Each learned layer's mean log |det ∂f_k/∂(its input)| over items x, in the data-to-Gaussian order f_1 … f_K:
+        where the flow stretches space (positive) and where it squeezes it."""
+        y, _ = self.preprocess(x)
+        means = []
+        for layer in self.layers:
+            y, log_det = layer(y)
+            means.append(float(log_det.mean()))
+        return means
 
     def log_prob(self, x: Tensor) -> Tensor:
         y, log_det_pre = self.preprocess(x)

@@ -1,0 +1,24 @@
+"""How it works in Chromium: a flow's layers, shown, stepped with the slider and played."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from playwright.sync_api import Page, expect
+
+pytestmark = pytest.mark.browser
+
+
+def test_a_flows_layers_are_shown_and_played(page: Page, app_url: str, output_dir: Path) -> None:
+    page.goto(app_url + "?preset=flows-on-rings")
+    expect(page.locator("#status")).to_contain_text("NSF on rings", timeout=20_000)
+    page.locator("#how-it-works").get_by_text("How it works").click()
+    page.locator("#how-show").click()
+    title = page.locator("#how-plot .gtitle")
+    expect(title).to_contain_text("the samples x", timeout=10_000)
+    expect(page.locator("#how-note")).to_contain_text("Change of variables")
+    page.locator("#how-play").click()
+    expect(title).to_contain_text("the base Gaussian", timeout=5_000)
+    expect(title).to_contain_text("the samples x", timeout=15_000)
+    page.locator("#how-it-works").screenshot(path=output_dir / "how_it_works_flow.png")
