@@ -43,7 +43,7 @@ class Passes:
 
 
 def build_how_it_works(session: gr.State) -> None:
-    with gr.Accordion("How it works: step through the model's layers", open=False, elem_id="how-it-works"):
+    with gr.Accordion("How it works — a flow, layer by layer", open=False, elem_id="how-it-works"):
         note = gr.Markdown(
             "For a flow on 2D points: press **Show the layers**, then move the slider or press **Play** to watch the "
             "Gaussian become the data, one layer at a time.",

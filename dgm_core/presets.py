@@ -116,7 +116,7 @@ _ALL = [
         "2 · Autoregressive models",
         "MADE: one network, every conditional",
         "Masked connections make one forward pass give every p(x_i | x_<i); the density is exact, so the NLL is "
-        "not a bound.",
+        "not a bound. Open *How it works* under the figures to see p(x₁) and p(x₂ | x₁) and sample step by step.",
         "MADE",
         "8gaussians",
     ),
@@ -124,7 +124,8 @@ _ALL = [
         "flows-on-rings",
         "3 · Normalizing flows",
         "A spline flow bends space into rings",
-        "An invertible map from a Gaussian: exact log p(x) by the change of variables, and sampling in one pass.",
+        "An invertible map from a Gaussian: exact log p(x) by the change of variables, and sampling in one pass. "
+        "Open *How it works* under the figures to watch the layers bend the Gaussian into rings.",
         "NSF",
         "rings",
     ),

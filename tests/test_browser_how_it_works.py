@@ -13,7 +13,7 @@ pytestmark = pytest.mark.browser
 def test_a_flows_layers_are_shown_and_played(page: Page, app_url: str, output_dir: Path) -> None:
     page.goto(app_url + "?preset=flows-on-rings")
     expect(page.locator("#status")).to_contain_text("NSF on rings", timeout=20_000)
-    page.locator("#how-it-works").get_by_text("How it works").click()
+    page.locator("#how-it-works").get_by_text("a flow, layer by layer").click()
     page.locator("#how-show").click()
     title = page.locator("#how-plot .gtitle")
     expect(title).to_contain_text("the samples x", timeout=10_000)
@@ -22,3 +22,16 @@ def test_a_flows_layers_are_shown_and_played(page: Page, app_url: str, output_di
     expect(title).to_contain_text("the base Gaussian", timeout=5_000)
     expect(title).to_contain_text("the samples x", timeout=15_000)
     page.locator("#how-it-works").screenshot(path=output_dir / "how_it_works_flow.png")
+
+
+def test_an_autoregressive_models_conditionals_are_shown_and_drawn(page: Page, app_url: str, output_dir: Path) -> None:
+    page.goto(app_url + "?preset=autoregressive-masks")
+    expect(page.locator("#status")).to_contain_text("MADE on 8gaussians", timeout=20_000)
+    page.locator("#how-conditionals").get_by_text("one conditional at a time").click()
+    page.locator("#cond-show").click()
+    expect(page.locator("#cond-note")).to_contain_text("x₁ first", timeout=10_000)
+    expect(page.locator("#cond-plot .legendtext").first).to_be_visible()
+    page.locator("#cond-draw").click()
+    expect(page.locator("#cond-note")).to_contain_text("the sample is the black cross", timeout=10_000)
+    expect(page.locator("#cond-plot .legendtext", has_text="the drawn sample")).to_be_visible()
+    page.locator("#how-conditionals").screenshot(path=output_dir / "how_it_works_autoregressive.png")

@@ -109,3 +109,21 @@ def test_how_it_works_steps_a_flow_from_the_gaussian_to_its_samples_and_explains
     assert not np.allclose(passes.draws[0], passes.draws[-1])  # the layers moved the points
     Page.current = RunView(open_preset(PRESETS["gan-modes"]))
     assert how_it_works.show_layers(Page())[0] is None
+
+
+def test_how_conditionals_draws_the_first_density_and_a_sample_step_by_step() -> None:
+    from app import how_conditionals
+    from app.session import RunView
+    from dgm_core.presets import PRESETS, open_preset
+
+    class Page:
+        current = RunView(open_preset(PRESETS["autoregressive-masks"]))
+
+    steps, said, slider, figure = how_conditionals.show_conditionals(Page())
+    peak = steps.values[steps.first_density.argmax()]
+    assert "draws **x₁ first**" in said and slider.value == pytest.approx(peak, abs=0.01)
+    assert np.trapezoid(steps.first_density, steps.values) == pytest.approx(1.0, abs=0.05)  # most mass in the window
+    value, drawn, note = how_conditionals.draw_step_by_step(steps)
+    assert f"x₁ = {value:.2f}" in note and any(trace.name == "the drawn sample" for trace in drawn.data)
+    Page.current = RunView(open_preset(PRESETS["flows-on-rings"]))
+    assert how_conditionals.show_conditionals(Page())[0] is None

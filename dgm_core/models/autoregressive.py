@@ -36,7 +36,7 @@ class AutoregressiveModel(GenerativeModel):
         self.params_per_dim = spec.levels if self.discrete else 3 * components
         self.standardize = None if self.discrete else Standardize(spec)
         self.register_buffer("order", torch.arange(spec.dim) if order is None else order)
-        self.capabilities = Capabilities(likelihood="exact", inpainting=True)
+        self.capabilities = Capabilities(likelihood="exact", inpainting=True, conditionals=True)
         self.sampling_cost = f"{spec.dim} sequential passes, one per {'pixel' if self.discrete else 'coordinate'}"
 
     # --- what subclasses provide ------------------------------------------------------------------------------
@@ -111,6 +111,32 @@ class AutoregressiveModel(GenerativeModel):
         for d in self.order.tolist():
             if free[:, d].any():
                 yield d, self._params_of(u, d)
+
+    # --- how it works: one conditional at a time ------------------------------------------------------------------
+    @torch.no_grad()
+    def conditional_log_density(self, x: Tensor, d: int, values: Tensor) -> Tensor:
+        """log p(x_d = v | the dimensions before d in the order, read from the item x (D,)) for each v of ``values``
+        (M,), in data units: a density for points (with the standardisation's Jacobian), log-probabilities of the
+        levels for pixels. Dimensions of x at or after d in the order are not read."""
+        params = self._params_given(x, d)
+        if self.discrete:
+            return params.log_softmax(-1)[0, values.long()]
+        mean, std = self.standardize.mean[d], self.standardize.std[d]
+        y = ((values - mean) / std)[:, None]  # (M, 1) standardised values of dimension d
+        return _mixture_log_prob(params[:, :, None].expand(len(values), -1, -1), y)[:, 0] - std.log()
+
+    @torch.no_grad()
+    def draw_conditional(self, x: Tensor, d: int) -> float:
+        """One draw of x_d ~ p(x_d | the dimensions before d in the order, read from x (D,)), in data units."""
+        value = self._draw(self._params_given(x, d))[0]
+        return float(value if self.discrete else value * self.standardize.std[d] + self.standardize.mean[d])
+
+    def _params_given(self, x: Tensor, d: int) -> Tensor:
+        """(1, P): the parameters of conditional d for item x (D,), with what comes at or after d hidden."""
+        u, _ = self._to_sequence(x[None])
+        before = torch.zeros_like(u, dtype=torch.bool)
+        before[:, self.order[: int((self.order == d).nonzero())]] = True
+        return self._params_of(u.masked_fill(~before, 0.0), d)
 
     def _draw(self, params: Tensor) -> Tensor:
         """One value per row from the conditional with parameters (N, P)."""

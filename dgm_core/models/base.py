@@ -39,6 +39,9 @@ class Capabilities:
         with the way the generator's loss pushes each one (GAN Lab's picture).
     layer_trajectory: True (flows on 2D points) when ``layer_trajectory(z)`` gives the points after each layer of the
         sampling pass and ``layer_log_dets(x)`` each layer's mean log |det| on items x.
+    conditionals: True (autoregressive models) when ``conditional_log_density(x, d, values)`` gives
+        log p(x_d = v | x before d), ``draw_conditional(x, d)`` draws x_d so, and ``order`` is the order in which
+        dimensions are generated.
     """
 
     likelihood: Likelihood
@@ -52,6 +55,7 @@ class Capabilities:
     marginalises: bool = False
     discriminator_field: bool = False
     layer_trajectory: bool = False
+    conditionals: bool = False
 
 
 class GenerativeModel(nn.Module):

@@ -181,7 +181,9 @@ class ConditionalMADE(LabelFrequencies, MADE):
         self.net = masked_mlp(masks)
         self.n_classes = n_classes
         self.register_buffer("label_counts", torch.ones(n_classes))
-        self.capabilities = replace(self.capabilities, conditional=True, class_likelihood=True, inpainting=False)
+        self.capabilities = replace(
+            self.capabilities, conditional=True, class_likelihood=True, inpainting=False, conditionals=False
+        )
 
     def _params(self, u: Tensor) -> Tensor:
         """(N, P, D) from the sequence with its label code appended, (N, D + C)."""
