@@ -19,7 +19,7 @@ import numpy as np
 import torch
 
 from dgm_core.data import Dataset, load_dataset
-from dgm_core.evaluation import baseline_nll, discriminator_grid, log_density_grid
+from dgm_core.evaluation import baseline_nll, field_grid, log_density_grid
 from dgm_core.models.base import Capabilities, GenerativeModel
 from dgm_core.runs import Run, RunSpec
 from dgm_core.scheduler import Scheduler
@@ -28,7 +28,7 @@ from dgm_core.store import RunStore
 SAMPLES_SHOWN = {"points2d": 600, "image": 64}  # samples drawn for display, per kind of data
 DATA_POINTS_SHOWN = 800
 DENSITY_GRID = 100
-ARROWS = 150  # samples drawn with the generator's pull over a discriminator's field
+ARROWS = 150  # samples drawn with the way the model moves them over its field (a GAN's pull, an EBM's drift)
 DENSITY_EVERY_S = 2.0
 MAX_RUNS = 24  # a session keeps at most this many runs in memory (the oldest finished ones go first)
 
@@ -63,8 +63,8 @@ class RunView:
         points = self.data_spec.kind == "points2d"
         self.bounds = display_bounds(run.data) if points else None
         self.data_points = run.data.test[:DATA_POINTS_SHOWN].numpy() if points else None
-        self.log_density: np.ndarray | None = None  # or, for an adversarial model, its discriminator's field
-        self.arrows: tuple[np.ndarray, np.ndarray] | None = None  # samples and the generator's pull on each
+        self.log_density: np.ndarray | None = None  # or, for a model without one, its field (``has_field``)
+        self.arrows: tuple[np.ndarray, np.ndarray] | None = None  # samples and how the model moves each
         self._density_at, self._density_cost = -math.inf, 0.0
         self._density_step = -1
 
@@ -108,8 +108,8 @@ class RunView:
 
     @property
     def has_field(self) -> bool:
-        """A 2D model without a density whose discriminator's field is drawn instead (GAN Lab's picture)."""
-        return self.bounds is not None and not self.has_density and self.capabilities.discriminator_field
+        """A 2D model without a density whose own field is drawn instead (a GAN's discriminator, an EBM's −E)."""
+        return self.bounds is not None and not self.has_density and self.capabilities.field
 
     # --- what to draw ---------------------------------------------------------------------------------------------
     def samples(self) -> np.ndarray | None:
@@ -118,8 +118,8 @@ class RunView:
         return None if samples is None else samples[: SAMPLES_SHOWN[self.data_spec.kind]].numpy()
 
     def refresh_density(self, force: bool = False) -> bool:
-        """Recompute the log-density grid (2D models with a likelihood; the discriminator's field and the generator's
-        pull for adversarial ones) when the weights changed and it is due, or when ``force``d; True when it was."""
+        """Recompute the log-density grid (2D models with a likelihood; the field and its arrows for those with one)
+        when the weights changed and it is due, or when ``force``d; True when it was."""
         since = time.perf_counter() - self._density_at
         due = since >= max(DENSITY_EVERY_S, 4 * self._density_cost) and self.run.step != self._density_step
         if not (self.has_density or self.has_field) or not (force or due):
@@ -129,10 +129,10 @@ class RunView:
             if self.has_density:
                 grid = log_density_grid(self.run.model, self.bounds, n=DENSITY_GRID)
             else:
-                grid = discriminator_grid(self.run.model, self.bounds, n=DENSITY_GRID)
+                grid = field_grid(self.run.model, self.bounds, n=DENSITY_GRID)
                 with torch.random.fork_rng(devices=[]):  # drawing must not change what training draws next
                     torch.manual_seed(self.run.step)
-                    pull = self.run.model.generator_directions(ARROWS)
+                    pull = self.run.model.field_arrows(ARROWS)
                 self.arrows = (pull[0].cpu().numpy(), pull[1].cpu().numpy())
             self._density_step = self.run.step
         self.log_density = grid.numpy().astype(np.float32)

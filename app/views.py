@@ -153,7 +153,7 @@ def samples_figure(view: RunView) -> go.Figure:
         title = samples_title(view)
     elif view.has_field:
         title = samples_title(view)
-        notes.append("over the discriminator's field; arrows: the generator's pull")
+        notes.append(view.model.field_note)
     elif view.capabilities.likelihood == "exact":
         title = samples_title(view) + " over the model's log density"
     else:
@@ -170,7 +170,8 @@ def samples_figure(view: RunView) -> go.Figure:
 
 
 def _field_figure(view: RunView, title: str, subtitle: str, samples: np.ndarray | None) -> go.Figure:
-    """GAN Lab's picture: the discriminator's judgement of every point, the samples, and the generator's pull."""
+    """The model's field over the plane (a GAN's discriminator, as in GAN Lab; an EBM's −E), the samples, and how the
+    model moves them."""
     model, field = view.model, view.log_density
     field_range = None if field is None else model.field_range or (float(field.min()), float(field.max()))
     figure = figures.scatter_figure(
@@ -178,7 +179,7 @@ def _field_figure(view: RunView, title: str, subtitle: str, samples: np.ndarray 
         density_range=field_range, subtitle=subtitle,
     )  # fmt: skip
     if view.arrows is not None:
-        figures.add_arrows(figure, *view.arrows, view.bounds, name="the generator's pull on a sample")
+        figures.add_arrows(figure, *view.arrows, view.bounds, name=model.arrows_name)
     return figure
 
 

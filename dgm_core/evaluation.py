@@ -192,9 +192,9 @@ def log_density_grid(model: GenerativeModel, bounds: tuple[float, float, float, 
     return model.display_log_prob(_grid(bounds, n).to(model.device)).reshape(n, n).cpu()
 
 
-def discriminator_grid(model: GenerativeModel, bounds: tuple[float, float, float, float], n: int = 100) -> Tensor:
-    """The discriminator's field (``capabilities.discriminator_field``) on the same n×n grid."""
-    return model.discriminator_field(_grid(bounds, n).to(model.device)).reshape(n, n).cpu()
+def field_grid(model: GenerativeModel, bounds: tuple[float, float, float, float], n: int = 100) -> Tensor:
+    """The model's field (``capabilities.field``: a GAN's discriminator, an EBM's −E) on the same n×n grid."""
+    return model.field(_grid(bounds, n).to(model.device)).reshape(n, n).cpu()
 
 
 def _grid(bounds: tuple[float, float, float, float], n: int) -> Tensor:

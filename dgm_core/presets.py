@@ -179,7 +179,8 @@ _ALL = [
         "energy-based",
         "7 · Beyond: energy-based models",
         "An energy-based model sampled by Langevin dynamics",
-        "p(x) ∝ exp(−E(x)) with an unknown normaliser: no likelihood, samples by noisy gradient steps on E.",
+        "p(x) ∝ exp(−E(x)) with an unknown normaliser: no likelihood; the blue landscape is −E(x) and the arrows "
+        "the drift of a Langevin step, the noisy gradient steps on E that make samples.",
         "EBM",
         "moons",
     ),

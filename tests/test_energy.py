@@ -65,3 +65,17 @@ def test_image_chains_stay_in_the_unit_cube_and_samples_are_levels():
     x = model.sample(8)
     assert x.shape == (8, *spec.shape) and torch.equal(x, x.round()) and x.max() <= spec.levels - 1
     assert model.sampling_cost == "20 Langevin steps"
+
+
+def test_the_field_is_minus_the_energy_and_each_arrow_lowers_it() -> None:
+    spec = load_dataset("moons").spec
+    torch.manual_seed(0)
+    model = EnergyBasedModel(spec, hidden=16, langevin_steps=3)
+    points = torch.randn(40, 2)
+    expected = -model.energy(model.standardize(points)[0]).squeeze(1).detach()
+    torch.testing.assert_close(model.field(points), expected)
+    samples, drift = model.field_arrows(30)
+    step = 1e-3 / drift.norm(dim=1, keepdim=True).clamp_min(1e-12)
+    assert (model.field(samples + step * drift) > model.field(samples)).all()  # uphill in −E: downhill in energy
+    assert model.capabilities.field and "η = " in model.field_note
+    assert not EnergyBasedModel(load_dataset("digits").spec, hidden=8).capabilities.field

@@ -188,8 +188,8 @@ def test_the_field_is_the_discriminators_judgement_of_those_points(model_class) 
     points = torch.randn(50, 2) * 3
     raw = model.discriminator(model.standardize(points)[0]).squeeze(-1).detach()
     expected = torch.sigmoid(raw) if model_class is GAN else raw if model_class is WGANGP else model.f.activation(raw)
-    torch.testing.assert_close(model.discriminator_field(points), expected)
-    assert model.capabilities.discriminator_field and model.field_name
+    torch.testing.assert_close(model.field(points), expected)
+    assert model.capabilities.field and model.field_name
 
 
 @pytest.mark.parametrize("model_class", [GAN, WGANGP], ids=["GAN", "WGAN-GP"])
@@ -197,7 +197,7 @@ def test_a_small_step_along_each_arrow_lowers_that_samples_generator_loss(model_
     spec = load_dataset("8gaussians").spec
     torch.manual_seed(1)
     model = model_class(spec, hidden=16)
-    samples, directions = model.generator_directions(20)
+    samples, directions = model.field_arrows(20)
     assert samples.shape == directions.shape == (20, 2)
 
     def loss_of_each(x: Tensor) -> Tensor:
@@ -210,5 +210,5 @@ def test_a_small_step_along_each_arrow_lowers_that_samples_generator_loss(model_
 def test_only_unconditional_gans_on_points_offer_the_field() -> None:
     from dgm_core.models.conditional import ConditionalGAN
 
-    assert not GAN(load_dataset("digits").spec, hidden=8).capabilities.discriminator_field
-    assert not ConditionalGAN(load_dataset("digits").spec, hidden=8).capabilities.discriminator_field
+    assert not GAN(load_dataset("digits").spec, hidden=8).capabilities.field
+    assert not ConditionalGAN(load_dataset("digits").spec, hidden=8).capabilities.field

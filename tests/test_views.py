@@ -88,7 +88,7 @@ def test_a_gan_on_points_is_drawn_over_its_discriminator_with_the_generators_pul
     figure = samples_figure(view)
     colour_bars = [t for t in figure.data if t.marker and t.marker.showscale]
     assert colour_bars[0].marker.colorbar.title.text == view.model.field_name
-    arrows = next(t for t in figure.data if t.name == "the generator's pull on a sample")
+    arrows = next(t for t in figure.data if t.name == view.model.arrows_name)
     assert len(arrows.x) == 3 * ARROWS  # start, end, gap for each sample
     assert "8 of 8 modes covered" in figure.layout.title.subtitle.text
 

@@ -34,9 +34,10 @@ class Capabilities:
         is "bound") and ``log_prior()`` the model's log p(y), so that Bayes' rule gives p(y | x).
     marginalises: True when ``conditional_log_prob(x, labels, observed)`` also takes a mask (N, D) of observed image
         pixels and gives log p(x_obs | y), the hidden pixels summed out.
-    discriminator_field: True (adversarial models on 2D points) when ``discriminator_field(x)`` gives the
-        discriminator's judgement of points, named by ``field_name``, and ``generator_directions(n)`` gives n samples
-        with the way the generator's loss pushes each one (GAN Lab's picture).
+    field: True (2D points) when the model has a field over the plane that explains how it works — a GAN's
+        discriminator, an energy-based model's −E(x) — given by ``field(x)`` and named by ``field_name`` (fixed scale
+        ``field_range`` or None), with ``field_arrows(n)``: n samples and the way the model moves each one (the
+        generator's pull, the Langevin drift), described by ``field_note``.
     layer_trajectory: True (flows on 2D points) when ``layer_trajectory(z)`` gives the points after each layer of the
         sampling pass and ``layer_log_dets(x)`` each layer's mean log |det| on items x.
     conditionals: True (autoregressive models) when ``conditional_log_density(x, d, values)`` gives
@@ -53,7 +54,7 @@ class Capabilities:
     importance_weighted: bool = False
     class_likelihood: bool = False
     marginalises: bool = False
-    discriminator_field: bool = False
+    field: bool = False
     layer_trajectory: bool = False
     conditionals: bool = False
 

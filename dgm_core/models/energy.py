@@ -21,6 +21,10 @@ from dgm_core.models.preprocess import Standardize
 
 
 class EnergyBasedModel(GenerativeModel):
+    field_name = "−E(x): the log density up to a constant"
+    field_range = None
+    arrows_name = "−∇E(x), the drift of a Langevin step"
+
     def __init__(
         self,
         spec: DataSpec,
@@ -39,8 +43,15 @@ class EnergyBasedModel(GenerativeModel):
         self.step_size = step_size
         self.noise_scale = noise_scale
         self.energy_penalty = energy_penalty
-        self.capabilities = Capabilities(likelihood="none")
+        self.capabilities = Capabilities(likelihood="none", field=not self.discrete)
         self.sampling_cost = f"{langevin_steps} Langevin steps"
+
+    @property
+    def field_note(self) -> str:
+        return (
+            f"over −E(x); arrows: the drift of a Langevin step y ← y − η∇E(y) + τz (η = {self.step_size}, "
+            f"τ = {self.noise_scale}, {self.langevin_steps} steps from uniform noise)"
+        )
 
     def _to_space(self, x: Tensor) -> Tensor:
         return dequantize(x, self.spec.levels) if self.discrete else self.standardize(x)[0]
@@ -70,6 +81,20 @@ class EnergyBasedModel(GenerativeModel):
             "energy_data": positive.mean(),
             "energy_samples": negative.mean(),
         }
+
+    # --- how it works: the energy landscape and the Langevin drift (2D points) ---------------------------------------
+    @torch.no_grad()
+    def field(self, x: Tensor) -> Tensor:
+        """−E(x) at points x (N, 2) in data units: log p(x) up to the unknown log Z (and the standardisation's
+        constant)."""
+        return -self.energy(self.standardize(x)[0]).squeeze(1)
+
+    def field_arrows(self, n: int) -> tuple[Tensor, Tensor]:
+        """n samples (the model's own short-run chains) and −∇_x E at each, in data units: where the next Langevin
+        step would move each one, before its noise."""
+        x = self.sample(n).requires_grad_(True)
+        (gradient,) = torch.autograd.grad(self.energy(self.standardize(x)[0]).sum(), x)
+        return x.detach(), -gradient
 
     def sample(self, n: int) -> Tensor:
         y = self.langevin_chain(self._initial(n))

@@ -78,6 +78,6 @@ class FGAN(GAN):
         return -self.f.activation(self._critic(fake)).mean()
 
     @torch.no_grad()
-    def discriminator_field(self, x: Tensor) -> Tensor:
+    def field(self, x: Tensor) -> Tensor:
         """T(x) = g_f(V(x)), the variational function whose mean gap between data and samples bounds D_f."""
         return self.f.activation(self._critic(self._real(x)))

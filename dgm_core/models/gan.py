@@ -26,6 +26,8 @@ from dgm_core.models.preprocess import Standardize
 class GAN(GenerativeModel):
     loss_names = {"loss": "discriminator"}
     field_name = "D(x): probability that x is real"
+    field_note = "over the discriminator's field; arrows: the generator's pull"
+    arrows_name = "the generator's pull on a sample"
     field_range: tuple[float, float] | None = (0.0, 1.0)  # the field's fixed range, or None when only its shape counts
     betas = (0.5, 0.999)  # Adam's momentum: the usual GAN setting, less momentum keeps the players from overshooting
     critic_steps = 1  # discriminator steps per generator step
@@ -50,7 +52,7 @@ class GAN(GenerativeModel):
             self.discriminator = _dropout_after_activations(self.discriminator, dropout)
         self.standardize = None if self.discrete else Standardize(spec)
         self.capabilities = Capabilities(
-            likelihood="none", latent_dim=self.latent_dim, discriminator_field=not self.discrete and not condition_dim
+            likelihood="none", latent_dim=self.latent_dim, field=not self.discrete and not condition_dim
         )
 
     def configure_optimizers(self, lr: float) -> list[torch.optim.Optimizer]:
@@ -123,12 +125,12 @@ class GAN(GenerativeModel):
 
     # --- how it works: the discriminator's field and the generator's pull (2D points) ------------------------------
     @torch.no_grad()
-    def discriminator_field(self, x: Tensor) -> Tensor:
+    def field(self, x: Tensor) -> Tensor:
         """The discriminator's judgement of points ``x`` (N, 2) in data units, (N,): σ(D(x)), the probability it
         gives x of being real (variants whose critic is not a probability show its raw value)."""
         return torch.sigmoid(self._critic(self._real(x)))
 
-    def generator_directions(self, n: int) -> tuple[Tensor, Tensor]:
+    def field_arrows(self, n: int) -> tuple[Tensor, Tensor]:
         """n samples x = G(z) in data units and −∂ℓ/∂x at each, ℓ the generator's loss for that one sample: the way
         (in data units) in which the next generator step moves each sample, through the discriminator's gradient."""
         self.eval()

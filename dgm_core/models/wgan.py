@@ -72,6 +72,6 @@ class WGANGP(GAN):
         return -self._critic(fake).mean()
 
     @torch.no_grad()
-    def discriminator_field(self, x: Tensor) -> Tensor:
+    def field(self, x: Tensor) -> Tensor:
         """The critic's value D(x): not a probability, only its differences mean something."""
         return self._critic(self._real(x))
