@@ -15,6 +15,7 @@ from app.compare_tab import build_compare_tab
 from app.gallery import Views, build_gallery
 from app.how_conditionals import build_how_conditionals
 from app.how_it_works import build_how_it_works
+from app.how_posteriors import build_how_posteriors
 from app.latent_tab import build_latent_tab
 from app.lecture_tab import build_lecture_tab
 from app.likelihood_tab import build_likelihood_tab
@@ -93,6 +94,7 @@ def build(backend: Backend) -> gr.Blocks:
                 train_outputs = build_train_tab(backend, session)
                 build_how_it_works(session)
                 build_how_conditionals(session)
+                build_how_posteriors(session)
             with gr.Tab("Compare", id="compare", elem_id="tab-compare") as tab:
                 build_compare_tab(session, tab)
             with gr.Tab("Likelihood", id="likelihood", elem_id="tab-likelihood") as tab:

@@ -127,3 +127,27 @@ def test_how_conditionals_draws_the_first_density_and_a_sample_step_by_step() ->
     assert f"x₁ = {value:.2f}" in note and any(trace.name == "the drawn sample" for trace in drawn.data)
     Page.current = RunView(open_preset(PRESETS["flows-on-rings"]))
     assert how_conditionals.show_conditionals(Page())[0] is None
+
+
+def test_how_posteriors_draws_each_items_ellipse_and_its_kl_for_a_2d_latent() -> None:
+    from app import how_posteriors
+    from app.session import RunView
+    from dgm_core.presets import PRESETS, open_preset
+    from dgm_core.runs import Run, RunSpec
+
+    run = Run(RunSpec.defaults("VAE", "moons", steps=20))
+    run.start()
+    while run.active:
+        run.advance(1.0)
+
+    class Page:
+        current = RunView(run)
+
+    said, figure, rows = how_posteriors.show_posteriors(Page())
+    assert "mean KL" in said and len(rows) == how_posteriors.ITEMS
+    for _, mu1, mu2, sigma1, sigma2, kl in rows:  # KL(N(μ, σ²) ‖ N(0, 1)) in closed form, per item
+        expected = 0.5 * (mu1**2 + mu2**2 + sigma1**2 + sigma2**2 - 2 - 2 * np.log(sigma1 * sigma2))
+        assert kl >= 0 and kl == pytest.approx(expected, abs=0.02)
+    assert sum(trace.name == f"item #{i + 1}" for trace in figure.data for i in range(len(rows))) == len(rows)
+    Page.current = RunView(open_preset(PRESETS["latent-walk"]))  # a VAE on digits: an 8-D latent
+    assert "2D points" in how_posteriors.show_posteriors(Page())[0]

@@ -40,6 +40,8 @@ class Capabilities:
         generator's pull, the Langevin drift), described by ``field_note``.
     layer_trajectory: True (flows on 2D points) when ``layer_trajectory(z)`` gives the points after each layer of the
         sampling pass and ``layer_log_dets(x)`` each layer's mean log |det| on items x.
+    posterior: True (latent-variable models) when ``posterior(x)`` gives the encoder's q(z | x) = N(μ, diag σ²) of
+        each item as (μ, σ).
     conditionals: True (autoregressive models) when ``conditional_log_density(x, d, values)`` gives
         log p(x_d = v | x before d), ``draw_conditional(x, d)`` draws x_d so, and ``order`` is the order in which
         dimensions are generated.
@@ -57,6 +59,7 @@ class Capabilities:
     field: bool = False
     layer_trajectory: bool = False
     conditionals: bool = False
+    posterior: bool = False
 
 
 class GenerativeModel(nn.Module):

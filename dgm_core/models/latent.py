@@ -43,6 +43,7 @@ class VAE(GenerativeModel):
             latent_dim=self.latent_dim,
             encoder=True,
             importance_weighted=condition_dim == 0,  # iwae_bound(x, k) needs no condition
+            posterior=condition_dim == 0,
         )
 
     def _posterior(self, u: Tensor) -> tuple[Tensor, Tensor]:
@@ -142,6 +143,12 @@ class VAE(GenerativeModel):
     def encode(self, x: Tensor) -> Tensor:
         """The posterior mean μ(x)."""
         return self._posterior(self._network_input(x))[0]
+
+    @torch.no_grad()
+    def posterior(self, x: Tensor) -> tuple[Tensor, Tensor]:
+        """q(z | x) = N(μ(x), diag σ²(x)) of each item: (μ, σ), each (N, latent)."""
+        mean, log_var = self._posterior(self._network_input(x))
+        return mean, torch.exp(0.5 * log_var)
 
     def decode(self, z: Tensor) -> Tensor:
         """The decoder's mean E[x | z] (images: the expected level of each pixel)."""
