@@ -40,7 +40,7 @@ def test_a_reader_trains_the_same_for_the_same_seed_and_learns() -> None:
 
 
 def test_latents_against_factors_name_one_dimension_and_a_strength_per_factor() -> None:
-    model = open_preset(PRESETS["generation-and-inference"]).model
+    model = open_preset(PRESETS["generation-and-inference"], rescore=False).model
     found = latents_against_factors(model)
     assert list(found) == ["kind", *FACTOR_NAMES]
     for dim, strength in found.values():

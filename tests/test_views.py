@@ -82,7 +82,7 @@ def test_a_gan_on_points_is_drawn_over_its_discriminator_with_the_generators_pul
     from app.views import samples_figure
     from dgm_core.presets import PRESETS, open_preset
 
-    view = RunView(open_preset(PRESETS["gan-modes"]))
+    view = RunView(open_preset(PRESETS["gan-modes"], rescore=False))
     view.refresh_density(force=True)
     assert view.log_density.shape == (100, 100) and 0 <= view.log_density.min() <= view.log_density.max() <= 1
     figure = samples_figure(view)
@@ -99,7 +99,7 @@ def test_how_it_works_steps_a_flow_from_the_gaussian_to_its_samples_and_explains
     from dgm_core.presets import PRESETS, open_preset
 
     class Page:
-        current = RunView(open_preset(PRESETS["flows-on-rings"]))
+        current = RunView(open_preset(PRESETS["flows-on-rings"], rescore=False))
 
     passes, formula, slider, figure, rows = how_it_works.show_layers(Page())
     layers = len(Page.current.model.layers)
@@ -107,7 +107,7 @@ def test_how_it_works_steps_a_flow_from_the_gaussian_to_its_samples_and_explains
     assert slider.maximum == layers and "log p(x) = log N(z; 0, I)" in formula
     assert "0 of" in how_it_works.stage_figure(passes, 0).layout.title.text
     assert not np.allclose(passes.draws[0], passes.draws[-1])  # the layers moved the points
-    Page.current = RunView(open_preset(PRESETS["gan-modes"]))
+    Page.current = RunView(open_preset(PRESETS["gan-modes"], rescore=False))
     assert how_it_works.show_layers(Page())[0] is None
 
 
@@ -117,7 +117,7 @@ def test_how_conditionals_draws_the_first_density_and_a_sample_step_by_step() ->
     from dgm_core.presets import PRESETS, open_preset
 
     class Page:
-        current = RunView(open_preset(PRESETS["autoregressive-masks"]))
+        current = RunView(open_preset(PRESETS["autoregressive-masks"], rescore=False))
 
     steps, said, slider, figure = how_conditionals.show_conditionals(Page())
     peak = steps.values[steps.first_density.argmax()]
@@ -125,7 +125,7 @@ def test_how_conditionals_draws_the_first_density_and_a_sample_step_by_step() ->
     assert np.trapezoid(steps.first_density, steps.values) == pytest.approx(1.0, abs=0.05)  # most mass in the window
     value, drawn, note = how_conditionals.draw_step_by_step(steps)
     assert f"x₁ = {value:.2f}" in note and any(trace.name == "the drawn sample" for trace in drawn.data)
-    Page.current = RunView(open_preset(PRESETS["flows-on-rings"]))
+    Page.current = RunView(open_preset(PRESETS["flows-on-rings"], rescore=False))
     assert how_conditionals.show_conditionals(Page())[0] is None
 
 
@@ -135,13 +135,8 @@ def test_how_posteriors_draws_each_items_ellipse_and_its_kl_for_a_2d_latent() ->
     from dgm_core.presets import PRESETS, open_preset
     from dgm_core.runs import Run, RunSpec
 
-    run = Run(RunSpec.defaults("VAE", "moons", steps=20))
-    run.start()
-    while run.active:
-        run.advance(1.0)
-
     class Page:
-        current = RunView(run)
+        current = RunView(Run(RunSpec.defaults("VAE", "moons")))  # fresh weights: the picture's parts, not its look
 
     said, figure, rows = how_posteriors.show_posteriors(Page())
     assert "mean KL" in said and len(rows) == how_posteriors.ITEMS
@@ -149,5 +144,5 @@ def test_how_posteriors_draws_each_items_ellipse_and_its_kl_for_a_2d_latent() ->
         expected = 0.5 * (mu1**2 + mu2**2 + sigma1**2 + sigma2**2 - 2 - 2 * np.log(sigma1 * sigma2))
         assert kl >= 0 and kl == pytest.approx(expected, abs=0.02)
     assert sum(trace.name == f"item #{i + 1}" for trace in figure.data for i in range(len(rows))) == len(rows)
-    Page.current = RunView(open_preset(PRESETS["latent-walk"]))  # a VAE on digits: an 8-D latent
+    Page.current = RunView(open_preset(PRESETS["latent-walk"], rescore=False))  # a VAE on digits: an 8-D latent
     assert "2D points" in how_posteriors.show_posteriors(Page())[0]
