@@ -171,7 +171,8 @@ _ALL = [
         "diffusion",
         "7 · Beyond: diffusion",
         "DDPM: denoising from pure noise",
-        "Samples are made by reversing a noising process step by step; its NLL is a variational bound.",
+        "Samples are made by reversing a noising process step by step; its NLL is a variational bound. Open *How "
+        "it works* under the figures to noise the data, see the denoiser's pull and play the reverse chains.",
         "DDPM",
         "moons",
     ),

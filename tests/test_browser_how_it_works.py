@@ -35,3 +35,18 @@ def test_an_autoregressive_models_conditionals_are_shown_and_drawn(page: Page, a
     expect(page.locator("#cond-note")).to_contain_text("the sample is the black cross", timeout=10_000)
     expect(page.locator("#cond-plot .legendtext", has_text="the drawn sample")).to_be_visible()
     page.locator("#how-conditionals").screenshot(path=output_dir / "how_it_works_autoregressive.png")
+
+
+def test_a_diffusion_models_reverse_process_plays_from_noise_to_data(
+    page: Page, app_url: str, output_dir: Path
+) -> None:
+    page.goto(app_url + "?preset=diffusion")
+    expect(page.locator("#status")).to_contain_text("DDPM on moons", timeout=20_000)
+    page.locator("#how-diffusion").get_by_text("diffusion, forward and reverse").click()
+    page.locator("#diff-show").click()
+    expect(page.locator("#diff-note")).to_contain_text("T = 100 steps", timeout=10_000)
+    titles = page.locator("#diff-plot .annotation-text")
+    expect(titles.first).to_contain_text("noised to step 100;")
+    page.locator("#diff-play").click()
+    expect(titles.first).to_contain_text("noised to step 0;", timeout=20_000)
+    page.locator("#how-diffusion").screenshot(path=output_dir / "how_it_works_diffusion.png")

@@ -159,3 +159,34 @@ def test_ncsn_says_how_many_langevin_steps_sampling_takes():
     assert model.sigmas[0] > model.sigmas[-1] and torch.allclose(
         model.sigmas[1:] / model.sigmas[:-1], model.sigmas[1] / model.sigmas[0]
     )
+
+
+# --- how it works: noising, the denoiser's direction, the reverse chains ----------------------------------------------
+
+
+def test_the_reverse_trajectory_ends_at_what_sample_draws_and_noising_reaches_a_standard_gaussian() -> None:
+    data = load_dataset("moons")
+    torch.manual_seed(0)
+    model = DDPM(data.spec, hidden=16, steps=20).eval()
+    torch.manual_seed(3)
+    expected = model.sample(30)
+    torch.manual_seed(3)
+    path = model.reverse_trajectory(30)
+    assert path.shape == (21, 30, 2) and model.capabilities.denoising
+    torch.testing.assert_close(path[0], expected)
+    x = data.test[:4000]
+    assert torch.equal(model.noised(x, 0, torch.randn(4000, 2)), x)
+    standardised = model.standardize(model.noised(x, 20, torch.randn(4000, 2)))[0]
+    assert standardised.std(0).sub(1).abs().max() < 0.1 and standardised.mean(0).abs().max() < 0.1
+
+
+def test_the_denoisers_direction_points_to_its_guess_of_the_clean_point() -> None:
+    data = load_dataset("moons")
+    torch.manual_seed(0)
+    model = DDPM(data.spec, hidden=16, steps=20).eval()
+    x, t = data.test[:50], 7
+    y = model.standardize(x)[0]
+    steps = torch.full((50,), t)
+    alpha_bar = model.alpha_bar[t - 1]
+    guess = model.standardize.inverse((y - (1 - alpha_bar).sqrt() * model.predict_noise(y, steps)) / alpha_bar.sqrt())
+    torch.testing.assert_close(x + model.denoise_direction(x, t), guess.detach())

@@ -146,3 +146,20 @@ def test_how_posteriors_draws_each_items_ellipse_and_its_kl_for_a_2d_latent() ->
     assert sum(trace.name == f"item #{i + 1}" for trace in figure.data for i in range(len(rows))) == len(rows)
     Page.current = RunView(open_preset(PRESETS["latent-walk"], rescore=False))  # a VAE on digits: an 8-D latent
     assert "2D points" in how_posteriors.show_posteriors(Page())[0]
+
+
+def test_how_diffusion_shows_the_noised_data_and_the_reverse_chains_at_any_step() -> None:
+    from app import how_diffusion
+    from app.session import RunView
+    from dgm_core.presets import PRESETS, open_preset
+
+    class Page:
+        current = RunView(open_preset(PRESETS["diffusion"], rescore=False))
+
+    process, said, slider, figure = how_diffusion.show_process(Page())
+    steps = Page.current.model.steps
+    assert slider.maximum == steps and process.chains.shape == (steps + 1, how_diffusion.CHAINS, 2)
+    assert f"T = {steps} steps" in said and "step 100" in figure.layout.annotations[0].text
+    assert "at step 0," in how_diffusion.figure(process, 0).layout.annotations[1].text
+    Page.current = RunView(open_preset(PRESETS["gan-modes"], rescore=False))
+    assert how_diffusion.show_process(Page())[0] is None

@@ -94,7 +94,9 @@ class DDPM(GenerativeModel):
         for name, value in [("betas", betas), ("alpha_bar", alpha_bar), ("alpha_bar_prev", alpha_bar_prev),
                             ("posterior_var", posterior_var), ("reverse_var", reverse_var)]:  # fmt: skip
             self.register_buffer(name, value.float(), persistent=False)  # index t − 1 holds step t
-        self.capabilities = Capabilities(likelihood="bound", likelihood_name=f"diffusion ELBO (T={steps})")
+        self.capabilities = Capabilities(
+            likelihood="bound", likelihood_name=f"diffusion ELBO (T={steps})", denoising=not self.discrete
+        )
         self.sampling_cost = f"{steps} sequential passes"
 
     # --- the data's space ---------------------------------------------------------------------------------------
@@ -203,6 +205,37 @@ class DDPM(GenerativeModel):
                     t = torch.randint(int(low), int(high), (1,), generator=common).to(y0.device).expand(n)
                 kl_sum = kl_sum + (high - low) * self.kl_term(y0, t, shared_noise())
         return self.decoder_log_prob(y0, shared_noise()) - kl_sum - self.prior_kl(y0) + log_det
+
+    # --- how it works: noising, the denoiser's direction, reverse paths (2D points) ---------------------------------
+    @torch.no_grad()
+    def noised(self, x: Tensor, t: int, noise: Tensor) -> Tensor:
+        """Items x (N, 2) noised to step t (0 = clean) by the forward process, in data units."""
+        y0, _ = self._to_space(x)
+        return x if t == 0 else self._from_space(self.q_sample(y0, torch.full((len(x),), t, device=x.device), noise))
+
+    @torch.no_grad()
+    def denoise_direction(self, x: Tensor, t: int) -> Tensor:
+        """x̂_0(x_t) − x_t in data units: where the denoiser thinks each noisy point x_t (N, 2) at step t came from,
+        x̂_0 = (y_t − √(1 − ᾱ_t) ε_θ(y_t, t)) / √ᾱ_t; proportional to the learned score at that noise level."""
+        y, _ = self._to_space(x)
+        steps = torch.full((len(x),), max(t, 1), device=x.device)
+        alpha_bar = self.alpha_bar[steps - 1, None]
+        y0 = (y - (1 - alpha_bar).sqrt() * self.predict_noise(y, steps)) / alpha_bar.sqrt()
+        return self._from_space(y0) - x
+
+    @torch.no_grad()
+    def reverse_trajectory(self, n: int) -> Tensor:
+        """(T + 1, n, 2): n ancestral sampling chains in data units, from y_T ~ N(0, I) (index T) down to the
+        samples (index 0), one row per step, as ``sample`` draws them."""
+        y = torch.randn(n, self.spec.dim, device=self.device)
+        path = [self._from_space(y)]
+        for step in range(self.steps, 0, -1):
+            t = torch.full((n,), step, device=self.device)
+            y = self.reverse_mean(y, t)
+            if step > 1:
+                y = y + self.reverse_var[step - 1].sqrt() * torch.randn_like(y)
+            path.append(self._from_space(y))
+        return torch.stack(path[::-1])
 
     # --- sampling -------------------------------------------------------------------------------------------------
     def sample(self, n: int) -> Tensor:
