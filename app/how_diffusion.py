@@ -40,8 +40,8 @@ class Process:
 def build_how_diffusion(session: gr.State) -> None:
     with gr.Accordion("How it works — diffusion, forward and reverse", open=False, elem_id="how-diffusion"):
         note = gr.Markdown(
-            "For a diffusion model on 2D points (DDPM): press **Show the process**, move the step t, or **Play** the "
-            "reverse process from noise to data.",
+            "For a diffusion or score model on 2D points (DDPM, NCSN): press **Show the process**, move the step t, "
+            "or **Play** the reverse process from noise to data.",
             elem_id="diff-note",
         )
         with gr.Row():
@@ -73,10 +73,7 @@ def show_process(page: Session) -> tuple:
         chains = view.model.reverse_trajectory(CHAINS).cpu().numpy()
     process = Process(view, clean, noise, chains)
     steps = view.model.steps
-    said = (
-        f"{view.title}: T = {steps} steps. Forward, x_t = √ᾱ_t x_0 + √(1 − ᾱ_t) ε destroys the data; the network "
-        "learns ε from x_t, which gives every noisy point a direction back (the arrows); sampling runs that backwards."
-    )
+    said = f"{view.title}: {view.model.process_note}"
     slider = gr.Slider(0, steps, value=steps, step=1, label=f"step t (0 = data, {steps} = noise)")
     return process, said, slider, figure(process, steps)
 

@@ -190,3 +190,20 @@ def test_the_denoisers_direction_points_to_its_guess_of_the_clean_point() -> Non
     alpha_bar = model.alpha_bar[t - 1]
     guess = model.standardize.inverse((y - (1 - alpha_bar).sqrt() * model.predict_noise(y, steps)) / alpha_bar.sqrt())
     torch.testing.assert_close(x + model.denoise_direction(x, t), guess.detach())
+
+
+def test_the_score_models_annealed_chains_end_at_what_sample_draws() -> None:
+    data = load_dataset("moons")
+    torch.manual_seed(0)
+    model = NCSN(data.spec, hidden=16, noise_levels=5, steps_per_level=3).eval()
+    torch.manual_seed(3)
+    expected = model.sample(20)
+    torch.manual_seed(3)
+    path = model.reverse_trajectory(20)
+    assert path.shape == (6, 20, 2) and model.capabilities.denoising and model.steps == 5
+    torch.testing.assert_close(path[0], expected)
+    x = data.test[:8]
+    assert torch.equal(model.noised(x, 0, torch.randn(8, 2)), x)
+    y = model.standardize(x)[0]
+    tweedie = model.standardize.inverse(y + model.sigmas[-1] ** 2 * model.score(y, 4)).detach()
+    torch.testing.assert_close(x + model.denoise_direction(x, 1), tweedie)

@@ -40,9 +40,9 @@ class Capabilities:
         generator's pull, the Langevin drift), described by ``field_note``.
     layer_trajectory: True (flows on 2D points) when ``layer_trajectory(z)`` gives the points after each layer of the
         sampling pass and ``layer_log_dets(x)`` each layer's mean log |det| on items x.
-    denoising: True (diffusion models on 2D points) when ``noised(x, t, noise)`` runs the forward process to step t,
-        ``denoise_direction(x, t)`` points each noisy point toward the denoiser's guess of its origin, and
-        ``reverse_trajectory(n)`` gives sampling chains step by step (``steps`` of them).
+    denoising: True (diffusion and score models on 2D points) when ``noised(x, t, noise)`` runs the forward process
+        to step t of ``steps``, ``denoise_direction(x, t)`` points each noisy point toward the model's guess of its
+        origin, ``reverse_trajectory(n)`` gives sampling chains step by step, and ``process_note`` says how.
     posterior: True (latent-variable models) when ``posterior(x)`` gives the encoder's q(z | x) = N(μ, diag σ²) of
         each item as (μ, σ).
     conditionals: True (autoregressive models) when ``conditional_log_density(x, d, values)`` gives

@@ -207,6 +207,13 @@ class DDPM(GenerativeModel):
         return self.decoder_log_prob(y0, shared_noise()) - kl_sum - self.prior_kl(y0) + log_det
 
     # --- how it works: noising, the denoiser's direction, reverse paths (2D points) ---------------------------------
+    @property
+    def process_note(self) -> str:
+        return (
+            f"T = {self.steps} steps. Forward, x_t = √ᾱ_t x_0 + √(1 − ᾱ_t) ε destroys the data; the network learns ε "
+            "from x_t, which gives every noisy point a direction back (the arrows); sampling runs that backwards."
+        )
+
     @torch.no_grad()
     def noised(self, x: Tensor, t: int, noise: Tensor) -> Tensor:
         """Items x (N, 2) noised to step t (0 = clean) by the forward process, in data units."""

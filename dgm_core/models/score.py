@@ -45,7 +45,7 @@ class NCSN(GenerativeModel):
         self.register_buffer("sigmas", sigmas, persistent=False)
         self.steps_per_level = steps_per_level
         self.step_scale = step_scale  # c in α_i = c σ_i²
-        self.capabilities = Capabilities(likelihood="none")
+        self.capabilities = Capabilities(likelihood="none", denoising=not self.discrete)
         steps = noise_levels * steps_per_level
         self.sampling_cost = f"{steps} Langevin steps ({noise_levels} noise levels × {steps_per_level})"
 
@@ -68,13 +68,56 @@ class NCSN(GenerativeModel):
 
     def sample(self, n: int) -> Tensor:
         """Annealed Langevin dynamics from N(0, σ_1² I), then Tweedie's denoising step at σ_L."""
+        y = self._annealed(n)[-1]
+        if self.discrete:
+            return quantize(y, self.spec.levels, self.spec.shape)
+        return self.standardize.inverse(y)
+
+    def _annealed(self, n: int) -> list[Tensor]:
+        """The chains' states: the start, after each noise level, and after the final denoising step (L + 2)."""
         y = self.sigmas[0] * torch.randn(n, self.spec.dim, device=self.device)
-        sigma_min = self.sigmas[-1]
+        states = [y]
         for level, sigma in enumerate(self.sigmas):
             alpha = self.step_scale * sigma.item() ** 2
             for _ in range(self.steps_per_level):
                 y = langevin_step(y, self.score(y, level), step_size=alpha / 2)
-        y = y + sigma_min**2 * self.score(y, len(self.sigmas) - 1)
-        if self.discrete:
-            return quantize(y, self.spec.levels, self.spec.shape)
-        return self.standardize.inverse(y)
+            states.append(y)
+        states.append(y + self.sigmas[-1] ** 2 * self.score(y, len(self.sigmas) - 1))
+        return states
+
+    # --- how it works: the noise levels, the score's pull, the annealed chains (2D points) ---------------------------
+    # Step t runs over the noise levels, 0 = the data and t = L the largest σ: level index L − t for t ≥ 1.
+    @property
+    def steps(self) -> int:
+        return len(self.sigmas)
+
+    @property
+    def process_note(self) -> str:
+        return (
+            f"{self.steps} noise levels σ from {self.sigmas[-1]:.2f} to {self.sigmas[0]:.2f} (standardised units): the "
+            "network learns the score ∇ log p_σ of the blurred data at each, which points every noisy point back (the "
+            f"arrows, σ² s: Tweedie's step); sampling anneals Langevin dynamics from the largest σ down, "
+            f"{self.steps_per_level} steps per level."
+        )
+
+    @torch.no_grad()
+    def noised(self, x: Tensor, t: int, noise: Tensor) -> Tensor:
+        """Items x (N, 2) blurred with N(0, σ²) at step t (0 = clean), in data units."""
+        if t == 0:
+            return x
+        return self.standardize.inverse(self._to_space(x) + self.sigmas[self.steps - t] * noise)
+
+    @torch.no_grad()
+    def denoise_direction(self, x: Tensor, t: int) -> Tensor:
+        """σ² s_θ(x, σ) in data units at step t (the smallest σ for t = 0): Tweedie's step toward E[x_0 | x]."""
+        level = self.steps - max(t, 1)
+        y = self._to_space(x)
+        return self.standardize.inverse(y + self.sigmas[level] ** 2 * self.score(y, level)) - x
+
+    @torch.no_grad()
+    def reverse_trajectory(self, n: int) -> Tensor:
+        """(L + 1, n, 2) in data units: index L the chains' start, index t (1 … L − 1) the state once levels
+        0 … L − 1 − t are done, index 0 the samples (after the last level and Tweedie's step), as ``sample`` draws."""
+        states = self._annealed(n)  # start, after each of the L levels, after Tweedie's step
+        path = [states[-1], *states[-3:0:-1], states[0]]
+        return torch.stack([self.standardize.inverse(state) for state in path])
