@@ -27,6 +27,9 @@ class VAE(GenerativeModel):
     taking ``condition`` then need it, (N, condition_dim). The plain VAE has none.
     """
 
+    # the ELBO's two parts, per dimension, as the training-loss figure names them (a β-VAE also reports its β)
+    loss_names = {"recon": "reconstruction −log p(x|z)", "kl": "KL(q(z|x) ‖ p(z))", "beta": "β"}
+
     def __init__(
         self, spec: DataSpec, hidden: int = 256, layers: int = 2, latent_dim: int | None = None, condition_dim: int = 0
     ) -> None:
