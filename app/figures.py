@@ -256,8 +256,11 @@ def image_grid(images: np.ndarray, levels: int, columns: int = 8, scale: int = 5
     return picture[:, :, 0] if channels == 1 else picture
 
 
-def add_arrows(figure: go.Figure, starts: np.ndarray, directions: np.ndarray, bounds: Bounds, name: str) -> None:
-    """A segment from each start point (N, 2) along its direction, the longest 7 % of the window's width."""
+def add_arrows(
+    figure: go.Figure, starts: np.ndarray, directions: np.ndarray, bounds: Bounds, name: str, **subplot: int
+) -> None:
+    """A segment from each start point (N, 2) along its direction, the longest 7 % of the window's width (in the
+    ``subplot``'s axes, given as row=…, col=…, when the figure has several)."""
     x_min, x_max = bounds[:2]
     scale = 0.07 * (x_max - x_min) / max(float(np.linalg.norm(directions, axis=1).max(initial=0.0)), 1e-12)
     ends = starts + scale * directions
@@ -265,9 +268,9 @@ def add_arrows(figure: go.Figure, starts: np.ndarray, directions: np.ndarray, bo
     figure.add_scatter(
         x=np.column_stack([starts[:, 0], ends[:, 0], gaps]).ravel(),
         y=np.column_stack([starts[:, 1], ends[:, 1], gaps]).ravel(),
-        mode="lines", line={"color": ARROW_COLOR, "width": 1.3}, name=name, hoverinfo="skip",
+        mode="lines", line={"color": ARROW_COLOR, "width": 1.3}, name=name, hoverinfo="skip", **subplot,
     )  # fmt: skip
     figure.add_scatter(
         x=ends[:, 0], y=ends[:, 1], mode="markers", marker={"color": ARROW_COLOR, "size": 3},
-        showlegend=False, hoverinfo="skip",
+        showlegend=False, hoverinfo="skip", **subplot,
     )  # fmt: skip

@@ -18,7 +18,7 @@ import plotly.graph_objects as go
 import torch
 from plotly.subplots import make_subplots
 
-from app.figures import ARROW_COLOR, DATA_COLOR, PALETTE, SAMPLE_COLOR, SAMPLE_HEIGHT, TEMPLATE
+from app.figures import DATA_COLOR, PALETTE, SAMPLE_COLOR, SAMPLE_HEIGHT, TEMPLATE, add_arrows
 from app.live_plot import LivePlot
 from app.session import RunView, Session
 
@@ -103,14 +103,7 @@ def figure(process: Process, t: int) -> go.Figure:
         fig.add_scatter(x=data[:, 0], y=data[:, 1], mode="markers", name="data", showlegend=col == 1,
                         marker={"size": 3, "color": f"rgb{DATA_COLOR}", "opacity": 0.25}, hoverinfo="skip",
                         row=1, col=col)  # fmt: skip
-    x_min, x_max = view.bounds[:2]
-    scale = 0.07 * (x_max - x_min) / max(float(np.linalg.norm(pull, axis=1).max(initial=0.0)), 1e-12)
-    ends = noisy + scale * pull
-    gaps = np.full(len(noisy), np.nan)
-    fig.add_scatter(x=np.column_stack([noisy[:, 0], ends[:, 0], gaps]).ravel(),
-                    y=np.column_stack([noisy[:, 1], ends[:, 1], gaps]).ravel(), mode="lines",
-                    name="toward the denoiser's x̂₀", line={"color": ARROW_COLOR, "width": 1}, hoverinfo="skip",
-                    row=1, col=1)  # fmt: skip
+    add_arrows(fig, noisy, pull, view.bounds, name="toward the denoiser's x̂₀", row=1, col=1)
     fig.add_scatter(x=noisy[:, 0], y=noisy[:, 1], mode="markers", name=f"x_t, t = {t}",
                     marker={"size": 4, "color": PALETTE[0]}, hoverinfo="skip", row=1, col=1)  # fmt: skip
     paths = process.chains[t : t + TRAIL + 1][::-1]  # the last TRAIL steps, down to step t
@@ -119,7 +112,7 @@ def figure(process: Process, t: int) -> go.Figure:
                     line={"color": "rgba(234, 88, 12, 0.35)", "width": 1}, hoverinfo="skip", row=1, col=2)  # fmt: skip
     fig.add_scatter(x=process.chains[t][:, 0], y=process.chains[t][:, 1], mode="markers", name="chains at step t",
                     marker={"size": 6, "color": f"rgb{SAMPLE_COLOR}"}, hoverinfo="skip", row=1, col=2)  # fmt: skip
-    y_min, y_max = view.bounds[2:]
+    x_min, x_max, y_min, y_max = view.bounds
     fig.update_layout(template=TEMPLATE, height=SAMPLE_HEIGHT, title={"text": view.title, "x": 0.02},
                       margin={"t": 80}, legend={"orientation": "h", "y": -0.15})  # fmt: skip
     for col, anchor in ((1, "x"), (2, "x2")):

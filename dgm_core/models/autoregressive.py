@@ -192,6 +192,8 @@ class MADE(AutoregressiveModel):
 
     ``order`` ("natural", "reversed" or "random", seeded by ``seed``) is the order the dimensions are generated in;
     the masks follow it, so any order gives an exact likelihood, though not an equally easy one to learn.
+    ``context`` > 0 adds that many inputs after the D dimensions, seen by every hidden unit and predicted by no
+    output (degree 0): a condition, as in a class-conditional MADE.
     """
 
     def __init__(
@@ -202,12 +204,15 @@ class MADE(AutoregressiveModel):
         components: int = 10,
         order: str = "natural",
         seed: int = 0,
+        context: int = 0,
     ) -> None:
         permutation = order_permutation(spec.dim, order, seed)
         super().__init__(spec, components, permutation)
         degrees = torch.empty_like(permutation)
         degrees[permutation] = torch.arange(1, spec.dim + 1)
-        self.net = masked_mlp(made_masks(spec.dim, hidden, layers, self.params_per_dim, degrees))
+        masks = made_masks(spec.dim, hidden, layers, self.params_per_dim, degrees)
+        masks[0] = torch.cat([masks[0], torch.ones(hidden, context, dtype=torch.bool)], 1)
+        self.net = masked_mlp(masks)
 
     def _params(self, u: Tensor) -> Tensor:
         return self.net(self._scaled(u)).reshape(len(u), self.params_per_dim, self.spec.dim)

@@ -29,7 +29,7 @@ import torch
 from torch import Tensor
 
 from dgm_core.data import DataSpec
-from dgm_core.models.autoregressive import MADE, made_masks, masked_mlp
+from dgm_core.models.autoregressive import MADE
 from dgm_core.models.gan import GAN
 from dgm_core.models.labels import cycle_labels, one_hot
 from dgm_core.models.latent import VAE
@@ -173,12 +173,7 @@ class ConditionalMADE(LabelFrequencies, MADE):
         n_classes: int | None = None,
     ) -> None:
         n_classes = _class_count(spec, n_classes)
-        super().__init__(spec, hidden, layers, components, order, seed)
-        degrees = torch.empty_like(self.order)
-        degrees[self.order] = torch.arange(1, spec.dim + 1)
-        masks = made_masks(spec.dim, hidden, layers, self.params_per_dim, degrees)
-        masks[0] = torch.cat([masks[0], torch.ones(hidden, n_classes, dtype=torch.bool)], 1)  # the label: seen by all
-        self.net = masked_mlp(masks)
+        super().__init__(spec, hidden, layers, components, order, seed, context=n_classes)  # the label: seen by all
         self.n_classes = n_classes
         self.register_buffer("label_counts", torch.ones(n_classes))
         self.capabilities = replace(
