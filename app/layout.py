@@ -16,6 +16,7 @@ from app.gallery import Views, build_gallery
 from app.how_conditionals import build_how_conditionals
 from app.how_diffusion import build_how_diffusion
 from app.how_it_works import build_how_it_works
+from app.how_pixels import build_how_pixels
 from app.how_posteriors import build_how_posteriors
 from app.latent_tab import build_latent_tab
 from app.lecture_tab import build_lecture_tab
@@ -95,6 +96,7 @@ def build(backend: Backend) -> gr.Blocks:
                 train_outputs = build_train_tab(backend, session)
                 build_how_it_works(session)
                 build_how_conditionals(session)
+                build_how_pixels(session)
                 build_how_posteriors(session)
                 build_how_diffusion(session)
             with gr.Tab("Compare", id="compare", elem_id="tab-compare") as tab:

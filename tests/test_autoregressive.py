@@ -352,3 +352,22 @@ def test_drawing_one_dimension_at_a_time_draws_what_sample_draws(name):
     for d in model.order.tolist():
         x[d] = model.draw_conditional(x.reshape(data.spec.shape), d)
     torch.testing.assert_close(x, expected, atol=1e-5, rtol=1e-5)
+
+
+@pytest.mark.parametrize("name", ["MADE", "PixelCNN", "Transformer"])
+def test_an_image_drawn_step_by_step_is_what_sample_draws_and_each_conditional_is_a_distribution(name):
+    data = load_dataset("digits")
+    torch.manual_seed(0)
+    model = build_model(name, data.spec, hidden=16)
+    perturb(model, 0.05)
+    model.eval()
+    torch.manual_seed(3)
+    expected = model.sample(1)[0].flatten()
+    torch.manual_seed(3)
+    image, probs = model.sample_step_by_step()
+    torch.testing.assert_close(image, expected)
+    assert probs.shape == (64, 17)
+    torch.testing.assert_close(probs.sum(1), torch.ones(64))
+    first = model.order[0]
+    empty = torch.zeros(data.spec.shape)
+    torch.testing.assert_close(probs[first].log(), model.conditional_log_density(empty, int(first), torch.arange(17.0)))

@@ -163,3 +163,32 @@ def test_how_diffusion_shows_the_noised_data_and_the_reverse_chains_at_any_step(
     assert "at step 0," in how_diffusion.figure(process, 0).layout.annotations[1].text
     Page.current = RunView(open_preset(PRESETS["gan-modes"], rescore=False))
     assert how_diffusion.show_process(Page())[0] is None
+
+
+def test_how_pixels_reveals_a_sampled_image_in_each_runs_order_with_its_conditionals(monkeypatch) -> None:
+    from app import how_pixels
+    from app.session import RunView
+    from dgm_core.presets import PRESETS, open_preset
+    from dgm_core.runs import Run, RunSpec
+
+    pixelcnn = RunView(open_preset(PRESETS["sampling-digits"], rescore=False))
+    made = RunView(Run(RunSpec.defaults("MADE", "digits", options={"order": 3})))
+
+    class Page:
+        current = pixelcnn
+        views = {1: pixelcnn, 2: made}
+
+    monkeypatch.setattr(how_pixels, "PLAY_S", 0.0)
+    drawing, said, _ = how_pixels.start_image(Page())
+    assert "2 runs on digits" in said and drawing.drawn == 0
+    first, second = drawing.lanes
+    assert first.order == list(range(64)) and sorted(second.order) == list(range(64)) != second.order
+    drawing, figure = how_pixels.next_pixel(drawing)
+    assert np.isfinite(first.so_far(1)).sum() == 1 and not np.isnan(first.so_far(1)[0])
+    (bars,) = [trace for trace in figure.data if trace.type == "bar"]
+    assert np.asarray(bars.y).sum() == pytest.approx(1.0, abs=1e-5)  # the drawn pixel's conditional over 17 levels
+    *_, (drawing, _) = how_pixels.play_pixels(drawing)
+    assert drawing.drawn == 64 and np.isfinite(drawing.lanes[1].so_far(64)).all()
+    assert how_pixels.export_gif(drawing).endswith(".gif")
+    Page.current = RunView(open_preset(PRESETS["flows-on-rings"], rescore=False))
+    assert how_pixels.start_image(Page())[0] is None

@@ -131,6 +131,19 @@ class AutoregressiveModel(GenerativeModel):
         value = self._draw(self._params_given(x, d))[0]
         return float(value if self.discrete else value * self.standardize.std[d] + self.standardize.mean[d])
 
+    @torch.no_grad()
+    def sample_step_by_step(self) -> tuple[Tensor, Tensor]:
+        """One image drawn pixel by pixel exactly as ``sample(1)`` draws it, with the conditional each pixel came from:
+        the levels (D,) and p(x_d = v | x before d) for every pixel d and level v (D, L). Images only."""
+        if not self.discrete:
+            raise ValueError("sample_step_by_step draws images; for points use draw_conditional")
+        u = torch.zeros(1, self.spec.dim, device=self.device)
+        probs = torch.zeros(self.spec.dim, self.spec.levels, device=self.device)
+        for d, params in self._conditionals(u, torch.ones_like(u, dtype=torch.bool)):
+            probs[d] = params.softmax(-1)[0]
+            u[:, d] = self._draw(params)
+        return u[0], probs
+
     def _params_given(self, x: Tensor, d: int) -> Tensor:
         """(1, P): the parameters of conditional d for item x (D,), with what comes at or after d hidden."""
         u, _ = self._to_sequence(x[None])
