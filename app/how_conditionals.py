@@ -49,7 +49,7 @@ def build_how_conditionals(session: gr.State) -> None:
             draw = gr.Button("Draw step by step", elem_id="cond-draw", scale=0)
         plot = LivePlot(None, height=SAMPLE_HEIGHT, show_label=False, elem_id="cond-plot")
         steps = gr.State(None)
-    quiet = {"show_progress": "hidden", "api_visibility": "private"}
+    quiet = {"show_progress": "hidden", "api_visibility": "private", "concurrency_limit": None}
     show.click(show_conditionals, session, [steps, note, value, plot], **quiet)
     value.input(lambda s, v: None if s is None else figure(s, v), [steps, value], plot, trigger_mode="always_last",
                 **quiet)  # fmt: skip

@@ -60,7 +60,7 @@ def build_how_it_works(session: gr.State) -> None:
                 label="Where each layer stretches (> 0) or squeezes (< 0) space", elem_id="how-log-dets",
             )  # fmt: skip
         passes = gr.State(None)  # this page's last shown pass
-    quiet = {"show_progress": "hidden", "api_visibility": "private"}
+    quiet = {"show_progress": "hidden", "api_visibility": "private", "concurrency_limit": None}
     show.click(show_layers, session, [passes, note, layer, plot, log_dets], **quiet)
     layer.input(draw_stage, [passes, layer], plot, trigger_mode="always_last", **quiet)
     play.click(play_layers, passes, [layer, plot], **quiet)

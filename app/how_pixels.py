@@ -75,7 +75,7 @@ def build_how_pixels(session: gr.State) -> None:
         plot = LivePlot(None, height=SAMPLE_HEIGHT + 60, show_label=False, elem_id="pixels-plot")
         gif = gr.File(label="The image filling in (GIF)", visible=True, elem_id="pixels-gif-file")
         drawing = gr.State(None)
-    quiet = {"show_progress": "hidden", "api_visibility": "private"}
+    quiet = {"show_progress": "hidden", "api_visibility": "private", "concurrency_limit": None}
     start.click(start_image, session, [drawing, note, plot], **quiet)
     step.click(next_pixel, drawing, [drawing, plot], **quiet)
     play.click(play_pixels, drawing, [drawing, plot], **quiet)
@@ -151,7 +151,7 @@ def figure(drawing: Drawing) -> go.Figure:
     ]
     specs = [[{} for _ in lanes] + [{"rowspan": 2}], [{} for _ in lanes] + [None]]
     fig = make_subplots(rows=2, cols=columns, specs=specs, subplot_titles=titles, vertical_spacing=0.12,
-                        horizontal_spacing=0.05, column_widths=[1.0] * len(lanes) + [1.3])  # fmt: skip
+                        horizontal_spacing=0.05, column_widths=[1.0] * len(lanes) + [0.9])  # fmt: skip
     for col, lane in enumerate(lanes, start=1):
         order = np.empty(drawing.pixels, dtype=np.int64)
         order[lane.order] = np.arange(drawing.pixels)

@@ -42,7 +42,14 @@ def build_how_posteriors(session: gr.State) -> None:
                 label="Each item's posterior and what it costs the ELBO",
                 elem_id="post-table",
             )
-    show.click(show_posteriors, session, [note, plot, table], show_progress="hidden", api_visibility="private")
+    show.click(
+        show_posteriors,
+        session,
+        [note, plot, table],
+        show_progress="hidden",
+        api_visibility="private",
+        concurrency_limit=None,
+    )
 
 
 def show_posteriors(page: Session) -> tuple:

@@ -15,8 +15,10 @@ from app.compare_tab import build_compare_tab
 from app.gallery import Views, build_gallery
 from app.how_conditionals import build_how_conditionals
 from app.how_diffusion import build_how_diffusion
+from app.how_energy import build_how_energy
 from app.how_it_works import build_how_it_works
 from app.how_pixels import build_how_pixels
+from app.how_players import build_how_players
 from app.how_posteriors import build_how_posteriors
 from app.latent_tab import build_latent_tab
 from app.lecture_tab import build_lecture_tab
@@ -98,6 +100,8 @@ def build(backend: Backend) -> gr.Blocks:
                 build_how_conditionals(session)
                 build_how_pixels(session)
                 build_how_posteriors(session)
+                build_how_players(session)
+                build_how_energy(session)
                 build_how_diffusion(session)
             with gr.Tab("Compare", id="compare", elem_id="tab-compare") as tab:
                 build_compare_tab(session, tab)

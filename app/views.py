@@ -13,6 +13,7 @@ from app.session import DATA_POINTS_SHOWN, SAMPLES_SHOWN, RunView, display_bound
 from dgm_core.data import Dataset
 from dgm_core.device import describe
 from dgm_core.evaluation import Scores, bits_per_dim
+from dgm_core.models.base import GenerativeModel
 from dgm_core.modes import mode_coverage
 
 PHASES = {
@@ -170,16 +171,29 @@ def samples_figure(view: RunView) -> go.Figure:
 
 
 def _field_figure(view: RunView, title: str, subtitle: str, samples: np.ndarray | None) -> go.Figure:
-    """The model's field over the plane (a GAN's discriminator, as in GAN Lab; an EBM's −E), the samples, and how the
-    model moves them."""
-    model, field = view.model, view.log_density
+    return field_figure(view.model, title, subtitle, view.bounds, view.data_points, samples, view.log_density,
+                        view.arrows)  # fmt: skip
+
+
+def field_figure(
+    model: GenerativeModel,
+    title: str,
+    subtitle: str,
+    bounds: tuple[float, float, float, float],
+    data: np.ndarray,
+    samples: np.ndarray | None,
+    field: np.ndarray | None,
+    arrows: tuple[np.ndarray, np.ndarray] | None,
+) -> go.Figure:
+    """A model's field over the plane (a GAN's discriminator, as in GAN Lab; an EBM's −E), the samples, and how the
+    model moves them (``arrows``: points and directions)."""
     field_range = None if field is None else model.field_range or (float(field.min()), float(field.max()))
     figure = figures.scatter_figure(
-        title, view.bounds, view.data_points, samples, field, density_label=model.field_name,
-        density_range=field_range, subtitle=subtitle,
+        title, bounds, data, samples, field, density_label=model.field_name, density_range=field_range,
+        subtitle=subtitle,
     )  # fmt: skip
-    if view.arrows is not None:
-        figures.add_arrows(figure, *view.arrows, view.bounds, name=model.arrows_name)
+    if arrows is not None:
+        figures.add_arrows(figure, *arrows, bounds, name=model.arrows_name)
     return figure
 
 

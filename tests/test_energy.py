@@ -79,3 +79,17 @@ def test_the_field_is_minus_the_energy_and_each_arrow_lowers_it() -> None:
     assert (model.field(samples + step * drift) > model.field(samples)).all()  # uphill in −E: downhill in energy
     assert model.capabilities.field and "η = " in model.field_note
     assert not EnergyBasedModel(load_dataset("digits").spec, hidden=8).capabilities.field
+
+
+def test_the_langevin_trajectory_starts_in_the_box_and_ends_at_what_sample_draws():
+    data = load_dataset("moons")
+    torch.manual_seed(0)
+    model = EnergyBasedModel(data.spec, hidden=16, langevin_steps=7)
+    torch.manual_seed(5)
+    path = model.langevin_trajectory(30)
+    torch.manual_seed(5)
+    expected = model.sample(30)
+    assert path.shape == (8, 30, 2) and model.capabilities.chains
+    torch.testing.assert_close(path[-1], expected)
+    start = model.standardize(path[0])[0]
+    assert start.min() >= -3 and start.max() <= 3  # chains start uniform on [−3, 3]² in standardised units

@@ -10,6 +10,7 @@ import torch
 from torch import Tensor, nn
 
 from dgm_core.data import DataSpec, load_dataset
+from dgm_core.models.energy import EnergyBasedModel
 from dgm_core.models.fgan import DIVERGENCES, FGAN
 from dgm_core.models.gan import GAN
 from dgm_core.models.wgan import WGANGP, gradient_penalty, interpolates
@@ -212,3 +213,42 @@ def test_only_unconditional_gans_on_points_offer_the_field() -> None:
 
     assert not GAN(load_dataset("digits").spec, hidden=8).capabilities.field
     assert not ConditionalGAN(load_dataset("digits").spec, hidden=8).capabilities.field
+
+
+# --- one player at a time (GAN Lab's step D / step G) ---------------------------------------------------------------
+
+
+@pytest.mark.parametrize("model_class", [GAN, WGANGP, FGAN], ids=["GAN", "WGAN-GP", "f-GAN"])
+def test_stepping_one_player_changes_only_that_players_weights(model_class) -> None:
+    data = load_dataset("8gaussians")
+    torch.manual_seed(0)
+    model = model_class(data.spec, hidden=16)
+    optimizers = model.configure_optimizers(1e-2)
+    before = {name: p.detach().clone() for name, p in model.named_parameters()}
+    model.step_player(data.train[:64], optimizers, "discriminator")
+    changed = {name.split(".")[0] for name, p in model.named_parameters() if not torch.equal(p, before[name])}
+    assert changed == {"discriminator"}
+    before = {name: p.detach().clone() for name, p in model.named_parameters()}
+    model.step_player(data.train[:64], optimizers, "generator")
+    changed = {name.split(".")[0] for name, p in model.named_parameters() if not torch.equal(p, before[name])}
+    assert changed == {"generator"}
+    with pytest.raises(ValueError, match="discriminator and the generator"):
+        model.step_player(data.train[:64], optimizers, "referee")
+
+
+def test_an_arena_steps_a_copy_and_a_discriminator_stepped_alone_tells_the_fixed_fakes_from_data() -> None:
+    from dgm_core.arena import Arena
+
+    data = load_dataset("8gaussians")
+    torch.manual_seed(0)
+    model = GAN(data.spec, hidden=32)
+    original = [p.detach().clone() for p in model.parameters()]
+    arena = Arena(model, data.train, lr=2e-3, batch_size=128)
+    arena.step("discriminator", times=150)
+    assert all(torch.equal(p, q) for p, q in zip(model.parameters(), original))  # the run's model is untouched
+    assert arena.steps == {"discriminator": 150, "generator": 0}
+    real = arena.model.field(data.test[:1000]).mean()
+    fake = arena.model.field(arena.model.sample(1000)).mean()
+    assert real > 0.6 > 0.4 > fake  # the generator never moved: a discriminator alone wins
+    with pytest.raises(ValueError, match="no players"):
+        Arena(EnergyBasedModel(data.spec, hidden=8), data.train, lr=1e-3, batch_size=8)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+import torch
 
 from app import figures, latent_figures, likelihood
 from app.inputs import parse_spec
@@ -192,3 +193,43 @@ def test_how_pixels_reveals_a_sampled_image_in_each_runs_order_with_its_conditio
     assert how_pixels.export_gif(drawing).endswith(".gif")
     Page.current = RunView(open_preset(PRESETS["flows-on-rings"], rescore=False))
     assert how_pixels.start_image(Page())[0] is None
+
+
+def test_how_players_steps_a_copy_of_the_gans_players_one_at_a_time() -> None:
+    from app import how_players
+    from app.session import RunView
+    from dgm_core.presets import PRESETS, open_preset
+
+    class Page:
+        current = RunView(open_preset(PRESETS["gan-modes"], rescore=False))
+
+    before = [p.detach().clone() for p in Page.current.model.parameters()]
+    match, said, figure = how_players.copy_players(Page())
+    assert "Copied the players" in said and "modes covered" in figure.layout.title.subtitle.text
+    note, figure = how_players.play(match, "discriminator", 10)
+    assert note.startswith("After 10 D steps and 0 G steps") and "discriminator loss" in note
+    note, figure = how_players.play(match, "both", 2, k=3)
+    assert note.startswith("After 16 D steps and 2 G steps")
+    assert any(trace.name == Page.current.model.arrows_name for trace in figure.data)
+    assert all(torch.equal(p, q) for p, q in zip(Page.current.model.parameters(), before))  # the run is untouched
+    Page.current = RunView(open_preset(PRESETS["energy-based"], rescore=False))
+    assert how_players.copy_players(Page())[0] is None
+
+
+def test_how_energy_draws_the_chains_paths_and_the_positives_against_the_negatives() -> None:
+    from app import how_energy
+    from app.session import RunView
+    from dgm_core.presets import PRESETS, open_preset
+
+    class Page:
+        current = RunView(open_preset(PRESETS["energy-based"], rescore=False))
+
+    landscape, said, slider, figure = how_energy.show_chains(Page())
+    steps = Page.current.model.langevin_steps
+    assert slider.maximum == steps and landscape.chains.shape == (steps + 1, how_energy.CHAINS, 2)
+    positive, negative = landscape.energies
+    assert f"{positive:.2f} − {negative:.2f}" in said
+    names = [trace.name for trace in how_energy.figure(landscape, 3).data]
+    assert "chains at step 3" in names and "positives: data (E lowered)" in names
+    Page.current = RunView(open_preset(PRESETS["gan-modes"], rescore=False))
+    assert how_energy.show_chains(Page())[0] is None

@@ -42,7 +42,14 @@ class Capabilities:
         sampling pass and ``layer_log_dets(x)`` each layer's mean log |det| on items x.
     denoising: True (diffusion and score models on 2D points) when ``noised(x, t, noise)`` runs the forward process
         to step t of ``steps``, ``denoise_direction(x, t)`` points each noisy point toward the model's guess of its
-        origin, ``reverse_trajectory(n)`` gives sampling chains step by step, and ``process_note`` says how.
+        origin, ``process_note`` says how, and the sampler may take fewer network passes: ``sampler_choices`` lists
+        the numbers it offers (the trained sampler's first), ``sample_with(n, passes)`` draws with one, and
+        ``reverse_trajectory(n, passes)`` gives its chains row by row, row i at step ``trajectory_steps(passes)[i]``
+        (0 = the samples, up to ``steps``; passes None: the trained sampler).
+    players: True (GANs on unconditional data) when ``step_player(x, optimizers, player)`` takes one optimisation
+        step of one player alone, "discriminator" or "generator" (GAN Lab's step D / step G), and returns its loss.
+    chains: True (energy-based models on 2D points) when ``langevin_trajectory(n)`` gives n sampling chains step by
+        step, in data units, as ``sample`` runs them.
     posterior: True (latent-variable models) when ``posterior(x)`` gives the encoder's q(z | x) = N(μ, diag σ²) of
         each item as (μ, σ).
     conditionals: True (autoregressive models) when ``conditional_log_density(x, d, values)`` gives
@@ -64,6 +71,8 @@ class Capabilities:
     conditionals: bool = False
     posterior: bool = False
     denoising: bool = False
+    players: bool = False
+    chains: bool = False
 
 
 class GenerativeModel(nn.Module):

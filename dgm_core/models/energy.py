@@ -43,7 +43,7 @@ class EnergyBasedModel(GenerativeModel):
         self.step_size = step_size
         self.noise_scale = noise_scale
         self.energy_penalty = energy_penalty
-        self.capabilities = Capabilities(likelihood="none", field=not self.discrete)
+        self.capabilities = Capabilities(likelihood="none", field=not self.discrete, chains=not self.discrete)
         self.sampling_cost = f"{langevin_steps} Langevin steps"
 
     @property
@@ -95,6 +95,17 @@ class EnergyBasedModel(GenerativeModel):
         x = self.sample(n).requires_grad_(True)
         (gradient,) = torch.autograd.grad(self.energy(self.standardize(x)[0]).sum(), x)
         return x.detach(), -gradient
+
+    def langevin_trajectory(self, n: int) -> Tensor:
+        """(K + 1, n, 2): n short-run chains in data units, from their uniform start (index 0) through each of the K
+        Langevin steps to the samples (index K), as ``sample`` runs them."""
+        path = [self._initial(n)]
+        with torch.enable_grad():
+            for _ in range(self.langevin_steps):
+                y = path[-1].detach().requires_grad_(True)
+                (grad_energy,) = torch.autograd.grad(self.energy(y).sum(), y)
+                path.append(langevin_step(y.detach(), -grad_energy, self.step_size, self.noise_scale))
+        return torch.stack([self.standardize.inverse(y.detach()) for y in path])
 
     def sample(self, n: int) -> Tensor:
         y = self.langevin_chain(self._initial(n))

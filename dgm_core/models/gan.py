@@ -52,7 +52,10 @@ class GAN(GenerativeModel):
             self.discriminator = _dropout_after_activations(self.discriminator, dropout)
         self.standardize = None if self.discrete else Standardize(spec)
         self.capabilities = Capabilities(
-            likelihood="none", latent_dim=self.latent_dim, field=not self.discrete and not condition_dim
+            likelihood="none",
+            latent_dim=self.latent_dim,
+            field=not self.discrete and not condition_dim,
+            players=not condition_dim,
         )
 
     def configure_optimizers(self, lr: float) -> list[torch.optim.Optimizer]:
@@ -114,14 +117,33 @@ class GAN(GenerativeModel):
         d_optimizer, g_optimizer = optimizers
         real = self._real(x)
         for part in torch.arange(len(x), device=x.device).chunk(self.critic_steps):
-            part_condition = None if condition is None else condition[part]
-            with torch.no_grad():
-                fake = self._fake(len(part), part_condition)
-            terms = self._discriminator_terms(real[part], fake, part_condition)
-            descend(d_optimizer, terms["loss"])
-        g_loss = self._generator_loss(self._fake(len(x), condition), condition)
-        descend(g_optimizer, g_loss)
-        return {**{name: value.detach() for name, value in terms.items()}, "generator": g_loss.detach()}
+            terms = self._discriminator_step(real[part], d_optimizer, None if condition is None else condition[part])
+        g_loss = self._generator_step(len(x), g_optimizer, condition)
+        return {**terms, "generator": g_loss}
+
+    def step_player(self, x: Tensor, optimizers: list[torch.optim.Optimizer], player: str) -> float:
+        """One step of one player alone on the batch x: the discriminator against as many fresh fakes, or the
+        generator on a fresh batch of its own. Returns that player's loss before the step."""
+        d_optimizer, g_optimizer = optimizers
+        if player == "discriminator":
+            return float(self._discriminator_step(self._real(x), d_optimizer, None)["loss"])
+        if player == "generator":
+            return float(self._generator_step(len(x), g_optimizer, None))
+        raise ValueError(f"A GAN's players are the discriminator and the generator, not {player!r}.")
+
+    def _discriminator_step(
+        self, real: Tensor, optimizer: torch.optim.Optimizer, condition: Tensor | None
+    ) -> dict[str, Tensor]:
+        with torch.no_grad():
+            fake = self._fake(len(real), condition)
+        terms = self._discriminator_terms(real, fake, condition)
+        descend(optimizer, terms["loss"])
+        return {name: value.detach() for name, value in terms.items()}
+
+    def _generator_step(self, n: int, optimizer: torch.optim.Optimizer, condition: Tensor | None) -> Tensor:
+        loss = self._generator_loss(self._fake(n, condition), condition)
+        descend(optimizer, loss)
+        return loss.detach()
 
     # --- how it works: the discriminator's field and the generator's pull (2D points) ------------------------------
     @torch.no_grad()
