@@ -108,6 +108,16 @@ def test_how_it_works_steps_a_flow_from_the_gaussian_to_its_samples_and_explains
     assert slider.maximum == layers and "log p(x) = log N(z; 0, I)" in formula
     assert "0 of" in how_it_works.stage_figure(passes, 0).layout.title.text
     assert not np.allclose(passes.draws[0], passes.draws[-1])  # the layers moved the points
+    test = Page.current.data.test[: how_it_works.POINTS].numpy()  # inference: the data, layer by layer, to z = f(x)
+    np.testing.assert_allclose(passes.tests[-1], test, atol=1e-4)
+
+    def near_centre(points: np.ndarray) -> float:
+        return float((np.linalg.norm(points, axis=1) < 0.5).mean())
+
+    assert near_centre(test) == 0 < 0.01 < near_centre(passes.tests[0])  # the rings' hole is filled: a Gaussian
+    inference = how_it_works.stage_figure(passes, layers, how_it_works.DIRECTIONS[1]).layout.title.text
+    assert f"z = f(x) ({layers} of {layers} layers applied)" in inference
+    assert how_it_works.export_gif(passes, how_it_works.DIRECTIONS[1]).endswith(".gif")
     Page.current = RunView(open_preset(PRESETS["gan-modes"], rescore=False))
     assert how_it_works.show_layers(Page())[0] is None
 
@@ -157,13 +167,40 @@ def test_how_diffusion_shows_the_noised_data_and_the_reverse_chains_at_any_step(
     class Page:
         current = RunView(open_preset(PRESETS["diffusion"], rescore=False))
 
-    process, said, slider, figure = how_diffusion.show_process(Page())
+    process, said, slider, passes, figure = how_diffusion.show_process(Page())
     steps = Page.current.model.steps
     assert slider.maximum == steps and process.chains.shape == (steps + 1, how_diffusion.CHAINS, 2)
+    assert passes.value == process.passes == steps
     assert f"T = {steps} steps" in said and "step 100" in figure.layout.annotations[0].text
     assert "at step 0," in how_diffusion.figure(process, 0).layout.annotations[1].text
     Page.current = RunView(open_preset(PRESETS["gan-modes"], rescore=False))
     assert how_diffusion.show_process(Page())[0] is None
+
+
+def test_how_diffusion_redraws_the_chains_with_fewer_passes_and_tests_the_samples_of_each_choice() -> None:
+    from app import how_diffusion
+    from app.session import RunView
+    from dgm_core.presets import PRESETS, open_preset
+
+    class Page:
+        current = RunView(open_preset(PRESETS["diffusion"], rescore=False))
+
+    process = how_diffusion.show_process(Page())[0]
+    choices = Page.current.model.sampler_choices
+    fewer, figure = how_diffusion.redraw_chains(process, choices[-1], 60)
+    assert fewer.chains.shape == (choices[-1] + 1, how_diffusion.CHAINS, 2)
+    assert fewer.steps[0] == 0 and fewer.steps[-1] == Page.current.model.steps
+    assert f"reverse, {choices[-1]} passes:" in figure.layout.annotations[1].text
+    (shown,) = [trace for trace in figure.data if trace.name == "chains at step t"]
+    row = int(np.searchsorted(fewer.steps, 60))  # at step 60 the chains still sit where the pass to the next step left
+    assert fewer.steps[row - 1] < 60 <= fewer.steps[row]
+    np.testing.assert_array_equal(shown.x, fewer.chains[row][:, 0])
+    _, rows = how_diffusion.measure_sample_test(Page())
+    assert [row[0] for row in rows] == list(choices)
+    assert all(verdict in ("told apart", "indistinguishable from the test data at 5%") for *_, verdict, _ in rows)
+    assert rows[-1][1] > rows[0][1]  # fewer passes, worse samples: a larger MMD²
+    Page.current = RunView(open_preset(PRESETS["gan-modes"], rescore=False))
+    assert how_diffusion.measure_sample_test(Page())[0] == how_diffusion.NOT_FIT
 
 
 def test_how_pixels_reveals_a_sampled_image_in_each_runs_order_with_its_conditionals(monkeypatch) -> None:
