@@ -155,8 +155,8 @@ def test_how_posteriors_draws_each_items_ellipse_and_its_kl_for_a_2d_latent() ->
         expected = 0.5 * (mu1**2 + mu2**2 + sigma1**2 + sigma2**2 - 2 - 2 * np.log(sigma1 * sigma2))
         assert kl >= 0 and kl == pytest.approx(expected, abs=0.02)
     assert sum(trace.name == f"item #{i + 1}" for trace in figure.data for i in range(len(rows))) == len(rows)
-    Page.current = RunView(open_preset(PRESETS["latent-walk"], rescore=False))  # a VAE on digits: an 8-D latent
-    assert "2D points" in how_posteriors.show_posteriors(Page())[0]
+    Page.current = RunView(open_preset(PRESETS["flows-on-rings"], rescore=False))  # no encoder's posterior
+    assert "Train or open a **VAE" in how_posteriors.show_posteriors(Page())[0]
 
 
 def test_how_diffusion_shows_the_noised_data_and_the_reverse_chains_at_any_step() -> None:
@@ -270,3 +270,22 @@ def test_how_energy_draws_the_chains_paths_and_the_positives_against_the_negativ
     assert "chains at step 3" in names and "positives: data (E lowered)" in names
     Page.current = RunView(open_preset(PRESETS["gan-modes"], rescore=False))
     assert how_energy.show_chains(Page())[0] is None
+
+
+def test_how_posteriors_on_images_shows_reconstructions_posterior_draws_and_active_dimensions() -> None:
+    from app import how_posteriors
+    from app.session import RunView
+    from dgm_core.presets import PRESETS, open_preset
+
+    class Page:
+        current = RunView(open_preset(PRESETS["latent-walk"], rescore=False))
+
+    said, figure, table = how_posteriors.show_posteriors(Page())
+    latent = Page.current.capabilities.latent_dim
+    active = int(said.split(" of ")[0].split(": ")[-1])
+    assert 0 < active <= latent and f"of {latent} latent dimensions active" in said
+    (picture,) = figure.data
+    columns = how_posteriors.IMAGE_DRAWS + 2  # the item, its reconstruction, the draws
+    assert np.asarray(picture.z).shape[:2] == figures.image_grid(np.zeros((columns * how_posteriors.ITEMS, 1, 8, 8)),
+                                                                 17, columns=columns, scale=6).shape  # fmt: skip
+    assert len(table.value["data"]) == how_posteriors.ITEMS and all(row[1] > 0 for row in table.value["data"])
