@@ -9,6 +9,7 @@ import torch
 from torch import Tensor, nn
 
 from dgm_core.data import DataSpec, load_dataset
+from dgm_core.evaluation import mmd_test
 from dgm_core.models.denoising import langevin_step
 from dgm_core.models.diffusion import DDPM, discretized_gaussian_log_prob
 from dgm_core.models.score import NCSN
@@ -207,3 +208,120 @@ def test_the_score_models_annealed_chains_end_at_what_sample_draws() -> None:
     y = model.standardize(x)[0]
     tweedie = model.standardize.inverse(y + model.sigmas[-1] ** 2 * model.score(y, 4)).detach()
     torch.testing.assert_close(x + model.denoise_direction(x, 1), tweedie)
+
+
+# --- fewer passes: respaced ancestral sampling, fewer Langevin steps per level ----------------------------------------
+
+
+class PointMassNoise(nn.Module):
+    """ε*(y_t, t) = (y_t − √ᾱ_t c) / √(1 − ᾱ_t): the exact noise predictor when every y_0 is c."""
+
+    def __init__(self, model: DDPM, c: float) -> None:
+        super().__init__()
+        self.alpha_bar = model.alpha_bar
+        self.steps = model.steps
+        self.c = c
+        self.unused = nn.Parameter(torch.zeros(()))
+
+    def forward(self, y: Tensor, level: Tensor) -> Tensor:
+        alpha_bar = self.alpha_bar[torch.round(level * self.steps).long() - 1, None]
+        return (y - alpha_bar.sqrt() * self.c) / (1 - alpha_bar).sqrt()
+
+
+def _count_passes(model: nn.Module) -> list[int]:
+    """A list that grows by one at each pass through the model's network."""
+    calls: list[int] = []
+    model.network.register_forward_hook(lambda *_: calls.append(1))
+    return calls
+
+
+@pytest.mark.parametrize("variance", ["beta", "posterior"])
+def test_respaced_sampling_with_all_t_passes_is_the_trained_sampler(variance) -> None:
+    torch.manual_seed(0)
+    model = DDPM(load_dataset("moons").spec, hidden=16, steps=20, reverse_variance=variance).eval()
+    torch.manual_seed(3)
+    expected = model.sample(30)
+    torch.manual_seed(3)
+    assert torch.equal(model.sample_with(30, 20), expected)
+
+
+def test_fewer_passes_visit_evenly_spaced_steps_with_one_network_pass_each() -> None:
+    torch.manual_seed(0)
+    model = DDPM(load_dataset("moons").spec, hidden=16, steps=100).eval()
+    assert model.sampler_choices == (100, 50, 20, 10, 5)
+    assert model.trajectory_steps(5) == [0, 1, 26, 50, 75, 100] and model.trajectory_steps(1) == [0, 100]
+    calls = _count_passes(model)
+    for passes in (*model.sampler_choices, 2, 1):
+        calls.clear()
+        torch.manual_seed(3)
+        samples = model.sample_with(30, passes)
+        assert len(calls) == passes and samples.shape == (30, 2) and torch.isfinite(samples).all()
+        torch.manual_seed(3)
+        path = model.reverse_trajectory(30, passes)
+        assert path.shape == (passes + 1, 30, 2) and torch.equal(path[0], samples)
+    with pytest.raises(ValueError):
+        model.sample_with(3, 101)
+
+
+@pytest.mark.parametrize("schedule", ["linear", "cosine"])
+def test_respaced_chains_keep_the_forward_marginals_with_the_exact_denoiser(schedule) -> None:
+    """Every y_0 = c: with the exact ε and σ'² = β̃', the 4-pass chain is q's own reverse chain over the steps S it
+    visits, so at each S it has q's marginal N(√ᾱ_S c, 1 − ᾱ_S) (a pass that kept the trained β_S instead of the merged
+    β' = 1 − ᾱ_S / ᾱ_{S'} would leave the variance at step 34 near 0.94 instead of 0.70, linear schedule)."""
+    c = 2.0
+    model = DDPM(_gaussian_spec(), hidden=8, steps=100, schedule=schedule, reverse_variance="posterior")
+    model.network = PointMassNoise(model, c)
+    torch.manual_seed(0)
+    path = model.reverse_trajectory(20_000, 4)
+    steps = model.trajectory_steps(4)
+    assert steps == [0, 1, 34, 67, 100]
+    torch.testing.assert_close(path[0], torch.full_like(path[0], c))
+    for row, step in enumerate(steps[1:-1], start=1):
+        alpha_bar = model.alpha_bar[step - 1].item()
+        assert path[row].mean().item() == pytest.approx(math.sqrt(alpha_bar) * c, abs=0.03), f"step {step}"
+        assert path[row].var().item() == pytest.approx(1 - alpha_bar, abs=0.04), f"step {step}"
+
+
+def test_a_trained_ddpm_passes_the_sample_test_with_its_steps_and_fails_with_two() -> None:
+    """A small DDPM trained briefly on a correlated 2D Gaussian: 500 samples from all T = 50 passes are not told
+    apart from 500 data points (p ≥ 5 %); from 2 passes (the first a jump from y_T straight to step 1) they are, with
+    an MMD² many times larger."""
+
+    def draw(n: int) -> Tensor:
+        z = torch.randn(n, 2)
+        return torch.stack([1 + 0.5 * z[:, 0], -2 + 2 * (0.6 * z[:, 0] + 0.8 * z[:, 1])], 1)
+
+    torch.manual_seed(0)
+    model = DDPM(
+        DataSpec("gaussian-2d", "points2d", (2,), None, (1.0, -2.0), (0.5, 2.0)), hidden=32, layers=2, steps=50
+    )
+    optimizer = torch.optim.Adam(model.parameters(), lr=1e-2)
+    for _ in range(300):
+        terms = model.loss(draw(256))
+        optimizer.zero_grad()
+        terms["loss"].backward()
+        optimizer.step()
+    model.eval()
+    test = draw(500)
+    full_mmd, full_p = mmd_test(model.sample_with(500, 50), test)
+    few_mmd, few_p = mmd_test(model.sample_with(500, 2), test)
+    assert full_p >= 0.05 and few_p < 0.05
+    assert few_mmd > 10 * max(full_mmd, 1e-3)
+
+
+def test_a_score_model_takes_fewer_langevin_steps_at_the_same_noise_levels() -> None:
+    torch.manual_seed(0)
+    model = NCSN(load_dataset("moons").spec, hidden=16, noise_levels=5, steps_per_level=10).eval()
+    assert model.sampler_choices == (50, 25, 10, 5)
+    calls = _count_passes(model)
+    for passes in model.sampler_choices:
+        calls.clear()
+        torch.manual_seed(3)
+        samples = model.sample_with(20, passes)
+        assert len(calls) == passes + 1 and samples.shape == (20, 2)  # L × k Langevin steps, then Tweedie's step
+        torch.manual_seed(3)
+        path = model.reverse_trajectory(20, passes)
+        assert path.shape == (6, 20, 2) and model.trajectory_steps(passes) == list(range(6))
+        assert torch.equal(path[0], samples)
+    with pytest.raises(ValueError):
+        model.sample_with(4, 12)

@@ -11,6 +11,7 @@ with the Gaussian posterior q(y_{t−1} | y_t, y_0) = N(μ̃_t, β̃_t I), β̃_
 Points are standardised (L_0 a Gaussian density, plus the log-determinant of the scaling). Images live in [−1, 1]
 (level k at 2k/(L−1) − 1) and L_0 is a discretised Gaussian: the mass of each level's bin, the outer bins reaching ±∞,
 so the bound is on the probability of the discrete image.
+Fewer passes than T: respaced ancestral sampling over a subsequence of the trained steps (``sample_with``).
 """
 
 from __future__ import annotations
@@ -83,6 +84,7 @@ class DDPM(GenerativeModel):
         super().__init__(spec)
         self.discrete = spec.levels is not None
         self.steps = steps
+        self.reverse_variance = reverse_variance
         self.kl_draws = kl_draws
         self.network = NoiseConditionedMLP(spec.dim, hidden, layers)
         self.standardize = None if self.discrete else Standardize(spec)
@@ -231,18 +233,11 @@ class DDPM(GenerativeModel):
         return self._from_space(y0) - x
 
     @torch.no_grad()
-    def reverse_trajectory(self, n: int) -> Tensor:
-        """(T + 1, n, 2): n ancestral sampling chains in data units, from y_T ~ N(0, I) (index T) down to the
-        samples (index 0), one row per step, as ``sample`` draws them."""
-        y = torch.randn(n, self.spec.dim, device=self.device)
-        path = [self._from_space(y)]
-        for step in range(self.steps, 0, -1):
-            t = torch.full((n,), step, device=self.device)
-            y = self.reverse_mean(y, t)
-            if step > 1:
-                y = y + self.reverse_var[step - 1].sqrt() * torch.randn_like(y)
-            path.append(self._from_space(y))
-        return torch.stack(path[::-1])
+    def reverse_trajectory(self, n: int, passes: int | None = None) -> Tensor:
+        """(K + 1, n, 2): n chains of ``sample_with(n, K)`` (K = ``passes``, T when None) in data units, one row per
+        step it visits, from the samples (row 0) up to y_T ~ N(0, I) (row K); row i sits at step
+        ``trajectory_steps(K)[i]`` (with K = T, row t at step t)."""
+        return torch.stack([self._from_space(y) for y in self._respaced_chain(n, passes)[::-1]])
 
     # --- sampling -------------------------------------------------------------------------------------------------
     def sample(self, n: int) -> Tensor:
@@ -254,3 +249,59 @@ class DDPM(GenerativeModel):
             if step > 1:
                 y = y + self.reverse_var[step - 1].sqrt() * torch.randn_like(y)
         return self._from_space(y)
+
+    # --- sampling with fewer passes: respaced ancestral sampling (Nichol & Dhariwal, 2021, §4) ----------------------
+    @property
+    def sampler_choices(self) -> tuple[int, ...]:
+        """Network passes ``sample_with`` may take, the trained T first: T, T/2, T/5, T/10, T/20 (rounded, ≥ 2)."""
+        return tuple(sorted({min(self.steps, max(2, round(self.steps / d))) for d in (1, 2, 5, 10, 20)}, reverse=True))
+
+    def trajectory_steps(self, passes: int | None = None) -> list[int]:
+        """[0, S_1, …, S_K]: the K = ``passes`` trained steps S_1 < … < S_K = T that a K-pass sampler visits, evenly
+        spaced from 1 to T (T alone for K = 1; every step for K = T or None), after 0, where the samples are."""
+        passes = self.steps if passes is None else passes
+        if not 1 <= passes <= self.steps:
+            raise ValueError(f"A sampler takes 1 to {self.steps} passes, not {passes}.")
+        return [0, *torch.linspace(self.steps, 1, passes, dtype=torch.float64).round().long().flip(0).tolist()]
+
+    @torch.no_grad()
+    def sample_with(self, n: int, passes: int) -> Tensor:
+        """n samples from K = ``passes`` network passes instead of T.
+
+        Any steps S_0 = 0 < S_1 < … < S_K = T of the trained chain define a shorter forward process with the same
+        marginals q(y_{S_i} | y_0) = N(√ᾱ'_i y_0, (1 − ᾱ'_i) I), ᾱ'_i = ᾱ_{S_i}, so the network trained at step S_i
+        still predicts the noise in y_{S_i}. Its one-step noise, from ᾱ'_i = ᾱ'_{i−1} α'_i:
+            α'_i = ᾱ_{S_i} / ᾱ_{S_{i−1}} = Π_{S_{i−1} < s ≤ S_i} α_s,   β'_i = 1 − α'_i,
+        and the reverse step is the trained one with β' in place of β, at the original step S_i:
+            y_{S_{i−1}} = μ'_θ + σ'_i z,   μ'_θ = (y_{S_i} − β'_i / √(1 − ᾱ'_i) · ε_θ(y_{S_i}, S_i)) / √α'_i,
+        σ'_i² = β'_i, or the posterior's β̃'_i = β'_i (1 − ᾱ'_{i−1}) / (1 − ᾱ'_i), as the model was built; the noiseless
+        mean at i = 1. With K = T, S_i = i and β' = β: exactly ``sample``. Fewer, larger steps make the Gaussian
+        reverse step a cruder fit to the true reverse q(y_{S_{i−1}} | y_{S_i}), so the samples get worse."""
+        return self._from_space(self._respaced_chain(n, passes)[-1])
+
+    def _respaced_chain(self, n: int, passes: int | None) -> list[Tensor]:
+        """The states y_{S_K}, …, y_{S_1}, y_0 of n chains of ``sample_with``, in the model's space; a pass over one
+        trained step (S_{i−1} = S_i − 1) takes it as ``sample`` does."""
+        steps = self.trajectory_steps(passes)
+        y = torch.randn(n, self.spec.dim, device=self.device)
+        states = [y]
+        for previous, step in reversed(list(zip(steps[:-1], steps[1:]))):
+            t = torch.full((n,), step, device=self.device)
+            if step == previous + 1:
+                y, var = self.reverse_mean(y, t), self.reverse_var[step - 1]
+            else:
+                scale, noise_scale, var = self._merged_step(previous, step)
+                y = scale * (y - noise_scale * self.predict_noise(y, t))
+            if previous > 0:  # the last pass, to y_0, gives the noiseless mean
+                y = y + var.sqrt() * torch.randn_like(y)
+            states.append(y)
+        return states
+
+    def _merged_step(self, previous: int, step: int) -> tuple[Tensor, Tensor, Tensor]:
+        """1 / √α'_i, β'_i / √(1 − ᾱ'_i) and σ'_i² of the pass from S_i = ``step`` to S_{i−1} = ``previous``, worked
+        out in float64 on the CPU: α'_i = ᾱ_{S_i} / ᾱ_{S_{i−1}} can lie below float32's resolution of 1 − β'_i."""
+        alpha = 1 - self.betas[:step].cpu().double()  # α_1 … α_{S_i}
+        merged, alpha_bar, alpha_bar_prev = alpha[previous:].prod(), alpha.prod(), alpha[:previous].prod()
+        beta = 1 - merged
+        var = beta if self.reverse_variance == "beta" else beta * (1 - alpha_bar_prev) / (1 - alpha_bar)
+        return tuple(c.float().to(self.device) for c in (merged.rsqrt(), beta / (1 - alpha_bar).sqrt(), var))

@@ -68,18 +68,40 @@ class NCSN(GenerativeModel):
 
     def sample(self, n: int) -> Tensor:
         """Annealed Langevin dynamics from N(0, σ_1² I), then Tweedie's denoising step at σ_L."""
-        y = self._annealed(n)[-1]
+        return self.sample_with(n, len(self.sigmas) * self.steps_per_level)
+
+    @property
+    def sampler_choices(self) -> tuple[int, ...]:
+        """Langevin steps ``sample_with`` may take, the trained L × s first (s = ``steps_per_level``): L × k for k = s,
+        s/2, s/5 and s/10 steps per level (rounded, ≥ 1). Tweedie's final step adds one network pass to each."""
+        per_level = {max(1, round(self.steps_per_level / d)) for d in (1, 2, 5, 10)}
+        return tuple(len(self.sigmas) * k for k in sorted(per_level, reverse=True))
+
+    @torch.no_grad()
+    def sample_with(self, n: int, passes: int) -> Tensor:
+        """n samples from ``passes`` = L × k Langevin steps: the same L levels and step sizes α_i = c σ_i², k steps at
+        each. Fewer steps leave each level's chain further from p_σ before σ shrinks: worse samples."""
+        y = self._annealed(n, self._per_level(passes))[-1]
         if self.discrete:
             return quantize(y, self.spec.levels, self.spec.shape)
         return self.standardize.inverse(y)
 
-    def _annealed(self, n: int) -> list[Tensor]:
-        """The chains' states: the start, after each noise level, and after the final denoising step (L + 2)."""
+    def _per_level(self, passes: int | None) -> int:
+        """Langevin steps per noise level for ``passes`` in all (the trained number for None)."""
+        if passes is None:
+            return self.steps_per_level
+        if passes < 1 or passes % len(self.sigmas):
+            raise ValueError(f"Langevin steps come in whole multiples of the {len(self.sigmas)} levels, not {passes}.")
+        return passes // len(self.sigmas)
+
+    def _annealed(self, n: int, per_level: int) -> list[Tensor]:
+        """The chains' states: the start, after each noise level's ``per_level`` steps, and after the final denoising
+        step (L + 2)."""
         y = self.sigmas[0] * torch.randn(n, self.spec.dim, device=self.device)
         states = [y]
         for level, sigma in enumerate(self.sigmas):
             alpha = self.step_scale * sigma.item() ** 2
-            for _ in range(self.steps_per_level):
+            for _ in range(per_level):
                 y = langevin_step(y, self.score(y, level), step_size=alpha / 2)
             states.append(y)
         states.append(y + self.sigmas[-1] ** 2 * self.score(y, len(self.sigmas) - 1))
@@ -114,10 +136,16 @@ class NCSN(GenerativeModel):
         y = self._to_space(x)
         return self.standardize.inverse(y + self.sigmas[level] ** 2 * self.score(y, level)) - x
 
+    def trajectory_steps(self, passes: int | None = None) -> list[int]:
+        """0, 1, …, L: ``reverse_trajectory`` has one row per noise level, whatever the steps taken at each."""
+        self._per_level(passes)  # or ValueError
+        return list(range(self.steps + 1))
+
     @torch.no_grad()
-    def reverse_trajectory(self, n: int) -> Tensor:
+    def reverse_trajectory(self, n: int, passes: int | None = None) -> Tensor:
         """(L + 1, n, 2) in data units: index L the chains' start, index t (1 … L − 1) the state once levels
-        0 … L − 1 − t are done, index 0 the samples (after the last level and Tweedie's step), as ``sample`` draws."""
-        states = self._annealed(n)  # start, after each of the L levels, after Tweedie's step
+        0 … L − 1 − t are done, index 0 the samples (after the last level and Tweedie's step), as
+        ``sample_with(n, passes)`` draws (``sample`` for None)."""
+        states = self._annealed(n, self._per_level(passes))  # start, after each of the L levels, after Tweedie's
         path = [states[-1], *states[-3:0:-1], states[0]]
         return torch.stack([self.standardize.inverse(state) for state in path])
