@@ -205,8 +205,8 @@ def image_posteriors(view: RunView) -> tuple:
     picture = image_grid(rows.flatten(0, 1).numpy(), view.data_spec.levels, columns=IMAGE_DRAWS + 2, scale=6)
     fig = go.Figure(go.Image(z=np.repeat(picture[..., None], 3, axis=2), hoverinfo="skip"))
     fig.update_layout(template=TEMPLATE, height=SAMPLE_HEIGHT + 40, margin={"t": 60},
-                      title={"text": f"Each row: a test item, its reconstruction E[x | z = μ], and E[x | z] for "
-                                     f"{IMAGE_DRAWS} draws z ~ q(z | x)", "x": 0.02})  # fmt: skip
+                      title={"text": f"Each row: item · E[x | z = μ] · {IMAGE_DRAWS} × E[x | z], z ~ q(z | x)",
+                             "x": 0.02})  # fmt: skip
     fig.update_xaxes(visible=False)
     fig.update_yaxes(visible=False)
     table = gr.Dataframe(

@@ -92,3 +92,14 @@ def test_an_energy_based_models_chains_are_played(page: Page, app_url: str, outp
     expect(titles.first).to_contain_text("after 0 steps", timeout=10_000)
     expect(titles.first).to_contain_text("after 20 steps", timeout=20_000)
     page.locator("#how-energy").screenshot(path=output_dir / "how_it_works_energy.png")
+
+
+def test_a_vaes_posteriors_on_digits_are_shown(page: Page, app_url: str, output_dir: Path) -> None:
+    page.goto(app_url + "?preset=latent-walk")
+    expect(page.locator("#status")).to_contain_text("VAE on digits", timeout=20_000)
+    page.get_by_role("tab", name="Train").click()  # the card opens the Latent explorer
+    page.locator("#how-posteriors").get_by_text("a VAE's posteriors").click()
+    page.locator("#post-show").click()
+    expect(page.locator("#post-note")).to_contain_text("latent dimensions active", timeout=10_000)
+    expect(page.locator("#post-plot .gtitle")).to_contain_text("E[x | z = μ]")
+    page.locator("#how-posteriors").screenshot(path=output_dir / "how_it_works_posteriors.png")
