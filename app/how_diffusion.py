@@ -21,6 +21,7 @@ import torch
 from plotly.subplots import make_subplots
 
 from app.figures import DATA_COLOR, PALETTE, SAMPLE_COLOR, SAMPLE_HEIGHT, TEMPLATE, add_arrows
+from app.latent_figures import points_gif
 from app.live_plot import LivePlot
 from app.session import RunView, Session
 from dgm_core.samplers import LEVEL, sampler_trials
@@ -59,6 +60,8 @@ def build_how_diffusion(session: gr.State) -> None:
         with gr.Row():
             passes = gr.Radio([], label="sampler passes (network evaluations per sample)", elem_id="diff-passes")
             measure = gr.Button("Measure the sample test", elem_id="diff-measure", scale=0)
+            export = gr.Button("Export GIF", elem_id="diff-gif", scale=0)
+            gif = gr.File(label="The reverse chains (GIF)", elem_id="diff-gif-file", scale=0)
         plot = LivePlot(None, height=SAMPLE_HEIGHT, show_label=False, elem_id="diff-plot")
         table = gr.Dataframe(
             headers=["passes", "MMD²", "p-value", "verdict", "sampling ms"],
@@ -68,12 +71,13 @@ def build_how_diffusion(session: gr.State) -> None:
             elem_id="diff-table",
         )
         process = gr.State(None)
-    quiet = {"show_progress": "hidden", "api_visibility": "private"}
+    quiet = {"show_progress": "hidden", "api_visibility": "private", "concurrency_limit": None}
     show.click(show_process, session, [process, note, step, passes, plot], **quiet)
     step.input(lambda p, t: None if p is None else figure(p, int(t)), [process, step], plot,
                trigger_mode="always_last", **quiet)  # fmt: skip
     passes.input(redraw_chains, [process, passes, step], [process, plot], trigger_mode="always_last", **quiet)
     play.click(play_reverse, process, [step, plot], **quiet)
+    export.click(export_gif, process, gif, **quiet)
     measure.click(measure_sample_test, session, [note, table], show_progress="minimal", api_visibility="private")
 
 
@@ -138,6 +142,14 @@ def play_reverse(process: Process | None) -> Iterator[tuple]:
     for t in np.linspace(steps, 0, PLAY_FRAMES).round().astype(int):
         yield int(t), figure(process, int(t))
         time.sleep(PLAY_S)
+
+
+def export_gif(process: Process | None) -> str | None:
+    """The reverse chains from noise to data, one frame per step of the chosen sampler."""
+    if process is None:
+        return None
+    view = process.view
+    return str(points_gif(view.bounds, view.data_points, process.chains[::-1], "reverse-chains"))
 
 
 def figure(process: Process, t: int) -> go.Figure:

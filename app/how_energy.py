@@ -19,6 +19,7 @@ import torch
 from plotly.subplots import make_subplots
 
 from app.figures import PALETTE, SAMPLE_COLOR, SAMPLE_HEIGHT, TEMPLATE, add_points_panel
+from app.latent_figures import points_gif
 from app.live_plot import LivePlot
 from app.session import DENSITY_GRID, RunView, Session
 from dgm_core.evaluation import field_grid
@@ -48,6 +49,8 @@ def build_how_energy(session: gr.State) -> None:
             show = gr.Button("Show the chains", variant="primary", elem_id="energy-show", scale=0)
             step = gr.Slider(0, 1, value=0, step=1, label="Langevin steps taken", elem_id="energy-step")
             play = gr.Button("Play", elem_id="energy-play", scale=0)
+            export = gr.Button("Export GIF", elem_id="energy-gif", scale=0)
+            gif = gr.File(label="The chains (GIF)", elem_id="energy-gif-file", scale=0)
         plot = LivePlot(None, height=SAMPLE_HEIGHT, show_label=False, elem_id="energy-plot")
         landscape = gr.State(None)
     quiet = {"show_progress": "hidden", "api_visibility": "private", "concurrency_limit": None}
@@ -55,6 +58,7 @@ def build_how_energy(session: gr.State) -> None:
     step.input(lambda s, k: None if s is None else figure(s, int(k)), [landscape, step], plot,
                trigger_mode="always_last", **quiet)  # fmt: skip
     play.click(play_chains, landscape, [step, plot], **quiet)
+    export.click(export_gif, landscape, gif, **quiet)
 
 
 def show_chains(page: Session) -> tuple:
@@ -88,6 +92,14 @@ def play_chains(landscape: Landscape | None) -> Iterator[tuple]:
     for k in range(len(landscape.chains)):
         yield k, figure(landscape, k)
         time.sleep(PLAY_S)
+
+
+def export_gif(landscape: Landscape | None) -> str | None:
+    """The chains from their uniform start to the samples, one frame per Langevin step."""
+    if landscape is None:
+        return None
+    view = landscape.view
+    return str(points_gif(view.bounds, view.data_points, landscape.chains, "langevin-chains"))
 
 
 def figure(landscape: Landscape, k: int) -> go.Figure:

@@ -10,9 +10,11 @@ import numpy as np
 import plotly.graph_objects as go
 from PIL import Image, ImageDraw
 
-from app.figures import PALETTE, SAMPLE_HEIGHT, base_figure, points_trace
+from app import raster
+from app.figures import DATA_COLOR, PALETTE, SAMPLE_COLOR, SAMPLE_HEIGHT, base_figure, points_trace
 
 EXPORTS = Path(tempfile.gettempdir()) / "dgm-playground-exports"
+GIF_FRAMES = 25
 
 
 def path_figure(
@@ -120,6 +122,18 @@ def save_gif(frames: Sequence[np.ndarray], name: str, seconds: float = 3.0) -> P
     duration = max(20, int(1000 * seconds / len(loop)))
     loop[0].save(path, save_all=True, append_images=loop[1:], duration=duration, loop=0)
     return path
+
+
+def points_gif(bounds: raster.Bounds, data: np.ndarray, stages: Sequence[np.ndarray], name: str) -> Path:
+    """Points moving over stages (chains from noise to data, say) as a GIF over the data in grey: at most
+    ``GIF_FRAMES`` evenly spaced stages, the first and last among them."""
+    background = raster.Cloud(data, DATA_COLOR, 0.3, 1.2)
+    chosen = np.linspace(0, len(stages) - 1, min(len(stages), GIF_FRAMES)).round().astype(int)
+    frames = [
+        raster.points_picture(bounds, [background, raster.Cloud(stages[i], SAMPLE_COLOR, 0.9, 2.2)], size=360)
+        for i in chosen
+    ]
+    return save_gif(frames, name, seconds=0.25 * len(frames))
 
 
 def save_png(picture: np.ndarray, name: str) -> Path:

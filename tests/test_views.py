@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
+from PIL import Image
 
 from app import figures, latent_figures, likelihood
 from app.inputs import parse_spec
@@ -173,6 +174,8 @@ def test_how_diffusion_shows_the_noised_data_and_the_reverse_chains_at_any_step(
     assert passes.value == process.passes == steps
     assert f"T = {steps} steps" in said and "step 100" in figure.layout.annotations[0].text
     assert "at step 0," in how_diffusion.figure(process, 0).layout.annotations[1].text
+    gif = how_diffusion.export_gif(process)
+    assert gif.endswith(".gif") and Image.open(gif).n_frames > 1
     Page.current = RunView(open_preset(PRESETS["gan-modes"], rescore=False))
     assert how_diffusion.show_process(Page())[0] is None
 
@@ -268,6 +271,7 @@ def test_how_energy_draws_the_chains_paths_and_the_positives_against_the_negativ
     assert f"{positive:.2f} − {negative:.2f}" in said
     names = [trace.name for trace in how_energy.figure(landscape, 3).data]
     assert "chains at step 3" in names and "positives: data (E lowered)" in names
+    assert how_energy.export_gif(landscape).endswith(".gif")
     Page.current = RunView(open_preset(PRESETS["gan-modes"], rescore=False))
     assert how_energy.show_chains(Page())[0] is None
 
