@@ -128,6 +128,7 @@ EXPECTED_LIKELIHOOD = {  # (on points, on images); None where the model does not
     "f-GAN (JS)": ("none", "none"),
     "DDPM": ("bound", "bound"),
     "NCSN": ("none", "none"),
+    "Flow matching": ("exact", None),
     "EBM": ("none", "none"),
 }
 
