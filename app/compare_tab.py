@@ -73,6 +73,14 @@ def build_compare_tab(session: gr.State, tab: gr.Tab) -> None:
     comparison = gr.State(None)  # this page's latest comparison
     outputs = [comparison, status, table, samples_plot, gallery, nll_plot, mmd_plot]
     dataset.change(on_dataset, dataset, models, show_progress="hidden", api_visibility="private")
+    tab.select(
+        lambda page: gr.update(choices=page.dataset_choices()),
+        session,
+        dataset,
+        show_progress="hidden",
+        api_visibility="private",
+        concurrency_limit=None,
+    )  # fmt: skip (the browser's own data sets too)
     run_btn.click(
         compare,
         [dataset, models, budget, amount, session],
@@ -96,6 +104,8 @@ def compare(
     if request is not None:  # Gradio passes it: the page is remembered, to let go of its runs when it closes
         session.backend.opened(request.session_hash, session)
     try:
+        if not session.can_use(str(dataset)):
+            raise ValueError("Choose a data set from the list: built-in, or your own.")
         session.check_room()
         comparison = Comparison(dataset, list(models or []), budget, float(amount), session.backend.device)
     except (TypeError, ValueError) as error:

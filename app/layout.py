@@ -131,7 +131,8 @@ def build(backend: Backend) -> gr.Blocks:
         quiet: dict[str, Any] = {"concurrency_limit": None, "show_progress": "hidden", "api_visibility": "private"}
         # one event creates the page's session before any other touches it: Gradio makes a State's first value on
         # first use, and events that start together would each make (and keep) their own
-        opened = demo.load(restore, [session, token], [token, train_outputs.status], js=READ_TOKEN, **quiet)
+        restored = [token, train_outputs.status, train_outputs.dataset]
+        opened = demo.load(restore, [session, token], restored, js=READ_TOKEN, **quiet)
         opened.then(None, token, None, js=KEEP_TOKEN)
         opened.then(live_status, session, train_outputs.status, **quiet)
         watch_figures(opened, session, train_outputs)
@@ -150,14 +151,15 @@ def restore_runs(session: Session, known: str, request: gr.Request, token: gr.Te
     known = known if isinstance(known, str) and TOKEN.match(known) else secrets.token_hex(16)
     restored = session.attach(known)
     session.backend.opened(request.session_hash, session)
+    shown = {token: known, outputs.dataset: gr.update(choices=session.dataset_choices())}
     if not restored:
-        return {token: known}
+        return shown
     view = session.current = next((v for v in reversed(restored) if v.run.active), restored[-1])
     interrupted = [f"#{v.id}" for v in restored if v.run.phase == "interrupted"]
     said = f"Welcome back: {len(restored)} run{'s' if len(restored) > 1 else ''} restored (see the Runs tab)."
     if interrupted:
         said += f" Interrupted when the server stopped: {', '.join(interrupted)} — press Continue to resume."
-    return {token: known, outputs.status: said + "  \n" + views.status_markdown(view)}
+    return shown | {outputs.status: said + "  \n" + views.status_markdown(view)}
 
 
 # ?preset=<key> opens a card of the lecture gallery: a click on its Open button

@@ -18,7 +18,9 @@ from typing import Any
 import numpy as np
 import torch
 
-from dgm_core.data import Dataset, load_dataset
+from dgm_core.data import Dataset, dataset_names, load_dataset
+from dgm_core.data import user as user_data
+from dgm_core.data.upload import UserData
 from dgm_core.evaluation import baseline_nll, field_grid, log_density_grid
 from dgm_core.models.base import Capabilities, GenerativeModel
 from dgm_core.runs import Run, RunSpec
@@ -172,6 +174,8 @@ class Session:
         self.token: str | None = None
         self.views: dict[int, RunView] = {}
         self.current: RunView | None = None
+        self.datasets: dict[str, str] = {}  # this browser's own data sets: name → what it is
+        self._unsaved: dict[str, UserData] = {}  # own data sets added before the page knew its browser
         self._last_id = 0
         self.lock = threading.RLock()
 
@@ -183,6 +187,10 @@ class Session:
             store = self.backend.store
             if store is not None:
                 store.attach(token)
+                for name, data in self._unsaved.items():
+                    store.add_data(token, name, data)
+                self._unsaved.clear()
+                self.datasets = {**store.datasets(token), **self.datasets}
                 early = [view.run for view in self.views.values()]
                 self.views.clear()
                 for run in early:
@@ -224,6 +232,27 @@ class Session:
         for key in idle[: max(0, len(self.views) - MAX_RUNS)]:
             del self.views[key]  # only from this page's memory: the store still has it
         return view
+
+    # --- its own data sets ----------------------------------------------------------------------------------------
+    def add_data(self, data: UserData, title: str) -> str:
+        """Make ``data`` a data set of this browser (saved with its runs); returns its name."""
+        name = user_data.name_for(data, title)
+        user_data.register(data, name)
+        with self.lock:
+            self.datasets[name] = data.note
+            if self.backend.store is not None and self.token is not None:
+                self.backend.store.add_data(self.token, name, data)
+            else:
+                self._unsaved[name] = data
+        return name
+
+    def can_use(self, dataset: str) -> bool:
+        """Built-in data, or this browser's own (no other browser's)."""
+        return dataset in dataset_names() or dataset in self.datasets
+
+    def dataset_choices(self) -> list[tuple[str, str]]:
+        """(label, name) of every data set this browser may use: the built-in ones, then its own."""
+        return [(name, name) for name in dataset_names()] + [(f"{name} (yours)", name) for name in self.datasets]
 
     def find(self, run_id: Any) -> RunView | None:
         try:

@@ -47,6 +47,7 @@ class TrainOutputs:
     nll: Any
     samples_plot: Any
     samples_image: gr.Image
+    dataset: Any = None  # the data set picker: its choices grow with the browser's own data sets
 
     def all(self) -> list:
         return [self.status, self.loss, self.nll, self.samples_plot, self.samples_image]

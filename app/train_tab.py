@@ -12,7 +12,8 @@ from app.inputs import parse_spec, whole
 from app.live_plot import LivePlot
 from app.session import SAMPLES_SHOWN, Backend, Session
 from app.streaming import FIGURES, TrainOutputs, current_figures, status, watch
-from dgm_core.data import SOURCES, dataset_names, load_dataset
+from app.your_data import build_your_data
+from dgm_core.data import dataset_names, load_dataset
 from dgm_core.models.registry import FAMILIES, MODELS, defaults_for, models_by_family, models_for
 from dgm_core.runs import Run, RunSpec
 
@@ -39,7 +40,7 @@ def data_card(name: str) -> str:
     spec = load_dataset(name).spec
     shape = "×".join(str(s) for s in spec.shape)
     kind = "2D points" if spec.kind == "points2d" else f"images {shape}, {spec.levels} levels"
-    return f"{SOURCES[name].description} *({kind})*"
+    return f"{spec.description} *({kind})*"
 
 
 def defaults(dataset: str, model: str) -> tuple[int, float, int, int]:
@@ -64,6 +65,7 @@ def build_train_tab(backend: Backend, session: gr.State) -> TrainOutputs:
         with gr.Column(scale=1, min_width=320):
             dataset = gr.Dropdown(dataset_names(), value=DEFAULT_DATASET, label="Data set", elem_id="dataset")
             data_info = gr.Markdown(data_card(DEFAULT_DATASET), elem_id="data-info", elem_classes="card")
+            build_your_data(session, dataset)
             model = gr.Dropdown(
                 model_choices(DEFAULT_DATASET), value=DEFAULT_MODEL, label="Model (family)", elem_id="model"
             )
@@ -155,7 +157,7 @@ def build_train_tab(backend: Backend, session: gr.State) -> TrainOutputs:
                 )
 
     hyper = [steps, lr, batch_size, hidden]
-    outputs = TrainOutputs(status, loss_plot, nll_plot, samples_plot, samples_image)
+    outputs = TrainOutputs(status, loss_plot, nll_plot, samples_plot, samples_image, dataset)
     quiet: dict[str, Any] = {"show_progress": "hidden", "api_visibility": "private", "concurrency_limit": None}
     dataset.change(
         on_dataset, [dataset, model], [model, *hyper, option, data_info, samples_plot, samples_image], **quiet
@@ -255,6 +257,9 @@ def option_settings(dataset: str, model: str) -> dict[str, Any]:
 def start_training(session: Session, *fields: Any) -> Iterator[str]:
     """Train a fresh model with the settings in ``fields`` (data set, model, steps, learning rate, batch size,
     hidden width, seed, option, weights to keep); stream the status line while the scheduler trains it."""
+    if not session.can_use(str(fields[0])):
+        yield refuse("Choose a data set from the list: built-in, or your own.")
+        return
     try:
         spec = parse_spec(*fields)
     except ValueError as error:

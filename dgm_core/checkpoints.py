@@ -3,7 +3,8 @@
 The zip holds two members:
 
     config.json          the run's spec (model, data, settings), its phase, step, time, evaluations, loss curve and
-                         the optimizers' non-tensor state, with a format tag and version
+                         the optimizers' non-tensor state, with a format tag and version; for a run on a user's own
+                         data, that data's content hash and size (the data itself stays with its browser)
     weights.safetensors  named tensors: the kept weights (``last.*``, and ``best.*`` when they differ), and with the
                          training state the current weights (``model.*``), optimizer moments and the random state
 
@@ -28,6 +29,7 @@ import safetensors.torch
 import torch
 from torch import Tensor
 
+from dgm_core.data import load_dataset
 from dgm_core.evaluation import Scores
 from dgm_core.runs import ACTIVE, LossCurve, Phase, Run, RunSpec
 
@@ -90,6 +92,10 @@ def write_run(run: Run, path: Path, training_state: bool = True) -> Path:
         "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         "torch_version": torch.__version__,
     }
+    data = run.data.spec
+    if data.content_hash is not None:  # a user's own data: which content, so that a load can tell
+        n = len(run.data.train) + len(run.data.val) + len(run.data.test)
+        config["data"] = {"content_hash": data.content_hash, "items": n}
     weights = {name: tensor.detach().cpu().contiguous().clone() for name, tensor in tensors.items()}
     partial = path.with_name(path.name + ".part")
     with zipfile.ZipFile(partial, "w", compression=zipfile.ZIP_STORED) as archive:
@@ -249,17 +255,31 @@ def _parse_config(config: object) -> tuple[RunSpec, dict]:
             f"This checkpoint has format version {shown}; this version of DGM Playground reads "
             f"version {FORMAT_VERSION}." + (" Update the playground to load it." if newer else " Save it again.")
         )
-    if set(config) - {"format", "format_version", "spec", "run", "created", "torch_version"}:
+    if set(config) - {"format", "format_version", "spec", "run", "created", "torch_version", "data"}:
         raise CheckpointError(f"The checkpoint's {CONFIG} has fields this version does not know.")
     try:
         spec = RunSpec.from_json(config.get("spec"))
     except ValueError as error:
         raise CheckpointError(f"The checkpoint's settings are not valid: {shorten(error, 200)}.") from None
+    _check_data(spec, config.get("data"))
     meta = config.get("run")
     try:
         return spec, _check_run_block(meta)
     except (ValueError, TypeError) as error:
         raise CheckpointError(f"The checkpoint's run record is not valid: {shorten(error, 200)}.") from None
+
+
+def _check_data(spec: RunSpec, claimed: object) -> None:
+    """A run on a user's own data names the content it was trained on; the data set known here must be that one."""
+    own = load_dataset(spec.dataset)
+    if own.spec.content_hash is None and claimed is None:
+        return
+    n = len(own.train) + len(own.val) + len(own.test)
+    if claimed != {"content_hash": own.spec.content_hash, "items": n}:
+        raise CheckpointError(
+            f"This checkpoint was trained on other data than the data set {shorten(spec.dataset, 40)} here "
+            f"({n:,} items): add the data it was trained on, then load it again."
+        )
 
 
 def _check_run_block(meta: object) -> dict:

@@ -25,7 +25,8 @@ import torch
 from torch import Tensor
 
 from dgm_core.cost import flops_per_item, parameter_count
-from dgm_core.data import Dataset, dataset_names, load_dataset
+from dgm_core.data import Dataset, dataset_names, is_known, load_dataset
+from dgm_core.data.user import content_hash
 from dgm_core.evaluation import Scores
 from dgm_core.models.base import GenerativeModel
 from dgm_core.models.registry import MODELS, build_model, defaults_for, unsupported_reason
@@ -75,7 +76,12 @@ class RunSpec:
     def check(self) -> None:
         """ValueError with a sentence a user can act on, for a spec that cannot train here (before anything is
         built): unknown names, a model that does not fit the data, values out of range, undeclared options."""
-        if self.dataset not in dataset_names():
+        if content_hash(self.dataset) is not None and not is_known(self.dataset):
+            raise ValueError(
+                f"This run is on your own data set {self.dataset!r}, which this server does not have: add that data "
+                "again (Train tab, Your own data; the same data gets the same name), then retry."
+            )
+        if not is_known(self.dataset):
             raise ValueError(f"Choose a data set: one of {', '.join(dataset_names())}.")
         if self.model not in MODELS:
             raise ValueError(f"Choose a model: one of {', '.join(MODELS)}.")

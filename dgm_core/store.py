@@ -22,6 +22,8 @@ from collections.abc import Callable
 from pathlib import Path
 
 from dgm_core.checkpoints import CheckpointError, read_run
+from dgm_core.data import user
+from dgm_core.data.upload import DataError, UserData
 from dgm_core.runs import Run
 
 TOKEN = re.compile(r"^[0-9a-f]{32}$")
@@ -88,11 +90,40 @@ class RunStore:
             time.sleep(GRACE_S / 3)
             self.let_go()
 
+    # --- the data sets a browser made -----------------------------------------------------------------------------
+    def add_data(self, token: str, name: str, data: UserData) -> bool:
+        """Keep a browser's own data set beside its runs (False, and ``problems`` says why, past a size cap)."""
+        path = self._folder(token) / "data" / f"{name}.npz"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            with self._lock:
+                self._check_room(token, path)
+            user.save(data, path)
+        except (StoreFull, OSError) as error:
+            self.problems[token] = str(error)
+            return False
+        return True
+
+    def datasets(self, token: str) -> dict[str, str]:
+        """The browser's own data sets by name, with what each is (registered, so that its runs load; a file that
+        cannot be read is skipped)."""
+        found = {}
+        folder = self._folder(token) / "data"
+        for path in sorted(folder.glob("*.npz")) if folder.exists() else []:
+            try:
+                data = user.load(path)
+                user.register(data, path.stem)
+            except DataError:
+                continue
+            found[path.stem] = data.note
+        return found
+
     # --- which runs a browser has ---------------------------------------------------------------------------------
     def runs(self, token: str) -> list[Run]:
         """The browser's runs, oldest first: those in memory, and every other one on disk (loaded now; a file that
-        cannot be read is skipped)."""
+        cannot be read is skipped). Its own data sets are registered first, for the runs trained on them."""
         folder = self._folder(token)
+        self.datasets(token)
         with self._lock:
             live = self._live.setdefault(token, {})
             for path in sorted(folder.glob("run-*.dgm.zip")) if folder.exists() else []:

@@ -11,13 +11,13 @@ import math
 import pytest
 import torch
 
-from dgm_core.data import load_dataset, shapes
+from dgm_core.data import built_in_dataset, load_dataset, shapes
 from dgm_core.data.ood import DESCRIPTIONS, ood_sets
 
 torch.set_num_threads(1)
 
 SPLITS = ("train", "val", "test")
-fresh = load_dataset.__wrapped__  # bypass the cache: build the splits again from the seed
+fresh = built_in_dataset.__wrapped__  # bypass the cache: build the splits again from the seed
 
 
 @pytest.fixture(scope="module")

@@ -27,6 +27,7 @@ class DataSpec:
     entropy_nats: the data generator's differential entropy when known: no honest test NLL can go below it.
     n_classes: number of class labels (0..n_classes-1) when the data set has them, else None.
     class_names: what each class label stands for ("7", "circle"), when there are labels.
+    content_hash: for a user's own data, the hash of its content (``UserData.content_hash``); None for built-ins.
     """
 
     name: str
@@ -39,6 +40,7 @@ class DataSpec:
     description: str = ""
     n_classes: int | None = None
     class_names: tuple[str, ...] | None = None
+    content_hash: str | None = None
 
     @property
     def dim(self) -> int:
@@ -83,13 +85,27 @@ SOURCES["digits-binary"] = DataSource(
 SOURCES["shapes"] = DataSource("shapes", "image", shapes.DESCRIPTION, shapes.make_splits)
 
 
+USER_SETS: dict[str, Dataset] = {}  # users' own data sets by name, registered by ``dgm_core.data.user.register``
+
+
 def dataset_names() -> list[str]:
+    """The built-in data sets (a user's own are known by name once registered: ``is_known``)."""
     return list(SOURCES)
 
 
-@lru_cache(maxsize=32)
+def is_known(name: str) -> bool:
+    return name in SOURCES or name in USER_SETS
+
+
 def load_dataset(name: str, seed: int = 0) -> Dataset:
-    """The fixed splits of data set ``name`` (the same seed gives the same tensors)."""
+    """The fixed splits of data set ``name`` (the same seed gives the same tensors; a user's set has one split)."""
+    if name in USER_SETS:
+        return USER_SETS[name]
+    return built_in_dataset(name, seed)
+
+
+@lru_cache(maxsize=32)
+def built_in_dataset(name: str, seed: int) -> Dataset:
     if name not in SOURCES:
         raise ValueError(f"Unknown data set {name!r}; choose one of: {', '.join(SOURCES)}")
     source = SOURCES[name]
