@@ -26,7 +26,7 @@ from dgm_core.evaluation import field_grid
 
 CHAINS = 40  # chains drawn as paths
 CONTRAST = 300  # positives and negatives
-PLAY_S = 0.3
+PLAY_S = 0.2
 
 
 @dataclass(frozen=True)

@@ -23,4 +23,11 @@ fi
 export CHROMIUM_PATH="$(find_chromium)"
 
 ruff check .
-python -m pytest "$@"
+if [ "$#" -gt 0 ]; then  # a chosen selection: run it as given
+  exec python -m pytest "$@"
+fi
+# The model and app tests in parallel, one worker per core (at most 4; each test trains on one torch thread), then
+# the browser tests one at a time: they time a live page and must not share its cores with other tests.
+workers="$(python -c 'import os; print(max(1, min(4, os.cpu_count() or 1)))')"
+python -m pytest -m "not browser" -n "$workers"
+python -m pytest -m browser

@@ -36,7 +36,7 @@ def test_a_drawn_shape_is_trained_on_and_its_density_shown(page: Page, app_url: 
     page.locator("#data-use-drawing").click()
     expect(page.locator("#data-said")).to_contain_text("drawn points", timeout=15_000)
     expect(page.locator("#data-info")).to_contain_text("drawn points", timeout=10_000)
-    set_number(page, "#steps", "150")
+    set_number(page, "#steps", "100")
     page.locator("#train-btn").click()
     expect(page.locator("#status")).to_contain_text("Done", timeout=60_000)
     expect(page.locator("#samples-plot .gtitle")).to_contain_text("log density", timeout=20_000)
