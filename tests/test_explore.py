@@ -328,8 +328,6 @@ def test_models_that_cannot_inpaint_say_so_in_words_and_change_nothing():
 def test_only_models_with_an_unconditional_importance_weighted_bound_offer_it():
     digits = load_dataset("digits")
     offering = {
-        name
-        for name in models_for(digits)
-        if build_model(name, digits.spec, hidden=8).capabilities.importance_weighted
+        name for name in models_for(digits) if build_model(name, digits.spec, hidden=8).capabilities.importance_weighted
     }
     assert offering == {"VAE", "IWAE", "β-VAE"}
