@@ -36,6 +36,7 @@ def parse_spec(
     seed: Any,
     option: Any = None,
     keep: Any = "best",
+    schedule: Any = "constant",
 ) -> RunSpec:
     """A checked ``RunSpec`` from the Train tab's fields; ``option`` sets the model's first declared option."""
     if model not in MODELS:
@@ -46,6 +47,8 @@ def parse_spec(
         options = {name: number(option, declared.label)}
     if keep not in ("best", "final"):
         raise ValueError("Keep the weights best on validation or the final ones.")
+    if schedule not in ("constant", "cosine"):
+        raise ValueError("Choose a constant learning rate or a cosine schedule.")
     spec = RunSpec(
         dataset=str(dataset),
         model=model,
@@ -56,7 +59,18 @@ def parse_spec(
         seed=whole(seed, "The seed"),
         options=options,
         keep=keep,
+        lr_schedule=schedule,
     )
     spec.check()
     spec.check_cost()
     return spec
+
+
+def seconds_budget(value: Any) -> float | None:
+    """The Train tab's time budget: None for 0 (no limit), else seconds of training between 1 and 3,600."""
+    seconds = number(value, "The time budget")
+    if seconds == 0:
+        return None
+    if not 1 <= seconds <= 3600:
+        raise ValueError("The time budget must be 0 (none) or between 1 and 3,600 seconds.")
+    return seconds

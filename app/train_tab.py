@@ -8,7 +8,7 @@ from typing import Any
 import gradio as gr
 
 from app import figures, views
-from app.inputs import parse_spec, whole
+from app.inputs import parse_spec, seconds_budget, whole
 from app.live_plot import LivePlot
 from app.session import SAMPLES_SHOWN, Backend, Session
 from app.streaming import FIGURES, TrainOutputs, current_figures, status, watch
@@ -112,6 +112,20 @@ def build_train_tab(backend: Backend, session: gr.State) -> TrainOutputs:
                 seed = gr.Number(
                     0, label="Seed", precision=0, elem_id="seed", info="Same seed, same settings: the same run."
                 )
+                with gr.Row():
+                    schedule = gr.Radio(
+                        [("constant", "constant"), ("cosine to 0", "cosine")],
+                        value="constant",
+                        label="Learning rate",
+                        elem_id="schedule",
+                        info="Cosine: from the rate above down to 0 over the steps, or over the time budget.",
+                    )
+                    seconds = gr.Number(
+                        0,
+                        label="Time budget (s)",
+                        elem_id="seconds",
+                        info="Stop after this much training time (evaluation not counted); 0: no limit.",
+                    )
                 option = gr.Slider(**option_settings(DEFAULT_DATASET, DEFAULT_MODEL), elem_id="model-option")
                 keep = gr.Radio(
                     [("best on validation", "best"), ("final weights", "final")],
@@ -176,17 +190,21 @@ def build_train_tab(backend: Backend, session: gr.State) -> TrainOutputs:
         seed_: Any,
         option_: Any,
         keep_: Any,
+        schedule_: Any,
+        seconds_: Any,
         page: Session,
         request: gr.Request,
     ) -> Iterator[str]:
         backend.opened(request.session_hash, page)
-        yield from start_training(page, dataset_, model_, steps_, lr_, batch_, hidden_, seed_, option_, keep_)
+        fields = (dataset_, model_, steps_, lr_, batch_, hidden_, seed_, option_, keep_, schedule_)
+        yield from start_training(page, *fields, seconds=seconds_)
 
     def more(steps_more: Any, page: Session, request: gr.Request) -> Iterator[str]:
         backend.opened(request.session_hash, page)
         yield from continue_training(page, steps_more)
 
-    train_btn.click(start, [dataset, model, *hyper, seed, option, keep, session], status, api_name="train", **streaming)
+    train_inputs = [dataset, model, *hyper, seed, option, keep, schedule, seconds, session]
+    train_btn.click(start, train_inputs, status, api_name="train", **streaming)
     continue_btn.click(more, [steps, session], status, api_name="continue_training", **streaming)
     # No cancels=: the status stream sees the run stop and writes the stopped state itself.
     stop_btn.click(stop_training, session, status, api_name="stop", show_progress="hidden", concurrency_limit=None)
@@ -254,23 +272,25 @@ def option_settings(dataset: str, model: str) -> dict[str, Any]:
     }
 
 
-def start_training(session: Session, *fields: Any) -> Iterator[str]:
+def start_training(session: Session, *fields: Any, seconds: Any = 0) -> Iterator[str]:
     """Train a fresh model with the settings in ``fields`` (data set, model, steps, learning rate, batch size,
-    hidden width, seed, option, weights to keep); stream the status line while the scheduler trains it."""
+    hidden width, seed, option, weights to keep, schedule), for at most ``seconds`` of training when not 0; stream
+    the status line while the scheduler trains it."""
     if not session.can_use(str(fields[0])):
         yield refuse("Choose a data set from the list: built-in, or your own.")
         return
     try:
         spec = parse_spec(*fields)
+        budget = seconds_budget(seconds)
     except ValueError as error:
         yield refuse(str(error))
         return
-    yield from train_spec(session, spec)
+    yield from train_spec(session, spec, budget)
 
 
-def train_spec(session: Session, spec: RunSpec) -> Iterator[str]:
-    """Train a fresh model with ``spec`` as the Train tab's run; stream its status line while the scheduler trains
-    it."""
+def train_spec(session: Session, spec: RunSpec, seconds: float | None = None) -> Iterator[str]:
+    """Train a fresh model with ``spec`` as the Train tab's run (for at most ``seconds`` of training when given);
+    stream its status line while the scheduler trains it."""
     try:
         session.check_room()
         run = Run(spec, session.backend.device, n_samples=SAMPLES_SHOWN[load_dataset(spec.dataset).spec.kind])
@@ -281,7 +301,7 @@ def train_spec(session: Session, spec: RunSpec) -> Iterator[str]:
         if session.current is not None and session.current.run.active:
             session.current.run.abandon()  # the tab's previous run ends, keeping its evaluated weights
         view = session.current = session.keep(run)
-        run.start()
+        run.start(max_seconds=seconds)
     session.backend.scheduler.submit(run)
     yield from status(view, session.backend.scheduler)
 

@@ -70,7 +70,7 @@ def round_trips(moves: int) -> None:
         print(f"{'data':8} {'model':8} {'median ms':>10} {'p90 ms':>8}")
         client = Client("http://127.0.0.1:7931/", verbose=False)
         for run_id, (dataset, model) in enumerate([("moons", "RealNVP"), ("digits", "VAE")], start=1):
-            client.predict(dataset, model, 200, 1e-3, 128, 64, 0, 1.0, "best", api_name="/train")
+            client.predict(dataset, model, 200, 1e-3, 128, 64, 0, 1.0, "best", "constant", 0, api_name="/train")
             client.predict(run_id, "random latents", 0, 1, 0, "slerp", 8, 0.5, None, api_name="/latent_endpoints")
             times = []
             for i in range(moves):

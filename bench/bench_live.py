@@ -134,7 +134,9 @@ def headless_rate(url: str, dataset: str, model: str, seconds: float = 45.0) -> 
     """Steps/s of the same run streamed to an API client that draws nothing (the server's work is the same)."""
     client = Client(url, verbose=False)
     d = defaults_for(model, load_dataset(dataset).spec)
-    job = client.submit(dataset, model, int(BIG), d.lr, d.batch_size, d.hidden, 0, 1.0, "best", api_name="/train")
+    job = client.submit(
+        dataset, model, int(BIG), d.lr, d.batch_size, d.hidden, 0, 1.0, "best", "constant", 0, api_name="/train"
+    )
     first = None
     for output in job:
         found = STEP.search(output)

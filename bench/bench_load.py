@@ -51,8 +51,8 @@ class Student:
         d = defaults_for(model, load_dataset(dataset).spec)
         go.wait()
         clicked = time.perf_counter()
-        job = self.client.submit(dataset, model, 1_000_000, d.lr, d.batch_size, d.hidden, 0, 1.0, "best",
-                                 api_name="/train")  # fmt: skip
+        job = self.client.submit(dataset, model, 1_000_000, d.lr, d.batch_size, d.hidden, 0, 1.0, "best", "constant",
+                                 0, api_name="/train")  # fmt: skip
         for output in job:
             found = STEP.search(output or "")
             now = time.perf_counter()

@@ -118,7 +118,8 @@ class Trainer:
         self.test_x = data.test[:items].to(self.device)
         self.train_y, self.val_y = _labels(model, data, self.device, items)  # None: unconditional
         self.optimizers = model.configure_optimizers(config.lr)
-        self.schedulers = [torch.optim.lr_scheduler.LambdaLR(o, config.lr_factor) for o in self.optimizers]
+        self._budget: tuple[float, float] | None = None  # (training time at its start, seconds) of a timed run
+        self.schedulers = [torch.optim.lr_scheduler.LambdaLR(o, self._lr_factor) for o in self.optimizers]
         self.step = 0
         self.elapsed_s = 0.0  # training time over all runs
         self.busy_s = 0.0  # time spent training, evaluating and sampling: the clock of the schedules, which stands
@@ -140,6 +141,7 @@ class Trainer:
         self._stop_requested = False
         target = self.step + (steps or config.steps)
         budget_end = math.inf if max_seconds is None else self.elapsed_s + max_seconds
+        self._budget = None if max_seconds is None else (self.elapsed_s, max_seconds)
         last_eval = last_sample = -math.inf  # on the busy clock
         step_time = None  # moving average of one step's training time (evaluation excluded)
         eval_cost = sample_cost = 0.0  # the clock's schedules keep evaluation and sampling to ≤ 1/5 of the time
@@ -148,10 +150,10 @@ class Trainer:
             losses = self._train_step()
             took = time.perf_counter() - step_start
             self.step += 1
-            for scheduler in self.schedulers:
-                scheduler.step()
             self.elapsed_s += took
             self.busy_s += took
+            for scheduler in self.schedulers:
+                scheduler.step()
             step_time = took if step_time is None else 0.95 * step_time + 0.05 * took
             if not all(math.isfinite(v) for v in losses.values()):
                 self._restore(self._good_state)
@@ -180,6 +182,15 @@ class Trainer:
             yield self._event({}, 0.0, scores=scores, message=self.finish(stopped=True), done=True, stopped=True)
         elif self._stop_requested:
             yield self._event({}, 0.0, message=self.finish(stopped=True), done=True, stopped=True)
+
+    def _lr_factor(self, step: int) -> float:
+        """The learning rate as a fraction of ``lr`` after ``step`` steps: the config's schedule by steps, except that
+        a cosine schedule of a run with a time budget follows that budget's training time, ½(1 + cos π t/T), as the
+        benchmarks' loops do (``bench/bench_zuko.py``)."""
+        if self._budget is None or self.config.lr_schedule != "cosine":
+            return self.config.lr_factor(step)
+        start, seconds = self._budget
+        return 0.5 * (1 + math.cos(math.pi * min(1.0, (self.elapsed_s - start) / seconds)))
 
     def request_stop(self) -> None:
         """End the running ``run`` at its next event: score the current weights if needed, then keep (``finish``)."""

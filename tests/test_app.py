@@ -24,9 +24,14 @@ def train(
     seed: int = 0,
     option: float = 1.0,
     keep: str = "best",
+    schedule: str = "constant",
+    seconds: float = 0,
 ):
-    """Start training through the API; ``option`` sets the model's declared option (e.g. β), if it has one."""
-    return client.submit(dataset, model, steps, lr, batch, hidden, seed, option, keep, api_name="/train")
+    """Start training through the API; ``option`` sets the model's declared option (e.g. β), if it has one;
+    ``seconds`` > 0 is a time budget."""
+    return client.submit(
+        dataset, model, steps, lr, batch, hidden, seed, option, keep, schedule, seconds, api_name="/train"
+    )
 
 
 def step_of(status: str) -> tuple[int, int]:
@@ -111,6 +116,11 @@ def test_continue_trains_the_same_model_further(client: Client) -> None:
     assert step_of(train(client, "moons", "MADE", 80, 3e-3, 256, 64).result()) == (80, 80)
     status = client.submit(40, api_name="/continue_training").result()
     assert step_of(status) == (120, 120), status
+
+
+def test_a_time_budget_ends_the_run_after_that_much_training(client: Client) -> None:
+    final = train(client, "moons", "RealNVP", 1_000_000, 1e-3, 256, 32, schedule="cosine", seconds=1).result()
+    assert "Done" in final and 10 < step_of(final)[0] < 1_000_000, final
 
 
 def test_stop_keeps_the_best_weights_and_ends_the_stream(client: Client) -> None:

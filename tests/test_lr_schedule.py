@@ -1,6 +1,8 @@
-"""The learning-rate schedule of TrainConfig: constant, or a cosine from lr to 0 over ``steps`` that restarts."""
+"""The learning-rate schedule: constant, or a cosine from lr to 0 over the steps (restarting) or over a time budget."""
 
 from __future__ import annotations
+
+import math
 
 import pytest
 import torch
@@ -38,3 +40,18 @@ def test_trainer_steps_the_optimiser_learning_rate_along_the_schedule(schedule):
     (optimizer,) = trainer.optimizers
     seen = [optimizer.param_groups[0]["lr"] for event in trainer.run() if event.losses]  # the rate the next step uses
     assert seen == pytest.approx([0.01 * config.lr_factor(step) for step in range(1, 9)])
+
+
+def test_a_cosine_run_with_a_time_budget_falls_to_zero_over_that_budgets_training_time():
+    data = load_dataset("moons")
+    config = TrainConfig(steps=10, lr=0.01, batch_size=16, eval_every_s=None, sample_every_s=None, lr_schedule="cosine")
+    trainer = Trainer(build_model("RealNVP", data.spec, hidden=8), data, config)
+    (optimizer,) = trainer.optimizers
+    seen = []
+    for event in trainer.run(steps=1_000_000, max_seconds=0.5):  # far more steps than the time allows
+        if event.losses:
+            progress = min(1.0, trainer.elapsed_s / 0.5)
+            seen.append((optimizer.param_groups[0]["lr"], 0.005 * (1 + math.cos(math.pi * progress))))
+    assert len(seen) > 20  # not the step schedule: that would restart every 10 steps
+    assert all(lr == pytest.approx(expected) for lr, expected in seen)
+    assert seen[-1][0] < 1e-4 and all(b[0] <= a[0] for a, b in zip(seen, seen[1:]))

@@ -8,7 +8,7 @@ import torch
 from PIL import Image
 
 from app import figures, latent_figures, likelihood
-from app.inputs import parse_spec
+from app.inputs import parse_spec, seconds_budget
 from app.train_tab import model_choices
 from dgm_core.models.registry import MODELS
 
@@ -25,9 +25,14 @@ def test_settings_are_parsed_or_explained() -> None:
         (("moons", "Nope", 10, 1e-3, 64, 32, 0), "Choose a model"),
         (("moons", "MADE", 10, 1e-3, 512, 4096, 0), r"parameters; this playground trains at most 4,000,000"),
         (("digits", "PixelCNN", 10, 1e-3, 4096, 256, 0), r"GFLOP; this playground trains at most 20 GFLOP"),
+        (("moons", "RealNVP", 10, 1e-3, 64, 32, 0, None, "best", "linear"), "constant learning rate or a cosine"),
     ]:
         with pytest.raises(ValueError, match=expected):
             parse_spec(*args)
+    assert parse_spec("moons", "RealNVP", 10, 1e-3, 64, 32, 0, None, "best", "cosine").lr_schedule == "cosine"
+    assert seconds_budget(0) is None and seconds_budget("60") == 60.0
+    with pytest.raises(ValueError, match="0 \\(none\\) or between 1 and 3,600 seconds"):
+        seconds_budget(0.5)
 
 
 def test_every_registered_model_is_offered_with_its_family() -> None:
