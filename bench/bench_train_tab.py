@@ -72,8 +72,8 @@ def main() -> None:
           f"{'entropy':>9}{'gap':>8}  verdict")  # fmt: skip
     ratios = []
     for data in args.data:
-        bare = bare_rate(args.model, data)
         for seconds in args.seconds:
+            bare = bare_rate(args.model, data)  # measured just before each run: the machine's load drifts
             run, rate = train_tab_run(args.model, data, seconds, args.schedule)
             nll, entropy = fresh_nll(run, data), toy2d.ENTROPY_NATS[data]
             target = GAP_TARGETS.get(seconds)
