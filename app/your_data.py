@@ -76,7 +76,7 @@ def add_files(page: Session, files: Any, size: Any) -> tuple:
         for path in paths:
             path.unlink(missing_ok=True)
     name = page.add_data(data, paths[0].name)
-    return _added(page, name, data.note, time.perf_counter() - started), _chosen(page, name), None
+    return _added(name, data.note, time.perf_counter() - started), _chosen(page, name), None
 
 
 def add_drawing(page: Session, canvas: Any, count: Any) -> tuple:
@@ -90,10 +90,10 @@ def add_drawing(page: Session, canvas: Any, count: Any) -> tuple:
     except DataError as error:
         return f"**Not used:** {error}", gr.skip()
     name = page.add_data(data, "drawing")
-    return _added(page, name, data.note, time.perf_counter() - started), _chosen(page, name)
+    return _added(name, data.note, time.perf_counter() - started), _chosen(page, name)
 
 
-def _added(page: Session, name: str, note: str, seconds: float) -> str:
+def _added(name: str, note: str, seconds: float) -> str:
     return (
         f"Added **{name}**: {note} ({seconds:.2f} s). It is chosen above; pick a model and press **Train**. It is "
         "also in Compare, and every run on it appears in the other tabs."

@@ -69,11 +69,13 @@ def test_a_csv_and_an_image_zip_are_uploaded(page: Page, app_url: str, tmp_path:
     points = rng.standard_normal((500, 2)) + rng.integers(3, size=(500, 1)) * 3
     csv.write_text("x;y\n" + "\n".join(f"{x:.3f};{y:.3f}" for x, y in points))
     page.locator("#data-files input[type=file]").set_input_files(str(csv))
+    expect(page.locator("#data-files")).to_contain_text("three-clusters.csv", timeout=30_000)  # uploaded
     page.locator("#data-use-files").click()
-    expect(page.locator("#data-said")).to_contain_text("Added three-clusters-", timeout=15_000)
+    expect(page.locator("#data-said")).to_contain_text("Added three-clusters-", timeout=30_000)
     expect(page.locator("#data-info")).to_contain_text("500 points")
     page.locator("#data-files input[type=file]").set_input_files(str(_image_zip(tmp_path / "shapes.zip")))
+    expect(page.locator("#data-files")).to_contain_text("shapes.zip", timeout=30_000)
     page.locator("#data-use-files").click()
-    expect(page.locator("#data-said")).to_contain_text("Added shapes-", timeout=15_000)
+    expect(page.locator("#data-said")).to_contain_text("Added shapes-", timeout=30_000)
     expect(page.locator("#data-info")).to_contain_text("images 1×8×8")
     expect(page.locator("#samples-image")).to_be_visible()
