@@ -116,7 +116,7 @@ def build_train_tab(backend: Backend, session: gr.State) -> TrainOutputs:
                     schedule = gr.Radio(
                         [("constant", "constant"), ("cosine to 0", "cosine")],
                         value="constant",
-                        label="Learning rate",
+                        label="Schedule",
                         elem_id="schedule",
                         info="Cosine: from the rate above down to 0 over the steps, or over the time budget.",
                     )

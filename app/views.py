@@ -39,6 +39,9 @@ def status_markdown(view: RunView, waiting: int | None = None) -> str:
     ``waiting``: the run's place in the line for a training slot, when every slot is taken."""
     run, spec = view.run, view.spec
     progress = f"**{PHASES[run.phase]}** · step **{run.step}** / {run.target}"
+    if run.budget is not None:
+        start, seconds = run.budget
+        progress += f" · {min(run.elapsed_s - start, seconds):.1f} of {seconds:g} s of training"
     if waiting is not None:
         progress = f"**Waiting** for a free trainer: number {waiting} in line · step {run.step} / {run.target}"
     speed = f"{run.steps_per_s:.0f} steps/s" if run.steps_per_s else "measuring speed…"

@@ -244,6 +244,7 @@ class Run:
         self.phase: Phase = "ready"
         self.message = ""
         self.target = 0
+        self.budget: tuple[float, float] | None = None  # (training time at the start, seconds) of a timed stretch
         self.losses = LossCurve()
         self.samples: Tensor | None = None  # the latest display samples (CPU)
         self.steps_per_s = 0.0
@@ -307,6 +308,7 @@ class Run:
             if steps is not None:
                 replace(self.trainer.config, steps=steps).check()
             self.target = self.step + (steps or self.spec.steps)
+            self.budget = None if max_seconds is None else (self.elapsed_s, max_seconds)
             self.phase, self.message = "training", ""
             self._events = self.trainer.run(steps, max_seconds)
 

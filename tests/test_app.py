@@ -120,7 +120,7 @@ def test_continue_trains_the_same_model_further(client: Client) -> None:
 
 def test_a_time_budget_ends_the_run_after_that_much_training(client: Client) -> None:
     final = train(client, "moons", "RealNVP", 1_000_000, 1e-3, 256, 32, schedule="cosine", seconds=1).result()
-    assert "Done" in final and 10 < step_of(final)[0] < 1_000_000, final
+    assert "Done" in final and 10 < step_of(final)[0] < 1_000_000 and "1.0 of 1 s of training" in final, final
 
 
 def test_stop_keeps_the_best_weights_and_ends_the_stream(client: Client) -> None:
