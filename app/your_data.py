@@ -15,7 +15,8 @@ import gradio as gr
 
 from app.session import Session
 from dgm_core.data.drawing import paint_weights, points_from_paint
-from dgm_core.data.upload import (
+from dgm_core.data.upload import points_from_drawing, read_upload
+from dgm_core.data.upload_rules import (
     IMAGE_SIZES,
     MAX_FILE_BYTES,
     MAX_IMAGES,
@@ -24,8 +25,6 @@ from dgm_core.data.upload import (
     MIN_POINTS,
     SUFFIXES,
     DataError,
-    points_from_drawing,
-    read_upload,
 )
 
 FORMATS = f"""

@@ -27,79 +27,39 @@ sentence a user can act on; text echoed from the user (file names, bad tokens) i
 
 from __future__ import annotations
 
-import hashlib
 import io
 import math
 import zipfile
-import zlib
-from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass, replace
-from pathlib import Path, PurePosixPath, PureWindowsPath
+from collections.abc import Callable, Sequence
+from dataclasses import replace
+from pathlib import Path
 from tokenize import TokenError
-from typing import Literal
 
 import numpy as np
-from PIL import Image, UnidentifiedImageError
+from PIL import Image
 
+from dgm_core.data.archives import image_note, open_zip, read_image_zip, read_images, read_member
 from dgm_core.data.digits import LEVELS
-
-MAX_FILE_BYTES = 20_000_000  # one uploaded file, or one zip member once unpacked
-MIN_POINTS, MAX_POINTS = 50, 200_000  # 50 points give 35 / 5 / 10 for training, validation and test
-MIN_IMAGES, MAX_IMAGES = 30, 5_000  # 30 images give 21 / 3 / 6
-MAX_LINE_CHARS = 1_000  # bounds what splitting one line can allocate
-MAX_ABS_VALUE = 1e6  # coordinates beyond ±1e6 are refused: rescale them
-MAX_IMAGE_PIXELS = 4096 * 4096  # declared width × height of one image, checked before decoding
-MAX_TOTAL_PIXELS = 100_000_000  # decoded pixels of all images of one upload (JPEGs decode at a reduced scale)
-MAX_CLASSES = 100
-MAX_ZIP_MEMBERS = 10_000
-MAX_ZIP_TOTAL_BYTES = 100_000_000  # declared unpacked size of all members together
-MAX_COMPRESSION_RATIO = 100  # a member over RATIO_FREE_BYTES that unpacks to more than 100× its size is a bomb
-RATIO_FREE_BYTES = 1_000_000
-IMAGE_SIZES = (8, 16)
-_PIXEL_CAP = f"the cap is {MAX_IMAGE_PIXELS:,} pixels per image."
-_TWO_FIELDS = "every line needs exactly two numbers (x and y)."
-
-TEXT_SUFFIXES = (".csv", ".tsv", ".txt")
-IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")
-SUFFIXES = (*TEXT_SUFFIXES, ".npy", ".npz", ".zip", *IMAGE_SUFFIXES)
-ARCHIVE_SUFFIXES = (".zip", ".npz", ".gz", ".tgz", ".tar", ".bz2", ".xz", ".7z", ".rar")
-SEPARATORS = {
-    ",": ("commas", "comma-separated"),
-    "\t": ("tabs", "tab-separated"),
-    ";": ("semicolons", "semicolon-separated"),
-    "|": ("pipes", "pipe-separated"),
-}
-
-
-class DataError(ValueError):
-    """A file that cannot become a data set; ``str(error)`` is one sentence a user can act on."""
-
-
-@dataclass(frozen=True, eq=False)
-class UserData:
-    """A user's data as read, before it is split into a data set.
-
-    Arguments:
-        kind: ``"points2d"`` or ``"image"``.
-        items: float32 points of shape (n, 2), or float32 images of shape (n, 1, size, size) holding levels 0..16.
-        labels: int64 class labels 0..k-1 of shape (n,), or None.
-        class_names: what each label stands for, or None.
-        note: what was done, in words ("read 1,000 points from a.csv (comma-separated, header skipped)").
-    """
-
-    kind: Literal["points2d", "image"]
-    items: np.ndarray
-    labels: np.ndarray | None
-    class_names: tuple[str, ...] | None
-    note: str
-
-    def content_hash(self) -> str:
-        """The first 16 hex digits of a SHA-256 of the kind, items and labels: the same data gives the same hash."""
-        digest = hashlib.sha256(f"{self.kind}{self.items.shape}".encode())
-        digest.update(np.ascontiguousarray(self.items, dtype=np.float32).tobytes())
-        if self.labels is not None:
-            digest.update(np.ascontiguousarray(self.labels, dtype=np.int64).tobytes())
-        return digest.hexdigest()[:16]
+from dgm_core.data.upload_rules import (
+    IMAGE_SIZES,
+    IMAGE_SUFFIXES,
+    MAX_ABS_VALUE,
+    MAX_CLASSES,
+    MAX_FILE_BYTES,
+    MAX_IMAGE_PIXELS,
+    MAX_LINE_CHARS,
+    MAX_POINTS,
+    PIXEL_CAP,
+    SEPARATORS,
+    SUFFIXES,
+    TEXT_SUFFIXES,
+    TWO_FIELDS,
+    DataError,
+    UserData,
+    check_count,
+    short,
+    too_big,
+)
 
 
 def read_upload(paths: Sequence[Path | str], image_size: int = 8) -> UserData:
@@ -116,21 +76,21 @@ def read_upload(paths: Sequence[Path | str], image_size: int = 8) -> UserData:
         raise DataError("No file was uploaded.")
     for file in files:
         if file.suffix.lower() not in SUFFIXES:
-            raise DataError(f"{_short(file.name)} is not a supported type; upload {', '.join(SUFFIXES)}.")
+            raise DataError(f"{short(file.name)} is not a supported type; upload {', '.join(SUFFIXES)}.")
     if all(file.suffix.lower() in IMAGE_SUFFIXES for file in files):
-        _check_count(len(files), "image", "The upload")
-        return _images(((_short(file.name), _read_file(file)) for file in files), image_size, "")
+        check_count(len(files), "image", "The upload")
+        return read_images(((short(file.name), _read_file(file)) for file in files), image_size, "")
     if len(files) > 1:
         raise DataError("Upload one data file (.csv, .tsv, .txt, .npy, .npz or .zip) at a time, or only images.")
     file, suffix = files[0], files[0].suffix.lower()
-    where, data = _short(file.name), _read_file(file)
+    where, data = short(file.name), _read_file(file)
     if suffix in TEXT_SUFFIXES:
         return _read_text(data, where)
     if suffix == ".npy":
         return _from_arrays(_read_npy(data, where), None, where, image_size)
     if suffix == ".npz":
-        return _read_npz(_open_zip(data, where), where, image_size)
-    return _read_image_zip(_open_zip(data, where), where, image_size)
+        return _read_npz(open_zip(data, where), where, image_size)
+    return read_image_zip(open_zip(data, where), where, image_size)
 
 
 def points_from_drawing(xy: np.ndarray) -> UserData:
@@ -144,44 +104,26 @@ def points_from_drawing(xy: np.ndarray) -> UserData:
     except (TypeError, ValueError):
         raise DataError("The drawing is not a list of (x, y) points.") from None
     if values.ndim != 2 or values.shape[1] != 2:
-        raise DataError(f"The drawing has shape {_short(str(values.shape))}; it must be (n, 2) points.")
-    _check_count(len(values), "points2d", "The drawing")
+        raise DataError(f"The drawing has shape {short(str(values.shape))}; it must be (n, 2) points.")
+    check_count(len(values), "points2d", "The drawing")
     return _points(values, lambda i: f"The drawing's point {i + 1:,}", f"read {len(values):,} drawn points")
 
 
-def _short(text: str) -> str:
-    """User text fit for a message: printable and at most 40 characters."""
-    text = "".join(c if c.isprintable() else "?" for c in text[:41])
-    return text if len(text) <= 40 else text[:39] + "…"
-
-
-def _too_big(where: str) -> DataError:
-    return DataError(f"{where} is over the {MAX_FILE_BYTES // 1_000_000} MB cap per file.")
-
-
 def _read_file(path: Path) -> bytes:
-    where = _short(path.name)
+    where = short(path.name)
     try:
         size = path.stat().st_size
         if size > MAX_FILE_BYTES:
-            raise _too_big(where)
+            raise too_big(where)
         with path.open("rb") as file:
             data = file.read(size + 1 if size else MAX_FILE_BYTES + 1)  # a device's size says nothing: read to the cap
     except OSError:
         raise DataError(f"{where} could not be read.") from None
     if len(data) > MAX_FILE_BYTES:
-        raise _too_big(where)
+        raise too_big(where)
     if not data:
         raise DataError(f"{where} is empty.")
     return data
-
-
-def _check_count(n: int, kind: Literal["points2d", "image"], where: str) -> None:
-    low, high, noun = (MIN_POINTS, MAX_POINTS, "points") if kind == "points2d" else (MIN_IMAGES, MAX_IMAGES, "images")
-    if n < low:
-        raise DataError(f"{where} has {n:,} {noun}; at least {low} are needed for training, validation and test.")
-    if n > high:
-        raise DataError(f"{where} has {n:,} {noun}; the cap is {high:,}.")
 
 
 def _points(values: np.ndarray, at: Callable[[int], str], note: str) -> UserData:
@@ -235,14 +177,14 @@ def _read_text(data: bytes, where: str) -> UserData:
     if not body:
         raise DataError(f"{where} has a header line but no numbers.")
     if not header and len(first) != 2:
-        raise DataError(f"{line_of(lines[0])} has {len(first)} fields; {_TWO_FIELDS}")
-    _check_count(len(body), "points2d", where)
+        raise DataError(f"{line_of(lines[0])} has {len(first)} fields; {TWO_FIELDS}")
+    check_count(len(body), "points2d", where)
     tokens = sep.join(body).split(sep) if sep else " ".join(body).split()  # two per line, as checked
     try:
         values = np.array(list(map(float, tokens)), dtype=np.float64).reshape(-1, 2)
     except ValueError:
         line, token = next((line, t) for line in body for t in _split(line, sep) if not _is_number(t))
-        raise DataError(f"{line_of(line)}: '{_short(token.strip())}' is not a number.") from None
+        raise DataError(f"{line_of(line)}: '{short(token.strip())}' is not a number.") from None
     style = SEPARATORS[sep][1] if sep else "whitespace-separated"
     note = f"read {len(body):,} points from {where} ({style}{', header skipped' if header else ''})"
     return _points(values, lambda i: line_of(body[i]), note)
@@ -269,7 +211,7 @@ def _separator(probe: list[str], where: str, line_of: Callable[[str], str]) -> s
     if len(counts) == 1:
         raise DataError(f"{where} has {counts.pop()} columns; it needs exactly two (x and y).")
     line = next(line for line in probe if len(_split(line, sep)) != 2)
-    raise DataError(f"{line_of(line)} has {len(_split(line, sep))} fields; {_TWO_FIELDS}")
+    raise DataError(f"{line_of(line)} has {len(_split(line, sep))} fields; {TWO_FIELDS}")
 
 
 def _read_npy(data: bytes, where: str, labels: bool = False) -> np.ndarray:
@@ -283,9 +225,9 @@ def _read_npy(data: bytes, where: str, labels: bool = False) -> np.ndarray:
     if dtype.hasobject:
         raise DataError(f"{where} holds Python objects, which are never loaded (they could run code); save numbers.")
     if dtype.kind not in ("iu" if labels else "iuf"):
-        raise DataError(f"{where} holds {_short(str(dtype))} values; save {'integers' if labels else 'numbers'}.")
+        raise DataError(f"{where} holds {short(str(dtype))} values; save {'integers' if labels else 'numbers'}.")
     if labels and (len(shape) != 1 or shape[0] > MAX_POINTS):
-        raise DataError(f"{where} has shape {_short(str(shape))}; labels need shape (n,).")
+        raise DataError(f"{where} has shape {short(str(shape))}; labels need shape (n,).")
     if not labels:
         _check_shape(shape, where)
     count, offset = math.prod(shape), stream.tell()
@@ -296,13 +238,13 @@ def _read_npy(data: bytes, where: str, labels: bool = False) -> np.ndarray:
 
 def _check_shape(shape: tuple[int, ...], where: str) -> None:
     if len(shape) == 2 and shape[1] == 2:
-        _check_count(shape[0], "points2d", where)
+        check_count(shape[0], "points2d", where)
         return
     if not (len(shape) == 3 or (len(shape) == 4 and shape[1] == 1)) or min(shape) <= 0:
-        raise DataError(f"{where} has shape {_short(str(shape))}; use (n, 2) points or (n, h, w) images.")
-    _check_count(shape[0], "image", where)
+        raise DataError(f"{where} has shape {short(str(shape))}; use (n, 2) points or (n, h, w) images.")
+    check_count(shape[0], "image", where)
     if shape[-1] * shape[-2] > MAX_IMAGE_PIXELS:
-        raise DataError(f"{where} holds images of {shape[-1]:,}×{shape[-2]:,} pixels; {_PIXEL_CAP}")
+        raise DataError(f"{where} holds images of {shape[-1]:,}×{shape[-2]:,} pixels; {PIXEL_CAP}")
 
 
 def _from_arrays(x: np.ndarray, y: np.ndarray | None, where: str, size: int) -> UserData:
@@ -339,130 +281,20 @@ def _array_images(x: np.ndarray, where: str, size: int) -> UserData:
         if levels.shape != (size, size):
             levels = np.asarray(Image.fromarray(levels).resize((size, size), Image.Resampling.BILINEAR))
         items[i, 0] = levels
-    note = f"{_image_note(len(x), {(x.shape[2], x.shape[1])}, size, f' from {where}')}, {how}"
+    note = f"{image_note(len(x), {(x.shape[2], x.shape[1])}, size, f' from {where}')}, {how}"
     return UserData("image", np.clip(np.rint(items), 0, LEVELS - 1), None, None, note)
-
-
-def _open_zip(data: bytes, where: str) -> zipfile.ZipFile:
-    """A zip whose members all passed the checks of the module docstring; none of them has been read yet."""
-    if data.count(b"PK\x01\x02") > MAX_ZIP_MEMBERS:  # every directory entry starts so: a bound before parsing them
-        raise DataError(f"{where} holds more than {MAX_ZIP_MEMBERS:,} files, the cap.")
-    try:
-        archive = zipfile.ZipFile(io.BytesIO(data))
-    except (zipfile.BadZipFile, OSError, ValueError, EOFError, NotImplementedError):
-        raise DataError(f"{where} is not a valid zip file.") from None
-    total = 0
-    for info in archive.infolist():
-        name = info.filename
-        parts = name.replace("\\", "/").split("/")
-        if not name or name.startswith(("/", "\\")) or ".." in parts or PureWindowsPath(name).drive:
-            raise DataError(f"{where} contains the unsafe path '{_short(name)}', so none of it was read.")
-        member = f"{where}: {_short(name)}"
-        if PurePosixPath(name).suffix.lower() in ARCHIVE_SUFFIXES:
-            raise DataError(f"{member} is an archive inside the archive; put the images in one zip.")
-        if info.flag_bits & 0x1:
-            raise DataError(f"{member} is password-protected; zip the files without a password.")
-        if info.compress_type not in (zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED):
-            raise DataError(f"{member} uses an unsupported compression method; zip it with the standard one.")
-        if info.file_size > MAX_FILE_BYTES:
-            raise _too_big(member)
-        if info.file_size > max(RATIO_FREE_BYTES, MAX_COMPRESSION_RATIO * info.compress_size):
-            ratio = info.file_size / max(info.compress_size, 1)
-            raise DataError(f"{member} unpacks to {ratio:,.0f}× its size (the cap is {MAX_COMPRESSION_RATIO}×).")
-        total += info.file_size
-        if total > MAX_ZIP_TOTAL_BYTES:
-            raise DataError(f"{where} unpacks to over {MAX_ZIP_TOTAL_BYTES // 1_000_000} MB, the cap.")
-    return archive
-
-
-def _read_member(archive: zipfile.ZipFile, info: zipfile.ZipInfo, where: str) -> bytes:
-    try:
-        with archive.open(info) as member:
-            return member.read(MAX_FILE_BYTES)  # a hard cap; zipfile also stops at the declared size, checked above
-    except (zipfile.BadZipFile, zlib.error, OSError, EOFError, ValueError, NotImplementedError):
-        raise DataError(f"{where}: {_short(info.filename)} is damaged and cannot be unpacked.") from None
 
 
 def _read_npz(archive: zipfile.ZipFile, where: str, size: int) -> UserData:
     members = {info.filename.removesuffix(".npy"): info for info in archive.infolist() if not info.is_dir()}
     for info in members.values():
         if not info.filename.endswith(".npy"):
-            raise DataError(f"{where} holds '{_short(info.filename)}', which is not a NumPy array.")
+            raise DataError(f"{where} holds '{short(info.filename)}', which is not a NumPy array.")
     y_key = next((key for key in ("y", "labels") if key in members), None) if len(members) > 1 else None
     x_keys = [key for key in members if key != y_key and (len(members) == 1 or key in ("x", "images", "points"))]
     if len(x_keys) != 1 or len(members) > 1 + (y_key is not None):
-        names = _short(", ".join(members)) or "none"
+        names = short(", ".join(members)) or "none"
         raise DataError(f"{where} holds the arrays: {names}; name the data x and its labels y.")
-    x = _read_npy(_read_member(archive, members[x_keys[0]], where), f"{where}: {_short(x_keys[0])}")
-    y = None if y_key is None else _read_npy(_read_member(archive, members[y_key], where), f"{where}: {y_key}", True)
+    x = _read_npy(read_member(archive, members[x_keys[0]], where), f"{where}: {short(x_keys[0])}")
+    y = None if y_key is None else _read_npy(read_member(archive, members[y_key], where), f"{where}: {y_key}", True)
     return _from_arrays(x, y, where, size)
-
-
-def _read_image_zip(archive: zipfile.ZipFile, where: str, size: int) -> UserData:
-    files = [
-        info
-        for info in archive.infolist()
-        if not info.is_dir()
-        and info.filename.split("/")[0] != "__MACOSX"
-        and not PurePosixPath(info.filename).name.startswith(".")
-    ]
-    images = [info for info in files if PurePosixPath(info.filename).suffix.lower() in IMAGE_SUFFIXES]
-    if not images:
-        raise DataError(f"{where} holds no .png or .jpg images.")
-    _check_count(len(images), "image", where)
-    folders = [PurePosixPath(info.filename).parent.name for info in images]
-    names = sorted(set(folders))
-    if len(names) > MAX_CLASSES:
-        raise DataError(f"{where} has {len(names):,} folders (classes); the cap is {MAX_CLASSES}.")
-    blobs = ((f"{where}: {_short(info.filename)}", _read_member(archive, info, where)) for info in images)
-    data = _images(blobs, size, f" from {where}")
-    if len(files) > len(images):
-        data = replace(data, note=f"{data.note}, {len(files) - len(images):,} other files ignored")
-    if len(names) < 2:
-        return data
-    labels = np.array([names.index(folder) for folder in folders], dtype=np.int64)
-    class_names = tuple(name or "(top level)" for name in names)
-    return replace(data, labels=labels, class_names=class_names, note=f"{data.note}, {len(names)} classes from folders")
-
-
-def _images(blobs: Iterator[tuple[str, bytes]], size: int, source: str) -> UserData:
-    """Image files, given one at a time as (name, bytes), as UserData of levels 0..16 at size × size."""
-    items, sizes, pixels = [], set(), 0
-    for where, blob in blobs:
-        levels, original, decoded = _decode(blob, where, size)
-        pixels += decoded
-        if pixels > MAX_TOTAL_PIXELS:
-            raise DataError(f"The images hold over {MAX_TOTAL_PIXELS:,} pixels together; upload smaller images.")
-        items.append(levels)
-        sizes.add(original)
-    return UserData("image", np.stack(items)[:, None], None, None, _image_note(len(items), sizes, size, source))
-
-
-def _decode(blob: bytes, where: str, size: int) -> tuple[np.ndarray, tuple[int, int], int]:
-    """One PNG or JPEG as levels (size, size), with its original (width, height) and the pixels decoded."""
-    try:
-        with Image.open(io.BytesIO(blob), formats=("PNG", "JPEG")) as image:
-            original = image.size
-            if original[0] * original[1] > MAX_IMAGE_PIXELS:
-                raise DataError(f"{where} declares {original[0]:,}×{original[1]:,} pixels; {_PIXEL_CAP}")
-            image.draft("L", (size, size))  # JPEG only: decode at the smallest scale still at least size × size
-            decoded = image.size[0] * image.size[1]
-            gray = image.convert("L").resize((size, size), Image.Resampling.BILINEAR)
-    except DataError:
-        raise
-    except (Image.DecompressionBombError, Image.DecompressionBombWarning):
-        raise DataError(f"{where} declares too many pixels; {_PIXEL_CAP}") from None
-    except (UnidentifiedImageError, OSError, ValueError, EOFError, SyntaxError):
-        raise DataError(f"{where} is not a readable PNG or JPEG image.") from None
-    return np.rint(np.asarray(gray, dtype=np.float32) * ((LEVELS - 1) / 255)), original, decoded
-
-
-def _image_note(n: int, sizes: set[tuple[int, int]], size: int, source: str) -> str:
-    if sizes == {(size, size)}:
-        return f"read {n:,} images of {size}×{size}{source}"
-    if len(sizes) == 1:
-        (width, height), *_ = sizes
-        return f"resized {n:,} images of {width}×{height}{source} to {size}×{size}"
-    small, large = (f(sizes, key=lambda s: (s[0] * s[1], s)) for f in (min, max))
-    mixed = f"mixed sizes ({small[0]}×{small[1]} to {large[0]}×{large[1]})"
-    return f"resized {n:,} images of {mixed}{source} to {size}×{size}"

@@ -20,7 +20,8 @@ import torch
 
 from dgm_core.data import USER_SETS, Dataset, DataSpec
 from dgm_core.data.digits import FRACTIONS, LEVELS
-from dgm_core.data.upload import MAX_FILE_BYTES, DataError, UserData, points_from_drawing
+from dgm_core.data.upload import points_from_drawing
+from dgm_core.data.upload_rules import MAX_FILE_BYTES, DataError, UserData
 
 NAME = re.compile(r"^[a-z0-9][a-z0-9-]{0,23}-([0-9a-f]{8})$")  # a stem from the file's name, then the content hash
 MAX_REGISTERED = 256  # user data sets held in memory by one server (the oldest go first; runs keep their own)
