@@ -16,33 +16,6 @@ from tests.test_browser import open_app, set_number
 pytestmark = pytest.mark.browser
 
 
-def test_a_drawn_shape_is_trained_on_and_its_density_shown(page: Page, app_url: str, output_dir: Path) -> None:
-    open_app(page, app_url)
-    page.locator("#your-data").get_by_text("Your own data").click()
-    page.get_by_role("tab", name="Draw").click()
-    canvas = page.locator("#data-canvas canvas").first
-    expect(canvas).to_be_visible(timeout=10_000)
-    page.locator("#data-canvas button[aria-label='Brush']").click()
-    box = canvas.bounding_box()
-    left, top, width, height = box["x"], box["y"], box["width"], box["height"]
-    angles = np.linspace(0, 1.8 * np.pi, 60)  # one stroke: most of a ring
-    page.mouse.move(left + (0.5 + 0.3 * np.cos(angles[0])) * width, top + (0.5 + 0.3 * np.sin(angles[0])) * height)
-    page.mouse.down()
-    for angle in angles:
-        page.mouse.move(left + (0.5 + 0.3 * np.cos(angle)) * width, top + (0.5 + 0.3 * np.sin(angle)) * height)
-    page.mouse.up()
-    page.wait_for_timeout(300)
-    page.locator("#your-data").screenshot(path=output_dir / "your_data_canvas.png")
-    page.locator("#data-use-drawing").click()
-    expect(page.locator("#data-said")).to_contain_text("drawn points", timeout=15_000)
-    expect(page.locator("#data-info")).to_contain_text("drawn points", timeout=10_000)
-    set_number(page, "#steps", "100")
-    page.locator("#train-btn").click()
-    expect(page.locator("#status")).to_contain_text("Done", timeout=60_000)
-    expect(page.locator("#samples-plot .gtitle")).to_contain_text("log density", timeout=20_000)
-    page.locator("#samples-plot").screenshot(path=output_dir / "your_data_drawn.png")
-
-
 def _image_zip(path: Path) -> Path:
     """40 small PNGs in two folders: bars and rings."""
     buffer = io.BytesIO()
@@ -71,11 +44,38 @@ def test_a_csv_and_an_image_zip_are_uploaded(page: Page, app_url: str, tmp_path:
     page.locator("#data-files input[type=file]").set_input_files(str(csv))
     expect(page.locator("#data-files")).to_contain_text("three-clusters.csv", timeout=30_000)  # uploaded
     page.locator("#data-use-files").click()
-    expect(page.locator("#data-said")).to_contain_text("Added three-clusters-", timeout=30_000)
+    expect(page.locator("#data-said")).to_contain_text("Added three-clusters-", timeout=60_000)
     expect(page.locator("#data-info")).to_contain_text("500 points")
     page.locator("#data-files input[type=file]").set_input_files(str(_image_zip(tmp_path / "shapes.zip")))
     expect(page.locator("#data-files")).to_contain_text("shapes.zip", timeout=30_000)
     page.locator("#data-use-files").click()
-    expect(page.locator("#data-said")).to_contain_text("Added shapes-", timeout=30_000)
+    expect(page.locator("#data-said")).to_contain_text("Added shapes-", timeout=60_000)
     expect(page.locator("#data-info")).to_contain_text("images 1×8×8")
     expect(page.locator("#samples-image")).to_be_visible()
+
+
+def test_a_drawn_shape_is_trained_on_and_its_density_shown(page: Page, app_url: str, output_dir: Path) -> None:
+    open_app(page, app_url)
+    page.locator("#your-data").get_by_text("Your own data").click()
+    page.get_by_role("tab", name="Draw").click()
+    canvas = page.locator("#data-canvas canvas").first
+    expect(canvas).to_be_visible(timeout=10_000)
+    page.locator("#data-canvas button[aria-label='Brush']").click()
+    box = canvas.bounding_box()
+    left, top, width, height = box["x"], box["y"], box["width"], box["height"]
+    angles = np.linspace(0, 1.8 * np.pi, 60)  # one stroke: most of a ring
+    page.mouse.move(left + (0.5 + 0.3 * np.cos(angles[0])) * width, top + (0.5 + 0.3 * np.sin(angles[0])) * height)
+    page.mouse.down()
+    for angle in angles:
+        page.mouse.move(left + (0.5 + 0.3 * np.cos(angle)) * width, top + (0.5 + 0.3 * np.sin(angle)) * height)
+    page.mouse.up()
+    page.wait_for_timeout(300)
+    page.locator("#your-data").screenshot(path=output_dir / "your_data_canvas.png")
+    page.locator("#data-use-drawing").click()
+    expect(page.locator("#data-said")).to_contain_text("drawn points", timeout=15_000)
+    expect(page.locator("#data-info")).to_contain_text("drawn points", timeout=10_000)
+    set_number(page, "#steps", "100")
+    page.locator("#train-btn").click()
+    expect(page.locator("#status")).to_contain_text("Done", timeout=60_000)
+    expect(page.locator("#samples-plot .gtitle")).to_contain_text("log density", timeout=20_000)
+    page.locator("#samples-plot").screenshot(path=output_dir / "your_data_drawn.png")
