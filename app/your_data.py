@@ -55,7 +55,7 @@ def build_your_data(session: gr.State, dataset: gr.Dropdown) -> None:
             count = gr.Slider(200, 5000, value=DRAWN_POINTS, step=100, label="Points to draw", elem_id="data-count")
             use_drawing = gr.Button("Use the drawing", variant="primary", elem_id="data-use-drawing")
         said = gr.Markdown(elem_id="data-said")
-    quiet: dict[str, Any] = {"show_progress": "hidden", "api_visibility": "private", "concurrency_limit": 4}
+    quiet: dict[str, Any] = {"show_progress": "hidden", "api_visibility": "private", "concurrency_limit": None}
     use_files.click(add_files, [session, files, size], [said, dataset, files], **quiet)
     use_drawing.click(add_drawing, [session, canvas, count], [said, dataset], **quiet)
 
