@@ -29,7 +29,7 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument(
         "--runs-dir", type=Path, default=default_root(), help=f"where runs are saved (default: {default_root()})"
     )
-    parser.add_argument("--workers", type=int, default=None, help="training threads (default: one per core)")
+    parser.add_argument("--workers", type=int, default=None, help="training processes (default: one per core)")
     parser.add_argument("--share", action="store_true", help="also serve on a temporary public gradio.live link")
     args = parser.parse_args()
     try:
@@ -44,7 +44,7 @@ def main() -> None:
     single_thread()
     store = RunStore(args.runs_dir)
     store.on_let_go = release_memory
-    backend = Backend(args.device, Scheduler(args.workers), store)
+    backend = Backend(args.device, Scheduler(args.workers, processes=True), store)
     workers = backend.scheduler.workers
     print(f"DGM Playground: models train on {args.device} ({workers} workers); runs are saved in {args.runs_dir}")
     threading.Thread(target=warm_up, daemon=True, name="lecture-warm-up").start()

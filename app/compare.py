@@ -20,6 +20,7 @@ from dgm_core.data import load_dataset
 from dgm_core.evaluation import mmd_test
 from dgm_core.models.registry import MODELS, models_by_family, models_for
 from dgm_core.runs import Progress, Run, RunSpec
+from dgm_core.workers import TrainingProcess
 
 Budget = Literal["seconds", "steps"]
 TEST_ITEMS = 500  # samples and test items in the final two-sample test
@@ -89,8 +90,9 @@ class Comparison:
         run = entry.run
         return run.elapsed_s / self.amount if self.budget == "seconds" else run.step / self.amount
 
-    def advance(self, budget_s: float) -> Progress:
-        """Train the current model for about ``budget_s`` seconds; when it ends, score it and start the next."""
+    def advance(self, budget_s: float, worker: TrainingProcess | None = None) -> Progress:
+        """Train the current model for about ``budget_s`` seconds (in ``worker``'s process, when given); when it
+        ends, score it and start the next."""
         with self.lock:
             entry = self.current
             if entry is None:
@@ -99,7 +101,7 @@ class Comparison:
             if entry.state == "waiting":
                 entry.state = "training"
                 run.start(max_seconds=self.amount if self.budget == "seconds" else None)
-            progress = run.advance(budget_s)
+            progress = run.advance(budget_s, worker)
             if not run.active:
                 self._finish(entry, {"done": "done", "stopped": "stopped"}.get(run.phase, "failed"))
             return progress

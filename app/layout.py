@@ -197,6 +197,10 @@ LECTURE_FROM_URL = "() => new URLSearchParams(window.location.search).get('lectu
 MAX_UPLOAD = "100mb"  # Gradio refuses bigger uploads before they reach the disk (checkpoints are at most 100 MB)
 
 
+MAX_STREAMS = 1000  # Gradio's queue runs at most this many events at once; each open page holds five (its figures'
+# watchers and status line), so 100 would stall every page's clicks once twenty pages are open
+
+
 def launch_options() -> dict[str, Any]:
     """Keyword arguments for ``demo.launch``: theme, style sheet, upload cap, threads for many streaming pages, and
     no per-browser run history (each streamed figure would be stored)."""
@@ -205,5 +209,5 @@ def launch_options() -> dict[str, Any]:
         "css_paths": [STYLE],
         "run_history": False,
         "max_file_size": MAX_UPLOAD,
-        "max_threads": 100,
+        "max_threads": MAX_STREAMS,
     }

@@ -178,6 +178,7 @@ class Session:
         self._unsaved: dict[str, UserData] = {}  # own data sets added before the page knew its browser
         self._last_id = 0
         self.lock = threading.RLock()
+        self.open = True  # until the page closes: its streams end then (each holds one of Gradio's queue slots)
 
     def attach(self, token: str) -> list[RunView]:
         """Know this browser by ``token``: list every run the store has for it (in memory or on disk). Runs kept
@@ -204,6 +205,7 @@ class Session:
         """The page closed: let go of its runs (the store stops and unloads them once no page of this browser is
         open for a while)."""
         with self.lock:
+            self.open = False
             if self.backend.store is not None and self.token is not None:
                 self.backend.store.detach(self.token)
             else:

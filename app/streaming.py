@@ -144,12 +144,13 @@ FIGURES = {
 
 async def watch(session: Session, figure: Figure) -> AsyncIterator[Any]:
     """Draw ``figure`` for the Train tab's current run whenever its data changed (and its pace allows), for as long
-    as the page is open. A run that changes its phase (ends, stops) or is replaced is drawn at once."""
+    as the page is open (a stream of a closed page would hold one of Gradio's queue slots for good). A run that
+    changes its phase (ends, stops) or is replaced is drawn at once."""
     last_key: Hashable = None
     last_view: RunView | None = None
     sent = -math.inf
     with PAGES if figure.name == "loss" else nullcontext():  # one watcher per page counts the page
-        while True:
+        while session.open:
             view = session.current
             if view is not None:
                 key = figure.changed(view)

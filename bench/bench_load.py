@@ -2,7 +2,7 @@
 
     python -m bench.bench_load [--sessions 20] [--seconds 30] [--model RealNVP] [--data moons] [--processes 2]
 
-Starts ``python app.py`` (its scheduler trains every active run in turn, one worker per core), then:
+Starts ``python app.py`` (its scheduler trains every active run in turn, one training process per core), then:
 1. one session trains alone for ``--seconds``: its steps/s is the reference;
 2. ``--sessions`` API clients (each its own session, as separate browsers are) click Train at the same moment and
    train for ``--seconds``: the time from each click to its first update showing a step, each session's steps/s,
@@ -10,8 +10,8 @@ Starts ``python app.py`` (its scheduler trains every active run in turn, one wor
 3. they all stop and leave; the server's memory is read again.
 
 With ``--processes N``, N app processes share one run store (``--workers`` cores/N each) and each session talks to
-one of them, as behind a sticky-session load balancer (README, "A class on one server"): one Python process trains
-on about one core however many threads it has (the interpreter lock), so this is how a server uses all its cores.
+one of them, as behind a sticky-session load balancer (README, "A class on one server"): how a class is served by
+more machines than one. Memory is the app processes' with their training processes'.
 Targets (issue "a run owns its life"): every first update ≤ 3 s; combined ≥ 1.5× one session; every session
 ≥ 50 % of the fair share; memory after they leave within 20 % of before.
 """
@@ -112,7 +112,7 @@ def main() -> None:
         solo = alone.rate(*window)
         alone.leave()
         print(f"{args.model} on {args.data}; {args.processes} app process(es) with "
-              f"{workers or 'one per core'} worker(s) each; RSS before {before:.0f} MB")  # fmt: skip
+              f"{workers or 'one per core'} training process(es) each; RSS before {before:.0f} MB")  # fmt: skip
         print(f"one session alone: {solo:.1f} steps/s")
         students = crowd(urls, args.sessions, args.seconds, args.data, args.model)
         start = max(s.samples[0][0] for s in students if s.samples)

@@ -43,9 +43,8 @@ class Server:
         return self
 
     def rss_mb(self) -> float:
-        """The server's resident memory (Linux /proc)."""
-        status = Path(f"/proc/{self.process.pid}/status").read_text()
-        return int(next(line for line in status.splitlines() if line.startswith("VmRSS")).split()[1]) / 1024
+        """The server's resident memory, its training processes' included (Linux /proc)."""
+        return sum(_rss_mb(pid) for pid in [self.process.pid, *_children(self.process.pid)])
 
     def kill(self) -> None:
         """kill -9: no chance to save anything."""
@@ -62,3 +61,24 @@ class Server:
 
     def __exit__(self, *exc_info) -> None:
         self.stop()
+
+
+def _rss_mb(pid: int) -> float:
+    try:
+        status = Path(f"/proc/{pid}/status").read_text()
+    except FileNotFoundError:  # it ended meanwhile
+        return 0.0
+    return int(next(line for line in status.splitlines() if line.startswith("VmRSS")).split()[1]) / 1024
+
+
+def _children(parent: int) -> list[int]:
+    """The processes whose parent is ``parent``."""
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except (FileNotFoundError, IndexError):
+            continue
+        if int(fields[1]) == parent:
+            found.append(int(stat.parent.name))
+    return found

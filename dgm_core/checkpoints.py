@@ -31,7 +31,8 @@ from torch import Tensor
 
 from dgm_core.data import load_dataset
 from dgm_core.evaluation import Scores
-from dgm_core.runs import ACTIVE, LossCurve, Phase, Run, RunSpec
+from dgm_core.loss_curve import LossCurve
+from dgm_core.runs import ACTIVE, Phase, Run, RunSpec
 
 FORMAT = "dgm-playground-checkpoint"
 FORMAT_VERSION = 2

@@ -13,6 +13,7 @@ its trainer's internals.
 
 from __future__ import annotations
 
+import itertools
 import math
 import threading
 import time
@@ -28,16 +29,18 @@ from dgm_core.cost import flops_per_item, parameter_count
 from dgm_core.data import Dataset, dataset_names, is_known, load_dataset
 from dgm_core.data.user import content_hash
 from dgm_core.evaluation import Scores
+from dgm_core.loss_curve import LossCurve
 from dgm_core.models.base import GenerativeModel
 from dgm_core.models.registry import MODELS, build_model, defaults_for, unsupported_reason
 from dgm_core.training import Keep, Snapshot, TrainConfig, Trainer, TrainEvent
+from dgm_core.workers import Shipment, SliceReport, TrainingProcess, WorkerError
 
 Phase = Literal["ready", "training", "stopping", "done", "stopped", "diverged", "failed", "interrupted"]
 ACTIVE: tuple[Phase, ...] = ("training", "stopping")
 MAX_SEED = 2**32 - 1
 MAX_PARAMETERS = 4_000_000  # beyond this a model's weights, optimizer moments and snapshots crowd a shared server
+_keys = itertools.count(1)  # a run's key among the replicas of a worker process
 MAX_STEP_FLOPS = 20e9  # ≈ 0.5 s per step on one core of this class of machine: Stop would lag behind
-MAX_LOSS_POINTS = 2000  # the loss curve keeps at most this many points, averaging neighbours as it grows
 
 
 @dataclass(frozen=True)
@@ -118,10 +121,11 @@ class RunSpec:
                 "per step live (about half a second on one core). Try a smaller batch or hidden width."
             )
 
-    def build(self) -> GenerativeModel:
+    def build(self, cost_checked: bool = False) -> GenerativeModel:
         """The model, freshly initialised from the seed, after ``check`` and ``check_cost``."""
         self.check()
-        self.check_cost()
+        if not cost_checked:
+            self.check_cost()
         return build_model(self.model, load_dataset(self.dataset).spec, self.hidden, self.seed, **self.options)
 
     def step_flops(self) -> float:
@@ -170,49 +174,6 @@ class RunSpec:
 
 
 @dataclass
-class LossCurve:
-    """The training losses by step, each term its own curve; beyond ``MAX_LOSS_POINTS`` neighbours are averaged in
-    pairs (older points cover two steps, then four …), so a run of any length keeps a bounded, readable curve."""
-
-    steps: list[float] = field(default_factory=list)
-    terms: dict[str, list[float]] = field(default_factory=dict)
-
-    def add(self, step: int, losses: Mapping[str, float]) -> None:
-        self.steps.append(float(step))
-        for name, value in losses.items():
-            self.terms.setdefault(name, [math.nan] * (len(self.steps) - 1)).append(value)
-        if len(self.steps) > MAX_LOSS_POINTS:
-            self.steps = _pairs(self.steps)
-            self.terms = {name: _pairs(values) for name, values in self.terms.items()}
-
-    def to_json(self) -> dict:
-        return {"steps": self.steps, "terms": self.terms}
-
-    @classmethod
-    def from_json(cls, data: object) -> LossCurve:
-        if not isinstance(data, dict) or set(data) != {"steps", "terms"}:
-            raise ValueError("a loss curve needs exactly steps and terms")
-        steps, terms = data["steps"], data["terms"]
-        if not isinstance(steps, list) or not isinstance(terms, dict) or len(terms) > 8:
-            raise ValueError("a loss curve's steps must be a list and its terms at most eight named lists")
-        columns = [steps, *terms.values()]
-        if len(steps) > MAX_LOSS_POINTS or not all(isinstance(c, list) and len(c) == len(steps) for c in columns):
-            raise ValueError(f"a loss curve holds at most {MAX_LOSS_POINTS} points, equally many per term")
-        numbers = [v for column in columns for v in column]
-        if not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in numbers):
-            raise ValueError("a loss curve holds numbers only")
-        if not all(isinstance(name, str) and 0 < len(name) <= 40 for name in terms):
-            raise ValueError("a loss curve's terms need short names")
-        return cls([float(v) for v in steps], {k: [float(v) for v in c] for k, c in terms.items()})
-
-
-def _pairs(values: list[float]) -> list[float]:
-    """Average neighbours in pairs (a last odd value stays as it is)."""
-    merged = [(a + b) / 2 for a, b in zip(values[0::2], values[1::2])]
-    return merged + values[len(merged) * 2 :]
-
-
-@dataclass
 class Progress:
     """What one ``Run.advance`` changed: steps taken, whether new scores or samples arrived, whether it ended."""
 
@@ -233,13 +194,18 @@ class Run:
     """
 
     def __init__(
-        self, spec: RunSpec, device: torch.device | None = None, n_samples: int = 1000, **schedule: object
+        self,
+        spec: RunSpec,
+        device: torch.device | None = None,
+        n_samples: int = 1000,
+        cost_checked: bool = False,
+        **schedule: object,
     ) -> None:
         """``schedule`` overrides the spec's training config for this process only (e.g. ``eval_every_steps`` for
         deterministic tests, ``sample_every_s=None`` for benchmarks)."""
         self.spec = spec
         self.data: Dataset = load_dataset(spec.dataset)
-        model = spec.build()
+        model = spec.build(cost_checked)
         self.trainer = Trainer(model, self.data, spec.config(n_samples, **schedule), device)
         self.phase: Phase = "ready"
         self.message = ""
@@ -252,6 +218,10 @@ class Run:
         self.id = 0
         self.on_change: Callable[[Run, bool], None] | None = None
         self._events: Iterator[TrainEvent] | None = None
+        self._settings = (n_samples, schedule)
+        self._start_args: tuple[int | None, float | None] = (None, None)
+        self._worker: TrainingProcess | None = None  # the process that trains this stretch's replica, if any
+        self._key = next(_keys)
 
     # --- what it is -----------------------------------------------------------------------------------------------
     @property
@@ -311,9 +281,14 @@ class Run:
             self.budget = None if max_seconds is None else (self.elapsed_s, max_seconds)
             self.phase, self.message = "training", ""
             self._events = self.trainer.run(steps, max_seconds)
+            self._start_args = (steps, max_seconds)
 
-    def advance(self, budget_s: float) -> Progress:
-        """Train (or finish a stop) for about ``budget_s`` seconds; whoever calls it next continues the stream."""
+    def advance(self, budget_s: float, worker: TrainingProcess | None = None) -> Progress:
+        """Train (or finish a stop) for about ``budget_s`` seconds; whoever calls it next continues the stream. With
+        a ``worker`` process, the slice runs there (on a replica: ``dgm_core.workers``) and this run mirrors it; a
+        stretch of training that began in one worker continues in that one."""
+        if worker is not None:
+            return self._advance_in(worker, budget_s)
         progress = Progress()
         with self.lock:
             if self._events is None or not self.active:
@@ -334,6 +309,51 @@ class Run:
         if self.on_change is not None and (progress.scores or progress.done):
             self.on_change(self, progress.done)
         return progress
+
+    def _advance_in(self, worker: TrainingProcess, budget_s: float) -> Progress:
+        with self.lock:
+            if not self.active:
+                return Progress()
+            try:
+                if self._worker is None:
+                    worker.call("start", self._key, self._shipment())
+                    self._worker = worker
+                elif self._worker is not worker:
+                    raise WorkerError("a run's stretch of training continues in the worker that began it")
+                report = worker.call("advance", self._key, budget_s, self.phase == "stopping")
+            except WorkerError as error:  # back to the evaluated weights it kept, if any
+                self._worker = None
+                self._end("failed", f"Training failed: {error}. {self.trainer.finish(stopped=True)}")
+                report = None
+            progress = Progress(done=True) if report is None else self._mirror(report)
+        if self.on_change is not None and (progress.scores or progress.done):
+            self.on_change(self, progress.done)
+        return progress
+
+    def _shipment(self) -> Shipment:
+        n_samples, schedule = self._settings
+        user_data = self.data if content_hash(self.spec.dataset) is not None else None
+        steps, max_seconds = self._start_args
+        spec, state = self.spec.to_json(), self.trainer.state()
+        return Shipment(spec, str(self.device), n_samples, schedule, state, steps, max_seconds, user_data)
+
+    def _mirror(self, report: SliceReport) -> Progress:
+        """Take over what a slice in the worker did: its loss points, step and phase, samples and weights, and its
+        trainer's whole state whenever it scored or ended."""
+        steps, terms = report.losses
+        for i, step in enumerate(steps):
+            self.losses.add(int(step), {name: values[i] for name, values in terms.items()})
+        if report.state is not None:
+            self.trainer.restore(*report.state)
+        elif report.weights is not None:
+            self.model.load_state_dict(report.weights)
+        self.trainer.step, self.trainer.elapsed_s = report.step, report.elapsed_s
+        self.steps_per_s = report.steps_per_s
+        if report.samples is not None:
+            self.samples = report.samples
+        if report.done:
+            self.phase, self.message, self._events, self._worker = report.phase, report.message, None, None
+        return Progress(report.steps, report.scores, report.samples_changed, report.done)
 
     def _record(self, event: TrainEvent, progress: Progress) -> None:
         if event.losses:
@@ -365,6 +385,9 @@ class Run:
         """End at once, without scoring the current weights (nobody will advance the run again): keep the evaluated
         weights chosen so far."""
         with self.lock:
+            if self._worker is not None:
+                self._worker.call("drop", self._key)
+                self._worker = None
             if self.active:
                 self._end(phase, self.trainer.finish(stopped=True))
                 if self.on_change is not None:

@@ -128,7 +128,7 @@ class Trainer:
         self.history: list[Scores] = []  # one per evaluation
         self.best: Snapshot | None = None  # best on validation so far
         self.last: Snapshot | None = None  # the latest evaluation
-        self._good_state = self._snapshot()
+        self._good_state: dict | None = None  # the last good weights, taken when ``run`` starts and at evaluations
         self._batches = RandomStream(config.seed, self.device)  # this trainer's own random stream
         self._stop_requested = False
 
@@ -140,6 +140,7 @@ class Trainer:
         if steps is not None and steps < 1:
             raise ValueError("Train at least one step.")
         self._stop_requested = False
+        self._good_state = self._good_state or self._snapshot()
         target = self.step + (steps or config.steps)
         budget_end = math.inf if max_seconds is None else self.elapsed_s + max_seconds
         self._budget = None if max_seconds is None else (self.elapsed_s, max_seconds)
@@ -381,7 +382,7 @@ class Trainer:
             if stream.dtype != torch.uint8 or stream.shape != self._batches.state[0].shape:
                 raise ValueError("the batch stream's random state has the wrong size")
             self._batches.state = (stream.clone(), None)
-        self._good_state = self._snapshot()
+        self._good_state = None
 
     def rescore(self) -> None:
         """Score the best and latest evaluated weights again, here, and put those scores in place of the ones

@@ -81,9 +81,8 @@ def backend(tmp_path_factory: pytest.TempPathFactory):
     from dgm_core.scheduler import Scheduler
     from dgm_core.store import RunStore
 
-    return Backend(
-        pick_device(os.environ.get("DGM_DEVICE", "cpu")), Scheduler(2), RunStore(tmp_path_factory.mktemp("runs"))
-    )
+    device = pick_device(os.environ.get("DGM_DEVICE", "cpu"))
+    return Backend(device, Scheduler(2, processes=True), RunStore(tmp_path_factory.mktemp("runs")))
 
 
 @pytest.fixture(scope="session")

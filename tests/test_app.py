@@ -164,3 +164,29 @@ def test_a_model_option_reaches_the_model(client: Client) -> None:
     assert "beta" not in train(client, "digits", "VAE", 5, 1e-3, 64, 32, option=8.0).result()
     refused = train(client, "digits", "β-VAE", 5, 1e-3, 64, 32, option=99.0).result()
     assert "Cannot train" in refused and "between 0 and 16" in refused
+
+
+def test_a_closed_pages_figure_streams_end_and_give_their_queue_slots_back() -> None:
+    import asyncio
+
+    import torch
+
+    from app.session import Backend, Session
+    from app.streaming import FIGURES, watch
+    from dgm_core.scheduler import Scheduler
+
+    page = Session(Backend(torch.device("cpu"), Scheduler(1)))
+
+    async def open_then_close() -> None:
+        streams = [asyncio.create_task(_drain(watch(page, figure))) for figure in FIGURES.values()]
+        await asyncio.sleep(0.5)
+        assert not any(stream.done() for stream in streams)  # open: they watch for as long as the page is there
+        page.close()
+        await asyncio.wait_for(asyncio.gather(*streams), timeout=2)
+
+    asyncio.run(open_then_close())
+
+
+async def _drain(stream) -> None:
+    async for _ in stream:
+        pass

@@ -1,0 +1,218 @@
+"""Training in worker processes: one Python process trains on about one core however many threads it has (the
+interpreter lock), so a server that trains many runs at once trains them in processes of their own.
+
+    worker = TrainingProcess()          # a spawned process: imports torch once, then waits for work
+    run.start()
+    while run.active:
+        run.advance(0.1, worker)        # the slice runs in the worker; the run here mirrors what it did
+
+The run in the server stays the one everything reads (pages, views, the store): at the first slice of a stretch of
+training the worker gets a replica of it (spec, the trainer's whole state, the start's arguments) and trains that
+replica a slice at a time. Each slice's answer carries the new loss points, the step, the phase and message, fresh
+samples with the weights that drew them, and, whenever the replica scored (or ended), the trainer's whole state: the
+run here then holds exactly what the replica holds, so what the store saves and what a view draws were evaluated
+there. A replica ends with its run's stretch of training (done, stopped, abandoned); Continue ships a new one.
+
+Messages go through a ``multiprocessing`` pipe between this server's own processes (nothing a user sent).
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import pickle
+import socket
+import subprocess
+import sys
+import threading
+from dataclasses import dataclass, field
+from multiprocessing.connection import Connection
+from pathlib import Path
+
+import torch
+from torch import Tensor
+
+
+@dataclass
+class Shipment:
+    """What a worker needs to build a replica of a run and start it where the run stands."""
+
+    spec: dict  # RunSpec.to_json()
+    device: str
+    n_samples: int
+    schedule: dict  # the run's TrainConfig overrides
+    state: tuple[dict[str, Tensor], dict]  # Trainer.state()
+    steps: int | None  # Run.start's arguments
+    max_seconds: float | None
+    dataset: object | None = None  # a user's own Dataset (other processes do not have it registered)
+
+
+@dataclass
+class SliceReport:
+    """What one slice in the worker changed (``Run.advance`` there), for the run in the server to mirror."""
+
+    steps: int
+    scores: bool
+    samples_changed: bool
+    done: bool
+    phase: str
+    message: str
+    step: int
+    elapsed_s: float
+    steps_per_s: float
+    losses: tuple[list[float], dict[str, list[float]]]  # the slice's loss points: steps, and values per term
+    samples: Tensor | None = None
+    weights: dict[str, Tensor] | None = field(default=None, repr=False)  # the model's, with fresh samples
+    state: tuple[dict[str, Tensor], dict] | None = field(default=None, repr=False)  # Trainer.state(), on scores/end
+
+
+class WorkerError(RuntimeError):
+    """The worker process failed to do what was asked (the message says why), or it is gone."""
+
+
+class TrainingProcess:
+    """A worker process (``python -m dgm_core.workers``: torch and the core, no web server) that trains replicas of
+    runs, one slice per call; calls from several threads wait in turn. A process that died (killed, out of memory)
+    is started again at the next call; the call that found it dead raises ``WorkerError``. The process ends when the
+    server does (its end of the socket closes)."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._start()
+
+    def _start(self) -> None:
+        ours, theirs = socket.socketpair()
+        root = str(Path(__file__).resolve().parent.parent)
+        path = os.pathsep.join(filter(None, [root, os.environ.get("PYTHONPATH")]))
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "dgm_core.workers", str(theirs.fileno())],
+            pass_fds=[theirs.fileno()],
+            env={**os.environ, "PYTHONPATH": path},
+        )
+        theirs.close()
+        self._connection = Connection(ours.detach())
+
+    def call(self, command: str, key: int, *args: object) -> object:
+        with self._lock:
+            if self.process.poll() is not None:  # it died since the last call, and its replicas with it
+                self._connection.close()
+                self._start()
+                if command == "drop":
+                    return None
+                if command != "start":
+                    raise WorkerError("the training process stopped unexpectedly; it was started again")
+            try:
+                _send(self._connection, (command, key, *args))
+                reply = _receive(self._connection)
+            except (EOFError, OSError) as error:
+                self.process.kill()
+                raise WorkerError(f"the training process stopped unexpectedly ({type(error).__name__})") from error
+        if isinstance(reply, WorkerError):
+            raise reply
+        return reply
+
+    def close(self) -> None:
+        with self._lock:
+            self._connection.close()
+            try:
+                self.process.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+
+
+# --- inside the worker process -------------------------------------------------------------------------------------
+
+
+def _serve(connection: Connection) -> None:
+    """The worker's loop: build, advance and drop replicas as the server asks, until its end of the pipe closes."""
+    torch.set_num_threads(1)
+    import dgm_core.runs  # noqa: F401 (the models and data: imported now, not at the first run's first slice)
+
+    torch.optim.Adam([torch.zeros(1, requires_grad=True)])  # the first optimizer imports torch._dynamo (≈ 2 s)
+
+    replicas: dict[int, object] = {}
+    while True:
+        try:
+            command, key, *args = _receive(connection)
+        except (EOFError, OSError):
+            return
+        try:
+            reply = COMMANDS[command](replicas, key, *args)
+        except Exception as error:  # the server's run says why; the worker keeps serving the others
+            reply = WorkerError(f"{type(error).__name__}: {error}")
+        _send(connection, reply)
+
+
+def _start(replicas: dict, key: int, shipment: Shipment) -> None:
+    from dgm_core.data import USER_SETS
+    from dgm_core.runs import Run, RunSpec
+
+    if shipment.dataset is not None:
+        USER_SETS[shipment.spec["dataset"]] = shipment.dataset
+    spec = RunSpec.from_json(shipment.spec)
+    replica = Run(spec, torch.device(shipment.device), shipment.n_samples, cost_checked=True, **shipment.schedule)
+    replica.trainer.restore(*shipment.state)
+    replica.start(shipment.steps, shipment.max_seconds)
+    replicas[key] = replica
+
+
+def _advance(replicas: dict, key: int, budget_s: float, stop: bool) -> SliceReport:
+    replica = replicas[key]
+    if stop:
+        replica.stop()
+    replica.losses.steps.clear()  # the curve lives in the server: a slice reports only its own points
+    replica.losses.terms.clear()
+    progress = replica.advance(budget_s)
+    report = SliceReport(
+        progress.steps,
+        progress.scores,
+        progress.samples,
+        progress.done,
+        replica.phase,
+        replica.message,
+        replica.step,
+        replica.elapsed_s,
+        replica.steps_per_s,
+        (list(replica.losses.steps), {k: list(v) for k, v in replica.losses.terms.items()}),
+    )
+    if progress.samples or progress.done:
+        report.samples, report.weights = replica.samples, replica.model.state_dict()
+    if progress.scores or progress.done:
+        report.state = replica.trainer.state()
+    if progress.done:
+        del replicas[key]
+    return report
+
+
+def _drop(replicas: dict, key: int) -> None:
+    replicas.pop(key, None)
+
+
+def _send(connection: Connection, message: object) -> None:
+    buffer = io.BytesIO()
+    _Pickler(buffer, protocol=pickle.HIGHEST_PROTOCOL).dump(message)
+    connection.send_bytes(buffer.getbuffer())
+
+
+def _receive(connection: Connection) -> object:
+    return pickle.loads(connection.recv_bytes())  # noqa: S301 (from this server's own process, never a user)
+
+
+class _Pickler(pickle.Pickler):
+    """Tensors travel as NumPy arrays: torch's own pickling goes through ``torch.load`` once per tensor (slow for a
+    state of many small tensors), and torch's multiprocessing pickler would share them through file descriptors,
+    which these separately started processes cannot pass."""
+
+    def reducer_override(self, obj: object) -> object:
+        if isinstance(obj, Tensor):
+            return torch.from_numpy, (obj.detach().cpu().numpy(),)
+        return NotImplemented
+
+
+COMMANDS = {"start": _start, "advance": _advance, "drop": _drop}
+
+
+if __name__ == "__main__":
+    from dgm_core import workers  # under its own name, so that what it sends unpickles as dgm_core.workers.*
+
+    workers._serve(Connection(int(sys.argv[1])))

@@ -1,0 +1,127 @@
+"""Training in worker processes: a run trained a slice at a time in another process is the run trained here — the
+same steps, scores, weights and curve — and the server's copy holds what the worker evaluated. A worker that dies
+fails its run with a message and comes back for the next one."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import numpy as np
+import pytest
+import torch
+
+from dgm_core.data import USER_SETS
+from dgm_core.data import user as user_data
+from dgm_core.data.upload import points_from_drawing
+from dgm_core.runs import Run, RunSpec
+from dgm_core.scheduler import Scheduler
+from dgm_core.workers import TrainingProcess
+
+torch.set_num_threads(1)
+DETERMINISTIC = {"eval_every_steps": 40, "sample_every_s": None}
+
+
+@pytest.fixture(scope="module")
+def worker():
+    process = TrainingProcess()
+    yield process
+    process.close()
+
+
+def _train(run: Run, worker: TrainingProcess | None = None, steps: int | None = None) -> Run:
+    run.start(steps)
+    while run.active:
+        run.advance(0.05, worker)
+    return run
+
+
+def _scores(run: Run) -> list[dict]:
+    """Every evaluation's scores (not the time it took: that differs between any two runs)."""
+    return [{k: v for k, v in s.to_json().items() if k != "elapsed_s"} for s in run.history]
+
+
+def _weights(run: Run) -> list[torch.Tensor]:
+    return list(run.model.state_dict().values())
+
+
+@pytest.mark.parametrize("model", ["RealNVP", "VAE", "GAN"])
+def test_a_run_trained_in_a_worker_equals_the_same_run_trained_here(worker, model):
+    spec = RunSpec.defaults(model, "moons", steps=120)
+    here, there = (_train(Run(spec, **DETERMINISTIC), w) for w in (None, worker))
+    assert there.phase == here.phase == "done" and there.message == here.message
+    assert _scores(there) == _scores(here)
+    assert all(torch.equal(a, b) for a, b in zip(_weights(here), _weights(there), strict=True))
+    assert there.losses.to_json() == here.losses.to_json() and there.step == here.step == 120
+    assert there.kept.step == here.kept.step
+    _train(here, None, 40), _train(there, worker, 40)  # Continue ships the run again, with its optimizer state
+    assert _scores(there) == _scores(here)
+    assert all(torch.equal(a, b) for a, b in zip(_weights(here), _weights(there), strict=True))
+
+
+def test_stop_in_a_worker_scores_the_weights_it_stopped_at_and_keeps_the_chosen_ones(worker):
+    run = Run(RunSpec.defaults("RealNVP", "moons", steps=1_000_000))
+    run.start()
+    while run.step < 30:
+        run.advance(0.05, worker)
+    run.stop()
+    assert run.phase == "stopping"
+    while run.active:
+        run.advance(0.05, worker)
+    assert run.phase == "stopped" and run.history[-1].step == run.step
+    assert run.kept is not None and f"Kept the weights of step {run.kept.step}" in run.message
+    assert run.samples is not None and len(run.samples) == 1000
+
+
+def test_a_run_on_your_own_data_trains_in_a_worker_that_never_saw_that_data(worker):
+    rng = np.random.default_rng(0)
+    data = points_from_drawing(rng.standard_normal((300, 2)) * [2.0, 0.5])
+    name = user_data.name_for(data, "ellipse.csv")
+    user_data.register(data, name)
+    try:
+        run = _train(Run(RunSpec.defaults("RealNVP", name, steps=60)), worker)
+    finally:
+        USER_SETS.pop(name, None)
+    assert run.phase == "done" and run.step == 60 and run.history
+
+
+def test_a_worker_that_dies_fails_its_run_with_a_message_and_starts_again_for_the_next():
+    worker = TrainingProcess()
+    try:
+        run = Run(RunSpec.defaults("RealNVP", "moons", steps=1_000_000))
+        run.start()
+        run.advance(0.05, worker)
+        worker.process.kill()
+        worker.process.wait()
+        run.advance(0.05, worker)
+        assert run.phase == "failed" and "training process stopped" in run.message
+        assert run.kept is None or run.kept.step <= run.step  # what it holds was evaluated
+        assert _train(Run(RunSpec.defaults("RealNVP", "moons", steps=20)), worker).phase == "done"
+    finally:
+        worker.close()
+
+
+def test_the_scheduler_trains_runs_in_its_processes_each_on_one_worker_spread_evenly():
+    scheduler = Scheduler(workers=2, slice_s=0.05, processes=True)
+    where: dict[int, set[str]] = {}
+    advance = Run.advance
+
+    def recording(run: Run, budget_s: float, worker: TrainingProcess | None = None):
+        assert worker is not None  # the slice runs in a worker process
+        where.setdefault(run.id, set()).add(threading.current_thread().name)
+        return advance(run, budget_s, worker)
+
+    runs = [Run(RunSpec.defaults("RealNVP", "moons", steps=60)) for _ in range(4)]
+    for i, run in enumerate(runs):
+        run.id = i
+        run.advance = recording.__get__(run)
+        run.start()
+        scheduler.submit(run)
+    deadline = time.monotonic() + 120
+    while any(run.active for run in runs) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert [run.phase for run in runs] == ["done"] * 4 and all(run.step == 60 for run in runs)
+    assert all(len(threads) == 1 for threads in where.values())  # a run keeps its worker
+    assert sorted(sum((list(t) for t in where.values()), [])) == ["trainer-0"] * 2 + ["trainer-1"] * 2
+    for process in scheduler.processes:
+        process.close()
