@@ -15,8 +15,9 @@ from pathlib import Path
 
 from app.layout import build, launch_options
 from app.lecture_tab import warm_up
-from app.session import Backend, release_memory, single_thread
+from app.session import Backend, single_thread
 from dgm_core.device import pick_device
+from dgm_core.memory import release_memory
 from dgm_core.scheduler import Scheduler
 from dgm_core.store import RunStore, default_root
 

@@ -5,10 +5,7 @@ samples to draw. Nothing here trains or scores: the core does.
 
 from __future__ import annotations
 
-import ctypes
-import gc
 import math
-import sys
 import threading
 import time
 from dataclasses import dataclass, field
@@ -22,6 +19,7 @@ from dgm_core.data import Dataset, dataset_names, load_dataset
 from dgm_core.data import user as user_data
 from dgm_core.data.upload import UserData
 from dgm_core.evaluation import baseline_nll, field_grid, log_density_grid
+from dgm_core.memory import release_memory
 from dgm_core.models.base import Capabilities, GenerativeModel
 from dgm_core.runs import Run, RunSpec
 from dgm_core.scheduler import Scheduler
@@ -290,17 +288,6 @@ class Session:
 
     def __deepcopy__(self, memo: dict) -> Session:
         return Session(self.backend)  # Gradio deep-copies a new page's initial state: a fresh, empty session
-
-
-def release_memory() -> None:
-    """Collect what a closed page left and hand freed heap pages back to the system (glibc keeps them otherwise:
-    the server's memory would only grow as classes come and go)."""
-    gc.collect()
-    if sys.platform.startswith("linux"):
-        try:
-            ctypes.CDLL("libc.so.6").malloc_trim(0)
-        except OSError:  # not glibc (e.g. musl): nothing to trim
-            pass
 
 
 def single_thread() -> None:

@@ -32,6 +32,8 @@ from pathlib import Path
 import torch
 from torch import Tensor
 
+from dgm_core.memory import release_memory
+
 
 @dataclass
 class Shipment:
@@ -180,12 +182,14 @@ def _advance(replicas: dict, key: int, budget_s: float, stop: bool) -> SliceRepo
     if progress.scores or progress.done:
         report.state = replica.trainer.state()
     if progress.done:
-        del replicas[key]
+        _drop(replicas, key)
     return report
 
 
 def _drop(replicas: dict, key: int) -> None:
     replicas.pop(key, None)
+    if not replicas:  # the last run here ended: its memory goes back to the system
+        release_memory()
 
 
 def _send(connection: Connection, message: object) -> None:
