@@ -45,9 +45,10 @@ def main() -> None:
     single_thread()
     store = RunStore(args.runs_dir)
     store.on_let_go = release_memory
-    backend = Backend(args.device, Scheduler(args.workers, processes=True), store)
-    workers = backend.scheduler.workers
-    print(f"DGM Playground: models train on {args.device} ({workers} workers); runs are saved in {args.runs_dir}")
+    # training processes where they can inherit their socket by descriptor (Linux, macOS); threads elsewhere
+    backend = Backend(args.device, Scheduler(args.workers, processes=os.name == "posix"), store)
+    trainers = f"{backend.scheduler.workers} {'processes' if backend.scheduler.processes else 'threads'}"
+    print(f"DGM Playground: models train on {args.device} ({trainers}); runs are saved in {args.runs_dir}")
     threading.Thread(target=warm_up, daemon=True, name="lecture-warm-up").start()
     build(backend).launch(server_name=args.host, server_port=args.port, share=args.share, **launch_options())
 
