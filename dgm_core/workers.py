@@ -13,7 +13,8 @@ samples with the weights that drew them, and, whenever the replica scored (or en
 run here then holds exactly what the replica holds, so what the store saves and what a view draws were evaluated
 there. A replica ends with its run's stretch of training (done, stopped, abandoned); Continue ships a new one.
 
-Messages go through a ``multiprocessing`` pipe between this server's own processes (nothing a user sent).
+Messages are pickled and go over a socket pair (framed by ``multiprocessing.connection``) between this server's own
+processes: nothing a user sent is ever unpickled.
 """
 
 from __future__ import annotations
