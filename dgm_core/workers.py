@@ -13,15 +13,13 @@ samples with the weights that drew them, and, whenever the replica scored (or en
 run here then holds exactly what the replica holds, so what the store saves and what a view draws were evaluated
 there. A replica ends with its run's stretch of training (done, stopped, abandoned); Continue ships a new one.
 
-Messages are pickled and go over a socket pair (framed by ``multiprocessing.connection``) between this server's own
-processes: nothing a user sent is ever unpickled.
+Messages go over a socket pair (framed by ``multiprocessing.connection``) as JSON and safetensors
+(``dgm_core.wire``): no pickle, even between the server's own processes.
 """
 
 from __future__ import annotations
 
-import io
 import os
-import pickle
 import socket
 import subprocess
 import sys
@@ -34,6 +32,7 @@ import torch
 from torch import Tensor
 
 from dgm_core.memory import release_memory
+from dgm_core.wire import decode, encode
 
 
 @dataclass
@@ -110,9 +109,10 @@ class TrainingProcess:
             except (EOFError, OSError) as error:
                 self.process.kill()
                 raise WorkerError(f"the training process stopped unexpectedly ({type(error).__name__})") from error
-        if isinstance(reply, WorkerError):
-            raise reply
-        return reply
+        outcome, value = reply
+        if outcome == "failed":
+            raise WorkerError(value)
+        return value
 
     def close(self) -> None:
         with self._lock:
@@ -140,9 +140,9 @@ def _serve(connection: Connection) -> None:
         except (EOFError, OSError):
             return
         try:
-            reply = COMMANDS[command](replicas, key, *args)
+            reply = ("done", COMMANDS[command](replicas, key, *args))
         except Exception as error:  # the server's run says why; the worker keeps serving the others
-            reply = WorkerError(f"{type(error).__name__}: {error}")
+            reply = ("failed", f"{type(error).__name__}: {error}")
         _send(connection, reply)
 
 
@@ -194,30 +194,20 @@ def _drop(replicas: dict, key: int) -> None:
 
 
 def _send(connection: Connection, message: object) -> None:
-    buffer = io.BytesIO()
-    _Pickler(buffer, protocol=pickle.HIGHEST_PROTOCOL).dump(message)
-    connection.send_bytes(buffer.getbuffer())
+    connection.send_bytes(encode(message))
 
 
 def _receive(connection: Connection) -> object:
-    return pickle.loads(connection.recv_bytes())  # noqa: S301 (from this server's own process, never a user)
+    from dgm_core.data import Dataset, DataSpec
 
-
-class _Pickler(pickle.Pickler):
-    """Tensors travel as NumPy arrays: torch's own pickling goes through ``torch.load`` once per tensor (slow for a
-    state of many small tensors), and torch's multiprocessing pickler would share them through file descriptors,
-    which these separately started processes cannot pass."""
-
-    def reducer_override(self, obj: object) -> object:
-        if isinstance(obj, Tensor):
-            return torch.from_numpy, (obj.detach().cpu().numpy(),)
-        return NotImplemented
+    kinds = {kind.__name__: kind for kind in (Shipment, SliceReport, Dataset, DataSpec)}
+    return decode(connection.recv_bytes(), kinds)
 
 
 COMMANDS = {"start": _start, "advance": _advance, "drop": _drop}
 
 
 if __name__ == "__main__":
-    from dgm_core import workers  # under its own name, so that what it sends unpickles as dgm_core.workers.*
+    from dgm_core import workers  # under its own name: one module, one set of message kinds
 
     workers._serve(Connection(int(sys.argv[1])))

@@ -16,7 +16,8 @@ from dgm_core.data import user as user_data
 from dgm_core.data.upload import points_from_drawing
 from dgm_core.runs import Run, RunSpec
 from dgm_core.scheduler import Scheduler
-from dgm_core.workers import TrainingProcess
+from dgm_core.wire import decode, encode
+from dgm_core.workers import Shipment, SliceReport, TrainingProcess
 
 torch.set_num_threads(1)
 DETERMINISTIC = {"eval_every_steps": 40, "sample_every_s": None}
@@ -125,3 +126,22 @@ def test_the_scheduler_trains_runs_in_its_processes_each_on_one_worker_spread_ev
     assert sorted(sum((list(t) for t in where.values()), [])) == ["trainer-0"] * 2 + ["trainer-1"] * 2
     for process in scheduler.processes:
         process.close()
+
+
+def test_messages_travel_as_json_and_safetensors_and_come_back_whole():
+    run = Run(RunSpec.defaults("RealNVP", "moons", steps=10))
+    report = SliceReport(
+        3, True, False, False, "training", "", 3, 0.1, 30.0, ([1.0, 2.0], {"loss": [2.5, float("nan")]})
+    )
+    report.state = run.trainer.state()
+    back = decode(encode(report), {"SliceReport": SliceReport})
+    assert (back.step, back.phase, back.losses[0]) == (3, "training", [1.0, 2.0]) and np.isnan(
+        back.losses[1]["loss"][1]
+    )
+    tensors, meta = back.state
+    assert meta == report.state[1]
+    assert all(torch.equal(tensors[name], value) for name, value in report.state[0].items())
+    with pytest.raises(TypeError, match="unknown kind"):  # only the kinds the reader names are built
+        decode(encode(report), {"Shipment": Shipment})
+    with pytest.raises(TypeError, match="cannot carry"):
+        encode({"a function": print})
