@@ -111,12 +111,7 @@ def test_too_many_points_are_refused_stating_the_cap(tmp_path):
 
 def test_millions_of_lines_are_refused_before_they_are_split_into_a_list(tmp_path):
     (tmp_path / "a.csv").write_text("\n" * (upload_rules.MAX_FILE_BYTES - 1))
-    tracemalloc.start()
-    try:
-        message = refused(tmp_path / "a.csv")
-        peak = tracemalloc.get_traced_memory()[1]
-    finally:
-        tracemalloc.stop()
+    message, peak = refused_with_peak(tmp_path / "a.csv")
     assert "lines; the cap is 200,000 points" in message
     assert peak < 100e6  # a list of 20 million lines would take 160 MB
 
@@ -284,12 +279,7 @@ def test_a_zip_member_declaring_more_than_the_cap_is_refused_without_unpacking_i
         with archive.open("bomb.png", "w") as member:
             for _ in range(60):
                 member.write(bytes(1 << 20))  # 60 MiB of zeros, about 60 kB once compressed
-    tracemalloc.start()
-    try:
-        message = refused(tmp_path / "bomb.zip")
-        peak = tracemalloc.get_traced_memory()[1]
-    finally:
-        tracemalloc.stop()
+    message, peak = refused_with_peak(tmp_path / "bomb.zip")
     assert message == "bomb.zip: bomb.png is over the 20 MB cap per file."
     assert peak < 20e6
 
@@ -448,3 +438,13 @@ def test_npz_labels_must_be_integers_one_per_item(tmp_path):
 def test_a_drawing_of_the_wrong_shape_too_few_points_or_non_finite_values_is_refused(xy, message):
     with pytest.raises(DataError, match=re.escape(message)):
         points_from_drawing(xy)
+
+
+def refused_with_peak(path) -> tuple[str, int]:
+    """The message refusing ``path``, and the most memory (bytes) Python allocated on the way to it."""
+    tracemalloc.start()
+    try:
+        message = refused(path)
+        return message, tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
