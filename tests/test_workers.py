@@ -46,14 +46,14 @@ def _weights(run: Run) -> list[torch.Tensor]:
     return list(run.model.state_dict().values())
 
 
-@pytest.mark.parametrize("model", ["RealNVP", "VAE", "GAN"])
+@pytest.mark.parametrize("model", ["RealNVP", "GAN"])  # one optimizer; two, stepped in turn
 def test_a_run_trained_in_a_worker_equals_the_same_run_trained_here(worker, model):
-    spec = RunSpec.defaults(model, "moons", steps=120)
+    spec = RunSpec.defaults(model, "moons", steps=80)
     here, there = (_train(Run(spec, **DETERMINISTIC), w) for w in (None, worker))
     assert there.phase == here.phase == "done" and there.message == here.message
     assert _scores(there) == _scores(here)
     assert all(torch.equal(a, b) for a, b in zip(_weights(here), _weights(there), strict=True))
-    assert there.losses.to_json() == here.losses.to_json() and there.step == here.step == 120
+    assert there.losses.to_json() == here.losses.to_json() and there.step == here.step == 80
     assert there.kept.step == here.kept.step
     _train(here, None, 40), _train(there, worker, 40)  # Continue ships the run again, with its optimizer state
     assert _scores(there) == _scores(here)
