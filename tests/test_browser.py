@@ -87,7 +87,13 @@ def test_moons_realnvp_trains_live_then_stops_and_continues(page: Page, app_url:
     expect(page.locator("#nll-plot")).to_contain_text("data entropy (floor)")
     expect(page.locator("#nll-plot .legendtext")).to_have_count(2)
     expect(page.locator("#loss-plot .scatterlayer .trace")).to_have_count(1)
-    assert samples.screenshot(path=output_dir / "moons_samples_later.png") != early
+    redrawn = False  # the samples are redrawn as training goes on (at most once a second: look for up to 10 s)
+    for _ in range(20):
+        redrawn = samples.screenshot(path=output_dir / "moons_samples_later.png") != early
+        if redrawn:
+            break
+        page.wait_for_timeout(500)
+    assert redrawn
     page.screenshot(path=output_dir / "moons_training.png", full_page=True)
 
     page.locator("#stop-btn").click()
