@@ -43,10 +43,11 @@ def data_card(name: str) -> str:
     return f"{spec.description} *({kind})*"
 
 
-def defaults(dataset: str, model: str) -> tuple[int, float, int, int]:
-    """Steps, learning rate, batch size and hidden width recommended for this model on this kind of data."""
+def defaults(dataset: str, model: str) -> tuple[int, float, int, int, str]:
+    """Steps, learning rate, batch size, hidden width and schedule recommended for this model on this kind of
+    data."""
     values = defaults_for(model, load_dataset(dataset).spec)
-    return values.steps, values.lr, values.batch_size, values.hidden
+    return values.steps, values.lr, values.batch_size, values.hidden, values.schedule
 
 
 def warm_up(backend: Backend) -> None:
@@ -58,7 +59,7 @@ def warm_up(backend: Backend) -> None:
 def build_train_tab(backend: Backend, session: gr.State) -> TrainOutputs:
     """Lay out the tab's components and wire its events (inside a gr.Blocks context); returns the components that
     draw a run, so that another tab can open a run here."""
-    steps0, lr0, batch0, hidden0 = defaults(DEFAULT_DATASET, DEFAULT_MODEL)
+    steps0, lr0, batch0, hidden0, schedule0 = defaults(DEFAULT_DATASET, DEFAULT_MODEL)
     warm_up(backend)
     preview_plot, preview_picture = views.data_preview(load_dataset(DEFAULT_DATASET))
     with gr.Row(equal_height=False):
@@ -115,7 +116,7 @@ def build_train_tab(backend: Backend, session: gr.State) -> TrainOutputs:
                 with gr.Row():
                     schedule = gr.Radio(
                         [("constant", "constant"), ("cosine to 0", "cosine")],
-                        value="constant",
+                        value=schedule0,
                         label="Schedule",
                         elem_id="schedule",
                         info="Cosine: from the rate above down to 0 over the steps, or over the time budget.",
@@ -171,12 +172,13 @@ def build_train_tab(backend: Backend, session: gr.State) -> TrainOutputs:
                 )
 
     hyper = [steps, lr, batch_size, hidden]
+    recommended = [*hyper, schedule]  # what a model's defaults fill in
     outputs = TrainOutputs(status, loss_plot, nll_plot, samples_plot, samples_image, dataset)
     quiet: dict[str, Any] = {"show_progress": "hidden", "api_visibility": "private", "concurrency_limit": None}
     dataset.change(
-        on_dataset, [dataset, model], [model, *hyper, option, data_info, samples_plot, samples_image], **quiet
+        on_dataset, [dataset, model], [model, *recommended, option, data_info, samples_plot, samples_image], **quiet
     )
-    model.change(on_model, [dataset, model], [*hyper, option, model_info], **quiet)
+    model.change(on_model, [dataset, model], [*recommended, option, model_info], **quiet)
 
     streaming: dict[str, Any] = {"concurrency_id": "streams", "concurrency_limit": STREAMS, "show_progress": "hidden"}
 
@@ -251,7 +253,7 @@ def on_dataset(dataset: str, model: str) -> tuple[Any, ...]:
 
 def on_model(dataset: str, model: str) -> tuple[Any, ...]:
     if model not in models_for(load_dataset(dataset)):  # the data set just changed; its own event picks a model
-        return (*(gr.skip(),) * 5, model_card(model))
+        return (*(gr.skip(),) * 6, model_card(model))
     return (*defaults(dataset, model), gr.update(**option_settings(dataset, model)), model_card(model))
 
 

@@ -51,6 +51,7 @@ def bench(model_name: str, data_name: str, overrides: dict, max_seconds: float) 
         lr=d.lr,
         batch_size=d.batch_size,
         seed=0,
+        lr_schedule=d.schedule,
         eval_every_s=None,
         eval_every_steps=max(1, d.steps // 20),
         sample_every_s=None,
@@ -127,12 +128,14 @@ def main() -> None:
     parser.add_argument("--lr", type=float, help="replace the default learning rate")
     parser.add_argument("--batch-size", type=int, help="replace the default batch size")
     parser.add_argument("--hidden", type=int, help="replace the default hidden width")
+    parser.add_argument("--schedule", choices=["constant", "cosine"], help="replace the default schedule")
     parser.add_argument("--curves", help="write every run's numbers and evaluation history to this JSON file")
     args = parser.parse_args()
     for name in args.models:
         if name not in MODELS:
             parser.error(f"unknown model {name!r}; choose from: {', '.join(MODELS)}")
-    given = {"steps": args.steps, "lr": args.lr, "batch_size": args.batch_size, "hidden": args.hidden}
+    given = {"steps": args.steps, "lr": args.lr, "batch_size": args.batch_size, "hidden": args.hidden,
+             "schedule": args.schedule}  # fmt: skip
     overrides = {key: value for key, value in given.items() if value is not None}
     torch.set_num_threads(args.threads)
     print(f"torch {torch.__version__}, {args.threads} thread(s); evaluation every 5 % of the run; weights kept: best")

@@ -24,9 +24,10 @@ from dgm_core.runs import Run, RunSpec
 N = 500
 
 
-def recognisable(model: str, data: str, seconds: float) -> tuple[int, float, float]:
-    """Steps taken, MMD² and the p-value of the sample test after ``seconds`` of training."""
-    run = Run(RunSpec.defaults(model, data, steps=1_000_000), n_samples=600)
+def recognisable(model: str, data: str, seconds: float, **changes) -> tuple[int, float, float]:
+    """Steps taken, MMD² and the p-value of the sample test after ``seconds`` of training (``changes`` to the
+    registry's defaults, e.g. a schedule)."""
+    run = Run(RunSpec.defaults(model, data, steps=1_000_000, **changes), n_samples=600)
     run.start(max_seconds=seconds)
     while run.active:
         run.advance(0.1)
@@ -38,15 +39,18 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--seconds", type=float, default=20.0)
     parser.add_argument("--data", nargs="+", default=["moons", "8gaussians"])
+    parser.add_argument("--models", nargs="+", default=None, help="default: each family's representative")
+    parser.add_argument("--schedule", choices=["constant", "cosine"], default=None, help="default: the registry's")
     args = parser.parse_args()
     torch.set_num_threads(1)
-    models = [info.name for info in MODELS.values() if info.representative] + ["Flow matching"]
+    models = args.models or [info.name for info in MODELS.values() if info.representative] + ["Flow matching"]
+    changes = {} if args.schedule is None else {"lr_schedule": args.schedule}
     print(f"{args.seconds:.0f} s of training each, one thread; {N} samples against {N} test points")
     print(f"{'data':<12}{'model':<15}{'family':<15}{'steps':>7}{'MMD²':>10}{'p':>7}  verdict")
     for data in args.data:
         for model in models:
             started = time.perf_counter()
-            steps, distance, p = recognisable(model, data, args.seconds)
+            steps, distance, p = recognisable(model, data, args.seconds, **changes)
             verdict = "indistinguishable" if p >= 0.05 else "told apart"
             print(f"{data:<12}{model:<15}{MODELS[model].family:<15}{steps:>7}{distance:>10.5f}{p:>7.3f}  {verdict}"
                   f"  ({time.perf_counter() - started:.0f} s wall)", flush=True)  # fmt: skip

@@ -62,7 +62,7 @@ class RunSpec:
     def defaults(cls, model: str, dataset: str, **changes) -> RunSpec:
         """The registry's recommended settings for ``model`` on ``dataset``'s kind of data, with ``changes``."""
         d = defaults_for(model, load_dataset(dataset).spec)
-        return replace(cls(dataset, model, d.steps, d.lr, d.batch_size, d.hidden), **changes)
+        return replace(cls(dataset, model, d.steps, d.lr, d.batch_size, d.hidden, lr_schedule=d.schedule), **changes)
 
     def config(self, n_samples: int = 1000, **changes) -> TrainConfig:
         return TrainConfig(

@@ -127,6 +127,7 @@ EXPECTED_LIKELIHOOD = {  # (on points, on images); None where the model does not
     "f-GAN (reverse KL)": ("none", "none"),
     "f-GAN (JS)": ("none", "none"),
     "DDPM": ("bound", "bound"),
+    "VDM": (None, "bound"),
     "NCSN": ("none", "none"),
     "Flow matching": ("exact", None),
     "EBM": ("none", "none"),

@@ -9,7 +9,7 @@ from PIL import Image
 
 from app import figures, latent_figures, likelihood
 from app.inputs import parse_spec, seconds_budget
-from app.train_tab import model_choices
+from app.train_tab import model_choices, on_model
 from dgm_core.models.registry import MODELS
 
 
@@ -39,6 +39,16 @@ def test_every_registered_model_is_offered_with_its_family() -> None:
     labels = dict((value, label) for label, value in model_choices())
     assert set(labels) == set(MODELS)
     assert all(labels[name] == f"{name} ({MODELS[name].family})" for name in MODELS)
+
+
+def test_choosing_a_model_fills_in_its_recommended_settings_schedule_included() -> None:
+    for dataset, model in [("digits", "VDM"), ("digits", "PixelCNN"), ("moons", "RealNVP")]:
+        steps, lr, batch, hidden, schedule = on_model(dataset, model)[:5]
+        recommended = MODELS[model].defaults["image" if dataset == "digits" else "points2d"]
+        assert (steps, lr, batch, hidden, schedule) == (
+            recommended.steps, recommended.lr, recommended.batch_size, recommended.hidden, recommended.schedule
+        )  # fmt: skip
+    assert on_model("digits", "VDM")[4] == "cosine" and on_model("digits", "PixelCNN")[4] == "constant"
 
 
 def test_image_grid_lays_out_upscaled_images_with_gaps() -> None:
