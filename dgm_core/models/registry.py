@@ -223,7 +223,10 @@ MODELS: dict[str, ModelInfo] = {
             "Gaussian's tails; the identity outside), inverted in closed form. Where "
             "affine couplings only scale and shift, a spline can bend, so fewer layers fit a many-moded density.",
             NeuralSplineFlow,
-            {"points2d": TrainingDefaults(1200, 1e-2, 512, 64), "image": TrainingDefaults(800, 1e-3, 128, 128)},
+            {
+                "points2d": TrainingDefaults(1200, 1e-2, 512, 64, schedule="cosine"),
+                "image": TrainingDefaults(800, 1e-3, 128, 128),
+            },
         ),
         ModelInfo(
             "VAE",
@@ -326,7 +329,10 @@ MODELS: dict[str, ModelInfo] = {
             "a network learns to predict the added noise, and sampling runs the T denoising steps backwards. Its "
             "likelihood is the variational bound summed over the steps (a discretised Gaussian last step on pixels).",
             DDPM,
-            {"points2d": TrainingDefaults(6000, 1e-2, 512, 128), "image": TrainingDefaults(3000, 3e-3, 128, 256)},
+            {
+                "points2d": TrainingDefaults(6000, 1e-2, 512, 128, schedule="cosine"),
+                "image": TrainingDefaults(3000, 3e-3, 128, 256),
+            },
             representative=True,
         ),
         ModelInfo(
@@ -358,7 +364,7 @@ MODELS: dict[str, ModelInfo] = {
             "invertible, so its likelihood is exact: by the instantaneous change of variables, integrated backward "
             "with RK4 (8 steps) and the exact divergence in 2D.",
             FlowMatching,
-            {"points2d": TrainingDefaults(3000, 3e-3, 1024, 64)},
+            {"points2d": TrainingDefaults(3000, 3e-3, 1024, 64, schedule="cosine")},
         ),
         ModelInfo(
             "EBM",
