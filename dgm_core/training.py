@@ -32,7 +32,8 @@ from dgm_core.packing import pack, unpack
 from dgm_core.seeding import EVAL_SEED, RandomStream
 
 MMD_ITEMS = 500  # samples and validation items in the two-sample test at each evaluation
-EVAL_SHARE, SAMPLE_SHARE = 9, 19  # evaluate after ≥ 9× its cost of training (≤ 1/10 of the time), sample ≤ 1/20
+EVAL_SHARE, SAMPLE_SHARE = 19, 19  # evaluate after ≥ 19× its cost of training (≤ 1/20 of the time), sample ≤ 1/20
+EARLY_EVAL_SHARE = 4  # while the step count doubles between evaluations: after ≥ 4× its cost (≤ 1/5 of the time)
 EVAL_ITEMS = {"points2d": 5000, "image": 500}  # held-out items per split scored during training, by kind of data
 TRACKED_ITEMS = 500  # test items for the extra bounds a model tracks (a VAE's IWAE, k = 64)
 EVAL_CHUNK_VALUES = 8192  # numbers (items × dimensions) scored between two events
@@ -212,15 +213,15 @@ class Trainer:
         return {name: value.item() for name, value in losses.items()}
 
     def _eval_due(self, since_s: float, cost_s: float) -> bool:
-        """Every ``eval_every_steps`` steps; or by the busy clock, at most a tenth of the time (the Train tab's step
+        """Every ``eval_every_steps`` steps; or by the busy clock, at most a twentieth of the time (the Train tab's step
         rate stays near a bare loop's); and, so that the weights kept are never far behind, whenever the step count
-        has doubled since the last evaluation, provided that at least two evaluations' cost has passed since."""
+        has doubled since the last evaluation, provided that at least four evaluations' cost has passed since."""
         if self.config.eval_every_steps is not None:
             return self.step % self.config.eval_every_steps == 0
         if self.config.eval_every_s is None:
             return False
         last_step = self.history[-1].step if self.history else 0
-        doubled = self.step >= 2 * last_step and since_s >= 2 * cost_s
+        doubled = self.step >= 2 * last_step and since_s >= EARLY_EVAL_SHARE * cost_s
         return doubled or since_s >= max(self.config.eval_every_s, EVAL_SHARE * cost_s)
 
     def _event(self, losses: dict[str, float], steps_per_s: float, **fields) -> TrainEvent:

@@ -254,14 +254,24 @@ def test_an_evaluation_streams_in_chunks_without_losses():
 
 def test_evaluations_by_clock_also_come_whenever_the_step_count_doubles():
     """With a wall-clock schedule, a step count twice the last evaluated one calls for an evaluation once at least
-    two evaluations' cost has passed, so the weights kept are never from far behind."""
+    four evaluations' cost has passed, so the weights kept are never from far behind."""
     trainer = _trainer(_config(every=None, eval_every_s=60.0))
     trainer.step, trainer.history = 1, []
     assert trainer._eval_due(since_s=0.0, cost_s=0.0)  # the first evaluation comes at once
     trainer.history = [Scores(step=100, elapsed_s=1.0, dim=2, val_mmd=0.0)]
-    for step, since, due in [(150, 30.0, False), (200, 0.5, False), (200, 0.9, True), (150, 61.0, True)]:
+    for step, since, due in [(150, 30.0, False), (200, 1.5, False), (200, 1.7, True), (150, 61.0, True)]:
         trainer.step = step
         assert trainer._eval_due(since_s=since, cost_s=0.4) == due, (step, since)
+
+
+def test_evaluation_takes_at_most_a_twentieth_of_the_training_time():
+    """However short the clock's interval, an evaluation that costs c waits for 19 c of training since the last."""
+    trainer = _trainer(_config(every=None, eval_every_s=0.5))
+    trainer.history = [Scores(step=100, elapsed_s=1.0, dim=2, val_mmd=0.0)]
+    trainer.step = 150  # not doubled
+    assert not trainer._eval_due(since_s=7.5, cost_s=0.4)
+    assert trainer._eval_due(since_s=7.7, cost_s=0.4)
+    assert trainer._eval_due(since_s=0.5, cost_s=0.01)  # a cheap evaluation follows the clock
 
 
 # --- settings ---------------------------------------------------------------------------------------------------------
