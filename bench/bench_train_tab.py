@@ -2,13 +2,17 @@
 
     python -m bench.bench_train_tab                        # 10 s and 60 s of training per set, one thread
     python -m bench.bench_train_tab --seconds 10 --data moons rings --schedule constant
+    python -m bench.bench_train_tab --zuko                 # and zuko's flow of the same size, same budget, beside
 
 Each run is what the Train tab makes with a time budget: ``Run`` with the registry's defaults and the chosen
 learning-rate schedule (cosine over the budget's training time, as ``bench_zuko`` races), advanced in slices of
 0.1 s as the scheduler gives them, with the tab's evaluation and sampling, keeping the weights best on validation.
 The kept weights are then scored on 50,000 fresh points of the generator (never seen in training or selection) and
 set against its entropy. Beside it, a bare loop of the same model and batch (``train_step`` on random batches,
-nothing else) gives the step rate the path is compared with. Targets (issue "ten seconds is the lecture budget"):
+nothing else) gives the step rate the path is compared with. With ``--zuko`` (``pip install -r
+requirements-bench.txt``), zuko's flow of the same size is then trained for the same budget in ``bench_zuko``'s loop
+(same learning rate, batch, cosine schedule, best on validation) and scored on the same fresh points.
+Targets (issue "ten seconds is the lecture budget"):
 ≤ 0.02 nats above the entropy after 60 s, ≤ 0.03 after 10 s, on all eight sets; throughput ≥ 90 % of the bare loop.
 """
 
@@ -52,11 +56,26 @@ def bare_rate(model: str, data: str, seconds: float = 5.0) -> float:
     return steps / (time.perf_counter() - started)
 
 
+def fresh_points(data: str) -> torch.Tensor:
+    """FRESH new points of the generator, never seen in training or selection (the same for every contestant)."""
+    return torch.from_numpy(toy2d.sample(data, FRESH, np.random.RandomState(12345)).astype(np.float32))
+
+
 def fresh_nll(run: Run, data: str) -> float:
-    """The kept weights' NLL (nats) on FRESH new points of the generator."""
-    points = torch.from_numpy(toy2d.sample(data, FRESH, np.random.RandomState(12345)).astype(np.float32))
+    """The kept weights' NLL (nats) on ``fresh_points``."""
     with torch.no_grad():
-        return -mean_log_prob(run.model.eval(), points)
+        return -mean_log_prob(run.model.eval(), fresh_points(data))
+
+
+def zuko_fresh_nll(model: str, data: str, seconds: float, schedule: str) -> float:
+    """zuko's twin of ``model`` trained for ``seconds`` as ``bench_zuko`` races it, best on validation; its NLL
+    (nats) on ``fresh_points``."""
+    from bench.bench_zuko import contestants_for, nll, race
+
+    spec, dataset = RunSpec.defaults(model, data), load_dataset(data)
+    theirs = contestants_for(model, dataset, spec.lr, spec.seed)[1]
+    race([theirs], dataset, seconds, spec.batch_size, spec.lr, schedule)
+    return nll(theirs, fresh_points(data))
 
 
 def main() -> None:
@@ -65,11 +84,12 @@ def main() -> None:
     parser.add_argument("--data", nargs="+", default=list(toy2d.ENTROPY_NATS))
     parser.add_argument("--seconds", nargs="+", type=float, default=[10.0, 60.0])
     parser.add_argument("--schedule", choices=["cosine", "constant"], default="cosine")
+    parser.add_argument("--zuko", action="store_true", help="also train zuko's flow of the same size, same budget")
     args = parser.parse_args()
     torch.set_num_threads(1)
     print(f"{args.model}, the Train tab's path, {args.schedule} schedule, one thread; fresh test set of {FRESH:,}")
     print(f"{'data':<13}{'budget':>7}{'steps':>7}{'path /s':>9}{'bare /s':>9}{'ratio':>7}{'fresh NLL':>11}"
-          f"{'entropy':>9}{'gap':>8}  verdict")  # fmt: skip
+          f"{'entropy':>9}{'gap':>8}{'zuko gap' if args.zuko else '':>9}  verdict")  # fmt: skip
     ratios = []
     for data in args.data:
         for seconds in args.seconds:
@@ -79,8 +99,9 @@ def main() -> None:
             target = GAP_TARGETS.get(seconds)
             verdict = "" if target is None else f"[{'met' if nll - entropy <= target else 'MISSED'}] ≤ {target}"
             ratios.append(rate / bare)
+            theirs = f"{zuko_fresh_nll(args.model, data, seconds, args.schedule) - entropy:>+9.3f}" if args.zuko else ""
             print(f"{data:<13}{seconds:>6.0f}s{run.step:>7}{rate:>9.1f}{bare:>9.1f}{rate / bare:>7.2f}{nll:>11.3f}"
-                  f"{entropy:>9.3f}{nll - entropy:>+8.3f}  {verdict}", flush=True)  # fmt: skip
+                  f"{entropy:>9.3f}{nll - entropy:>+8.3f}{theirs}  {verdict}", flush=True)  # fmt: skip
     worst = min(ratios)
     verdict = "met" if worst >= THROUGHPUT_TARGET else "MISSED"
     print(f"slowest path/bare ratio {worst:.2f}  [{verdict}] ≥ {THROUGHPUT_TARGET} (evaluation and sampling included)")
