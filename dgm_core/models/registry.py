@@ -5,19 +5,17 @@ The UI lists ``MODELS`` and calls ``build_model``; it never needs to know a mode
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass, field
 from functools import partial
-from typing import Literal
 
 import torch
 
-from dgm_core.data import DataKind, Dataset, DataSpec
+from dgm_core.data import Dataset, DataSpec
 from dgm_core.models.autoregressive import MADE
 from dgm_core.models.base import GenerativeModel
 from dgm_core.models.conditional import CVAE, ConditionalGAN, ConditionalMADE
 from dgm_core.models.diffusion import DDPM
 from dgm_core.models.energy import EnergyBasedModel
+from dgm_core.models.entries import ModelInfo, ModelOption, TrainingDefaults
 from dgm_core.models.fgan import FGAN
 from dgm_core.models.flow_matching import FlowMatching
 from dgm_core.models.flows import MAF, NICE, Glow, NeuralSplineFlow, RealNVP
@@ -39,43 +37,6 @@ FAMILIES = {
     "from noise); sample by many denoising or ODE steps.",
     "energy": "Energy-based: p(x) ∝ exp(−E(x)) with an unknown normaliser, trained and sampled by Langevin MCMC.",
 }
-
-
-@dataclass(frozen=True)
-class TrainingDefaults:
-    """What the Train tab fills in for a model on a kind of data: the steps, the learning rate and its schedule
-    (constant, or cosine to 0 over the steps or the time budget), the batch size and the hidden width."""
-
-    steps: int
-    lr: float
-    batch_size: int
-    hidden: int
-    schedule: Literal["constant", "cosine"] = "constant"
-
-
-@dataclass(frozen=True)
-class ModelOption:
-    """A numeric constructor argument offered to users (e.g. a β-VAE's β): its label, range and default per kind of
-    data."""
-
-    label: str
-    minimum: float
-    maximum: float
-    step: float
-    defaults: dict[DataKind, float]
-    info: str = ""
-
-
-@dataclass(frozen=True)
-class ModelInfo:
-    name: str
-    family: str
-    description: str
-    make: Callable[..., GenerativeModel]  # (spec, hidden=...) -> model
-    defaults: dict[DataKind, TrainingDefaults]  # the kinds of data the model works on, with settings for each
-    needs_labels: bool = False  # conditional models train on (item, class label) pairs
-    options: dict[str, ModelOption] = field(default_factory=dict)  # constructor settings a user may change
-    representative: bool = False  # the family's model to show first (e.g. in a comparison of families)
 
 
 BETA = ModelOption(
