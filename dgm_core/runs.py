@@ -39,8 +39,8 @@ Phase = Literal["ready", "training", "stopping", "done", "stopped", "diverged", 
 ACTIVE: tuple[Phase, ...] = ("training", "stopping")
 MAX_SEED = 2**32 - 1
 MAX_PARAMETERS = 4_000_000  # beyond this a model's weights, optimizer moments and snapshots crowd a shared server
-_keys = itertools.count(1)  # a run's key among the replicas of a worker process
 MAX_STEP_FLOPS = 20e9  # ≈ 0.5 s per step on one core of this class of machine: Stop would lag behind
+_keys = itertools.count(1)  # a run's key among the replicas of a worker process
 
 
 @dataclass(frozen=True)

@@ -13,8 +13,8 @@ line and ``position`` says where.
 One Python process trains on about one core however many threads it has (the interpreter lock): with ``processes``,
 each worker thread drives a training process of its own (``dgm_core.workers``) and the slices run there, so a server
 trains on all its cores while its own process serves pages. A job keeps the worker that gave it its first slice
-until it leaves the rotation (its replica lives in that worker's process); a new job goes to whichever worker is free
-first, so the jobs spread over the workers.
+until it leaves the rotation (its replica lives in that worker's process); a new job goes to the worker with the
+fewest jobs, so the jobs spread over the workers.
 """
 
 from __future__ import annotations

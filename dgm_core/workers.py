@@ -31,6 +31,7 @@ from pathlib import Path
 import torch
 from torch import Tensor
 
+from dgm_core.loss_curve import LossCurve
 from dgm_core.memory import release_memory
 from dgm_core.wire import decode, encode
 
@@ -163,8 +164,7 @@ def _advance(replicas: dict, key: int, budget_s: float, stop: bool) -> SliceRepo
     replica = replicas[key]
     if stop:
         replica.stop()
-    replica.losses.steps.clear()  # the curve lives in the server: a slice reports only its own points
-    replica.losses.terms.clear()
+    replica.losses = LossCurve()  # the curve lives in the server: a slice reports only its own points
     progress = replica.advance(budget_s)
     report = SliceReport(
         progress.steps,

@@ -31,8 +31,8 @@ def _independent_pixels(seed: int = 0) -> tuple[VDM, torch.Tensor]:
     probabilities = (probabilities + 0.02) / (1 + 0.02 * SPEC.levels)  # every level possible
     model = VDM(SPEC, hidden=8, dropout=0.0).eval()
     with torch.no_grad():
-        model.network.head.weight.zero_()
-        model.network.head.bias.copy_(probabilities.log().flatten())
+        model.network.net[-1].weight.zero_()
+        model.network.net[-1].bias.copy_(probabilities.log().flatten())
     return model, probabilities
 
 
@@ -68,7 +68,7 @@ def test_a_network_that_ignores_the_other_pixels_cannot_beat_independent_pixels(
     entropy in full, while the data's true NLL is one pixel's."""
     model, probabilities = _independent_pixels()
     with torch.no_grad():
-        model.network.head.bias.copy_(probabilities[0].log().repeat(SPEC.dim))
+        model.network.net[-1].bias.copy_(probabilities[0].log().repeat(SPEC.dim))
     first = torch.distributions.Categorical(probs=probabilities[0]).sample((400,))
     x = first[:, None].repeat(1, SPEC.dim).float().reshape(-1, *SPEC.shape)
     entropy = -(probabilities[0] * probabilities[0].log()).sum().item()

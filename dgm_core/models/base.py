@@ -156,11 +156,14 @@ class GenerativeModel(nn.Module):
         return sum(p.numel() for p in self.parameters())
 
 
-def mlp(sizes: list[int], activation: type[nn.Module] = nn.SiLU) -> nn.Sequential:
-    """A plain multilayer perceptron: Linear, activation, ..., Linear (no activation on the output)."""
+def mlp(sizes: list[int], activation: type[nn.Module] = nn.SiLU, dropout: float = 0.0) -> nn.Sequential:
+    """A plain multilayer perceptron: Linear, activation, ..., Linear (no activation on the output); with
+    ``dropout`` > 0, a dropout layer after each activation."""
     layers: list[nn.Module] = []
     for i, (n_in, n_out) in enumerate(zip(sizes[:-1], sizes[1:])):
         layers.append(nn.Linear(n_in, n_out))
         if i < len(sizes) - 2:
             layers.append(activation())
+            if dropout > 0:
+                layers.append(nn.Dropout(dropout))
     return nn.Sequential(*layers)

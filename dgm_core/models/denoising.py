@@ -26,10 +26,18 @@ def sinusoidal_embedding(level: Tensor, dim: int, max_frequency: float = 1000.0)
 class NoiseConditionedMLP(nn.Module):
     """An MLP on [x, embedding(s)]: one network for every noise level (diffusion time or score scale)."""
 
-    def __init__(self, dim: int, hidden: int, layers: int = 3, embedding_dim: int = 32, out_dim: int | None = None):
+    def __init__(
+        self,
+        dim: int,
+        hidden: int,
+        layers: int = 3,
+        embedding_dim: int = 32,
+        out_dim: int | None = None,
+        dropout: float = 0.0,
+    ) -> None:
         super().__init__()
         self.embedding_dim = embedding_dim
-        self.net = mlp([dim + embedding_dim] + [hidden] * layers + [out_dim or dim])
+        self.net = mlp([dim + embedding_dim] + [hidden] * layers + [out_dim or dim], dropout=dropout)
 
     def forward(self, x: Tensor, level: Tensor) -> Tensor:
         return self.net(torch.cat([x, sinusoidal_embedding(level, self.embedding_dim)], dim=1))

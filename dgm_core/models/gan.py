@@ -47,9 +47,8 @@ class GAN(GenerativeModel):
         self.discrete = spec.levels is not None
         self.latent_dim = latent_dim or (16 if self.discrete else 2)
         self.generator = mlp([self.latent_dim + condition_dim] + [hidden] * layers + [spec.dim])
-        self.discriminator = mlp([spec.dim + condition_dim] + [hidden] * layers + [1], activation=nn.LeakyReLU)
-        if dropout > 0:
-            self.discriminator = _dropout_after_activations(self.discriminator, dropout)
+        discriminator_sizes = [spec.dim + condition_dim] + [hidden] * layers + [1]
+        self.discriminator = mlp(discriminator_sizes, activation=nn.LeakyReLU, dropout=dropout)
         self.standardize = None if self.discrete else Standardize(spec)
         self.capabilities = Capabilities(
             likelihood="none",
@@ -177,13 +176,6 @@ class GAN(GenerativeModel):
             return self.standardize.inverse(out)
         levels = torch.floor(out * self.spec.levels) if quantize else out * self.spec.levels - 0.5
         return levels.clamp(0, self.spec.levels - 1).reshape(len(out), *self.spec.shape)
-
-
-def _dropout_after_activations(network: nn.Sequential, p: float) -> nn.Sequential:
-    layers: list[nn.Module] = []
-    for layer in network:
-        layers += [layer, nn.Dropout(p)] if isinstance(layer, nn.LeakyReLU) else [layer]
-    return nn.Sequential(*layers)
 
 
 def descend(optimizer: torch.optim.Optimizer, loss: Tensor) -> None:

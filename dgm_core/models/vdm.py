@@ -35,28 +35,7 @@ from torch import Tensor, nn
 
 from dgm_core.data import DataSpec
 from dgm_core.models.base import Capabilities, GenerativeModel
-from dgm_core.models.denoising import sinusoidal_embedding
-
-
-class LevelLogits(nn.Module):
-    """f_θ(z, λ): an MLP with dropout on [z, sinusoidal features of λ's place in [λ_min, λ_max]] → (N, D, L) logits.
-    Its last layer starts at zero, so training starts from the one-pixel denoiser with uniform levels."""
-
-    def __init__(self, dim: int, levels: int, hidden: int, layers: int, dropout: float, embedding_dim: int = 32):
-        super().__init__()
-        self.dim, self.levels, self.embedding_dim = dim, levels, embedding_dim
-        sizes = [dim + embedding_dim] + [hidden] * layers
-        blocks: list[nn.Module] = []
-        for n_in, n_out in zip(sizes[:-1], sizes[1:]):
-            blocks += [nn.Linear(n_in, n_out), nn.SiLU(), nn.Dropout(dropout)]
-        self.body = nn.Sequential(*blocks)
-        self.head = nn.Linear(hidden, dim * levels)
-        nn.init.zeros_(self.head.weight)
-        nn.init.zeros_(self.head.bias)
-
-    def forward(self, z: Tensor, place: Tensor) -> Tensor:
-        features = torch.cat([z, sinusoidal_embedding(place, self.embedding_dim)], dim=1)
-        return self.head(self.body(features)).view(-1, self.dim, self.levels)
+from dgm_core.models.denoising import NoiseConditionedMLP
 
 
 class VDM(GenerativeModel):
@@ -78,7 +57,11 @@ class VDM(GenerativeModel):
             raise ValueError("This variational diffusion model works on images of grey levels, not on points.")
         self.log_snr_min, self.log_snr_max = log_snr
         self.steps, self.strata = steps, strata
-        self.network = LevelLogits(spec.dim, spec.levels, hidden, layers, dropout)
+        # f_θ(z, λ): an MLP with dropout on [z, sinusoidal features of λ's place in [λ_min, λ_max]], its D × L
+        # outputs starting at zero: training starts from the one-pixel denoiser with uniform levels
+        self.network = NoiseConditionedMLP(spec.dim, hidden, layers, out_dim=spec.dim * spec.levels, dropout=dropout)
+        nn.init.zeros_(self.network.net[-1].weight)
+        nn.init.zeros_(self.network.net[-1].bias)
         self.register_buffer("values", torch.linspace(-1, 1, spec.levels), persistent=False)  # v_k, (L,)
         self.capabilities = Capabilities(likelihood="bound", likelihood_name="continuous-time diffusion bound")
         self.sampling_cost = f"{steps} sequential passes"
@@ -105,7 +88,7 @@ class VDM(GenerativeModel):
         alpha, variance = alpha[..., None], sigma[..., None] ** 2
         own_pixel = (z[..., None] * alpha * self.values - 0.5 * alpha**2 * self.values**2) / variance
         place = (log_snr - self.log_snr_min) / (self.log_snr_max - self.log_snr_min)
-        return own_pixel + self.network(z, place)
+        return own_pixel + self.network(z, place).view(len(z), self.spec.dim, self.spec.levels)
 
     def denoise(self, z: Tensor, log_snr: Tensor) -> Tensor:
         """ŷ_θ(z, λ) = Σ_k p_θ(v_k | z, λ) v_k, (N, D)."""
