@@ -15,7 +15,7 @@ from app.compare import COLUMNS, KERNEL_NOTE, Comparison, default_models
 from app.figures import Series
 from app.live_plot import LivePlot
 from app.session import RunView, Session
-from app.streaming import EVERY_S, PAGES, POLL_S, TICK_S
+from app.streaming import EVERY_S, PAGES, POLL_S, STREAMING, TICK_S
 from dgm_core.data import dataset_names, load_dataset
 from dgm_core.models.registry import MODELS, models_for
 
@@ -86,8 +86,7 @@ def build_compare_tab(session: gr.State, tab: gr.Tab) -> None:
         [dataset, models, budget, amount, session],
         outputs,
         api_name="compare",
-        concurrency_id="streams",
-        show_progress="hidden",
+        **STREAMING,
     )
     stop_btn.click(stop, comparison, status, api_name="stop_compare", show_progress="hidden", concurrency_limit=None)
 

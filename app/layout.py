@@ -142,6 +142,9 @@ def build(backend: Backend) -> gr.Blocks:
             backend.closed(request.session_hash)
 
         demo.unload(leave)
+    # Quick events (a tab, a picker, a slider, a view) run for every page at once: an event that names no limit gets
+    # none, not Gradio's default of one at a time across the whole server. Streams name theirs (app.streaming).
+    demo.queue(default_concurrency_limit=None)
     return demo
 
 

@@ -36,6 +36,12 @@ POLL_S = 0.05  # between two looks at a status line's run: its first step shows 
 EVERY_S = {"loss": 2.0, "nll": 2.0, "samples": 1.0}  # the least time between two updates of one figure
 PAGES_AT_FULL_RATE = 2  # beyond this many pages, each sends its figures proportionally less often
 STATUS_LINES_AT_FULL_RATE = 4  # the same for status lines
+STREAMS = 256  # status streams (Train, Continue, Compare) that may run at once, all pages together: above the
+# scheduler's 64 active runs, so that a run waiting in the scheduler's line can say where it stands
+# Every event that streams a run joins one concurrency group, each naming the same limit: Gradio gives a group the
+# LOWEST limit of its events, set when an event of each first arrives, and an event that names none counts as 1 (so
+# one Compare click once held every Train stream on the server to one at a time). tests/test_concurrency.py checks it.
+STREAMING: dict[str, Any] = {"concurrency_id": "streams", "concurrency_limit": STREAMS, "show_progress": "hidden"}
 
 
 @dataclass(frozen=True)

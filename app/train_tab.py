@@ -11,7 +11,7 @@ from app import figures, views
 from app.inputs import parse_spec, seconds_budget, whole
 from app.live_plot import LivePlot
 from app.session import SAMPLES_SHOWN, Backend, Session
-from app.streaming import FIGURES, TrainOutputs, current_figures, status, watch
+from app.streaming import FIGURES, STREAMING, TrainOutputs, current_figures, status, watch
 from app.your_data import build_your_data
 from dgm_core.data import dataset_names, load_dataset
 from dgm_core.models.registry import FAMILIES, MODELS, defaults_for, models_by_family, models_for
@@ -19,7 +19,6 @@ from dgm_core.runs import Run, RunSpec
 
 DEFAULT_DATASET = "moons"
 DEFAULT_MODEL = "RealNVP"
-STREAMS = 64  # pages that may stream a run at once (the scheduler, not this, decides how many train)
 
 
 def model_choices(dataset: str | None = None) -> list[tuple[str, str]]:
@@ -180,8 +179,6 @@ def build_train_tab(backend: Backend, session: gr.State) -> TrainOutputs:
     )
     model.change(on_model, [dataset, model], [*recommended, option, model_info], **quiet)
 
-    streaming: dict[str, Any] = {"concurrency_id": "streams", "concurrency_limit": STREAMS, "show_progress": "hidden"}
-
     def start(
         dataset_: Any,
         model_: Any,
@@ -206,8 +203,8 @@ def build_train_tab(backend: Backend, session: gr.State) -> TrainOutputs:
         yield from continue_training(page, steps_more)
 
     train_inputs = [dataset, model, *hyper, seed, option, keep, schedule, seconds, session]
-    train_btn.click(start, train_inputs, status, api_name="train", **streaming)
-    continue_btn.click(more, [steps, session], status, api_name="continue_training", **streaming)
+    train_btn.click(start, train_inputs, status, api_name="train", **STREAMING)
+    continue_btn.click(more, [steps, session], status, api_name="continue_training", **STREAMING)
     # No cancels=: the status stream sees the run stop and writes the stopped state itself.
     stop_btn.click(stop_training, session, status, api_name="stop", show_progress="hidden", concurrency_limit=None)
     # for API clients, who see no page: every figure of the current run, drawn now
