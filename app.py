@@ -3,7 +3,9 @@
     python app.py [--port 7860] [--host 127.0.0.1] [--device auto|cpu|cuda|mps] [--runs-dir DIR] [--workers N]
                   [--share]
 
-On Hugging Face Spaces the GRADIO_SERVER_NAME / GRADIO_SERVER_PORT variables set the defaults.
+On Hugging Face Spaces the GRADIO_SERVER_NAME / GRADIO_SERVER_PORT variables set the defaults. The page is served
+first (about 8 s on a quiet 2-core machine, mostly importing torch and Gradio); the training processes and Lecture 1's
+shared runs load behind it, and each step is printed as it happens.
 """
 
 from __future__ import annotations
@@ -11,18 +13,24 @@ from __future__ import annotations
 import argparse
 import os
 import threading
+import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from app.layout import build, launch_options
-from app.lecture_tab import warm_up
-from app.session import Backend, single_thread
-from dgm_core.device import pick_device
-from dgm_core.memory import release_memory
-from dgm_core.scheduler import Scheduler
-from dgm_core.store import RunStore, default_root
+if TYPE_CHECKING:
+    from app.session import Backend
+
+STARTED = time.perf_counter()
+
+
+def say(what: str) -> None:
+    print(f"[{time.perf_counter() - STARTED:5.1f} s] {what}", flush=True)
 
 
 def parse_args() -> argparse.Namespace:
+    from dgm_core.device import pick_device
+    from dgm_core.store import default_root
+
     parser = argparse.ArgumentParser(description="DGM Playground: train deep generative models in the browser.")
     parser.add_argument("--port", type=int, default=int(os.environ.get("GRADIO_SERVER_PORT", 7860)))
     parser.add_argument("--host", default=os.environ.get("GRADIO_SERVER_NAME", "127.0.0.1"))
@@ -41,16 +49,44 @@ def parse_args() -> argparse.Namespace:
 
 
 def main() -> None:
+    say("DGM Playground: loading torch and Gradio …")
+    from app.layout import build, launch_options
+    from app.session import Backend, single_thread
+    from dgm_core.memory import release_memory
+    from dgm_core.scheduler import Scheduler
+    from dgm_core.store import RunStore
+
     args = parse_args()
     single_thread()
     store = RunStore(args.runs_dir)
     store.on_let_go = release_memory
-    # training processes where they can inherit their socket by descriptor (Linux, macOS); threads elsewhere
-    backend = Backend(args.device, Scheduler(args.workers, processes=os.name == "posix"), store)
-    trainers = f"{backend.scheduler.workers} {'processes' if backend.scheduler.processes else 'threads'}"
-    print(f"DGM Playground: models train on {args.device} ({trainers}); runs are saved in {args.runs_dir}")
-    threading.Thread(target=warm_up, daemon=True, name="lecture-warm-up").start()
-    build(backend).launch(server_name=args.host, server_port=args.port, share=args.share, **launch_options())
+    # training processes where they can inherit their socket by descriptor (Linux, macOS), started once the page is
+    # served (they load torch on the same cores); threads elsewhere
+    scheduler = Scheduler(args.workers, processes=os.name == "posix", lazy=True)
+    backend = Backend(args.device, scheduler, store)
+    say("building the page …")
+    demo = build(backend)
+    demo.launch(
+        server_name=args.host, server_port=args.port, share=args.share, prevent_thread_lock=True, **launch_options()
+    )
+    trainers = f"{scheduler.workers} {'processes' if scheduler.processes else 'threads'}"
+    say(f"serving {demo.local_url} — models train on {args.device} ({trainers}); runs are saved in {args.runs_dir}")
+    say("starting the training processes; warming up behind the page …")
+    scheduler.start_processes()
+    threading.Thread(target=warm_up, args=(backend,), daemon=True, name="warm-up").start()
+    demo.block_thread()
+
+
+def warm_up(backend: Backend) -> None:
+    """One-time costs behind the served page: the first run's (torch's optimizers, the default data), then Lecture
+    1's shared runs."""
+    from app.lecture_tab import warm_up as open_lecture_runs
+    from app.train_tab import warm_up as build_a_first_run
+
+    build_a_first_run(backend)
+    say("warm: a first run was built (the first click trains at once)")
+    open_lecture_runs()
+    say("ready: Lecture 1's shared runs are open")
 
 
 if __name__ == "__main__":

@@ -50,8 +50,9 @@ def defaults(dataset: str, model: str) -> tuple[int, float, int, int, str]:
 
 
 def warm_up(backend: Backend) -> None:
-    """Pay one-time costs at startup instead of on the first click: torch imports torch._dynamo (~2 s) when the
-    first optimizer is made, counting a step's cost warms torch's dispatcher, and data sets load on first use."""
+    """Pay one-time costs at startup (``app.py`` calls it once the page is served) instead of on the first click:
+    torch imports torch._dynamo (~2–3 s) when the first optimizer is made, counting a step's cost warms torch's
+    dispatcher, and data sets load on first use."""
     Run(RunSpec.defaults(DEFAULT_MODEL, DEFAULT_DATASET), backend.device)
 
 
@@ -59,7 +60,6 @@ def build_train_tab(backend: Backend, session: gr.State) -> TrainOutputs:
     """Lay out the tab's components and wire its events (inside a gr.Blocks context); returns the components that
     draw a run, so that another tab can open a run here."""
     steps0, lr0, batch0, hidden0, schedule0 = defaults(DEFAULT_DATASET, DEFAULT_MODEL)
-    warm_up(backend)
     preview_plot, preview_picture = views.data_preview(load_dataset(DEFAULT_DATASET))
     with gr.Row(equal_height=False):
         with gr.Column(scale=1, min_width=320):

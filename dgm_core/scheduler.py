@@ -41,10 +41,16 @@ class Job(Protocol):
 
 class Scheduler:
     """Round-robin time slices of ``slice_s`` seconds for every active job, on ``workers`` threads (each driving a
-    training process of its own with ``processes``)."""
+    training process of its own with ``processes``; with ``lazy``, those start at ``start_processes`` or at their
+    first slice, so that a server can serve its page before they load torch on the same cores)."""
 
     def __init__(
-        self, workers: int | None = None, slice_s: float = 0.1, max_active: int = 64, processes: bool = False
+        self,
+        workers: int | None = None,
+        slice_s: float = 0.1,
+        max_active: int = 64,
+        processes: bool = False,
+        lazy: bool = False,
     ) -> None:
         self.workers = workers or max(1, os.cpu_count() or 1)
         self.slice_s = slice_s
@@ -55,13 +61,18 @@ class Scheduler:
         self._homes: dict[int, int] = {}  # id(job) → the worker it keeps while in the rotation
         self._fresh: set[int] = set()  # ids of jobs that have not had a slice yet
         self._ready = threading.Condition()
-        self.processes = [TrainingProcess() for _ in range(self.workers)] if processes else []
+        self.processes = [TrainingProcess(start=not lazy) for _ in range(self.workers)] if processes else []
         self._threads = [
             threading.Thread(target=self._work, args=(i,), daemon=True, name=f"trainer-{i}")
             for i in range(self.workers)
         ]
         for thread in self._threads:
             thread.start()
+
+    def start_processes(self) -> None:
+        """Start every training process that has not started yet."""
+        for process in self.processes:
+            process.start()
 
     def submit(self, job: Job) -> None:
         """Give ``job`` slices from now on (or queue it when ``max_active`` jobs are already in the rotation)."""
@@ -90,10 +101,6 @@ class Scheduler:
                 if queued is job:
                     return i + 1
         return None
-
-    def active_jobs(self) -> int:
-        with self._ready:
-            return len(self._turns) + len(self._running)
 
     def _known(self, job: Job) -> bool:
         return id(job) in self._running or any(j is job for j in self._turns) or any(j is job for j in self._queue)

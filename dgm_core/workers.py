@@ -79,9 +79,18 @@ class TrainingProcess:
     is started again at the next call; the call that found it dead raises ``WorkerError``. The process ends when the
     server does (its end of the socket closes)."""
 
-    def __init__(self) -> None:
+    def __init__(self, start: bool = True) -> None:
+        """``start=False``: the process starts at ``start()`` or at the first call (a server serves its page first)."""
         self._lock = threading.Lock()
-        self._start()
+        self.process: subprocess.Popen | None = None
+        if start:
+            self.start()
+
+    def start(self) -> None:
+        """Start the process now, if it has not started yet."""
+        with self._lock:
+            if self.process is None:
+                self._start()
 
     def _start(self) -> None:
         ours, theirs = socket.socketpair()
@@ -97,12 +106,14 @@ class TrainingProcess:
 
     def call(self, command: str, key: int, *args: object) -> object:
         with self._lock:
-            if self.process.poll() is not None:  # it died since the last call, and its replicas with it
-                self._connection.close()
+            if self.process is None or self.process.poll() is not None:  # not started yet, or died since the last
+                died = self.process is not None  # call (and its replicas with it)
+                if died:
+                    self._connection.close()
                 self._start()
                 if command == "drop":
                     return None
-                if command != "start":
+                if died and command != "start":
                     raise WorkerError("the training process stopped unexpectedly; it was started again")
             try:
                 _send(self._connection, (command, key, *args))
@@ -117,6 +128,8 @@ class TrainingProcess:
 
     def close(self) -> None:
         with self._lock:
+            if self.process is None:
+                return
             self._connection.close()
             try:
                 self.process.wait(timeout=5)

@@ -145,3 +145,20 @@ def test_messages_travel_as_json_and_safetensors_and_come_back_whole():
         decode(encode(report), {"Shipment": Shipment})
     with pytest.raises(TypeError, match="cannot carry"):
         encode({"a function": print})
+
+
+def test_a_lazy_scheduler_starts_its_processes_when_asked_or_at_the_first_slice() -> None:
+    """A server serves its page first: its training processes load torch only after that (or when a run needs one)."""
+    scheduler = Scheduler(2, processes=True, lazy=True)
+    assert all(process.process is None for process in scheduler.processes)
+    run = Run(RunSpec.defaults("MADE", "moons", steps=5), **DETERMINISTIC)
+    run.start()
+    scheduler.submit(run)
+    deadline = time.monotonic() + 120
+    while run.active and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert run.phase == "done" and run.step == 5
+    scheduler.start_processes()
+    assert all(process.process is not None for process in scheduler.processes)
+    for process in scheduler.processes:
+        process.close()

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import numpy as np
 import torch
-from sklearn.datasets import make_circles, make_moons, make_swiss_roll
 from torch import Tensor
 
 # A generator's data is free, so the 2D splits are large. With 20,000 training points a spline flow overfits within a
@@ -41,6 +40,8 @@ ENTROPY_NATS = {
 
 def sample(name: str, n: int, rng: np.random.RandomState) -> np.ndarray:
     """n points of the named density, float32 of shape (n, 2)."""
+    from sklearn.datasets import make_circles, make_moons, make_swiss_roll  # ~1 s to import: when first needed
+
     if name == "moons":
         x = make_moons(n_samples=n, noise=0.1, random_state=rng)[0]
         return x * 2 + np.array([-1, -0.2])

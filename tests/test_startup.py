@@ -1,0 +1,41 @@
+"""``python app.py`` serves its page first and says what it does meanwhile: the slow one-time work (training
+processes, the first run's costs, Lecture 1's shared runs) comes after the page answers."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from pathlib import Path
+
+from tests.conftest import _free_port
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def test_the_page_is_served_before_the_warm_up_and_every_step_is_said() -> None:
+    port = _free_port()
+    command = [sys.executable, "app.py", "--port", str(port), "--device", "cpu", "--runs-dir", tempfile.mkdtemp()]
+    server = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    said: list[str] = []
+    try:
+        deadline = time.monotonic() + 180
+        while time.monotonic() < deadline and not any("ready" in line for line in said):
+            line = server.stdout.readline()
+            if not line:
+                break
+            said.append(line)
+            if "serving" in line:  # at that moment the page answers, before any warm-up is done
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=10) as response:
+                    assert response.status == 200
+                assert not any("warm" in earlier for earlier in said[:-1]), said
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+    steps = [
+        next((i for i, line in enumerate(said) if word in line), None)
+        for word in ("loading", "serving", "warm:", "ready")
+    ]
+    assert None not in steps and steps == sorted(steps), said
