@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import secrets
 from collections.abc import Iterator
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -142,10 +143,21 @@ def build(backend: Backend) -> gr.Blocks:
             backend.closed(request.session_hash)
 
         demo.unload(leave)
+    backend.pages.forget_state = partial(forget_state, demo)
     # Quick events (a tab, a picker, a slider, a view) run for every page at once: an event that names no limit gets
     # none, not Gradio's default of one at a time across the whole server. Streams name theirs (app.streaming).
     demo.queue(default_concurrency_limit=None)
     return demo
+
+
+def forget_state(demo: gr.Blocks, page_id: str) -> None:
+    """Drop what Gradio keeps of a page that left (its copy of every component's config, ≈ 0.6 MB here): Gradio
+    itself keeps it for its last 10,000 sessions, whether they unloaded or not."""
+    holder = getattr(demo, "state_holder", None)  # there once the app is served
+    if holder is not None:
+        with holder.lock:
+            holder.session_data.pop(page_id, None)
+            holder.time_last_used.pop(page_id, None)
 
 
 def restore_runs(session: Session, known: str, request: gr.Request, token: gr.Textbox, outputs: TrainOutputs) -> dict:

@@ -15,11 +15,11 @@ from typing import Any
 import numpy as np
 import torch
 
+from app.pages import Pages
 from dgm_core.data import Dataset, dataset_names, load_dataset
 from dgm_core.data import user as user_data
 from dgm_core.data.upload import UserData
 from dgm_core.evaluation import baseline_nll, field_grid, log_density_grid
-from dgm_core.memory import release_memory
 from dgm_core.models.base import Capabilities, GenerativeModel
 from dgm_core.runs import Run, RunSpec
 from dgm_core.scheduler import Scheduler
@@ -150,17 +150,15 @@ class Backend:
     scheduler: Scheduler
     store: RunStore | None = None
     max_active_per_browser: int = 3
-    pages: dict[str, Session] = field(default_factory=dict)  # open pages by Gradio's session hash
+    pages: Pages = field(default_factory=Pages)  # the pages served now, by Gradio's session hash
 
     def opened(self, page_id: str, session: Session) -> None:
-        """A page (or API client) showed up: remember it, so that ``closed`` can let go of its runs."""
-        self.pages[page_id] = session
+        """A page (or API client) showed up or did something: remember it, so that its runs can be let go when it
+        closes or falls idle."""
+        self.pages.seen(page_id, session)
 
     def closed(self, page_id: str) -> None:
-        page = self.pages.pop(page_id, None)
-        if page is not None:
-            page.close()
-            release_memory()
+        self.pages.left(page_id)
 
 
 class Session:
@@ -177,6 +175,13 @@ class Session:
         self._last_id = 0
         self.lock = threading.RLock()
         self.open = True  # until the page closes: its streams end then (each holds one of Gradio's queue slots)
+        self.last_seen = time.monotonic()  # the page's last event (``Pages`` lets go of idle pages)
+        self.watchers = 0  # the page's figure watchers alive now: a page open in a browser has some
+
+    def training(self) -> bool:
+        """Whether any of this page's runs trains now."""
+        with self.lock:
+            return any(view.run.active for view in self.views.values())
 
     def attach(self, token: str) -> list[RunView]:
         """Know this browser by ``token``: list every run the store has for it (in memory or on disk). Runs kept

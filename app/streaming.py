@@ -36,6 +36,7 @@ POLL_S = 0.05  # between two looks at a status line's run: its first step shows 
 EVERY_S = {"loss": 2.0, "nll": 2.0, "samples": 1.0}  # the least time between two updates of one figure
 PAGES_AT_FULL_RATE = 2  # beyond this many pages, each sends its figures proportionally less often
 STATUS_LINES_AT_FULL_RATE = 4  # the same for status lines
+HEARTBEAT_S = 20.0  # a figure watcher that had nothing to draw for this long yields an empty update
 STREAMS = 256  # status streams (Train, Continue, Compare) that may run at once, all pages together: above the
 # scheduler's 64 active runs, so that a run waiting in the scheduler's line can say where it stands
 # Every event that streams a run joins one concurrency group, each naming the same limit: Gradio gives a group the
@@ -154,18 +155,26 @@ async def watch(session: Session, figure: Figure) -> AsyncIterator[Any]:
     changes its phase (ends, stops) or is replaced is drawn at once."""
     last_key: Hashable = None
     last_view: RunView | None = None
-    sent = -math.inf
-    with PAGES if figure.name == "loss" else nullcontext():  # one watcher per page counts the page
-        while session.open:
-            view = session.current
-            if view is not None:
-                key = figure.changed(view)
-                fresh = view is not last_view or last_key is None or key[1] != last_key[1]  # [1]: the run's phase
-                due = time.monotonic() - sent >= EVERY_S[figure.name] * PAGES.slowdown()
-                if key != last_key and (fresh or due):
-                    yield await asyncio.to_thread(_draw, view, figure)
-                    last_key, last_view, sent = key, view, time.monotonic()
-            await asyncio.sleep(TICK_S)
+    sent = heard = -math.inf
+    session.watchers += 1  # a page with watchers is open in a browser (``app.pages``); all run in one event loop
+    try:
+        with PAGES if figure.name == "loss" else nullcontext():  # one watcher per page counts the page
+            while session.open:
+                view = session.current
+                if view is not None:
+                    key = figure.changed(view)
+                    fresh = view is not last_view or last_key is None or key[1] != last_key[1]  # [1]: the phase
+                    due = time.monotonic() - sent >= EVERY_S[figure.name] * PAGES.slowdown()
+                    if key != last_key and (fresh or due):
+                        yield await asyncio.to_thread(_draw, view, figure)
+                        last_key, last_view, sent = key, view, time.monotonic()
+                        heard = sent
+                if time.monotonic() - heard >= HEARTBEAT_S:  # Gradio ends a stream whose browser is gone only when
+                    yield gr.skip()  # it yields: a quiet page's watchers say nothing now and then
+                    heard = time.monotonic()
+                await asyncio.sleep(TICK_S)
+    finally:
+        session.watchers -= 1
 
 
 def _draw(view: RunView, figure: Figure) -> Any:

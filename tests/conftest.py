@@ -86,19 +86,24 @@ def backend(tmp_path_factory: pytest.TempPathFactory):
 
 
 @pytest.fixture(scope="session")
-def app_url(backend) -> Iterator[str]:
-    """The app, built and served in this process on a free port (once for the whole test session)."""
+def served(backend) -> Iterator:
+    """The app, built and served in this process on a free port (once for the whole test session): its Blocks."""
     from app.layout import build, launch_options
 
     demo = build(backend)
     port = _free_port()
     demo.launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True, **launch_options())
-    url = f"http://127.0.0.1:{port}/"
     try:
-        _wait_until_up(url)
-        yield url
+        _wait_until_up(demo.local_url)
+        yield demo
     finally:
         demo.close()
+
+
+@pytest.fixture(scope="session")
+def app_url(served) -> str:
+    """The served app's address."""
+    return served.local_url
 
 
 @pytest.fixture(scope="session")
