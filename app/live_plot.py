@@ -25,7 +25,10 @@ gr.set_static_paths([str(VENDOR)])  # served from /gradio_api/file=… with brow
 
 HEAD = f'<script src="/gradio_api/file={PLOTLY_JS}" defer></script>'
 
-TEMPLATE = '<div class="live-plot" style="min-height: ${height}px"></div>'
+# The height is written into the template, not read from a prop: an update that only shows or hides the component
+# (gr.update(visible=...)) reaches the template without its props, and "${height}" then stopped the figure for good
+# ("ReferenceError: height is not defined", tests/test_browser_switch.py).
+TEMPLATE = '<div class="live-plot" style="min-height: {height}px"></div>'
 
 # Runs once per component, with `element`, `props` and `watch` from gr.HTML.
 SCRIPT = """
@@ -78,10 +81,9 @@ class LivePlot(gr.HTML):
     def __init__(self, value: go.Figure | None = None, *, height: int = 330, **kwargs: Any) -> None:
         super().__init__(
             value,
-            html_template=TEMPLATE,
+            html_template=TEMPLATE.format(height=height),
             js_on_load=SCRIPT,
             head=HEAD,
-            height=height,
             **kwargs,
         )
 
