@@ -49,6 +49,9 @@ def parse_args() -> argparse.Namespace:
 
 
 def main() -> None:
+    from dgm_core.memory import limit_arenas
+
+    limit_arenas()  # before any thread starts: see dgm_core.memory
     say("DGM Playground: loading torch and Gradio …")
     from app.layout import build, launch_options
     from app.session import Backend, single_thread

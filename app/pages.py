@@ -17,13 +17,14 @@ import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
-from dgm_core.memory import release_memory
+from dgm_core.memory import release_memory, trim_memory
 
 if TYPE_CHECKING:
     from app.session import Session
 
 IDLE_S = 600.0  # a page without events, watchers or training for this long is let go
-SWEEP_EVERY_S = 15.0  # how often idle pages are looked for, and the state of pages that left dropped
+SWEEP_EVERY_S = 15.0  # how often idle pages are looked for, the state of pages that left dropped, and free heap
+# pages handed back to the system
 
 
 class Pages:
@@ -72,6 +73,8 @@ class Pages:
             ]
         if sum([self._let_go(page_id) for page_id in idle]) or gone:
             release_memory()
+        else:
+            trim_memory()  # what the allocator freed while pages streamed and runs trained
         return idle
 
     def _let_go(self, page_id: str) -> bool:

@@ -24,6 +24,7 @@ import socket
 import subprocess
 import sys
 import threading
+import time
 from dataclasses import dataclass, field
 from multiprocessing.connection import Connection
 from pathlib import Path
@@ -32,7 +33,7 @@ import torch
 from torch import Tensor
 
 from dgm_core.loss_curve import LossCurve
-from dgm_core.memory import release_memory
+from dgm_core.memory import release_memory, trim_memory
 from dgm_core.wire import decode, encode
 
 
@@ -67,6 +68,9 @@ class SliceReport:
     samples: Tensor | None = None
     weights: dict[str, Tensor] | None = field(default=None, repr=False)  # the model's, with fresh samples
     state: tuple[dict[str, Tensor], dict] | None = field(default=None, repr=False)  # Trainer.state(), on scores/end
+
+
+TRIM_EVERY_S = 15.0  # a training process hands freed heap pages back this often
 
 
 class WorkerError(RuntimeError):
@@ -148,6 +152,7 @@ def _serve(connection: Connection) -> None:
     torch.optim.Adam([torch.zeros(1, requires_grad=True)])  # the first optimizer imports torch._dynamo (≈ 2 s)
 
     replicas: dict[int, object] = {}
+    trimmed = time.monotonic()
     while True:
         try:
             command, key, *args = _receive(connection)
@@ -158,6 +163,9 @@ def _serve(connection: Connection) -> None:
         except Exception as error:  # the server's run says why; the worker keeps serving the others
             reply = ("failed", f"{type(error).__name__}: {error}")
         _send(connection, reply)
+        if time.monotonic() - trimmed >= TRIM_EVERY_S:  # slices free what they built: hand it back (see memory)
+            trim_memory()
+            trimmed = time.monotonic()
 
 
 def _start(replicas: dict, key: int, shipment: Shipment) -> None:
