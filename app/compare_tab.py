@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import math
 import time
-from collections.abc import Iterator
+from collections.abc import Hashable, Iterator
 from typing import Any
 
 import gradio as gr
@@ -11,7 +12,7 @@ import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
 from app import figures, views
-from app.compare import COLUMNS, KERNEL_NOTE, Comparison, default_models
+from app.compare import COLUMNS, ENDED, KERNEL_NOTE, TRAINING, Comparison, default_models
 from app.figures import Series
 from app.live_plot import LivePlot
 from app.session import RunView, Session
@@ -21,6 +22,8 @@ from dgm_core.models.registry import MODELS, models_for
 
 DEFAULT_DATASET = "moons"
 IMAGES_SHOWN = 16
+DRAWING_SHARE = 4  # a streamed samples figure comes ≥ 4× its drawing time after the last (≤ a quarter of a core),
+# unless it brings a model's first panel
 
 Update = tuple[Any, Any, Any, Any, Any, Any, Any]  # comparison, status, table, samples, gallery, NLL and MMD curves
 
@@ -54,8 +57,10 @@ def build_compare_tab(session: gr.State, tab: gr.Tab) -> None:
                 run_btn = gr.Button("Compare", variant="primary", elem_id="compare-btn", min_width=80)
                 stop_btn = gr.Button("Stop", variant="stop", elem_id="compare-stop", min_width=80)
             gr.Markdown(
-                "Models train one after another on one CPU thread. *Stop* keeps the models that finished (and the "
-                "best weights of the one training); every compared model also appears in the Runs tab.",
+                "All models train at once, taking turns in short slices of one training process (one share of the "
+                "server, as one run takes), so their samples and curves grow side by side. *Stop* halts them all: "
+                "each scores the weights it stopped at and keeps the ones it chose. Every compared model also "
+                "appears in the Runs tab.",
                 elem_classes="hint",
             )
         with gr.Column(scale=3, min_width=520):
@@ -98,8 +103,8 @@ def on_dataset(dataset: str) -> Any:
 def compare(
     dataset: str, models: list[str], budget: str, amount: Any, session: Session, request: gr.Request | None = None
 ) -> Iterator[Update]:
-    """Train the chosen models in turn (the scheduler does, in slices among everyone's runs), streaming progress,
-    then show samples, scores and curves side by side."""
+    """Train the chosen models side by side (the scheduler does, in slices among everyone's runs), streaming their
+    samples, scores and curves as they learn, and the final scores as they come."""
     if request is not None:  # Gradio passes it: the page is remembered, to let go of its runs when it closes
         session.backend.opened(request.session_hash, session)
     try:
@@ -114,23 +119,31 @@ def compare(
     views_ = [session.keep(entry.run) for entry in comparison.entries]
     yield comparison, _status(comparison), comparison.rows(), *_samples(views_), *_curves(views_)
     session.backend.scheduler.submit(comparison)
-    drawn = finished = 0  # evaluations on the curves, models in the samples: redrawn only when these change
-    sent = curves_sent = time.monotonic()
+    states, ticked = _states(comparison), time.monotonic()
+    samples_key: Hashable = _samples_key(views_)
+    evaluations = draws = panels = 0
+    samples_sent, curves_sent, drawing_s = -math.inf, time.monotonic(), 0.0
     while comparison.active:
-        # every skipped output costs Gradio a component rebuild (see app.streaming): send at a pace that slows with
-        # more pages, but at once when a model finishes or stops (and the end as soon as the loop sees it)
+        # every skipped output costs Gradio a component rebuild (see app.streaming): the status line and table tick
+        # at a pace that slows with more pages, and at once when a model changes state (Stop shows at once); the
+        # figures, plotly ones that the browser redraws whole, ride on the ticks by wall clock, slowed alike
         time.sleep(POLL_S)
-        done = sum(entry.state not in ("waiting", "training") for entry in comparison.entries)
-        now = time.monotonic()
-        if done == finished and now - sent < TICK_S * max(2.5, PAGES.slowdown()):
+        now, slowdown = time.monotonic(), PAGES.slowdown()
+        if _states(comparison) == states and now - ticked < TICK_S * max(2.5, slowdown):
             continue
-        evaluations = sum(len(entry.run.history) for entry in comparison.entries)
-        pictures = _samples(views_) if done > finished else (gr.skip(), gr.skip())
-        fresh_curves = evaluations > drawn and now - curves_sent >= EVERY_S["nll"] * PAGES.slowdown()
-        curves = _curves(views_) if fresh_curves else (gr.skip(), gr.skip())
-        finished, sent = done, now
-        if fresh_curves:
-            drawn, curves_sent = evaluations, now
+        states, ticked = _states(comparison), now
+        pictures = curves = (gr.skip(), gr.skip())
+        sampled = sum(view.run.samples is not None for view in views_)
+        samples_every = EVERY_S["samples"] * slowdown
+        if sampled == panels:  # no first panel to show: the drawing's own cost paces it too
+            samples_every = max(samples_every, DRAWING_SHARE * drawing_s)
+        if _samples_key(views_) != samples_key and now - samples_sent >= samples_every:
+            samples_key, samples_sent, draws, panels = _samples_key(views_), now, draws + 1, sampled
+            pictures = _samples(views_, density_turn=draws)
+            drawing_s = time.monotonic() - now
+        if _evaluations(views_) > evaluations and now - curves_sent >= EVERY_S["nll"] * slowdown:
+            evaluations, curves_sent = _evaluations(views_), now
+            curves = _curves(views_)
         yield gr.skip(), _status(comparison), comparison.rows(), *pictures, *curves
     yield gr.skip(), _status(comparison), comparison.rows(), *_samples(views_), *_curves(views_)
 
@@ -142,37 +155,57 @@ def stop(comparison: Comparison | None) -> str:
     return _status(comparison)
 
 
+def _states(comparison: Comparison) -> tuple:
+    """What the table says of each model: its state, and whether its two-sample test is in."""
+    return tuple((entry.state, entry.p_value is None) for entry in comparison.entries)
+
+
+def _samples_key(views_: list[RunView]) -> Hashable:
+    """Changes whenever a model has fresh samples."""
+    return tuple(id(view.run.samples) for view in views_)
+
+
+def _evaluations(views_: list[RunView]) -> int:
+    return sum(len(view.run.history) for view in views_)
+
+
 def _status(comparison: Comparison) -> str:
-    """One line: what trains now (or how it ended), a progress bar, and how many models finished, stopped or never
-    started."""
-    states = [entry.state for entry in comparison.entries]
-    finished, skipped, total = (
-        sum(s in ("done", "stopped", "failed") for s in states),
-        states.count("not started"),
-        len(states),
-    )
+    """One line: how many models train at once, then, once none does, whether it stopped or ended and how many are
+    scored; a progress bar of the budget spent; how many models finished (or never started)."""
+    entries = comparison.entries
+    total = len(entries)
+    training = sum(entry.state in TRAINING for entry in entries)
+    finished = sum(entry.state in ENDED for entry in entries)
+    skipped = sum(entry.state == "not started" for entry in entries)
+    scored = sum(entry.state in ENDED and not entry.untested for entry in entries)
+    stopped = any(entry.state in ("stopping", "stopped", "not started") for entry in entries)
+    if training:
+        head = f"**Training** {training} of {total} models at once"
+    elif comparison.active:  # a Stop's scoring of the weights reached, or the final two-sample tests, to come
+        word = "Stopped" if stopped else "Trained"
+        head = f"**{word}**: scoring the weights each model kept · {scored} of {total - skipped} scored…"
+    else:
+        head = "**Stopped**: each model keeps the weights it chose" if stopped else "**Done**"
     percent = 100 * comparison.progress()
     bar = "█" * int(percent // 5) + "░" * (20 - int(percent // 5))
-    current = comparison.current
-    if current is None:
-        stopped = skipped > 0 or "stopped" in states
-        head = "**Stopped**: the finished models are kept." if stopped else "**Done**"
-    else:
-        run = current.run
-        doing = "Stopping" if run.phase == "stopping" else "Training"
-        head = f"**{doing}** {run.spec.model} ({finished + 1} of {total}) · step {run.step}"
     tail = f"{finished} of {total} models finished" + (f", {skipped} not started" if skipped else "")
     return f"{head} · `{bar}` {percent:.0f}% · {tail}"
 
 
-def _samples(views_: list[RunView]) -> tuple[Any, Any]:
+def _samples(views_: list[RunView], density_turn: int | None = None) -> tuple[Any, Any]:
     """Samples of every model that has some: scatter panels over their densities (2D), or captioned image grids;
-    none yet (a new comparison): both cleared, so no earlier comparison's samples stand beside the new table."""
+    none yet (a new comparison): both cleared, so no earlier comparison's samples stand beside the new table.
+
+    Each panel's density is recomputed when due (``RunView.refresh_density``); while streaming, only one panel's
+    per figure, the ``density_turn``-th in turn (and those not drawn yet): a grid can take 0.4 s (a diffusion
+    model's bound), six of them a second of the server's time."""
     shown = [view for view in views_ if view.run.samples is not None]
     if not shown:
         return gr.update(value=None), gr.update(value=None)
     if shown[0].bounds is not None:
-        return gr.update(value=_panels(shown), visible=True), gr.update(visible=False)
+        turn = None if density_turn is None else density_turn % len(shown)
+        refreshed = [v for i, v in enumerate(shown) if turn in (None, i) or v.log_density is None]
+        return gr.update(value=_panels(shown, refreshed), visible=True), gr.update(visible=False)
     levels = shown[0].data_spec.levels or 256
     pictures = [
         (figures.image_grid(view.samples()[:IMAGES_SHOWN], levels, columns=4), view.spec.model) for view in shown
@@ -180,10 +213,11 @@ def _samples(views_: list[RunView]) -> tuple[Any, Any]:
     return gr.update(visible=False), gr.update(value=pictures, visible=True)
 
 
-def _panels(views_: list[RunView]) -> go.Figure:
+def _panels(views_: list[RunView], refreshed: list[RunView]) -> go.Figure:
     figure = make_subplots(rows=1, cols=len(views_), subplot_titles=[view.spec.model for view in views_])
     for column, view in enumerate(views_, start=1):
-        view.refresh_density()
+        if view in refreshed:
+            view.refresh_density()
         figures.add_points_panel(figure, view.bounds, view.data_points, view.samples(), view.log_density, panel=column)
     figure.update_layout(template=figures.TEMPLATE, height=360, title_text="Samples side by side")
     return figure

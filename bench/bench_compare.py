@@ -2,7 +2,8 @@
 
     python -m bench.bench_compare [--data moons digits] [--models MADE RealNVP VAE GAN] [--seconds 20]
 
-Runs exactly what the tab runs (``app.compare.Comparison``, one thread) and prints its table as Markdown.
+Runs exactly what the tab runs (``app.compare.Comparison``: its models side by side, a slice each in turn), in one
+thread, and prints its table as Markdown. ``bench_compare_live`` times the tab's live path through the scheduler.
 """
 
 from __future__ import annotations
@@ -25,9 +26,9 @@ def main() -> None:
     torch.set_num_threads(1)
     for dataset in args.data:
         comparison = Comparison(dataset, args.models, "seconds", args.seconds, torch.device("cpu"))
-        while comparison.current is not None:
+        while comparison.active:
             comparison.advance(1.0)
-        print(f"\n### {dataset}: {args.seconds:g} s of training per model, one thread\n")
+        print(f"\n### {dataset}: {args.seconds:g} s of training per model, side by side on one thread\n")
         print("| " + " | ".join(COLUMNS) + " |")
         print("|" + "---|" * len(COLUMNS))
         for row in comparison.rows():

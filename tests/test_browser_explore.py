@@ -1,13 +1,16 @@
-"""Exploring trained models in a real Chromium: the latent explorer's slider, a two-model comparison, the runs list."""
+"""Exploring trained models in a real Chromium: the latent explorer's slider, comparisons (two models to their end;
+six families side by side, stopped), the runs list."""
 
 from __future__ import annotations
 
 import re
+import time
 from pathlib import Path
 
 import pytest
 from playwright.sync_api import Page, expect
 
+from app.compare import default_models
 from tests.test_browser import choose, open_app, set_number
 
 pytestmark = pytest.mark.browser
@@ -111,3 +114,43 @@ def test_a_two_model_comparison_fills_its_table(page: Page, app_url: str, output
     open_tab(page, "Runs")
     expect(page.locator("#runs-table")).to_contain_text("MADE", timeout=5_000)
     expect(page.locator("#runs-table")).to_contain_text("GAN")
+
+
+def test_six_families_train_side_by_side_and_stop_keeps_what_each_reached(
+    page: Page, app_url: str, output_dir: Path
+) -> None:
+    open_app(page, app_url)
+    open_tab(page, "Compare")
+    choose(page, "#compare-data", "moons")  # its default models: one per family
+    names = default_models("moons")
+    expect(page.locator("#compare-models input:checked")).to_have_count(len(names))
+    page.locator("#compare-budget label", has_text="seconds").click()
+    set_number(page, "#compare-amount", "30")  # seconds each: Stop comes long before any model ends
+    clicked = time.perf_counter()
+    page.locator("#compare-btn").click()
+    page.wait_for_function(  # every model's panel, while they all train
+        "names => names.every(name => document.querySelector('#compare-samples').textContent.includes(name))",
+        arg=names,
+        timeout=30_000,
+    )
+    panels_s = time.perf_counter() - clicked
+    status = page.locator("#compare-status")
+    expect(status).to_contain_text(f"Training {len(names)} of {len(names)} models at once")
+    expect(page.locator("#compare-nll .legendtext")).not_to_have_count(0, timeout=15_000)  # curves while training
+    page.screenshot(path=output_dir / "compare_six_training.png", full_page=True)
+
+    stop_clicked = time.perf_counter()
+    page.locator("#compare-stop").click()
+    expect(status).to_contain_text("Stopped", timeout=10_000)
+    stopped_s = time.perf_counter() - stop_clicked
+    expect(status).to_contain_text("each model keeps the weights it chose", timeout=30_000)
+    scored_s = time.perf_counter() - stop_clicked
+    table = page.locator("#compare-table").inner_text()
+    assert table.count("stopped") == len(names) and "not started" not in table and "…" not in table, table
+    page.screenshot(path=output_dir / "compare_six_stopped.png", full_page=True)
+    report = (
+        f"six families on moons: click -> every panel shows samples {panels_s:.2f} s; "
+        f"Stop -> status says Stopped {stopped_s:.2f} s; Stop -> every model scored {scored_s:.2f} s\n"
+    )
+    (output_dir / "compare_live.txt").write_text(report)
+    print(report, end="")

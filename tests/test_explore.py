@@ -13,7 +13,7 @@ import pytest
 import torch
 
 from app import compare, compare_tab, explorer, inpaint, latent_tab, likelihood
-from app.compare import Comparison, default_models
+from app.compare import ENDED, Comparison, default_models
 from app.explorer import LatentState
 from app.runs_tab import export, upload_run
 from app.session import MAX_RUNS, Backend, RunView
@@ -119,11 +119,12 @@ def test_default_comparison_takes_one_model_per_family_that_fits_the_data():
 
 
 def test_a_comparison_spends_the_same_budget_on_each_model_and_scores_every_family_by_mmd():
-    comparison = Comparison("moons", ["MADE", "GAN"], "steps", 30, CPU)
-    while comparison.current is not None:
-        comparison.advance(0.5)
-    made, gan = comparison.rows()
-    assert made[0] == "MADE" and gan[0] == "GAN" and made[9] == gan[9] == 30
+    comparison = Comparison("moons", ["MADE", "RealNVP", "GAN"], "steps", 30, CPU)
+    while comparison.active:
+        comparison.advance(0.01)  # short slices: the models take many turns each
+    made, realnvp, gan = comparison.rows()
+    assert [entry.state for entry in comparison.entries] == ["done"] * 3
+    assert made[0] == "MADE" and gan[0] == "GAN" and made[9] == realnvp[9] == gan[9] == 30  # each its own 30 steps
     assert isinstance(made[3], float) and made[4] == "exact"
     assert gan[3] == "—" and gan[4].startswith("none")
     assert all(0 < float(row[6]) <= 1 for row in (made, gan))  # a permutation p-value for both
@@ -136,20 +137,60 @@ def test_a_negative_unbiased_mmd_reads_as_about_zero():
     assert compare.format_mmd(3.98e-3) == "3.98e-03"
 
 
-def test_stopping_a_comparison_keeps_what_finished():
-    comparison = Comparison("moons", ["MADE", "VAE", "GAN"], "steps", 20, CPU)
-    while comparison.entries[0].state != "done":
-        comparison.advance(0.2)
-    comparison.advance(0.01)  # the second model starts
+def test_a_comparisons_models_train_at_once_every_one_showing_samples_before_any_ends():
+    comparison = Comparison("moons", ["MADE", "RealNVP", "GAN"], "steps", 100, CPU)
+    sampled_when_the_first_ended = None
+    while comparison.active:
+        comparison.advance(0.05)
+        if sampled_when_the_first_ended is None and any(entry.state in ENDED for entry in comparison.entries):
+            sampled_when_the_first_ended = [entry.run.samples is not None for entry in comparison.entries]
+    assert sampled_when_the_first_ended == [True, True, True]
+    assert [entry.run.step for entry in comparison.entries] == [100] * 3
+
+
+def test_stop_halts_every_model_where_it_is_and_each_keeps_its_scored_weights():
+    comparison = Comparison("moons", ["MADE", "VAE", "GAN"], "steps", 100_000, CPU)
+    while not all(entry.run.samples is not None for entry in comparison.entries):
+        comparison.advance(0.05)
     comparison.stop()
-    while comparison.current is not None:  # the model in training scores the weights it stopped at
-        comparison.advance(0.2)
-    states = [entry.state for entry in comparison.entries]
-    assert states == ["done", "stopped", "not started"]
-    stopped = comparison.entries[1].run
-    assert stopped.history[-1].step == stopped.step and comparison.entries[1].mmd is not None
+    assert [entry.state for entry in comparison.entries] == ["stopping"] * 3
     status = compare_tab._status(comparison)
-    assert "2 of 3 models finished, 1 not started" in status and status.startswith("**Stopped**"), status
+    assert status.startswith("**Stopped**: scoring the weights each model kept · 0 of 3 scored…"), status
+    stopped_at = [entry.run.step for entry in comparison.entries]
+    while comparison.active:  # each scores the weights it stopped at, keeps its chosen ones, then gets its test
+        comparison.advance(0.2)
+    assert [entry.state for entry in comparison.entries] == ["stopped"] * 3  # none "not started"
+    for entry, step in zip(comparison.entries, stopped_at, strict=True):
+        run = entry.run
+        assert run.step == step and run.history[-1].step == step  # not a step more, and those weights were scored
+        assert run.kept is not None and run.scores is run.kept.scores
+        assert entry.mmd is not None and entry.p_value is not None
+    made, vae, gan = comparison.rows()
+    assert isinstance(made[3], float) and isinstance(vae[3], float) and gan[3] == "—"
+    status = compare_tab._status(comparison)
+    assert status.startswith("**Stopped**: each model keeps the weights it chose"), status
+    assert "3 of 3 models finished" in status
+
+
+def test_models_stopped_before_their_first_slice_are_marked_not_started():
+    comparison = Comparison("moons", ["MADE", "GAN"], "steps", 20, CPU)
+    comparison.advance(0.01)  # MADE's first slice; the GAN's has not come
+    comparison.stop()
+    while comparison.active:
+        comparison.advance(0.2)
+    assert [entry.state for entry in comparison.entries] == ["stopped", "not started"]
+    assert comparison.entries[1].run.step == 0 and comparison.entries[1].mmd is None  # nothing to score
+    assert "1 of 2 models finished, 1 not started" in compare_tab._status(comparison)
+
+
+def test_the_page_streams_samples_while_the_models_train():
+    updates = compare_tab.compare("moons", ["MADE", "GAN"], "seconds", 1.5, Session())
+    streamed = [
+        update
+        for update in updates
+        if update[1].startswith("**Training**") and update[3].get("value") is not None  # not skipped, not cleared
+    ]
+    assert streamed, "the samples figure is drawn while the models train, not only at the end"
 
 
 def test_a_new_comparison_clears_the_previous_ones_samples_and_curves():
