@@ -5,13 +5,16 @@
 
 On Hugging Face Spaces the GRADIO_SERVER_NAME / GRADIO_SERVER_PORT variables set the defaults. The page is served
 first (about 8 s on a quiet 2-core machine, mostly importing torch and Gradio); the training processes and Lecture 1's
-shared runs load behind it, and each step is printed as it happens.
+shared runs load behind it, and each step is printed as it happens. SIGTERM or Ctrl-C stops it cleanly: every run
+is saved with its current training state (a restart resumes it there) and the training processes end.
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import signal
+import sys
 import threading
 import time
 from pathlib import Path
@@ -77,7 +80,21 @@ def main() -> None:
     say("starting the training processes; warming up behind the page …")
     scheduler.start_processes()
     threading.Thread(target=warm_up, args=(backend,), daemon=True, name="warm-up").start()
-    demo.block_thread()
+    signal.signal(signal.SIGTERM, interrupt)  # as Ctrl-C: Gradio's loop closes the server, then we save
+    demo.block_thread()  # until SIGINT or SIGTERM
+    shut_down(backend)
+    sys.stdout.flush()
+    os._exit(0)  # not a normal exit: daemon threads (the warm-up's, Gradio's) may be inside torch, which aborts then
+
+
+def interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
+
+
+def shut_down(backend: Backend) -> None:
+    say("stopping: saving every run …")
+    saved = backend.shut_down()
+    say(f"stopped: {saved} run{'s' if saved != 1 else ''} saved")
 
 
 def warm_up(backend: Backend) -> None:

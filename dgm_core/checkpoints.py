@@ -72,7 +72,7 @@ def write_run(run: Run, path: Path, training_state: bool = True) -> Path:
     if not path.name.endswith(SUFFIX):
         path = path.with_name(path.name + SUFFIX)
     trainer = run.trainer
-    tensors, state = trainer.state()
+    tensors, state = run.training_state()
     if not training_state:  # only the kept weights, as "last": a slim file (shipped presets, shared results)
         kept = trainer.kept
         tensors = {} if kept is None else {f"last.{name}": value for name, value in kept.state.items()}
@@ -124,8 +124,9 @@ def read_run(path: Path, device: torch.device | None = None, rescore: bool = Tru
         raise CheckpointError(
             f"The checkpoint's training state does not fit {spec.model}: {shorten(error, 200)}"
         ) from None
-    run.phase = "interrupted" if meta["phase"] in ACTIVE else meta["phase"]
-    run.message, run.target, run.losses = meta["message"], meta["target"], meta["losses"]
+    run.phase, run.message, run.target, run.losses = meta["phase"], meta["message"], meta["target"], meta["losses"]
+    if run.phase in ACTIVE:  # it was training when its file was written: its server stopped
+        run.interrupt()
     if rescore and run.kept is not None:
         run.trainer.rescore()
     run.samples = run.trainer.samples(1000)

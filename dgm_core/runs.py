@@ -175,12 +175,14 @@ class RunSpec:
 
 @dataclass
 class Progress:
-    """What one ``Run.advance`` changed: steps taken, whether new scores or samples arrived, whether it ended."""
+    """What one ``Run.advance`` changed: steps taken, whether new scores or samples arrived, whether the run holds
+    its whole current training state (weights, optimizers, random state: worth saving), whether it ended."""
 
     steps: int = 0
     scores: bool = False
     samples: bool = False
     done: bool = False
+    state: bool = False
 
 
 class Run:
@@ -222,6 +224,7 @@ class Run:
         self._start_args: tuple[int | None, float | None] = (None, None)
         self._worker: TrainingProcess | None = None  # the process that trains this stretch's replica, if any
         self._key = next(_keys)
+        self._resume: tuple[dict[str, Tensor], dict] | None = None  # an interrupted run's training state
 
     # --- what it is -----------------------------------------------------------------------------------------------
     @property
@@ -273,10 +276,14 @@ class Run:
 
     # --- its life -------------------------------------------------------------------------------------------------
     def start(self, steps: int | None = None, max_seconds: float | None = None) -> None:
-        """Begin training ``steps`` more steps (default: the spec's), or ``max_seconds`` of training time."""
+        """Begin training ``steps`` more steps (default: the spec's), or ``max_seconds`` of training time; an
+        interrupted run resumes from the training state it was saved with."""
         with self.lock:
             if steps is not None:
                 replace(self.trainer.config, steps=steps).check()
+            if self._resume is not None:
+                self.trainer.restore(*self._resume)
+                self._resume = None
             self.target = self.step + (steps or self.spec.steps)
             self.budget = None if max_seconds is None else (self.elapsed_s, max_seconds)
             self.phase, self.message = "training", ""
@@ -306,7 +313,8 @@ class Run:
                     progress.done = True
                     break
                 self._record(event, progress)
-        if self.on_change is not None and (progress.scores or progress.done):
+            progress.state = progress.steps > 0 or progress.done  # trained here: its state is the current one
+        if self.on_change is not None and (progress.state or progress.done):
             self.on_change(self, progress.done)
         return progress
 
@@ -326,15 +334,22 @@ class Run:
                 self._end("failed", f"Training failed: {error}. {self.trainer.finish(stopped=True)}")
                 report = None
             progress = Progress(done=True) if report is None else self._mirror(report)
-        if self.on_change is not None and (progress.scores or progress.done):
+        if self.on_change is not None and (progress.state or progress.done):
             self.on_change(self, progress.done)
         return progress
+
+    def checkpoint(self) -> None:
+        """Bring the run's whole current training state here from the process that trains it (a server that stops
+        saves it so); a run trained here holds it already."""
+        with self.lock:
+            if self._worker is not None and self.active:
+                self.trainer.restore(*self._worker.call("state", self._key))
 
     def _shipment(self) -> Shipment:
         n_samples, schedule = self._settings
         user_data = self.data if content_hash(self.spec.dataset) is not None else None
         steps, max_seconds = self._start_args
-        spec, state = self.spec.to_json(), self.trainer.state()
+        spec, state = self.spec.to_json(), self.training_state()
         return Shipment(spec, str(self.device), n_samples, schedule, state, steps, max_seconds, user_data)
 
     def _mirror(self, report: SliceReport) -> Progress:
@@ -353,7 +368,7 @@ class Run:
             self.samples = report.samples
         if report.done:
             self.phase, self.message, self._events, self._worker = report.phase, report.message, None, None
-        return Progress(report.steps, report.scores, report.samples_changed, report.done)
+        return Progress(report.steps, report.scores, report.samples_changed, report.done, report.state is not None)
 
     def _record(self, event: TrainEvent, progress: Progress) -> None:
         if event.losses:
@@ -372,6 +387,21 @@ class Run:
     def _end(self, phase: Phase, message: str) -> None:
         self.phase, self.message, self._events = phase, message, None
         self.samples = self.trainer.samples(len(self.samples) if self.samples is not None else 1000)
+
+    def interrupt(self) -> None:
+        """A run found training when its server stopped (read from its file): it shows its kept, evaluated weights,
+        and keeps its whole training state aside, so that ``start`` (Continue) resumes exactly where it was."""
+        with self.lock:
+            tensors, meta = self.trainer.state()
+            self._resume = {name: value.clone() for name, value in tensors.items()}, meta  # the model's own tensors
+            kept = self.trainer.finish(stopped=True)  # … which this overwrites
+            self.phase, self._events = "interrupted", None
+            self.message = f"Interrupted at step {self.step} (the server stopped); Continue resumes from there. {kept}"
+
+    def training_state(self) -> tuple[dict[str, Tensor], dict]:
+        """What continuing this run depends on (``Trainer.state``): for an interrupted run, the state set aside."""
+        with self.lock:
+            return self._resume if self._resume is not None else self.trainer.state()
 
     def stop(self) -> None:
         """Ask a training run to stop: the next ``advance`` scores the weights it stopped at, then keeps the chosen

@@ -61,6 +61,7 @@ class Scheduler:
         self._homes: dict[int, int] = {}  # id(job) → the worker it keeps while in the rotation
         self._fresh: set[int] = set()  # ids of jobs that have not had a slice yet
         self._ready = threading.Condition()
+        self._paused = False
         self.processes = [TrainingProcess(start=not lazy) for _ in range(self.workers)] if processes else []
         self._threads = [
             threading.Thread(target=self._work, args=(i,), daemon=True, name=f"trainer-{i}")
@@ -73,6 +74,18 @@ class Scheduler:
         """Start every training process that has not started yet."""
         for process in self.processes:
             process.start()
+
+    def pause(self, timeout_s: float = 5.0) -> None:
+        """Hand out no more slices, and wait (at most ``timeout_s``) for the slices under way to end: a server that
+        stops, before it saves its runs."""
+        with self._ready:
+            self._paused = True
+            self._ready.wait_for(lambda: not self._running, timeout=timeout_s)
+
+    def close(self) -> None:
+        """End the training processes (after ``pause``)."""
+        for process in self.processes:
+            process.close()
 
     def submit(self, job: Job) -> None:
         """Give ``job`` slices from now on (or queue it when ``max_active`` jobs are already in the rotation)."""
@@ -108,6 +121,8 @@ class Scheduler:
     def _next_for(self, worker: int) -> tuple[Job, float] | None:
         """This worker's first job waiting for a slice (taken out of the line), and its slice: a short one for a
         job's first, so that twenty new runs all show a step within a moment."""
+        if self._paused:
+            return None
         for i, job in enumerate(self._turns):
             if self._homes[id(job)] == worker:
                 del self._turns[i]

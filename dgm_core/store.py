@@ -28,7 +28,8 @@ from dgm_core.runs import Run
 
 TOKEN = re.compile(r"^[0-9a-f]{32}$")
 FILE = re.compile(r"^run-(\d{1,6})\.dgm\.zip$")
-SAVE_EVERY_S = 10.0  # while training, save at most this often (and at every end): ≤ 10 s of training lost
+SAVE_EVERY_S = 5.0  # while training, save at most this often (and at every end); with the training state at most
+# STATE_EVERY_S (dgm_core.workers) old, a crash loses less than 10 s of training
 GRACE_S = 30.0  # a browser with no page open for this long is let go: its runs stop and leave memory
 MAX_BYTES_PER_BROWSER = 500 * 2**20
 MAX_BYTES = 20 * 2**30
@@ -135,9 +136,6 @@ class RunStore:
                 except CheckpointError:
                     continue
                 run.id = int(match[1])
-                if run.phase == "interrupted":
-                    run.trainer.finish(stopped=True)  # back to the last weights it kept
-                    run.message = f"Interrupted at step {run.step} (the server stopped); the kept weights are back."
                 live[run.id] = self._watched(token, run)
             return [live[key] for key in sorted(live)]
 
@@ -183,8 +181,20 @@ class RunStore:
         self.problems.pop(token, None)
         return True
 
+    def save_all(self) -> int:
+        """Save every run in memory now, those that train with their whole current training state (fetched from the
+        process that trains each): a server that stops loses nothing. Returns how many were saved."""
+        with self._lock:
+            live = [(token, run) for token, runs in self._live.items() for run in runs.values()]
+        saved = 0
+        for token, run in live:
+            run.checkpoint()
+            saved += self.save(token, run)
+        return saved
+
     def _watched(self, token: str, run: Run) -> Run:
-        """Save the run whenever it keeps new weights (at most every SAVE_EVERY_S while training) and when it ends."""
+        """Save the run as it trains (at most every SAVE_EVERY_S, whenever it holds its whole current training
+        state) and when it ends."""
 
         def changed(run: Run, ended: bool) -> None:
             if ended or time.monotonic() - self._saved_at.get(id(run), 0.0) >= SAVE_EVERY_S:

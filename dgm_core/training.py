@@ -137,10 +137,13 @@ class Trainer:
     def run(self, steps: int | None = None, max_seconds: float | None = None) -> Iterator[TrainEvent]:
         """Train ``steps`` more steps (default: the configured number), or until ``max_seconds`` more seconds of
         training (evaluation and sampling not counted) are spent, yielding an event after each step."""
-        config = self.config
         if steps is not None and steps < 1:
             raise ValueError("Train at least one step.")
-        self._stop_requested = False
+        self._stop_requested = False  # now, not at the first event: a stop may be asked for before that
+        return self._events(steps, max_seconds)
+
+    def _events(self, steps: int | None, max_seconds: float | None) -> Iterator[TrainEvent]:
+        config = self.config
         self._good_state = self._good_state or self._snapshot()
         target = self.step + (steps or config.steps)
         budget_end = math.inf if max_seconds is None else self.elapsed_s + max_seconds

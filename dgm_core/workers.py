@@ -9,9 +9,11 @@ interpreter lock), so a server that trains many runs at once trains them in proc
 The run in the server stays the one everything reads (pages, views, the store): at the first slice of a stretch of
 training the worker gets a replica of it (spec, the trainer's whole state, the start's arguments) and trains that
 replica a slice at a time. Each slice's answer carries the new loss points, the step, the phase and message, fresh
-samples with the weights that drew them, and, whenever the replica scored (or ended), the trainer's whole state: the
-run here then holds exactly what the replica holds, so what the store saves and what a view draws were evaluated
-there. A replica ends with its run's stretch of training (done, stopped, abandoned); Continue ships a new one.
+samples with the weights that drew them, and, whenever the replica scored (or ended) and at least every
+``STATE_EVERY_S``, the trainer's whole state: the run here then holds exactly what the replica holds, so what the
+store saves and what a view draws were evaluated there, and a run saved mid-training resumes from at most a few
+seconds back. A server that stops asks for every replica's state at once (``state``). A replica ends with its
+run's stretch of training (done, stopped, abandoned); Continue ships a new one.
 
 Messages go over a socket pair (framed by ``multiprocessing.connection``) as JSON and safetensors
 (``dgm_core.wire``): no pickle, even between the server's own processes.
@@ -67,10 +69,12 @@ class SliceReport:
     losses: tuple[list[float], dict[str, list[float]]]  # the slice's loss points: steps, and values per term
     samples: Tensor | None = None
     weights: dict[str, Tensor] | None = field(default=None, repr=False)  # the model's, with fresh samples
-    state: tuple[dict[str, Tensor], dict] | None = field(default=None, repr=False)  # Trainer.state(), on scores/end
+    state: tuple[dict[str, Tensor], dict] | None = field(default=None, repr=False)  # Trainer.state(), now and then
 
 
 TRIM_EVERY_S = 15.0  # a training process hands freed heap pages back this often
+STATE_EVERY_S = 5.0  # a slice sends the replica's whole training state at least this often (and when it scored or
+# ended): the server's run, and so the store, is never more than this behind the optimizer and the random state
 
 
 class WorkerError(RuntimeError):
@@ -136,7 +140,7 @@ class TrainingProcess:
                 return
             self._connection.close()
             try:
-                self.process.wait(timeout=5)
+                self.process.wait(timeout=3)
             except subprocess.TimeoutExpired:
                 self.process.kill()
 
@@ -168,6 +172,12 @@ def _serve(connection: Connection) -> None:
             trimmed = time.monotonic()
 
 
+@dataclass
+class _Replica:
+    run: object  # dgm_core.runs.Run (imported in the worker only)
+    state_sent_at: float = field(default_factory=time.monotonic)
+
+
 def _start(replicas: dict, key: int, shipment: Shipment) -> None:
     from dgm_core.data import USER_SETS
     from dgm_core.runs import Run, RunSpec
@@ -178,11 +188,12 @@ def _start(replicas: dict, key: int, shipment: Shipment) -> None:
     replica = Run(spec, torch.device(shipment.device), shipment.n_samples, cost_checked=True, **shipment.schedule)
     replica.trainer.restore(*shipment.state)
     replica.start(shipment.steps, shipment.max_seconds)
-    replicas[key] = replica
+    replicas[key] = _Replica(replica)
 
 
 def _advance(replicas: dict, key: int, budget_s: float, stop: bool) -> SliceReport:
-    replica = replicas[key]
+    held = replicas[key]
+    replica = held.run
     if stop:
         replica.stop()
     replica.losses = LossCurve()  # the curve lives in the server: a slice reports only its own points
@@ -201,11 +212,16 @@ def _advance(replicas: dict, key: int, budget_s: float, stop: bool) -> SliceRepo
     )
     if progress.samples or progress.done:
         report.samples, report.weights = replica.samples, replica.model.state_dict()
-    if progress.scores or progress.done:
-        report.state = replica.trainer.state()
+    if progress.scores or progress.done or time.monotonic() - held.state_sent_at >= STATE_EVERY_S:
+        report.state, held.state_sent_at = replica.trainer.state(), time.monotonic()
     if progress.done:
         _drop(replicas, key)
     return report
+
+
+def _state(replicas: dict, key: int) -> tuple[dict[str, Tensor], dict]:
+    """The replica's whole training state now (a server that stops saves it)."""
+    return replicas[key].run.trainer.state()
 
 
 def _drop(replicas: dict, key: int) -> None:
@@ -225,7 +241,7 @@ def _receive(connection: Connection) -> object:
     return decode(connection.recv_bytes(), kinds)
 
 
-COMMANDS = {"start": _start, "advance": _advance, "drop": _drop}
+COMMANDS = {"start": _start, "advance": _advance, "state": _state, "drop": _drop}
 
 
 if __name__ == "__main__":

@@ -1,8 +1,9 @@
 """``python app.py`` serves its page first and says what it does meanwhile: the slow one-time work (training
-processes, the first run's costs, Lecture 1's shared runs) comes after the page answers."""
+processes, the first run's costs, Lecture 1's shared runs) comes after the page answers. SIGTERM stops it cleanly."""
 
 from __future__ import annotations
 
+import signal
 import subprocess
 import sys
 import tempfile
@@ -10,6 +11,7 @@ import time
 import urllib.request
 from pathlib import Path
 
+from bench.server import _children
 from tests.conftest import _free_port
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -39,3 +41,24 @@ def test_the_page_is_served_before_the_warm_up_and_every_step_is_said() -> None:
         for word in ("loading", "serving", "warm:", "ready")
     ]
     assert None not in steps and steps == sorted(steps), said
+
+
+def test_sigterm_stops_the_server_cleanly_and_ends_its_training_processes() -> None:
+    port = _free_port()
+    command = [sys.executable, "app.py", "--port", str(port), "--device", "cpu", "--runs-dir", tempfile.mkdtemp()]
+    server = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    said: list[str] = []
+    try:
+        while not any("warm:" in line for line in said):  # its training processes have started by then
+            line = server.stdout.readline()
+            assert line, said
+            said.append(line)
+        children = _children(server.pid)
+        assert children, "the training processes run"
+        server.send_signal(signal.SIGTERM)
+        said += server.communicate(timeout=60)[0].splitlines()
+    finally:
+        server.kill()
+    assert server.returncode == 0, said
+    assert any("stopped: 0 runs saved" in line for line in said), said
+    assert not any(Path(f"/proc/{child}").exists() for child in children)

@@ -44,22 +44,42 @@ def test_a_run_comes_back_after_a_restart_with_its_weights_scores_and_curves(tmp
     assert all(torch.equal(weights[key], expected[key]) for key in expected)
 
 
-def test_a_run_training_when_the_server_died_comes_back_interrupted_at_its_kept_weights(tmp_path):
+def test_a_run_training_when_the_server_died_shows_its_kept_weights_and_resumes_where_it_was_saved(tmp_path):
     store = RunStore(tmp_path)
     run = store.add(ALICE, _run(steps=1000))
     run.start()
     while run.step < 12:
-        run.advance(0.05)
+        run.advance(1e-4)  # about one event at a time: stops at step 12, after the evaluation at step 10
     store.save(ALICE, run)  # the last save before the crash: the run was training
-    saved_at = run.step
+    saved_at, current, kept_step = run.step, run.model.state_dict(), run.kept.step
+    assert kept_step < saved_at  # weights after the last evaluation: a restart must not lose them
     (back,) = RunStore(tmp_path).runs(ALICE)
-    assert back.phase == "interrupted" and "Interrupted at step" in back.message
+    assert back.phase == "interrupted" and "Interrupted at step" in back.message and back.kept.step == kept_step
     kept = back.kept.state
-    assert all(torch.equal(back.model.state_dict()[key], kept[key]) for key in kept)
-    back.start(5)  # and it continues
+    assert all(torch.equal(back.model.state_dict()[key], kept[key]) for key in kept)  # views show evaluated weights
+    back.start(5)  # Continue: from the saved training state, not from the kept weights
+    assert back.step == saved_at
+    assert all(torch.equal(back.model.state_dict()[key], current[key]) for key in current)
     while back.active:
         back.advance(1.0)
     assert back.phase == "done" and back.step == saved_at + 5
+
+
+def test_an_interrupted_run_saved_again_keeps_its_training_state(tmp_path):
+    """A restored run that is let go (and so saved) before anyone continues it still resumes where it was."""
+    store = RunStore(tmp_path)
+    run = store.add(ALICE, _run(steps=1000))
+    run.start()
+    while run.step < 12:
+        run.advance(1e-4)
+    store.save(ALICE, run)
+    current, kept_step = run.model.state_dict(), run.kept.step
+    assert kept_step < run.step
+    (back,) = RunStore(tmp_path).runs(ALICE)
+    RunStore(tmp_path).save(ALICE, back)
+    (again,) = RunStore(tmp_path).runs(ALICE)
+    again.start(5)
+    assert all(torch.equal(again.model.state_dict()[key], current[key]) for key in current)
 
 
 def test_browsers_never_see_each_others_runs(tmp_path):
@@ -177,3 +197,22 @@ def test_a_failing_job_does_not_take_its_worker_down():
     while healthy.active and time.monotonic() < deadline:
         time.sleep(0.01)
     assert not healthy.active
+
+
+def test_a_server_that_shuts_down_saves_every_run_where_it_is_and_ends_its_training_processes(tmp_path):
+    from app.session import Backend
+
+    backend = Backend(torch.device("cpu"), Scheduler(1, processes=True), RunStore(tmp_path))
+    run = backend.store.add(ALICE, Run(RunSpec.defaults("RealNVP", "moons", steps=100_000, hidden=16)))
+    run.start()
+    backend.scheduler.submit(run)
+    deadline = time.monotonic() + 120
+    while run.step < 30 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    seen = run.step
+    assert backend.shut_down() == 1
+    assert all(process.process.poll() is not None for process in backend.scheduler.processes)
+    (back,) = RunStore(tmp_path).runs(ALICE)
+    assert back.phase == "interrupted"
+    back.start(5)
+    assert back.step >= seen and back.step == run.step  # where the training process was when the server stopped

@@ -219,6 +219,15 @@ def _stop_at(trainer, step: int) -> list:
     return events
 
 
+def test_a_stop_asked_for_before_the_first_step_is_not_lost():
+    """A run stopped between its start and its first slice (a comparison's Stop, a worker's first slice) stops."""
+    trainer = _trainer(_config(steps=300))
+    stream = trainer.run()
+    trainer.request_stop()
+    events = list(stream)
+    assert events[-1].done and events[-1].stopped and trainer.step <= 1
+
+
 def test_stop_scores_the_weights_it_stops_at_before_keeping_any():
     """Stopped at step 7, last evaluated at 5: step 7 is evaluated too, and the kept weights are evaluated ones."""
     trainer = _trainer(_config(steps=100, every=5))

@@ -162,3 +162,16 @@ def test_a_lazy_scheduler_starts_its_processes_when_asked_or_at_the_first_slice(
     assert all(process.process is not None for process in scheduler.processes)
     for process in scheduler.processes:
         process.close()
+
+
+def test_a_run_in_a_worker_hands_over_its_whole_current_state_when_asked(worker) -> None:
+    """Between evaluations the server's run mirrors steps, not the optimizer: ``checkpoint`` fetches all of it (a
+    server that stops saves that)."""
+    run = Run(RunSpec.defaults("RealNVP", "moons", steps=10_000, hidden=16), **DETERMINISTIC)
+    run.start()
+    while run.step < 15:
+        run.advance(0.02, worker)
+    run.checkpoint()
+    moments = run.trainer.optimizers[0].state_dict()["state"]
+    assert moments and all(int(moment["step"]) == run.step for moment in moments.values())
+    run.abandon()
