@@ -102,10 +102,12 @@ def warm_up(backend: Backend) -> None:
     1's shared runs."""
     from app.lecture_tab import warm_up as open_lecture_runs
     from app.train_tab import warm_up as build_a_first_run
+    from dgm_core.memory import freeze_startup_objects
 
     build_a_first_run(backend)
     say("warm: a first run was built (the first click trains at once)")
     open_lecture_runs()
+    freeze_startup_objects()
     say("ready: Lecture 1's shared runs are open")
 
 

@@ -167,10 +167,12 @@ class Trainer:
                 return
             if self.elapsed_s >= budget_end:
                 target = self.step
-            event = self._event(losses, 1.0 / max(step_time, 1e-9))
+            rate = 1.0 / max(step_time, 1e-9)
+            event = self._event(losses, rate)
             if self._eval_due(self.busy_s - last_eval, eval_cost) or self.step == target:
+                yield event  # the step shows before its evaluation, which may take a slice or two of its own
                 started = self.busy_s
-                event.scores = yield from self._evaluation_events()
+                event = self._event({}, rate, scores=(yield from self._evaluation_events()))
                 eval_cost, last_eval = self.busy_s - started, self.busy_s
             if config.sample_every_s is not None and self.busy_s - last_sample >= max(
                 config.sample_every_s, SAMPLE_SHARE * sample_cost

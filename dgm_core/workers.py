@@ -35,7 +35,7 @@ import torch
 from torch import Tensor
 
 from dgm_core.loss_curve import LossCurve
-from dgm_core.memory import release_memory, trim_memory
+from dgm_core.memory import freeze_startup_objects, release_memory, trim_memory
 from dgm_core.wire import decode, encode
 
 
@@ -72,6 +72,7 @@ class SliceReport:
     state: tuple[dict[str, Tensor], dict] | None = field(default=None, repr=False)  # Trainer.state(), now and then
 
 
+NICENESS = 10  # training processes yield the cores to the server that serves the pages (clicks, streams) first
 TRIM_EVERY_S = 15.0  # a training process hands freed heap pages back this often
 STATE_EVERY_S = 5.0  # a slice sends the replica's whole training state at least this often (and when it scored or
 # ended): the server's run, and so the store, is never more than this behind the optimizer and the random state
@@ -151,9 +152,11 @@ class TrainingProcess:
 def _serve(connection: Connection) -> None:
     """The worker's loop: build, advance and drop replicas as the server asks, until its end of the pipe closes."""
     torch.set_num_threads(1)
+    os.nice(NICENESS)
     import dgm_core.runs  # noqa: F401 (the models and data: imported now, not at the first run's first slice)
 
     torch.optim.Adam([torch.zeros(1, requires_grad=True)])  # the first optimizer imports torch._dynamo (≈ 2 s)
+    freeze_startup_objects()
 
     replicas: dict[int, object] = {}
     trimmed = time.monotonic()

@@ -78,14 +78,20 @@ def _fail_from_step(model, step: int, how: str = "nan") -> None:
 
 
 def test_events_count_steps_and_end_with_a_report():
-    events = _steps(_trainer(_config(steps=12, every=5)).run())
+    """One event per step, shown before that step's evaluation; the scores follow in an event of their own (at the
+    same step, without losses), and the last one ends the run with a report."""
+    everything = list(_trainer(_config(steps=12, every=5)).run())
+    events = _steps(everything)
     assert [e.step for e in events] == list(range(1, 13))
-    assert [e.done for e in events] == [False] * 11 + [True]
-    assert [e.step for e in events if e.scores is not None] == [5, 10, 12]  # every 5 steps, and at the end
+    assert not any(e.done or e.scores for e in events)
+    scored = [e for e in everything if e.scores is not None]
+    assert [e.step for e in scored] == [5, 10, 12]  # every 5 steps, and at the end
+    assert all(everything.index(e) > everything.index(events[e.step - 1]) for e in scored)
+    assert [e.done for e in everything].count(True) == 1 and everything[-1] is scored[-1]
     assert all(b.elapsed_s >= a.elapsed_s for a, b in zip(events, events[1:]))
     assert all(e.steps_per_s > 0 and math.isfinite(e.losses["loss"]) for e in events)
-    assert all(e.samples is None for e in events)
-    last = events[-1]
+    assert all(e.samples is None for e in everything)
+    last = everything[-1]
     assert last.message.startswith("Kept the weights of step") and "test NLL" in last.message
     assert set(last.scores.nll) == {"train", "val", "test"} and last.scores.bounds == {}
     assert last.scores.bits(last.scores.nll["val"]) == pytest.approx(last.scores.nll["val"] / (2 * math.log(2)))
@@ -95,10 +101,10 @@ def test_events_count_steps_and_end_with_a_report():
 def test_samples_stream_when_asked_and_change_nothing():
     """Drawing display samples and evaluating use forked random streams: the training losses are unaffected."""
     quiet = list(_trainer(_config(steps=8, every=None)).run())
-    busy = _steps(_trainer(_config(steps=8, every=1, sample_every_s=0.0)).run())
-    drawn = [e.samples for e in busy if e.samples is not None]
-    assert busy[0].samples is not None and all(samples.shape == (50, 2) for samples in drawn)
-    assert all(e.scores is not None for e in busy)
+    busy = list(_trainer(_config(steps=8, every=1, sample_every_s=0.0)).run())
+    drawn = [e for e in busy if e.samples is not None]
+    assert drawn[0].step == 1 and all(e.samples.shape == (50, 2) for e in drawn)
+    assert [e.step for e in busy if e.scores is not None] == list(range(1, 9))
     assert _losses(busy) == _losses(quiet)
 
 
@@ -126,8 +132,8 @@ def test_stop_then_run_again_continues_where_it_stopped():
     stream = trainer.run()
     for event in stream:
         first.append(event)
-        if event.losses and event.step == 5:
-            stream.close()  # leaves the model as it is
+        if event.scores and event.step == 5:
+            stream.close()  # after step 5 and its evaluation: leaves the model as it is
     assert trainer.step == 5 and not first[-1].done
     second = list(trainer.run(steps=5))
     assert [e.step for e in _steps(second)] == list(range(6, 11))
@@ -254,11 +260,12 @@ def test_keep_final_ends_on_the_final_evaluated_weights():
 
 def test_an_evaluation_streams_in_chunks_without_losses():
     """Scoring 500 validation items of digits (64 dimensions) takes several chunks: events with no losses, at the
-    evaluated step, before the step's own event carries the scores."""
+    evaluated step, after the step's own event and before the one that carries the scores."""
     events = list(_trainer(_config(steps=2, every=2), name="MADE", dataset="digits").run())
     chunks = [e for e in events if not e.losses and not e.done]
     assert len(chunks) >= 3 and all(e.step == 2 and e.scores is None for e in chunks)
-    assert _steps(events)[-1].scores is not None
+    assert events.index(_steps(events)[-1]) < events.index(chunks[0])
+    assert events[-1].scores is not None and events[-1].step == 2
 
 
 def test_evaluations_by_clock_also_come_whenever_the_step_count_doubles():
