@@ -142,8 +142,9 @@ class TrainingProcess:
             self._connection.close()
             try:
                 self.process.wait(timeout=3)
-            except subprocess.TimeoutExpired:
+            except subprocess.TimeoutExpired:  # still importing torch, or deep in a step: it has to go now
                 self.process.kill()
+                self.process.wait()
 
 
 # --- inside the worker process -------------------------------------------------------------------------------------

@@ -61,4 +61,12 @@ def test_sigterm_stops_the_server_cleanly_and_ends_its_training_processes() -> N
         server.kill()
     assert server.returncode == 0, said
     assert any("stopped: 0 runs saved" in line for line in said), said
-    assert not any(Path(f"/proc/{child}").exists() for child in children)
+    assert not any(running(child) for child in children)
+
+
+def running(pid: int) -> bool:
+    """Whether the process exists and is not a zombie (one that ended but whose parent has not collected it)."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except (FileNotFoundError, IndexError):
+        return False
