@@ -91,16 +91,19 @@ STATUS_LINES = _Streams(STATUS_LINES_AT_FULL_RATE)  # status lines streaming
 def status(view: RunView, scheduler: Scheduler) -> Iterator[str]:
     """The status line of ``view``'s run whenever it changed, until the run is no longer active, then its last word.
 
-    Until the first step shows, the run is looked at every ``POLL_S`` (the first step is sent at once); after that
-    every ``TICK_S``, slower as more status lines stream (each wake-up takes the interpreter lock from the training
-    workers for a moment)."""
+    Until the first step shows, and while a stop finishes, the line waits for the run to change
+    (``Run.wait_for_change``: it is sent the moment it does); otherwise it looks every ``TICK_S``, slower as more
+    status lines stream (each wake-up takes the interpreter lock for a moment)."""
     run = view.run
     with STATUS_LINES:
         line = views.status_markdown(view, scheduler.position(run))
         yield line
+        seen = run.version
         while run.active:
-            started = run.step > 0
-            time.sleep(TICK_S * min(STATUS_LINES.slowdown(), 5.0) if started else POLL_S)
+            if run.step > 0 and run.phase != "stopping":  # paced: each wake-up takes the interpreter lock
+                time.sleep(TICK_S * min(STATUS_LINES.slowdown(), 5.0))
+            else:  # its first step, or the end of a stop: shown the moment it happens
+                seen = run.wait_for_change(seen, timeout_s=TICK_S * 5)
             fresh = views.status_markdown(view, scheduler.position(run))
             if fresh != line:
                 line = fresh

@@ -328,6 +328,7 @@ def stop_training(session: Session) -> str:
     if view is None:
         return "Nothing to stop: press **Train** to start."
     view.run.stop()
+    session.backend.scheduler.hurry(view.run)
     return views.status_markdown(view)
 
 

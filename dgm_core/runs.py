@@ -225,6 +225,8 @@ class Run:
         self._worker: TrainingProcess | None = None  # the process that trains this stretch's replica, if any
         self._key = next(_keys)
         self._resume: tuple[dict[str, Tensor], dict] | None = None  # an interrupted run's training state
+        self.version = 0  # counts the changes a page may show (steps, scores, samples, phase): ``wait_for_change``
+        self._changed = threading.Condition()
 
     # --- what it is -----------------------------------------------------------------------------------------------
     @property
@@ -314,9 +316,7 @@ class Run:
                     break
                 self._record(event, progress)
             progress.state = progress.steps > 0 or progress.done  # trained here: its state is the current one
-        if self.on_change is not None and (progress.state or progress.done):
-            self.on_change(self, progress.done)
-        return progress
+        return self._changes(progress)
 
     def _advance_in(self, worker: TrainingProcess, budget_s: float) -> Progress:
         with self.lock:
@@ -334,9 +334,28 @@ class Run:
                 self._end("failed", f"Training failed: {error}. {self.trainer.finish(stopped=True)}")
                 report = None
             progress = Progress(done=True) if report is None else self._mirror(report)
+        return self._changes(progress)
+
+    def _changes(self, progress: Progress) -> Progress:
+        """After a slice: save when there is a state worth it (``on_change``), and wake whoever waits for news."""
         if self.on_change is not None and (progress.state or progress.done):
             self.on_change(self, progress.done)
+        if progress.steps or progress.scores or progress.samples or progress.done:
+            self._announce()
         return progress
+
+    def _announce(self) -> None:
+        with self._changed:
+            self.version += 1
+            self._changed.notify_all()
+
+    def wait_for_change(self, seen: int, timeout_s: float) -> int:
+        """Wait until the run changed since ``version`` was ``seen`` (a slice brought steps, scores, samples or an
+        end; a stop was asked for), at most ``timeout_s``; returns the version now. A status line waits so instead of
+        polling: its first step and a Stop show the moment they happen."""
+        with self._changed:
+            self._changed.wait_for(lambda: self.version != seen, timeout=timeout_s)
+            return self.version
 
     def checkpoint(self) -> None:
         """Bring the run's whole current training state here from the process that trains it (a server that stops
@@ -410,6 +429,7 @@ class Run:
             if self.phase == "training":
                 self.trainer.request_stop()
                 self.phase = "stopping"
+        self._announce()
 
     def abandon(self, phase: Phase = "stopped") -> None:
         """End at once, without scoring the current weights (nobody will advance the run again): keep the evaluated
@@ -422,6 +442,7 @@ class Run:
                 self._end(phase, self.trainer.finish(stopped=True))
                 if self.on_change is not None:
                     self.on_change(self, True)
+        self._announce()
 
     # --- saving ---------------------------------------------------------------------------------------------------
     def save(self, path: str | Path, training_state: bool = True) -> Path:

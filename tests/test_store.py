@@ -181,6 +181,38 @@ def test_jobs_beyond_the_limit_wait_in_line_and_say_where():
     running[1].left = 0
 
 
+def test_a_hurried_job_gets_the_next_slice_before_those_waiting_on_its_worker():
+    """Stop hurries its run: the stop is scored in the next slice, not after everyone's turn."""
+    order: list[str] = []
+    hold = threading.Event()
+
+    class _Named:
+        active = True
+
+        def __init__(self, name: str) -> None:
+            self.name = name
+
+        def advance(self, budget_s: float) -> None:
+            order.append(self.name)
+            if self.name == "holder":
+                hold.wait(5)  # keeps the one worker busy while the others line up
+            self.active = False
+
+    scheduler = Scheduler(workers=1, slice_s=0.01)
+    scheduler.submit(_Named("holder"))
+    while not order:
+        time.sleep(0.01)
+    queued = [_Named(name) for name in ("a", "b", "stopped")]
+    for job in queued:
+        scheduler.submit(job)
+    scheduler.hurry(queued[-1])
+    hold.set()
+    deadline = time.monotonic() + 5
+    while any(job.active for job in queued) and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert order[1] == "stopped", order
+
+
 def test_a_failing_job_does_not_take_its_worker_down():
     class _Broken:
         active = True

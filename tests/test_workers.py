@@ -175,3 +175,18 @@ def test_a_run_in_a_worker_hands_over_its_whole_current_state_when_asked(worker)
     moments = run.trainer.optimizers[0].state_dict()["state"]
     assert moments and all(int(moment["step"]) == run.step for moment in moments.values())
     run.abandon()
+
+
+def test_a_status_line_waiting_for_news_wakes_when_the_run_changes(worker) -> None:
+    """``wait_for_change`` returns as soon as a slice brings steps (and at once when asked about an old version)."""
+    run = Run(RunSpec.defaults("MADE", "moons", steps=50), **DETERMINISTIC)
+    run.start()
+    seen = run.version
+    waiter: list[int] = []
+    thread = threading.Thread(target=lambda: waiter.append(run.wait_for_change(seen, timeout_s=60)))
+    thread.start()
+    run.advance(0.05, worker)
+    thread.join(timeout=30)
+    assert waiter and waiter[0] > seen and run.step > 0
+    assert run.wait_for_change(seen, timeout_s=60) == run.version  # already changed: no wait
+    run.abandon()
