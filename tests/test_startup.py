@@ -17,10 +17,15 @@ from tests.conftest import _free_port
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def test_the_page_is_served_before_the_warm_up_and_every_step_is_said() -> None:
+def start_server() -> tuple[subprocess.Popen, int]:
+    """``python app.py`` on a free port with a fresh run store, its output readable line by line."""
     port = _free_port()
     command = [sys.executable, "app.py", "--port", str(port), "--device", "cpu", "--runs-dir", tempfile.mkdtemp()]
-    server = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    return subprocess.Popen(command, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True), port
+
+
+def test_the_page_is_served_before_the_warm_up_and_every_step_is_said() -> None:
+    server, port = start_server()
     said: list[str] = []
     try:
         deadline = time.monotonic() + 180
@@ -44,9 +49,7 @@ def test_the_page_is_served_before_the_warm_up_and_every_step_is_said() -> None:
 
 
 def test_sigterm_stops_the_server_cleanly_and_ends_its_training_processes() -> None:
-    port = _free_port()
-    command = [sys.executable, "app.py", "--port", str(port), "--device", "cpu", "--runs-dir", tempfile.mkdtemp()]
-    server = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    server, _ = start_server()
     said: list[str] = []
     try:
         while not any("warm:" in line for line in said):  # its training processes have started by then
