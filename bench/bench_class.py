@@ -35,7 +35,6 @@ import re
 import shutil
 import statistics
 import tempfile
-import threading
 import time
 from collections import Counter
 from pathlib import Path
@@ -271,7 +270,7 @@ def compare_first(args: argparse.Namespace) -> dict:
     from gradio_client import Client
 
     from app.compare import default_models
-    from bench.bench_load import Student, crowd
+    from bench.bench_load import crowd
 
     args.load_before = os.getloadavg()
     with Server() as server:
@@ -282,14 +281,7 @@ def compare_first(args: argparse.Namespace) -> dict:
         compare.predict("moons", default_models("moons"), "steps", 50, api_name="/compare")
         compared_s = time.perf_counter() - started
         compare.close()
-        students = [Student(server.url, "moons", "RealNVP") for _ in range(args.burst)]
-        go, until = threading.Event(), time.perf_counter() + args.window
-        threads = [threading.Thread(target=s.train, args=(go, until)) for s in students]
-        for thread in threads:
-            thread.start()
-        go.set()
-        for thread in threads:
-            thread.join()
+        students = crowd([server.url], args.burst, args.window - 5, "moons", "RealNVP")  # watched for args.window s
         firsts = [s.first_update_s for s in students]
         for student in students:
             student.leave()
