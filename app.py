@@ -99,7 +99,8 @@ def shut_down(backend: Backend) -> None:
 
 def warm_up(backend: Backend) -> None:
     """One-time costs behind the served page: the first run's (torch's optimizers, the default data), then Lecture
-    1's shared runs."""
+    1's shared runs and the gallery's."""
+    from app.gallery import warm_up as score_gallery_runs
     from app.lecture_tab import warm_up as open_lecture_runs
     from app.train_tab import warm_up as build_a_first_run
     from dgm_core.memory import freeze_startup_objects
@@ -107,8 +108,10 @@ def warm_up(backend: Backend) -> None:
     build_a_first_run(backend)
     say("warm: a first run was built (the first click trains at once)")
     open_lecture_runs()
+    say("warm: Lecture 1's shared runs are open")
+    score_gallery_runs(backend.device)
     freeze_startup_objects()
-    say("ready: Lecture 1's shared runs are open")
+    say("ready: the gallery's runs are scored (Open takes a tenth of a second)")
 
 
 if __name__ == "__main__":

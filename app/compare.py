@@ -17,7 +17,6 @@ from typing import Literal
 
 import torch
 
-from app.session import SAMPLES_SHOWN
 from app.views import format_mmd
 from dgm_core.data import load_dataset
 from dgm_core.evaluation import mmd_test
@@ -93,8 +92,7 @@ class Comparison:
             raise ValueError(f"The budget must be {limit[0]:g} to {limit[1]:,g} {budget}.")
         self.budget, self.amount = budget, amount
         steps = int(amount) if budget == "steps" else MAX_STEPS
-        shown = SAMPLES_SHOWN[load_dataset(dataset).spec.kind]
-        self.entries = [Entry(Run(RunSpec.defaults(name, dataset, steps=steps), device, shown)) for name in models]
+        self.entries = [Entry(Run(RunSpec.defaults(name, dataset, steps=steps), device)) for name in models]
         self.lock = threading.RLock()
         self._last = -1  # the entry that had the last slice: the next turn starts after it
 

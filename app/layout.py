@@ -11,7 +11,7 @@ from typing import Any
 
 import gradio as gr
 
-from app import views
+from app import image_cache, views
 from app.compare_tab import build_compare_tab
 from app.gallery import Views, build_gallery
 from app.how_conditionals import build_how_conditionals
@@ -73,6 +73,7 @@ there for this browser, and come back after a reload or a server restart.
 
 def build(backend: Backend) -> gr.Blocks:
     """The app's Blocks: pages share ``backend`` (device, scheduler, run store); each has its own ``Session``."""
+    image_cache.install()
     with gr.Blocks(title="DGM Playground", analytics_enabled=False, delete_cache=(600, 3600)) as demo:
         with gr.Row(elem_id="header", equal_height=True):
             gr.Markdown(TITLE, elem_id="title")

@@ -16,21 +16,21 @@ import numpy as np
 import torch
 
 from app.pages import Pages
-from dgm_core.data import Dataset, dataset_names, load_dataset
+from dgm_core.data import DISPLAY_SAMPLES, Dataset, dataset_names, load_dataset
 from dgm_core.data import user as user_data
 from dgm_core.data.upload import UserData
 from dgm_core.evaluation import baseline_nll, field_grid, log_density_grid
 from dgm_core.models.base import Capabilities, GenerativeModel
 from dgm_core.runs import Run, RunSpec
 from dgm_core.scheduler import Scheduler
-from dgm_core.store import RunStore
+from dgm_core.store import KEEP_IN_MEMORY, RunStore
 
-SAMPLES_SHOWN = {"points2d": 600, "image": 64}  # samples drawn for display, per kind of data
+SAMPLES_SHOWN = DISPLAY_SAMPLES  # samples drawn for display, per kind of data
 DATA_POINTS_SHOWN = 800
 DENSITY_GRID = 100
 ARROWS = 150  # samples drawn with the way the model moves them over its field (a GAN's pull, an EBM's drift)
 DENSITY_EVERY_S = 2.0
-MAX_RUNS = 24  # a session keeps at most this many runs in memory (the oldest finished ones go first)
+MAX_RUNS = KEEP_IN_MEMORY  # a page lists at most this many runs (the oldest finished ones go first)
 
 
 def display_bounds(data: Dataset, margin: float = 0.12) -> tuple[float, float, float, float]:

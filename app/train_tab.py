@@ -10,7 +10,7 @@ import gradio as gr
 from app import figures, views
 from app.inputs import parse_spec, seconds_budget, whole
 from app.live_plot import LivePlot
-from app.session import SAMPLES_SHOWN, Backend, Session
+from app.session import Backend, Session
 from app.streaming import FIGURES, STREAMING, TrainOutputs, current_figures, status, watch
 from app.your_data import build_your_data
 from dgm_core.data import dataset_names, load_dataset
@@ -292,7 +292,7 @@ def train_spec(session: Session, spec: RunSpec, seconds: float | None = None) ->
     stream its status line while the scheduler trains it."""
     try:
         session.check_room()
-        run = Run(spec, session.backend.device, n_samples=SAMPLES_SHOWN[load_dataset(spec.dataset).spec.kind])
+        run = Run(spec, session.backend.device)
     except ValueError as error:
         yield refuse(str(error))
         return

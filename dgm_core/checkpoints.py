@@ -128,8 +128,8 @@ def read_run(path: Path, device: torch.device | None = None, rescore: bool = Tru
     if run.phase in ACTIVE:  # it was training when its file was written: its server stopped
         run.interrupt()
     if rescore and run.kept is not None:
-        run.trainer.rescore()
-    run.samples = run.trainer.samples(1000)
+        run.rescore()
+    run.samples = run.trainer.samples(run.trainer.config.n_samples)
     return run
 
 

@@ -13,12 +13,14 @@ the Train tab would do. ``python -m dgm_core.pretrain`` trains them all and writ
 from __future__ import annotations
 
 import json
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
 import torch
 
+from dgm_core.evaluation import Scores
 from dgm_core.runs import Run, RunSpec
 
 PRETRAINED = Path(__file__).resolve().parent.parent / "assets" / "pretrained"
@@ -215,12 +217,26 @@ def run_path(preset: Preset) -> Path:
 def open_preset(preset: Preset, device: torch.device | None = None, rescore: bool = True) -> Run:
     """The preset's shipped run, checked field by field and scored again on this machine (unless ``rescore`` is
     False: for a view that shows no scores; then it has none)."""
-    return Run.load(run_path(preset), device, rescore)
+    return _open(run_path(preset), device, rescore)
 
 
 def open_companions(preset: Preset, device: torch.device | None = None, rescore: bool = True) -> list[Run]:
     """The shipped runs of the preset's companions, loaded as ``open_preset`` loads its run."""
-    return [Run.load(shipped_path(key), device, rescore) for key in preset.companion_specs]
+    return [_open(shipped_path(key), device, rescore) for key in preset.companion_specs]
+
+
+_scores: dict[tuple[Path, str], dict[int, Scores]] = {}  # shipped file and device → its kept weights' scores here
+_scoring = threading.Lock()
+
+
+def _open(path: Path, device: torch.device | None, rescore: bool) -> Run:
+    """A shipped run, scored here once per process: the files are read-only, so a class opening the same card again
+    and again reuses the scores this process computed (never the file's own)."""
+    run = Run.load(path, device, rescore=False)
+    if rescore:
+        with _scoring:
+            _scores[path, str(run.device)] = run.rescore(_scores.get((path, str(run.device))))
+    return run
 
 
 def recorded_scores() -> dict[str, dict]:

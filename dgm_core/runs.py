@@ -199,14 +199,16 @@ class Run:
         self,
         spec: RunSpec,
         device: torch.device | None = None,
-        n_samples: int = 1000,
+        n_samples: int | None = None,
         cost_checked: bool = False,
         **schedule: object,
     ) -> None:
         """``schedule`` overrides the spec's training config for this process only (e.g. ``eval_every_steps`` for
-        deterministic tests, ``sample_every_s=None`` for benchmarks)."""
+        deterministic tests, ``sample_every_s=None`` for benchmarks); ``n_samples`` drawn to show (by default as
+        many as its kind of data shows, ``DataSpec.display_samples``)."""
         self.spec = spec
         self.data: Dataset = load_dataset(spec.dataset)
+        n_samples = self.data.spec.display_samples if n_samples is None else n_samples
         model = spec.build(cost_checked)
         self.trainer = Trainer(model, self.data, spec.config(n_samples, **schedule), device)
         self.phase: Phase = "ready"
@@ -443,6 +445,12 @@ class Run:
                 if self.on_change is not None:
                     self.on_change(self, True)
         self._announce()
+
+    def rescore(self, known: Mapping[int, Scores] | None = None) -> dict[int, Scores]:
+        """Score the kept weights again here (``Trainer.rescore``; ``known``: this process's own earlier scores of
+        the same weights, by step); returns the scores now in place, by step."""
+        with self.lock:
+            return self.trainer.rescore(known)
 
     # --- saving ---------------------------------------------------------------------------------------------------
     def save(self, path: str | Path, training_state: bool = True) -> Path:

@@ -2,14 +2,16 @@
 
     store = RunStore(Path("~/.cache/dgm-playground/runs").expanduser())
     store.add(token, run)        # numbers the run for this browser, saves it now and whenever it keeps new weights
-    store.runs(token)            # every run of that browser: the ones in memory, and the rest loaded from disk
+    store.runs(token)            # that browser's newest runs: the ones in memory, the rest loaded from disk
 
 A browser is known by a random token it keeps (in its localStorage, in the app); its folder holds ``run-<id>.dgm.zip``
 files written by ``Run.save`` (atomically: a crash never leaves half a file). A run found on disk in a training phase
 was training when the server died: it comes back "interrupted", holding the last weights it kept, and can continue.
 The store has a size cap per browser and in total; past it, runs stay in memory and the page says why. Pages
 ``attach`` to their browser's token and ``detach`` when they close; a browser with no page for ``GRACE_S`` seconds (a
-reload takes less) is let go: its training runs stop, keeping their weights, and its runs leave memory.
+reload takes less) is let go: its training runs stop, keeping their weights, and its runs leave memory. A browser
+that stays keeps its newest ``KEEP_IN_MEMORY`` runs in memory (and any that train): the server's memory is bounded
+by the browsers it serves, not by how long they stay.
 """
 
 from __future__ import annotations
@@ -33,6 +35,7 @@ SAVE_EVERY_S = 5.0  # while training, save at most this often (and at every end)
 GRACE_S = 30.0  # a browser with no page open for this long is let go: its runs stop and leave memory
 MAX_BYTES_PER_BROWSER = 500 * 2**20
 MAX_BYTES = 20 * 2**30
+KEEP_IN_MEMORY = 24  # a browser's runs held in memory: its newest this many, and every one that trains
 
 
 class StoreFull(RuntimeError):
@@ -121,33 +124,45 @@ class RunStore:
 
     # --- which runs a browser has ---------------------------------------------------------------------------------
     def runs(self, token: str) -> list[Run]:
-        """The browser's runs, oldest first: those in memory, and every other one on disk (loaded now; a file that
-        cannot be read is skipped). Its own data sets are registered first, for the runs trained on them."""
-        folder = self._folder(token)
+        """The browser's newest ``KEEP_IN_MEMORY`` runs (and any older one that trains), oldest first: those in
+        memory, the others loaded from disk now (a file that cannot be read is skipped). Its own data sets are
+        registered first, for the runs trained on them."""
         self.datasets(token)
         with self._lock:
             live = self._live.setdefault(token, {})
-            for path in sorted(folder.glob("run-*.dgm.zip")) if folder.exists() else []:
-                match = FILE.match(path.name)
-                if match is None or int(match[1]) in live:
+            for run_id in sorted({*live, *self._ids_on_disk(token)})[-KEEP_IN_MEMORY:]:
+                if run_id in live:
                     continue
                 try:
-                    run = read_run(path, rescore=False)  # the server wrote it: its scores are its own
+                    run = read_run(self._path(token, run_id), rescore=False)  # the server wrote it: its own scores
                 except CheckpointError:
                     continue
-                run.id = int(match[1])
+                run.id = run_id
                 live[run.id] = self._watched(token, run)
+            self._trim(token)
             return [live[key] for key in sorted(live)]
 
     def add(self, token: str, run: Run) -> Run:
         """Number ``run`` for this browser and save it (now, and from then on as it keeps new weights)."""
         with self._lock:
             live = self._live.setdefault(token, {})
-            on_disk = [int(m[1]) for p in self._folder(token).glob("run-*") if (m := FILE.match(p.name))]
-            run.id = max([0, *live, *on_disk]) + 1
+            run.id = max([0, *live, *self._ids_on_disk(token)]) + 1
             live[run.id] = self._watched(token, run)
+            self._trim(token)
         self.save(token, run)
         return run
+
+    def _ids_on_disk(self, token: str) -> list[int]:
+        folder = self._folder(token)
+        return [int(m[1]) for path in folder.glob("run-*") if (m := FILE.match(path.name))] if folder.exists() else []
+
+    def _trim(self, token: str) -> None:
+        """Let the oldest runs that do not train leave memory, past the newest ``KEEP_IN_MEMORY`` (they are saved;
+        one that a page still shows goes on being saved when it changes, and comes back here if it trains again)."""
+        live = self._live.get(token, {})
+        newest = set(sorted(live)[-KEEP_IN_MEMORY:])
+        for run_id in [key for key, run in live.items() if key not in newest and not run.active]:
+            del live[run_id]
 
     def delete(self, token: str, run_id: int) -> None:
         with self._lock:
@@ -162,6 +177,7 @@ class RunStore:
         with self._lock:
             runs = self._live.pop(token, {})
         for run in runs.values():
+            run.on_change = None
             run.abandon()
             self.save(token, run)
 
@@ -197,6 +213,8 @@ class RunStore:
         state) and when it ends."""
 
         def changed(run: Run, ended: bool) -> None:
+            with self._lock:
+                self._live.setdefault(token, {}).setdefault(run.id, run)  # trained again after it left memory
             if ended or time.monotonic() - self._saved_at.get(id(run), 0.0) >= SAVE_EVERY_S:
                 self.save(token, run)
 

@@ -18,7 +18,7 @@ from __future__ import annotations
 import copy
 import math
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Literal
 
@@ -391,21 +391,27 @@ class Trainer:
             self._batches.state = (stream.clone(), None)
         self._good_state = None
 
-    def rescore(self) -> None:
+    def rescore(self, known: Mapping[int, Scores] | None = None) -> dict[int, Scores]:
         """Score the best and latest evaluated weights again, here, and put those scores in place of the ones
-        recorded (in the snapshots and the history); the current weights are left as they were."""
+        recorded (in the snapshots and the history); the current weights are left as they were. ``known``: scores
+        this process computed before for the same weights, by step (read-only shipped files are scored once).
+        Returns the scores put in place, by step."""
         current = {name: value.clone() for name, value in self.model.state_dict().items()}
         step = self.step
+        placed = {}
         for snapshot in {id(s): s for s in (self.best, self.last) if s is not None}.values():
-            self.model.load_state_dict(snapshot.state)
-            self.step = snapshot.step
-            scores = replace(self._score(), elapsed_s=snapshot.scores.elapsed_s)
-            fresh = Snapshot(scores, snapshot.state)
+            scores = (known or {}).get(snapshot.step)
+            if scores is None:
+                self.model.load_state_dict(snapshot.state)
+                self.step = snapshot.step
+                scores = replace(self._score(), elapsed_s=snapshot.scores.elapsed_s)
+            fresh = placed[scores.step] = Snapshot(scores, snapshot.state)
             self.history = [fresh.scores if row.step == scores.step else row for row in self.history]
             self.best = fresh if self.best is snapshot else self.best
             self.last = fresh if self.last is snapshot else self.last
         self.model.load_state_dict(current)
         self.step = step
+        return {key: snapshot.scores for key, snapshot in placed.items()}
 
     # --- snapshots for the divergence guard -----------------------------------------------------------------------
     def _snapshot(self) -> dict:

@@ -11,6 +11,7 @@ import torch
 
 from dgm_core.runs import Run, RunSpec
 from dgm_core.scheduler import Scheduler
+from dgm_core import store as store_module
 from dgm_core.store import RunStore
 
 torch.set_num_threads(1)
@@ -129,6 +130,32 @@ def test_a_browser_whose_pages_all_closed_is_let_go(tmp_path):
     assert run.phase == "stopped" and ALICE not in store._live
     (back,) = store.runs(ALICE)
     assert back is not run and back.step == run.step
+
+
+def test_a_browser_that_stays_holds_only_its_newest_runs_in_memory_and_every_one_that_trains(tmp_path, monkeypatch):
+    """Memory is bounded by the browsers served, not by how long they stay: older runs wait on disk."""
+    monkeypatch.setattr(store_module, "KEEP_IN_MEMORY", 3)
+    store = RunStore(tmp_path)
+    training = store.add(ALICE, _run(steps=1000))
+    training.start()
+    runs = [store.add(ALICE, _run(seed=seed)) for seed in range(5)]
+    assert sorted(store._live[ALICE]) == [training.id, *[run.id for run in runs[-3:]]]
+    assert len(list((tmp_path / ALICE).glob("run-*.dgm.zip"))) == 6  # every one is saved
+    training.abandon()
+    store.add(ALICE, _run(seed=9))
+    assert training.id not in store._live[ALICE]  # it stopped: it may leave memory now
+    shown = runs[0]  # a page still shows it and trains it again: it comes back, saved as it goes
+    shown.start(steps=10)
+    while shown.active:
+        shown.advance(1.0)
+    assert store._live[ALICE][shown.id] is shown
+
+
+def test_a_reload_loads_only_the_newest_runs(tmp_path, monkeypatch):
+    monkeypatch.setattr(store_module, "KEEP_IN_MEMORY", 2)
+    for seed in range(4):
+        RunStore(tmp_path).add(ALICE, _run(seed=seed))
+    assert [run.id for run in RunStore(tmp_path).runs(ALICE)] == [3, 4]
 
 
 # --- the scheduler --------------------------------------------------------------------------------------------------

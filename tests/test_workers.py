@@ -71,7 +71,7 @@ def test_stop_in_a_worker_scores_the_weights_it_stopped_at_and_keeps_the_chosen_
         run.advance(0.05, worker)
     assert run.phase == "stopped" and run.history[-1].step == run.step
     assert run.kept is not None and f"Kept the weights of step {run.kept.step}" in run.message
-    assert run.samples is not None and len(run.samples) == 1000
+    assert run.samples is not None and len(run.samples) == run.data.spec.display_samples
 
 
 def test_a_run_on_your_own_data_trains_in_a_worker_that_never_saw_that_data(worker):

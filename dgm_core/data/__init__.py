@@ -15,6 +15,7 @@ from torch import Tensor
 from dgm_core.data import digits, shapes, toy2d
 
 DataKind = Literal["points2d", "image"]
+DISPLAY_SAMPLES: dict[DataKind, int] = {"points2d": 600, "image": 64}  # samples a run draws to show, per kind
 
 
 @dataclass(frozen=True)
@@ -41,6 +42,11 @@ class DataSpec:
     n_classes: int | None = None
     class_names: tuple[str, ...] | None = None
     content_hash: str | None = None
+
+    @property
+    def display_samples(self) -> int:
+        """How many samples a run draws to show what it learned (a cloud of points, a grid of images)."""
+        return DISPLAY_SAMPLES[self.kind]
 
     @property
     def dim(self) -> int:
