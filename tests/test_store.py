@@ -9,9 +9,9 @@ import time
 import pytest
 import torch
 
+from dgm_core import store as store_module
 from dgm_core.runs import Run, RunSpec
 from dgm_core.scheduler import Scheduler
-from dgm_core import store as store_module
 from dgm_core.store import RunStore
 
 torch.set_num_threads(1)
