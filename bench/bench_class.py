@@ -2,6 +2,7 @@
 
     python -m bench.bench_class [--minutes 10] [--pages 2] [--clients 6] [--restart-at MIN] [--seed 0]
     python -m bench.bench_class --compare-first [--burst 40]
+    python -m bench.bench_class --soak [--minutes 60]
 
 Starts ``python app.py`` (``bench.server.Server``, its own run store). ``--pages`` Chromium pages (separate browser
 contexts: each its own localStorage token) and ``--clients`` API clients (each its own session, sending the events
@@ -22,7 +23,13 @@ from a page and from an API client (the replay is faithful when they match).
 ``--compare-first``: one client runs a short comparison, then ``--burst`` sessions (opened before the click, as
 ``bench_load``'s) press Train at the same moment: every session's time to its first step.
 
-Targets: non-training clicks p95 ≤ 1 s; 0 console errors; 0 runs lost; after a comparison every first step ≤ 3 s.
+``--soak``: no restart; students come and go: each page or API client stays 2–6 minutes, leaves (the page closes, the
+client disconnects: Gradio unloads it) and a new student with a new browser takes its place; every 5 minutes a few
+``gradio_client`` sessions train a little and leave without a word (no unload: the server lets them go when idle).
+Printed besides the clicks: the RSS at minute 5 and at the end, and their ratio.
+
+Targets: non-training clicks p95 ≤ 1 s; 0 console errors; 0 runs lost; after a comparison every first step ≤ 3 s;
+in a 60-minute soak, RSS at the end within 10 % of minute 5.
 """
 
 from __future__ import annotations
@@ -31,12 +38,15 @@ import argparse
 import asyncio
 import json
 import os
+import random
 import re
 import shutil
 import statistics
 import tempfile
 import time
 from collections import Counter
+from collections.abc import Awaitable, Callable
+from functools import partial
 from pathlib import Path
 
 import httpx
@@ -113,6 +123,24 @@ async def restart(lives: Lives, gate: Gate, rec: Recorder, after_s: float) -> No
     gate.resumed.set()
 
 
+async def students_come_and_go(journey: Callable[[int], Awaitable], until: float, rng: random.Random) -> None:
+    """One seat of the class, for a soak: a student stays 2–6 minutes and leaves; the next one takes the seat."""
+    n = 0
+    while time.perf_counter() < until - 60:
+        n += 1
+        await journey(n, min(until, time.perf_counter() + rng.uniform(120, 360)))
+
+
+async def silent_visitors(url: str, until: float, every_s: float = 300.0, count: int = 4) -> None:
+    """API sessions that train a few seconds and go without unloading (the idle timeout lets them go)."""
+    from bench.bench_load import crowd
+
+    while time.perf_counter() + every_s < until:
+        await asyncio.sleep(every_s)
+        for student in await asyncio.to_thread(crowd, [url], count, 5, "moons", "RealNVP"):
+            student.leave()
+
+
 async def run_class(args: argparse.Namespace) -> dict:
     args.load_before = os.getloadavg()  # this machine's other work shares its cores: said with the figures
     workdir = Path(tempfile.mkdtemp(prefix="bench-class-"))
@@ -125,23 +153,15 @@ async def run_class(args: argparse.Namespace) -> dict:
         async with async_playwright() as playwright, httpx.AsyncClient(timeout=60) as http:
             config = AppConfig((await http.get(url + "config")).json())
             chromium = await playwright.chromium.launch(executable_path=CHROMIUM, args=ARGS)
-            journeys = []
-            for i in range(args.pages):
-                context = await chromium.new_context(viewport={"width": 1400, "height": 1000})
-                journeys.append(BrowserJourney(context, config, f"page{i}", url, rec, gate, args.seed + i, workdir))
-            for i in range(args.clients):
-                journeys.append(ApiJourney(http, config, f"api{i}", url, rec, gate, args.seed + 100 + i, workdir))
-            background = [
-                asyncio.create_task(sample_rss(lives, rss, until + 600)),
-                asyncio.create_task(restart(lives, gate, rec, args.restart_at * 60)),
-            ]
-            tasks = []
-            for journey in journeys:  # students arrive over a few seconds, not in the same millisecond
-                tasks.append(asyncio.create_task(journey.run(until)))
-                await asyncio.sleep(2)
-            for journey, ended in zip(journeys, await asyncio.gather(*tasks, return_exceptions=True)):
-                if isinstance(ended, BaseException):  # noted; the others' figures still count
-                    rec.missed[journey.source, f"journey ended: {type(ended).__name__}: {ended}"[:120]] += 1
+            if args.soak:
+                background = [asyncio.create_task(sample_rss(lives, rss, until + 60))]
+                await asyncio.gather(*await soak(args, chromium, http, config, url, rec, until, workdir))
+            else:
+                background = [
+                    asyncio.create_task(sample_rss(lives, rss, until + 600)),
+                    asyncio.create_task(restart(lives, gate, rec, args.restart_at * 60)),
+                ]
+                await stay_all_along(args, chromium, http, config, url, rec, gate, until, workdir)
             for task in background:
                 task.cancel()
             await chromium.close()
@@ -150,6 +170,52 @@ async def run_class(args: argparse.Namespace) -> dict:
         shutil.rmtree(workdir, ignore_errors=True)
     args.load_after = os.getloadavg()
     return summarise(args, rec, rss, lives, config)
+
+
+async def stay_all_along(args, chromium, http, config, url, rec, gate, until, workdir) -> None:
+    """The same students for the whole run, arriving over a few seconds, not in the same millisecond."""
+    journeys = []
+    for i in range(args.pages):
+        context = await chromium.new_context(viewport={"width": 1400, "height": 1000})
+        journeys.append(BrowserJourney(context, config, f"page{i}", url, rec, gate, args.seed + i, workdir))
+    for i in range(args.clients):
+        journeys.append(ApiJourney(http, config, f"api{i}", url, rec, gate, args.seed + 100 + i, workdir))
+    tasks = []
+    for journey in journeys:
+        tasks.append(asyncio.create_task(journey.run(until)))
+        await asyncio.sleep(2)
+    for journey, ended in zip(journeys, await asyncio.gather(*tasks, return_exceptions=True)):
+        if isinstance(ended, BaseException):  # noted; the others' figures still count
+            rec.missed[journey.source, f"journey ended: {type(ended).__name__}: {ended}"[:120]] += 1
+
+
+async def soak(args, chromium, http, config, url, rec, until, workdir) -> list[asyncio.Task]:
+    """Seats whose students come and go (``students_come_and_go``), and the silent visitors."""
+    gate, rng = Gate(0), random.Random(args.seed)
+
+    async def page(seat: int, n: int, leave_at: float) -> None:
+        context = await chromium.new_context(viewport={"width": 1400, "height": 1000})
+        try:
+            await BrowserJourney(context, config, f"page{seat}-{n}", url, rec, gate, rng.randrange(10**6),
+                                 workdir).run(leave_at)  # fmt: skip
+        except Exception as error:  # noted; the seat goes on
+            rec.missed["page", f"journey ended: {type(error).__name__}: {error}"[:120]] += 1
+        finally:
+            await context.close()  # the page closes: its heartbeat ends, Gradio unloads it
+
+    async def client(seat: int, n: int, leave_at: float) -> None:
+        journey = ApiJourney(http, config, f"api{seat}-{n}", url, rec, gate, rng.randrange(10**6), workdir)
+        try:
+            await journey.run(leave_at)  # it disconnects at the end
+        except Exception as error:
+            rec.missed["api", f"journey ended: {type(error).__name__}: {error}"[:120]] += 1
+
+    tasks = [asyncio.create_task(silent_visitors(url, until))]
+    for seat in range(args.pages + args.clients):
+        journey = page if seat < args.pages else client
+        tasks.append(asyncio.create_task(students_come_and_go(partial(journey, seat), until, rng)))
+        await asyncio.sleep(2)
+    return tasks
 
 
 def describe(config: AppConfig, fn: int) -> str:
@@ -246,6 +312,9 @@ def report(summary: dict) -> None:
           f"the page not unloading  {mark(errors['outside_restart'] == 0)} 0")  # fmt: skip
     for item in errors["distinct"]:
         print(f"  ×{item['count']} during {item['step']!r}: {item['message']}")
+    if a["soak"]:
+        report_soak(summary["rss_mb"])
+        return
     restart_ = summary["restart"]
     print(f"runs lost across the restart: {restart_['lost']} of {restart_['runs_listed_before']} listed  "
           f"{mark(restart_['lost'] == 0)} 0")  # fmt: skip
@@ -261,6 +330,16 @@ def report(summary: dict) -> None:
         page, api = set(by_source.get("page", [])), set(by_source.get("api", []))
         same = "same" if page == api else f"page only {sorted(page - api)}; API only {sorted(api - page)}"
         print(f"  {step}: {len(page)} | {len(api)} kinds: {same}")
+
+
+def report_soak(rss: list[dict]) -> None:
+    samples = " ".join(f"{row['minute']:.0f}:{row['mb']:.0f}" for row in rss[::4])
+    print(f"server RSS with its training processes (minute:MB, every 2 min): {samples}")
+    five = min(rss, key=lambda row: abs(row["minute"] - 5))
+    end = rss[-1]
+    ratio = end["mb"] / five["mb"]
+    print(f"  minute {five['minute']:.1f}: {five['mb']:.0f} MB; minute {end['minute']:.1f}: {end['mb']:.0f} MB; "
+          f"ratio {ratio:.3f}  {mark(abs(ratio - 1) <= 0.10)} within 10 %")  # fmt: skip
 
 
 # --- after a comparison, a burst of Train clicks ----------------------------------------------------------------------
@@ -311,6 +390,7 @@ def main() -> None:
     parser.add_argument("--clients", type=int, default=6, help="API clients sending what a page sends")
     parser.add_argument("--restart-at", type=float, default=None, help="minutes (default: half-way)")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--soak", action="store_true", help="students come and go; no restart (60 min: the target)")
     parser.add_argument("--compare-first", action="store_true", help="a comparison, then a burst of Train clicks")
     parser.add_argument("--burst", type=int, default=40)
     parser.add_argument("--window", type=float, default=15.0, help="seconds a burst session waits for its first step")
