@@ -187,7 +187,7 @@ def _row(entry: Entry) -> list:
     scores = run.scores
     if caps.likelihood == "none":
         nll, kind = "—", "none (no likelihood)"
-    else:  # the latest evaluation's while it trains; none while it scores the weights it stopped at; then the kept's
+    else:  # the latest evaluation's while it trains; none while it stops; then the kept's
         pending = scores is None or entry.state == "stopping"
         nll = "…" if pending else round(scores.bits(scores.nll["test"]), 4)
         kind = "exact" if caps.likelihood == "exact" else f"bound ({caps.likelihood_name.removesuffix(' bound')})"

@@ -59,7 +59,7 @@ def build_compare_tab(session: gr.State, tab: gr.Tab) -> None:
             gr.Markdown(
                 "All models train at once, taking turns in short slices of one training process (one share of the "
                 "server, as one run takes), so their samples and curves grow side by side. *Stop* halts them all: "
-                "each scores the weights it stopped at and keeps the ones it chose. Every compared model also "
+                "each keeps the evaluated weights it chose. Every compared model also "
                 "appears in the Runs tab.",
                 elem_classes="hint",
             )
@@ -113,8 +113,8 @@ def compare(
         session.check_room()
         comparison = Comparison(dataset, list(models or []), budget, float(amount), session.backend.device)
     except (TypeError, ValueError) as error:
-        gr.Warning(str(error))
-        yield gr.skip(), f"**Cannot compare:** {error}", *(gr.skip(),) * 5
+        gr.Warning(views.toast_text(error))
+        yield gr.skip(), f"**Cannot compare:** {views.plain(error)}", *(gr.skip(),) * 5
         return
     views_ = [session.keep(entry.run) for entry in comparison.entries]
     yield comparison, _status(comparison), comparison.rows(), *_samples(views_), *_curves(views_)

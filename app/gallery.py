@@ -123,7 +123,7 @@ def open_in(session: Session, preset: Preset, where: Views) -> dict:
         try:
             view = session.keep(open_preset(preset, session.backend.device))
         except (CheckpointError, OSError, KeyError) as error:
-            return {where.message: f"**Could not open {preset.title}:** {error}"}
+            return {where.message: f"**Could not open {preset.title}:** {views.plain(error)}"}
     session.current = view  # the Train tab shows it (its figures follow); Continue trains it further
     picked = gr.update(choices=session.choices(), value=view.id)
     updates: dict = {
@@ -143,7 +143,7 @@ def _open_lecture_view(preset: Preset, where: Views) -> dict:
     try:
         shown = dict(zip(where.lecture.everything(), first_views()))
     except (CheckpointError, OSError, KeyError) as error:
-        return {where.message: f"**Could not open {preset.title}:** {error}"}
+        return {where.message: f"**Could not open {preset.title}:** {views.plain(error)}"}
     return {where.tabs: gr.Tabs(selected="lecture"), where.message: f"**{preset.title}**: {preset.look_for}", **shown}
 
 

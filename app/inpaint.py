@@ -13,7 +13,7 @@ import plotly.graph_objects as go
 import torch
 from torch import Tensor
 
-from app import figures
+from app import figures, views
 from app.inputs import whole
 from app.live_plot import LivePlot
 from app.session import RunView, Session
@@ -82,7 +82,7 @@ def complete(session: Session, run_id: Any, item: Any, mask: str, seed: Any) -> 
         if not 0 <= index < len(run.data.test):
             raise ValueError(f"Test items are numbered 0 to {len(run.data.test) - 1}.")
     except ValueError as error:
-        return gr.skip(), gr.skip(), f"**Cannot complete:** {error}"
+        return gr.skip(), gr.skip(), f"**Cannot complete:** {views.plain(error)}"
     points = run.data_spec.kind == "points2d"
     kind = POINT_MASKS[0] if points else (mask if mask in IMAGE_MASKS else IMAGE_MASKS[0])
     x = run.data.test[index : index + 1]

@@ -55,10 +55,10 @@ ABOUT = """
 - **GANs** (and the score-based and energy-based models) have no likelihood: every model is also scored by MMD², a
   two-sample test between its samples and held-out data (lower is better; ≈ 0 and a high p-value: the test cannot
   tell them apart).
-- **Stop** scores the weights it stopped at, then keeps the ones chosen under *Weights to keep*: the best on
-  validation, or the final ones; the status line says which step was kept and by what score. **Continue** trains
-  the same model further; **Train** always starts a fresh model. If training diverges (the loss becomes NaN), the
-  last good weights are kept.
+- **Stop** halts at once and keeps the weights chosen under *Weights to keep* among those evaluated (every second
+  or so of training): the best on validation, or the latest; the status line says which step was kept and by what
+  score. **Continue** trains the same model further; **Train** always starts a fresh model. If training diverges
+  (the loss becomes NaN), the last good weights are kept.
 
 **The other tabs** work on every model trained in this browser tab (its *runs*): **Compare** trains several
 families under one budget and scores all of them by MMD (and by likelihood where they have one); **Likelihood**
@@ -164,7 +164,7 @@ def forget_state(demo: gr.Blocks, page_id: str) -> None:
 def restore_runs(session: Session, known: str, request: gr.Request, token: gr.Textbox, outputs: TrainOutputs) -> dict:
     """A page opens: know the browser by the token it keeps (a new one for a new browser), bring back its runs from
     the store, say so, and show the newest on the Train tab (its figures and, if it trains, its status follow)."""
-    known = known if isinstance(known, str) and TOKEN.match(known) else secrets.token_hex(16)
+    known = known if isinstance(known, str) and TOKEN.fullmatch(known) else secrets.token_hex(16)
     restored = session.attach(known)
     session.backend.opened(request.session_hash, session)
     shown = {token: known, outputs.dataset: gr.update(choices=session.dataset_choices())}

@@ -38,6 +38,7 @@ COLUMNS = [
     "test NLL (bits/dim)",
     "likelihood",
     "val MMD²",
+    "saved",
 ]
 
 
@@ -61,12 +62,20 @@ def build_runs_tab(session: gr.State, tab: gr.Tab, train: TrainOutputs) -> None:
         checkpoint = gr.File(label="Checkpoint", interactive=False, elem_id="runs-file")
         upload = gr.File(label="Upload a checkpoint (.dgm.zip)", file_types=[".zip"], elem_id="runs-upload")
     message = gr.Markdown("", elem_id="runs-message", elem_classes="status")
+    space = gr.Markdown("", elem_id="runs-space", elem_classes="hint")
+    with gr.Row():
+        own_data = gr.Dropdown(
+            [], label="Your data sets", info="Deleting one frees its space; runs on it stay listed", elem_id="runs-data"
+        )
+        delete_data_btn = gr.Button("Delete data set", variant="stop", elem_id="runs-delete-data", min_width=80)
 
     quick: dict[str, Any] = {"show_progress": "hidden", "api_visibility": "private"}
-    tab.select(refresh, [session, run_id], [table, run_id], **quick)
-    delete_btn.click(delete, [session, run_id], [table, run_id, message], **quick)
+    listed = [table, run_id, space, own_data]
+    tab.select(refresh, [session, run_id], listed, **quick)
+    delete_btn.click(delete, [session, run_id], [*listed, message], **quick)
+    delete_data_btn.click(delete_data, [session, own_data, run_id], [*listed, message], **quick)
     export_btn.click(export, [session, run_id], [checkpoint, message], api_name="export_checkpoint")
-    upload.upload(upload_run, [session, upload, run_id], [table, run_id, message, upload], api_name="upload_checkpoint")
+    upload.upload(upload_run, [session, upload, run_id], [*listed, message, upload], api_name="upload_checkpoint")
 
     def opened(page: Session, chosen: Any) -> dict:
         return open_in_train(page, chosen, train, message)
@@ -96,17 +105,36 @@ def _row(view: RunView) -> list[Any]:
         "—" if nll is None else round(nll, 4),
         kind,
         "—" if scores is None else format_mmd(scores.val_mmd),
+        "NOT SAVED" if run.unsaved else "yes",
     ]
 
 
-def refresh(session: Session, current: Any) -> tuple[Any, Any]:
-    return rows(session), refresh_runs(session, current)
+def refresh(session: Session, current: Any) -> tuple[Any, Any, str, Any]:
+    """The table, the run picker, the space used on the server and the picker of this browser's own data sets."""
+    store, token = session.backend.store, session.token
+    if store is None or token is None:
+        space = "Runs live in this page's memory only (the server keeps no store)."
+    else:
+        used, cap = store.usage(token)
+        space = f"Saved on the server for this browser: {used / 2**20:.1f} MB of {cap / 2**20:.0f} MB (runs and data)."
+    unsaved = [view for view in session.views.values() if view.run.unsaved]
+    if unsaved:
+        counted = f"{len(unsaved)} run{'s are' if len(unsaved) > 1 else ' is'} not saved"
+        space += f"  \n**{counted}:** {views.plain(unsaved[-1].run.unsaved)}"
+    data = gr.update(choices=list(session.datasets), value=None)
+    return rows(session), refresh_runs(session, current), space, data
 
 
-def delete(session: Session, run_id: Any) -> tuple[Any, Any, str]:
+def delete(session: Session, run_id: Any) -> tuple:
     view = session.delete(run_id)
     said = "Pick a run to delete." if view is None else f"Deleted run #{view.id} ({view.spec.model})."
-    return rows(session), refresh_runs(session, None), said
+    return *refresh(session, None), said
+
+
+def delete_data(session: Session, name: Any, current: Any) -> tuple:
+    deleted = isinstance(name, str) and session.delete_data(name)
+    said = f"Deleted your data set **{views.plain(name)}**." if deleted else "Pick one of your data sets to delete."
+    return *refresh(session, current), said
 
 
 def export(session: Session, run_id: Any) -> tuple[Any, str]:
@@ -130,14 +158,14 @@ def upload_run(session: Session, file: Any, current: Any) -> tuple[Any, Any, str
     try:
         run = Run.load(path, session.backend.device)
     except CheckpointError as error:
-        return rows(session), refresh_runs(session, current), f"**Not loaded:** {error}", None
+        return *refresh(session, current), f"**Not loaded:** {views.plain(error)}", None
     finally:
         path.unlink(missing_ok=True)
     view = session.keep(run)
     scores = run.scores
     scored = "" if scores is None else f"; its kept weights (step {scores.step}) were scored again here"
     said = f"Loaded {view.spec.model} on {view.spec.dataset} as run #{view.id} (step {run.step}){scored}."
-    return rows(session), refresh_runs(session, view.id), said, None
+    return *refresh(session, view.id), said, None
 
 
 def open_in_train(session: Session, run_id: Any, train: TrainOutputs, message: gr.Markdown) -> dict:

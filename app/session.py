@@ -8,9 +8,10 @@ from __future__ import annotations
 import math
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import lru_cache
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 import torch
@@ -25,6 +26,7 @@ from dgm_core.runs import Run, RunSpec
 from dgm_core.scheduler import Scheduler
 from dgm_core.store import KEEP_IN_MEMORY, RunStore
 
+T = TypeVar("T")
 SAMPLES_SHOWN = DISPLAY_SAMPLES  # samples drawn for display, per kind of data
 DATA_POINTS_SHOWN = 800
 DENSITY_GRID = 100
@@ -67,6 +69,7 @@ class RunView:
         self.arrows: tuple[np.ndarray, np.ndarray] | None = None  # samples and how the model moves each
         self._density_at, self._density_cost = -math.inf, 0.0
         self._density_step = -1
+        self._memo: dict[str, tuple[int, Any]] = {}  # what the page derived from the run, by the run's version
 
     # --- the run, as lists and titles name it ---------------------------------------------------------------------
     @property
@@ -112,6 +115,15 @@ class RunView:
         return self.bounds is not None and not self.has_density and self.capabilities.field
 
     # --- what to draw ---------------------------------------------------------------------------------------------
+    def memo(self, key: str, compute: Callable[[], T]) -> T:
+        """``compute()``, once per version of the run (``Run.version``): scoring unchanged weights again, as a
+        class clicking back and forth would, answers at once."""
+        version = self.run.version
+        known = self._memo.get(key)
+        if known is None or known[0] != version:
+            known = self._memo[key] = (version, compute())
+        return known[1]
+
     def samples(self) -> np.ndarray | None:
         """The run's latest display samples (as many as the page shows), or None before the first."""
         samples = self.run.samples
@@ -247,17 +259,27 @@ class Session:
         return view
 
     # --- its own data sets ----------------------------------------------------------------------------------------
-    def add_data(self, data: UserData, title: str) -> str:
-        """Make ``data`` a data set of this browser (saved with its runs); returns its name."""
+    def add_data(self, data: UserData, title: str) -> tuple[str, str]:
+        """Make ``data`` a data set of this browser (saved with its runs); returns its name, and "" or why it could
+        not be saved (it is usable until the server restarts then)."""
         name = user_data.name_for(data, title)
         user_data.register(data, name)
         with self.lock:
             self.datasets[name] = data.note
             if self.backend.store is not None and self.token is not None:
-                self.backend.store.add_data(self.token, name, data)
-            else:
-                self._unsaved[name] = data
-        return name
+                return name, self.backend.store.add_data(self.token, name, data)
+            self._unsaved[name] = data
+        return name, ""
+
+    def delete_data(self, name: str) -> bool:
+        """Forget one of this browser's own data sets (its runs stay listed)."""
+        with self.lock:
+            if self.datasets.pop(name, None) is None:
+                return False
+            if self.backend.store is not None and self.token is not None:
+                self.backend.store.delete_data(self.token, name)
+            self._unsaved.pop(name, None)
+            return True
 
     def can_use(self, dataset: str) -> bool:
         """Built-in data, or this browser's own (no other browser's)."""

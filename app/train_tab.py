@@ -75,7 +75,7 @@ def build_train_tab(backend: Backend, session: gr.State) -> TrainOutputs:
                 stop_btn = gr.Button("Stop", variant="stop", elem_id="stop-btn", min_width=80)
                 continue_btn = gr.Button("Continue", elem_id="continue-btn", min_width=80)
             gr.Markdown(
-                "*Train* starts a fresh model · *Stop* scores the weights it stopped at and keeps the ones chosen "
+                "*Train* starts a fresh model · *Stop* halts at once and keeps the evaluated weights chosen "
                 "below · *Continue* trains the same model further.",
                 elem_classes="hint",
             )
@@ -323,7 +323,7 @@ def continue_training(session: Session, steps: Any) -> Iterator[str]:
 
 
 def stop_training(session: Session) -> str:
-    """Ask this tab's run to stop: it scores the weights it stopped at, then keeps the chosen ones."""
+    """Ask this tab's run to stop: it halts at its next step and keeps the chosen evaluated weights."""
     view = session.current
     if view is None:
         return "Nothing to stop: press **Train** to start."
@@ -334,5 +334,5 @@ def stop_training(session: Session) -> str:
 
 def refuse(message: str) -> str:
     """A setting that cannot train: a warning toast and the reason in the status line."""
-    gr.Warning(message)
-    return f"**Cannot train:** {message}"
+    gr.Warning(views.toast_text(message))
+    return f"**Cannot train:** {views.plain(message)}"

@@ -19,13 +19,29 @@ from dgm_core.modes import mode_coverage
 PHASES = {
     "ready": "Ready",
     "training": "Training",
-    "stopping": "Stopping — scoring the last weights",
+    "stopping": "Stopping",
     "done": "Done",
     "stopped": "Stopped",
     "diverged": "Diverged",
     "failed": "Failed",
     "interrupted": "Interrupted",
 }
+
+
+_ENTITIES = {"<": "&lt;", ">": "&gt;", "&": "&amp;", '"': "&quot;", "'": "&#39;"}
+_MARKDOWN = set("\\`*_{}[]()#+-.!|~=:")
+
+
+def plain(text: object) -> str:
+    """Text from a user or a file (a file name, a CSV header, a value a checkpoint holds), shown literally inside
+    Markdown: HTML's special characters become entities, Markdown's punctuation is escaped and line breaks become
+    spaces, so that nothing in it can make an element, a link or a heading."""
+    return "".join(_ENTITIES.get(c, "\\" + c if c in _MARKDOWN else " " if c in "\r\n" else c) for c in str(text))
+
+
+def toast_text(text: object) -> str:
+    """Text from a user or a file for a toast (``gr.Warning``), which shows HTML: its special characters escaped."""
+    return "".join(_ENTITIES.get(c, c) for c in str(text))
 
 
 def format_mmd(value: float) -> str:
@@ -53,6 +69,8 @@ def status_markdown(view: RunView, waiting: int | None = None) -> str:
     lines = [f"{progress} · {speed} · {describe(run.device)} · {model}", _score_line(view)]
     if run.message:
         lines.append(run.message)
+    if run.unsaved:
+        lines.append(f"**{run.unsaved}**")
     return "  \n".join(lines)
 
 

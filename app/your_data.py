@@ -14,6 +14,7 @@ from typing import Any
 import gradio as gr
 
 from app.session import Session
+from app.views import plain
 from dgm_core.data.drawing import paint_weights, points_from_paint
 from dgm_core.data.upload import points_from_drawing, read_upload
 from dgm_core.data.upload_rules import (
@@ -70,12 +71,12 @@ def add_files(page: Session, files: Any, size: Any) -> tuple:
     try:
         data = read_upload(paths, int(size))
     except DataError as error:
-        return f"**Not used:** {error}", gr.skip(), None
+        return f"**Not used:** {plain(error)}", gr.skip(), None
     finally:
         for path in paths:
             path.unlink(missing_ok=True)
-    name = page.add_data(data, paths[0].name)
-    return _added(name, data.note, time.perf_counter() - started), _chosen(page, name), None
+    name, unsaved = page.add_data(data, paths[0].name)
+    return _added(name, data.note, time.perf_counter() - started, unsaved), _chosen(page, name), None
 
 
 def add_drawing(page: Session, canvas: Any, count: Any) -> tuple:
@@ -87,16 +88,17 @@ def add_drawing(page: Session, canvas: Any, count: Any) -> tuple:
             raise DataError("Nothing is drawn yet: paint a shape on the canvas first.")
         data = points_from_drawing(points_from_paint(paint_weights(picture), int(count or DRAWN_POINTS)))
     except DataError as error:
-        return f"**Not used:** {error}", gr.skip()
-    name = page.add_data(data, "drawing")
-    return _added(name, data.note, time.perf_counter() - started), _chosen(page, name)
+        return f"**Not used:** {plain(error)}", gr.skip()
+    name, unsaved = page.add_data(data, "drawing")
+    return _added(name, data.note, time.perf_counter() - started, unsaved), _chosen(page, name)
 
 
-def _added(name: str, note: str, seconds: float) -> str:
-    return (
-        f"Added **{name}**: {note} ({seconds:.2f} s). It is chosen above; pick a model and press **Train**. It is "
-        "also in Compare, and every run on it appears in the other tabs."
+def _added(name: str, note: str, seconds: float, unsaved: str) -> str:
+    said = (
+        f"Added **{name}**: {plain(note)} ({seconds:.2f} s). It is chosen above; pick a model and press **Train**. "
+        "It is also in Compare, and every run on it appears in the other tabs."
     )
+    return said if not unsaved else f"{said}  \n**Not saved** (it is gone when the server restarts): {plain(unsaved)}"
 
 
 def _chosen(page: Session, name: str) -> Any:

@@ -45,6 +45,7 @@ MAX_HEADER_BYTES = 2**20  # a safetensors header: names, dtypes, shapes and offs
 MAX_TENSORS = 4000
 MAX_HISTORY = 5000  # evaluations kept in a file
 MAX_TEXT = 2000
+RNG_STATE_BYTES = 8192  # a torch generator's state (5,056 bytes on the CPU)
 DTYPES = {"F32", "F64", "F16", "BF16", "I64", "I32", "U8", "BOOL"}
 PHASES: tuple[Phase, ...] = ("ready", "training", "stopping", "done", "stopped", "diverged", "failed", "interrupted")
 NOT_A_CHECKPOINT = "The file is truncated or not a DGM Playground checkpoint (a .dgm.zip saved by the playground)."
@@ -110,31 +111,49 @@ def write_run(run: Run, path: Path, training_state: bool = True) -> Path:
 
 
 def read_run(path: Path, device: torch.device | None = None, rescore: bool = True, **schedule: object) -> Run:
-    """The run in ``path``, checked from the outside in; ``CheckpointError`` for any bad file (see the module)."""
-    config, weights = _read_members(path)
+    """The run in ``path``, checked from the outside in; ``CheckpointError`` for any bad file (see the module). The
+    weights' names and shapes are checked against the model from their header, before any tensor is read."""
+    config, raw_weights = _read_members(path)
+    header = _weights_header(raw_weights)
     spec, meta = _parse_config(config)
     try:
         run = Run(spec, device, **schedule)
     except ValueError as error:
         raise CheckpointError(f"The checkpoint's settings cannot build a run here: {error}") from None
-    _check_weights(run, weights, meta)
+    _check_weights(run, header, meta)
+    weights = _load_tensors(raw_weights)
     try:
         run.trainer.restore(weights, meta)
     except (KeyError, TypeError, ValueError, RuntimeError) as error:
         raise CheckpointError(
             f"The checkpoint's training state does not fit {spec.model}: {shorten(error, 200)}"
         ) from None
-    run.phase, run.message, run.target, run.losses = meta["phase"], meta["message"], meta["target"], meta["losses"]
+    run.phase, run.target, run.losses = meta["phase"], meta["target"], meta["losses"]
     if run.phase in ACTIVE:  # it was training when its file was written: its server stopped
         run.interrupt()
     if rescore and run.kept is not None:
         run.rescore()
+    run.message = _message(run)
     run.samples = run.trainer.samples(run.trainer.config.n_samples)
     return run
 
 
-def _read_members(path: Path) -> tuple[dict, dict[str, Tensor]]:
-    """config.json (parsed) and the weights, after checking sizes, pickle, zip structure, header and tensor count."""
+def _message(run: Run) -> str:
+    """What the page says of a loaded run, made here from its phase and (recomputed) scores: a file's own message
+    is never shown (it could claim any score, or carry markup)."""
+    summary = run.trainer.summary(stopped=run.phase == "stopped")
+    return {
+        "ready": "",
+        "done": summary,
+        "stopped": summary,
+        "diverged": f"Training diverged at step {run.step}. {summary}",
+        "failed": f"Training failed at step {run.step}. {summary}",
+        "interrupted": f"Interrupted at step {run.step} (the server stopped); Continue resumes from there. {summary}",
+    }[run.phase]
+
+
+def _read_members(path: Path) -> tuple[dict, bytes]:
+    """config.json (parsed) and the weights' bytes, after checking sizes, pickle and zip structure."""
     try:
         size = path.stat().st_size
     except OSError as error:
@@ -166,7 +185,7 @@ def _read_members(path: Path) -> tuple[dict, dict[str, Tensor]]:
             raw_weights = _read_capped(archive, WEIGHTS, MAX_FILE_BYTES)
     except (zipfile.BadZipFile, EOFError, OSError, NotImplementedError, RuntimeError) as error:
         raise CheckpointError(NOT_A_CHECKPOINT) from error
-    return _parse_json(raw_config, CONFIG), _parse_weights(raw_weights)
+    return _parse_json(raw_config, CONFIG), raw_weights
 
 
 def _read_capped(archive: zipfile.ZipFile, name: str, limit: int) -> bytes:
@@ -203,9 +222,13 @@ def _parse_json(raw: bytes, what: str) -> object:
         raise CheckpointError(f"The checkpoint's {what} is not valid JSON.") from error
 
 
-def _parse_weights(raw: bytes) -> dict[str, Tensor]:
-    """The tensors, after reading the safetensors header by hand: its length, entry count, dtypes, shapes and byte
-    ranges are checked before safetensors parses anything (a header can declare millions of empty tensors)."""
+def _weights_header(raw: bytes) -> dict[str, dict]:
+    """The safetensors header (tensor name → dtype, shape, byte range), read by hand: its length, entry count,
+    dtypes, shapes and byte ranges are checked before anything parses it (a header can declare millions of empty
+    tensors); a pickle in its place is named as one."""
+    pickled = raw.startswith(b"\x80") or raw.startswith(b"PK\x03\x04")  # a raw pickle, or torch.save's zip of one
+    if pickled and raw[8:9] != b"{":  # (a safetensors header's length may start with 0x80 too; its JSON follows)
+        raise CheckpointError(f"The checkpoint's {WEIGHTS} is a pickle (torch.save output): " + PICKLE_REFUSED)
     if len(raw) < 8:
         raise CheckpointError(f"The checkpoint's {WEIGHTS} is damaged: it is too short.")
     (length,) = struct.unpack("<Q", raw[:8])
@@ -214,10 +237,9 @@ def _parse_weights(raw: bytes) -> dict[str, Tensor]:
     header = _parse_json(raw[8 : 8 + length], f"{WEIGHTS} header")
     if not isinstance(header, dict) or len(header) > MAX_TENSORS + 1:
         raise CheckpointError(f"The checkpoint's {WEIGHTS} must hold at most {MAX_TENSORS:,} named tensors.")
+    header.pop("__metadata__", None)
     data_bytes = len(raw) - 8 - length
     for name, entry in header.items():
-        if name == "__metadata__":
-            continue
         ok = (
             isinstance(entry, dict)
             and entry.get("dtype") in DTYPES
@@ -230,6 +252,11 @@ def _parse_weights(raw: bytes) -> dict[str, Tensor]:
         )
         if not ok or len(name) > 200:
             raise CheckpointError(f"The checkpoint's {WEIGHTS} has a malformed entry {shorten(name)}.")
+    return header
+
+
+def _load_tensors(raw: bytes) -> dict[str, Tensor]:
+    """The tensors of a header already checked (``_weights_header``, ``_check_weights``), all finite."""
     try:
         weights = safetensors.torch.load(raw)
     except Exception as error:  # safetensors raises its own error types for malformed headers and sizes
@@ -317,22 +344,31 @@ def _check_run_block(meta: object) -> dict:
     return meta
 
 
-def _check_weights(run: Run, weights: dict[str, Tensor], meta: dict) -> None:
-    """Raise naming missing, unexpected and wrongly shaped tensors when the weights do not fit the model."""
+def _check_weights(run: Run, header: dict[str, dict], meta: dict) -> None:
+    """Raise naming missing, unexpected and wrongly shaped tensors when the weights (as their header declares them)
+    do not fit the model. Besides the model's weights, a file may hold only the optimizer moments its record names
+    (none larger than the model's largest weight, or a random generator's state) and the batch stream's state."""
     expected = run.model.state_dict()
     groups = ["model", "last"] if meta["training_state"] else ["last"]
     if meta["best_step"] is not None and meta["best_step"] != meta["last_step"]:
         groups.append("best")
     if meta["last_step"] is None:
         groups.remove("last")
-    wanted = {f"{group}.{name}": tensor for group in groups for name, tensor in expected.items()}
-    given = {name: tensor for name, tensor in weights.items() if name.split(".", 1)[0] in ("model", "last", "best")}
-    missing = [name for name in wanted if name not in given]
+    wanted = {f"{group}.{name}": tuple(tensor.shape) for group in groups for name, tensor in expected.items()}
+    wanted |= dict.fromkeys(_tensors_named(meta["optimizers"]))  # any shape, within the largest weight's size
+    wanted["rng.batches"] = None
+    largest = max(RNG_STATE_BYTES, *(tensor.numel() for tensor in expected.values()))
+    given = {name: tuple(entry["shape"]) for name, entry in header.items()}
+    missing = [name for name, shape in wanted.items() if shape is not None and name not in given]
     unexpected = [name for name in given if name not in wanted]
     reshaped = [
-        f"{name} {tuple(given[name].shape)} (the model has {tuple(tensor.shape)})"
-        for name, tensor in wanted.items()
-        if name in given and given[name].shape != tensor.shape
+        f"{name} {shape} (the model has {wanted[name]})"
+        for name, shape in given.items()
+        if name in wanted and wanted[name] is not None and shape != wanted[name]
+    ] + [
+        f"{name} {shape} (larger than any weight of the model)"
+        for name, shape in given.items()
+        if name in wanted and wanted[name] is None and math.prod(shape) > largest
     ]
     problems = [
         f"{label}: {', '.join(shorten(n, 80) for n in names[:5])}{' …' if len(names) > 5 else ''}"
@@ -345,3 +381,14 @@ def _check_weights(run: Run, weights: dict[str, Tensor], meta: dict) -> None:
             + "; ".join(problems)
             + "."
         )
+
+
+def _tensors_named(packed: object) -> list[str]:
+    """The tensor names a packed optimizer state refers to (``dgm_core.packing``; nesting is capped by the JSON's)."""
+    if isinstance(packed, dict):
+        if set(packed) == {"tensor"} and isinstance(packed["tensor"], str):
+            return [packed["tensor"]]
+        return [name for value in packed.values() for name in _tensors_named(value)]
+    if isinstance(packed, list):
+        return [name for value in packed for name in _tensors_named(value)]
+    return []

@@ -221,6 +221,7 @@ class Run:
         self.lock = threading.RLock()
         self.id = 0
         self.on_change: Callable[[Run, bool], None] | None = None
+        self.unsaved = ""  # why its store could not save its latest state, in words ("" when saved, or no store)
         self._events: Iterator[TrainEvent] | None = None
         self._settings = (n_samples, schedule)
         self._start_args: tuple[int | None, float | None] = (None, None)
@@ -425,8 +426,8 @@ class Run:
             return self._resume if self._resume is not None else self.trainer.state()
 
     def stop(self) -> None:
-        """Ask a training run to stop: the next ``advance`` scores the weights it stopped at, then keeps the chosen
-        ones (phase "stopping" until then)."""
+        """Ask a training run to stop: the next ``advance`` halts it and keeps the chosen evaluated weights (phase
+        "stopping" until then; ``dgm_core.training``)."""
         with self.lock:
             if self.phase == "training":
                 self.trainer.request_stop()

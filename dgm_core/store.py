@@ -28,7 +28,7 @@ from dgm_core.data import user
 from dgm_core.data.upload import DataError, UserData
 from dgm_core.runs import Run
 
-TOKEN = re.compile(r"^[0-9a-f]{32}$")
+TOKEN = re.compile(r"[0-9a-f]{32}")
 FILE = re.compile(r"^run-(\d{1,6})\.dgm\.zip$")
 SAVE_EVERY_S = 5.0  # while training, save at most this often (and at every end); with the training state at most
 # STATE_EVERY_S (dgm_core.workers) old, a crash loses less than 10 s of training
@@ -55,7 +55,6 @@ class RunStore:
         self.max_bytes_per_browser, self.max_bytes = max_bytes_per_browser, max_bytes
         self._live: dict[str, dict[int, Run]] = {}  # token → run id → run, for runs in memory
         self._saved_at: dict[int, float] = {}  # id(run) → when it was last saved
-        self.problems: dict[str, str] = {}  # token → the last save that failed, in words
         self.on_let_go: Callable[[], None] | None = None  # called after browsers were let go (to free memory)
         self._pages: dict[str, int] = {}  # token → pages open
         self._left_at: dict[str, float] = {}  # token → when its last page closed
@@ -95,8 +94,9 @@ class RunStore:
             self.let_go()
 
     # --- the data sets a browser made -----------------------------------------------------------------------------
-    def add_data(self, token: str, name: str, data: UserData) -> bool:
-        """Keep a browser's own data set beside its runs (False, and ``problems`` says why, past a size cap)."""
+    def add_data(self, token: str, name: str, data: UserData) -> str:
+        """Keep a browser's own data set beside its runs; returns "" once saved, or why it could not be (past a size
+        cap: the set is then usable until the server restarts)."""
         path = self._folder(token) / "data" / f"{name}.npz"
         path.parent.mkdir(parents=True, exist_ok=True)
         try:
@@ -104,9 +104,20 @@ class RunStore:
                 self._check_room(token, path)
             user.save(data, path)
         except (StoreFull, OSError) as error:
-            self.problems[token] = str(error)
+            return str(error)
+        return ""
+
+    def delete_data(self, token: str, name: str) -> bool:
+        """Delete one of the browser's own data sets (its runs stay; they load again once it is added back)."""
+        path = self._folder(token) / "data" / f"{name}.npz"
+        if path.parent != self._folder(token) / "data" or not path.exists():
             return False
+        path.unlink()
         return True
+
+    def usage(self, token: str) -> tuple[int, int]:
+        """Bytes the browser's runs and data sets take on disk, and the most it may keep."""
+        return _size(self._folder(token)), self.max_bytes_per_browser
 
     def datasets(self, token: str) -> dict[str, str]:
         """The browser's own data sets by name, with what each is (registered, so that its runs load; a file that
@@ -183,7 +194,8 @@ class RunStore:
 
     # --- saving ---------------------------------------------------------------------------------------------------
     def save(self, token: str, run: Run) -> bool:
-        """Write the run's file now; False (and ``problems[token]`` says why) when a size cap stands in the way."""
+        """Write the run's file now; False (and ``run.unsaved`` says why, for its page to show) when a size cap or the
+        disk stands in the way."""
         path = self._path(token, run.id)
         path.parent.mkdir(parents=True, exist_ok=True)
         try:
@@ -191,10 +203,10 @@ class RunStore:
                 self._check_room(token, path)
             run.save(path)
         except (StoreFull, OSError) as error:
-            self.problems[token] = str(error)
+            run.unsaved = f"Not saved: {error}"
             return False
         self._saved_at[id(run)] = time.monotonic()
-        self.problems.pop(token, None)
+        run.unsaved = ""
         return True
 
     def save_all(self) -> int:
@@ -226,14 +238,18 @@ class RunStore:
         mine = _size(self._folder(token)) - old
         if mine > self.max_bytes_per_browser:
             raise StoreFull(
-                f"Your saved runs take {mine / 2**20:.0f} MB, more than the {self.max_bytes_per_browser / 2**20:.0f} "
-                "MB a browser may keep: delete old runs in the Runs tab so that new ones are saved too."
+                f"your saved runs and data sets take {mine / 2**20:.0f} MB, more than the "
+                f"{self.max_bytes_per_browser / 2**20:.0f} MB a browser may keep: delete old runs or data sets in the "
+                "Runs tab so that new ones are saved too."
             )
         if _size(self.root) - old > self.max_bytes:
-            raise StoreFull("The server's run store is full: new runs are not saved until space is freed.")
+            raise StoreFull(
+                "the server's run store is full: new runs and data sets are not saved (they are lost when the server "
+                "restarts) until its administrator frees space, or you delete old runs in the Runs tab."
+            )
 
     def _folder(self, token: str) -> Path:
-        if not TOKEN.match(token):
+        if not TOKEN.fullmatch(token):
             raise ValueError("A browser token is 32 hexadecimal digits.")
         return self.root / token
 

@@ -4,10 +4,13 @@
     for event in trainer.run():
         print(event.step, event.losses, event.scores)
 
-``request_stop()`` ends a run at its next event: the current weights are scored (if they were not yet), then the
-weights to keep are restored — best on validation, or the final ones (``TrainConfig.keep``) — and the last event says
-which step was kept and by what score. Closing the generator instead leaves the model as it is; ``run`` again
-continues where it stopped. A non-finite loss stops the run and restores the last good weights.
+``request_stop()`` ends a run at its next event and restores the weights to keep — best on validation, or the final
+ones (``TrainConfig.keep``) — among those evaluated: on the busy clock's schedule (``eval_every_s``) the latest
+evaluation is at most a few seconds of training old, so Stop answers at once and keeps weights that were evaluated
+(the few steps since are dropped); the current weights are scored first only when nothing was evaluated yet, or on a
+step schedule (``eval_every_steps``, for exact tests). The last event says which step was kept and by what score.
+Closing the generator instead leaves the model as it is; ``run`` again continues where it stopped. A non-finite loss
+stops the run and restores the last good weights.
 
 Evaluation is cut into chunks of at most ``EVAL_CHUNK_VALUES`` numbers; between chunks the stream yields events with
 no losses (``TrainEvent.losses == {}``), so whoever drives it never waits for a whole evaluation.
@@ -185,10 +188,13 @@ class Trainer:
             if self.step >= target:
                 event.message, event.done = self.finish(), True
             yield event
-        if self._stop_requested and not (self.history and self.history[-1].step == self.step):
-            scores = yield from self._evaluation_events()  # the weights at Stop are scored before anything is kept
+        if not self._stop_requested:
+            return
+        unscored = not (self.history and self.history[-1].step == self.step)
+        if unscored and (not self.history or config.eval_every_s is None):
+            scores = yield from self._evaluation_events()  # nothing evaluated yet (or a step schedule): score now
             yield self._event({}, 0.0, scores=scores, message=self.finish(stopped=True), done=True, stopped=True)
-        elif self._stop_requested:
+        else:  # keep among the weights the clock's schedule evaluated: Stop answers at once
             yield self._event({}, 0.0, message=self.finish(stopped=True), done=True, stopped=True)
 
     def _lr_factor(self, step: int) -> float:
@@ -201,7 +207,7 @@ class Trainer:
         return 0.5 * (1 + math.cos(math.pi * min(1.0, (self.elapsed_s - start) / seconds)))
 
     def request_stop(self) -> None:
-        """End the running ``run`` at its next event: score the current weights if needed, then keep (``finish``)."""
+        """End the running ``run`` at its next event, keeping evaluated weights (``finish``; see the module)."""
         self._stop_requested = True
 
     def _train_step(self) -> dict[str, float]:
@@ -321,12 +327,18 @@ class Trainer:
         return self.best if self.config.keep == "best" else self.last
 
     def finish(self, stopped: bool = False) -> str:
-        """Restore the weights to keep and say which step they come from and how they scored."""
+        """Restore the weights to keep and say which step they come from and how they scored (``summary``)."""
+        if self.kept is not None:
+            self.model.load_state_dict(self.kept.state)
+        return self.summary(stopped)
+
+    def summary(self, stopped: bool = False) -> str:
+        """Where training ended and the kept weights' scores, in words: "Stopped at step 812. Kept the weights of
+        step 800 (best on validation): val NLL …"."""
         kept = self.kept
         head = f"Stopped at step {self.step}." if stopped else ""
         if kept is None:
             return head or f"Finished at step {self.step}."
-        self.model.load_state_dict(kept.state)
         scores = kept.scores
         why = "best on validation" if self.config.keep == "best" else "the final weights"
         if scores.nll:

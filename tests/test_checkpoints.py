@@ -145,6 +145,15 @@ def test_scores_are_recomputed_on_load_whatever_the_file_claims(tmp_path):
     assert loaded.kept.scores.nll == run.kept.scores.nll and loaded.kept.scores.nll["test"] > 1
 
 
+def test_the_files_message_is_never_shown_the_page_says_what_the_recomputed_scores_say(tmp_path):
+    run, path = _saved(tmp_path)
+    config, _ = _parts(path)
+    config["run"]["message"] = "Kept the weights of step 6: test NLL 0.001 nats <img src=x onerror=alert(1)>"
+    loaded = Run.load(_rewritten(path, tmp_path, config))
+    assert "0.001" not in loaded.message and "<img" not in loaded.message
+    assert f"test NLL {run.kept.scores.nll['test']:.3f} nats" in loaded.message
+
+
 def test_non_finite_weights_are_refused(tmp_path):
     run, path = _saved(tmp_path)
     weights = safetensors.torch.load(_parts(path)[1])
@@ -195,6 +204,22 @@ def test_settings_that_disagree_with_the_weights_are_refused_naming_the_tensors(
     _refused(
         _rewritten(path, tmp_path, config), r"do not fit VAE with hidden width 16 on digits — missing: .*unexpected"
     )
+
+
+def test_a_tensor_the_model_does_not_have_is_refused_before_it_is_read(tmp_path):
+    """A valid file padded with an unused 98 MB tensor was once read whole (+322 MB): now its name is refused."""
+    _, path = _saved(tmp_path)
+    weights = safetensors.torch.load(_parts(path)[1])
+    _refused(_rewritten(path, tmp_path, weights={**weights, "padding": torch.zeros(10)}), "unexpected: 'padding'")
+
+
+def test_an_optimizer_moment_larger_than_any_weight_is_refused(tmp_path):
+    _, path = _saved(tmp_path)
+    weights = safetensors.torch.load(_parts(path)[1])
+    moment = next(name for name in weights if name.startswith("optimizer."))
+    weights[moment] = torch.zeros(10**6)
+    refusal = r"wrong shapes: 'optimizer\.\S+ \(1000000,\) \(larger than any"
+    _refused(_rewritten(path, tmp_path, weights=weights), refusal)
 
 
 def test_a_very_long_name_is_shortened_in_the_message(tmp_path):
@@ -282,6 +307,13 @@ def test_pickled_pytorch_files_are_never_loaded(tmp_path, zipped):
     path = tmp_path / "model.dgm.zip"
     torch.save(run.model.state_dict(), path, _use_new_zipfile_serialization=zipped)
     _refused(path, r"pickled files are never loaded \(they can run code\); export a safetensors checkpoint")
+
+
+def test_a_pickle_in_place_of_the_weights_is_named_a_pickle(tmp_path):
+    _, path = _saved(tmp_path)
+    pickled = tmp_path / "state.pt"
+    torch.save({"w": torch.zeros(3)}, pickled)
+    _refused(_rewritten(path, tmp_path, weights=pickled.read_bytes()), "weights.safetensors is a pickle")
 
 
 def test_files_over_the_size_limit_are_refused_before_reading(tmp_path):

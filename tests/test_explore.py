@@ -103,9 +103,9 @@ def test_a_poisoned_upload_leaves_the_session_working(tmp_path):
         config["run"]["history"][-1]["nll"]["test"] = "x"
         target.writestr("config.json", json.dumps(config))
         target.writestr("weights.safetensors", source.read("weights.safetensors"))
-    table, _, said, _ = upload_run(session, str(poisoned), None)
+    table, *_, said, _ = upload_run(session, str(poisoned), None)
     assert said.startswith("**Not loaded:**") and len(table) == 1
-    table, _, said, _ = upload_run(session, path, None)
+    table, *_, said, _ = upload_run(session, path, None)
     assert said.startswith("Loaded MADE on moons as run #2") and len(table) == 2
 
 
@@ -148,7 +148,7 @@ def test_a_comparisons_models_train_at_once_every_one_showing_samples_before_any
     assert [entry.run.step for entry in comparison.entries] == [100] * 3
 
 
-def test_stop_halts_every_model_where_it_is_and_each_keeps_its_scored_weights():
+def test_stop_halts_every_model_where_it_is_and_each_keeps_weights_it_evaluated():
     comparison = Comparison("moons", ["MADE", "VAE", "GAN"], "steps", 100_000, CPU)
     while not all(entry.run.samples is not None for entry in comparison.entries):
         comparison.advance(0.05)
@@ -157,13 +157,13 @@ def test_stop_halts_every_model_where_it_is_and_each_keeps_its_scored_weights():
     status = compare_tab._status(comparison)
     assert status.startswith("**Stopped**: scoring the weights each model kept · 0 of 3 scored…"), status
     stopped_at = [entry.run.step for entry in comparison.entries]
-    while comparison.active:  # each scores the weights it stopped at, keeps its chosen ones, then gets its test
+    while comparison.active:  # each keeps its chosen evaluated weights, then gets its test
         comparison.advance(0.2)
     assert [entry.state for entry in comparison.entries] == ["stopped"] * 3  # none "not started"
     for entry, step in zip(comparison.entries, stopped_at, strict=True):
         run = entry.run
-        assert run.step == step and run.history[-1].step == step  # not a step more, and those weights were scored
-        assert run.kept is not None and run.scores is run.kept.scores
+        assert run.step == step  # not a step more
+        assert run.kept is not None and run.scores is run.kept.scores and run.kept.scores in run.history
         assert entry.mmd is not None and entry.p_value is not None
     made, vae, gan = comparison.rows()
     assert isinstance(made[3], float) and isinstance(vae[3], float) and gan[3] == "—"
@@ -335,7 +335,7 @@ def test_a_bad_upload_is_refused_and_changes_nothing(tmp_path):
         archive.writestr("notes.txt", "hello")
     with pytest.raises(CheckpointError):
         Run.load(bad, CPU)
-    _, _, said, _ = upload_run(session, str(bad), 1)
+    *_, said, _ = upload_run(session, str(bad), 1)
     assert said.startswith("**Not loaded:**") and list(session.views) == [1] and not bad.exists()
 
 

@@ -92,7 +92,7 @@ def test_browsers_never_see_each_others_runs(tmp_path):
     assert [r.spec.seed for r in RunStore(tmp_path).runs(BOB)] == [1, 2]
 
 
-@pytest.mark.parametrize("token", ["../../etc", "A" * 32, "a" * 31, ""])
+@pytest.mark.parametrize("token", ["../../etc", "A" * 32, "a" * 31, "", "a" * 32 + "\n"])
 def test_a_token_that_is_not_32_hex_digits_is_refused(tmp_path, token):
     with pytest.raises(ValueError, match="32 hexadecimal digits"):
         RunStore(tmp_path).runs(token)
@@ -104,7 +104,7 @@ def test_past_the_size_cap_runs_stay_in_memory_and_the_store_says_why(tmp_path):
     second = store.add(ALICE, _finish(_run(seed=1)))
     assert (tmp_path / ALICE / f"run-{first.id}.dgm.zip").exists()
     assert not (tmp_path / ALICE / f"run-{second.id}.dgm.zip").exists()
-    assert "delete old runs in the Runs tab" in store.problems[ALICE]
+    assert "delete old runs or data sets in the Runs tab" in second.unsaved and not first.unsaved
     assert [r.id for r in store.runs(ALICE)] == [1, 2]
 
 

@@ -69,7 +69,7 @@ def test_a_browsers_data_sets_come_back_after_a_restart_with_their_runs(tmp_path
     name = user_data.name_for(data, "clusters.csv")
     user_data.register(data, name)
     store = RunStore(tmp_path)
-    assert store.add_data(ALICE, name, data)
+    assert store.add_data(ALICE, name, data) == ""
     run = store.add(ALICE, Run(RunSpec.defaults("RealNVP", name, hidden=16, steps=5), eval_every_steps=5))
     run.start()
     while run.active:

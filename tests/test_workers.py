@@ -60,17 +60,17 @@ def test_a_run_trained_in_a_worker_equals_the_same_run_trained_here(worker, mode
     assert all(torch.equal(a, b) for a, b in zip(_weights(here), _weights(there), strict=True))
 
 
-def test_stop_in_a_worker_scores_the_weights_it_stopped_at_and_keeps_the_chosen_ones(worker):
+def test_stop_in_a_worker_halts_at_once_and_keeps_weights_it_evaluated(worker):
     run = Run(RunSpec.defaults("RealNVP", "moons", steps=1_000_000))
     run.start()
     while run.step < 30:
         run.advance(0.05, worker)
     run.stop()
     assert run.phase == "stopping"
-    while run.active:
-        run.advance(0.05, worker)
-    assert run.phase == "stopped" and run.history[-1].step == run.step
-    assert run.kept is not None and f"Kept the weights of step {run.kept.step}" in run.message
+    run.advance(0.05, worker)  # one slice: the replica stops at its next event and keeps its chosen weights
+    assert run.phase == "stopped" and not run.active
+    assert run.kept is not None and run.kept.step in [scores.step for scores in run.history]
+    assert f"Stopped at step {run.step}. Kept the weights of step {run.kept.step}" in run.message
     assert run.samples is not None and len(run.samples) == run.data.spec.display_samples
 
 
