@@ -145,6 +145,7 @@ async def run_class(args: argparse.Namespace) -> dict:
     args.load_before = os.getloadavg()  # this machine's other work shares its cores: said with the figures
     workdir = Path(tempfile.mkdtemp(prefix="bench-class-"))
     lives = Lives(await asyncio.to_thread(Server().start))
+    await asyncio.to_thread(lives.server.wait_warm)  # the class arrives at a server started a while ago
     url, rec, rss = lives.server.url, Recorder(), []
     journeys_n = args.pages + args.clients
     gate = Gate(journeys_n)
@@ -353,6 +354,7 @@ def compare_first(args: argparse.Namespace) -> dict:
 
     args.load_before = os.getloadavg()
     with Server() as server:
+        server.wait_warm()  # the class arrives at a server started a while ago
         (warm,) = crowd([server.url], 1, 3, "moons", "RealNVP")  # imports, caches, first allocations
         warm.leave()
         started = time.perf_counter()

@@ -7,6 +7,7 @@ import signal
 import subprocess
 import sys
 import tempfile
+import threading
 from pathlib import Path
 
 from bench.bench_browser import ROOT, free_port, wait_until_up
@@ -20,6 +21,8 @@ class Server:
         self.workers = workers
         self.port = port or free_port()
         self.process: subprocess.Popen | None = None
+        self.said: list[str] = []  # what it printed (its start-up steps)
+        self.warm = threading.Event()  # set when it printed "ready:": its warm-up behind the page is done
 
     @property
     def url(self) -> str:
@@ -38,9 +41,21 @@ class Server:
         ]
         if self.workers:
             command += ["--workers", str(self.workers)]
-        self.process = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        self.process = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+        self.warm.clear()
+        threading.Thread(target=self._listen, args=(self.process,), daemon=True).start()
         wait_until_up(self.url)
         return self
+
+    def wait_warm(self, timeout: float = 120.0) -> bool:
+        """Wait until the server finished its warm-up (a class arrives at a server started a while ago)."""
+        return self.warm.wait(timeout)
+
+    def _listen(self, process: subprocess.Popen) -> None:
+        for line in process.stdout:
+            self.said.append(line.rstrip())
+            if "] ready:" in line:
+                self.warm.set()
 
     def rss_mb(self) -> float:
         """The server's resident memory, its training processes' included (Linux /proc)."""
