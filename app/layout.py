@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import gradio as gr
+from starlette.middleware import Middleware
 
 from app import image_cache, views
 from app.compare_tab import build_compare_tab
@@ -28,6 +29,7 @@ from app.runs_tab import build_runs_tab
 from app.session import Backend, Session
 from app.streaming import TrainOutputs, status
 from app.train_tab import build_train_tab, watch_figures
+from app.uploads import UploadGuard
 from dgm_core.store import TOKEN
 
 STYLE = Path(__file__).resolve().parent.parent / "assets" / "style.css"
@@ -218,12 +220,14 @@ MAX_STREAMS = 1000  # Gradio's queue runs at most this many events at once; each
 
 
 def launch_options() -> dict[str, Any]:
-    """Keyword arguments for ``demo.launch``: theme, style sheet, upload cap, threads for many streaming pages, and
-    no per-browser run history (each streamed figure would be stored)."""
+    """Keyword arguments for ``demo.launch``: theme, style sheet, upload caps (per file, and per client with
+    unclaimed uploads swept: ``app.uploads``), threads for many streaming pages, and no per-browser run history
+    (each streamed figure would be stored)."""
     return {
         "theme": gr.themes.Soft(primary_hue="blue", neutral_hue="slate"),
         "css_paths": [STYLE],
         "run_history": False,
         "max_file_size": MAX_UPLOAD,
         "max_threads": MAX_STREAMS,
+        "app_kwargs": {"middleware": [Middleware(UploadGuard)]},  # no client can fill the disk with uploads
     }

@@ -61,12 +61,17 @@ def build_your_data(session: gr.State, dataset: gr.Dropdown) -> None:
     use_drawing.click(add_drawing, [session, canvas, count], [said, dataset], **quiet)
 
 
+GONE = "the uploaded file is gone: uploads no one uses within a minute are deleted. Choose the file again."
+
+
 def add_files(page: Session, files: Any, size: Any) -> tuple:
     """The uploaded files as a data set of this browser, or a message saying why not (nothing changes then). The
     uploaded files are deleted either way."""
     paths = [Path(str(file)) for file in files or []]
     if not paths:
         return "Choose one or more files first.", gr.skip(), gr.skip()
+    if not all(path.exists() for path in paths):
+        return f"**Not used:** {GONE}", gr.skip(), None
     started = time.perf_counter()
     try:
         data = read_upload(paths, int(size))

@@ -158,6 +158,7 @@ def _serve(connection: Connection) -> None:
 
     torch.optim.Adam([torch.zeros(1, requires_grad=True)])  # the first optimizer imports torch._dynamo (≈ 2 s)
     import sklearn.datasets  # noqa: F401 (the 2D sets' and the digits' source, ≈ 1 s: not in a class's first slices)
+
     freeze_startup_objects()
 
     replicas: dict[int, object] = {}

@@ -78,3 +78,10 @@ def test_another_browser_can_neither_see_nor_train_on_it(shared, tmp_path):
     assert name not in [value for _, value in bob.dataset_choices()] and not bob.can_use(name)
     (refused,) = train_tab.start_training(bob, name, "RealNVP", 10, 1e-3, 64, 16, 0, None, "best")
     assert "Choose a data set from the list" in refused and bob.views == {}
+
+
+def test_an_upload_swept_before_use_asks_for_the_file_again_and_changes_nothing(shared, tmp_path):
+    alice = _browser(shared, ALICE)
+    said, picker, _ = add_files(alice, [str(tmp_path / "swept.csv")], 8)
+    assert said.startswith("**Not used:**") and "Choose the file again" in said
+    assert alice.datasets == {} and picker == gr.skip()
