@@ -25,6 +25,7 @@ from app.how_posteriors import build_how_posteriors
 from app.latent_tab import build_latent_tab
 from app.lecture_tab import build_lecture_tab
 from app.likelihood_tab import build_likelihood_tab
+from app.reconnect import WATCH_SERVER, AliveRoute
 from app.runs_tab import build_runs_tab
 from app.session import Backend, Session
 from app.streaming import TrainOutputs, status
@@ -141,6 +142,7 @@ def build(backend: Backend) -> gr.Blocks:
         opened.then(live_status, session, train_outputs.status, **quiet)
         watch_figures(opened, session, train_outputs)
         opened.then(None, None, None, js=PRESET_FROM_URL)
+        demo.load(None, None, None, js=WATCH_SERVER)
 
         def leave(request: gr.Request) -> None:
             backend.closed(request.session_hash)
@@ -229,5 +231,6 @@ def launch_options() -> dict[str, Any]:
         "run_history": False,
         "max_file_size": MAX_UPLOAD,
         "max_threads": MAX_STREAMS,
-        "app_kwargs": {"middleware": [Middleware(UploadGuard)]},  # no client can fill the disk with uploads
+        # no client can fill the disk with uploads; pages learn when their server restarted (app.reconnect)
+        "app_kwargs": {"middleware": [Middleware(UploadGuard), Middleware(AliveRoute)]},
     }
