@@ -214,13 +214,24 @@ def _samples(views_: list[RunView], density_turn: int | None = None) -> tuple[An
 
 
 def _panels(views_: list[RunView], refreshed: list[RunView]) -> go.Figure:
-    figure = make_subplots(rows=1, cols=len(views_), subplot_titles=[view.spec.model for view in views_])
+    """One panel per model over what it shades: its log density, or its own field (a GAN's discriminator, an EBM's
+    −E), each on its own scale: no colour bar, which would claim one scale for all; the titles say what is shaded."""
+    titles = [f"{view.spec.model} · {_shaded(view)}" for view in views_]
+    figure = make_subplots(rows=1, cols=len(views_), subplot_titles=titles)
     for column, view in enumerate(views_, start=1):
         if view in refreshed:
             view.refresh_density()
-        figures.add_points_panel(figure, view.bounds, view.data_points, view.samples(), view.log_density, panel=column)
+        figures.add_points_panel(
+            figure, view.bounds, view.data_points, view.samples(), view.log_density, panel=column, colorbar=False
+        )
     figure.update_layout(template=figures.TEMPLATE, height=360, title_text="Samples side by side")
     return figure
+
+
+def _shaded(view: RunView) -> str:
+    if view.has_density:
+        return "log p"
+    return view.model.field_name if view.has_field else "samples only"
 
 
 def _curves(views_: list[RunView]) -> tuple[go.Figure, go.Figure]:

@@ -17,7 +17,7 @@ from app.raster import Bounds, Cloud
 
 HEIGHT = 330
 SAMPLE_HEIGHT = 420
-PALETTE = ["#2563eb", "#ea580c", "#16a34a", "#9333ea", "#dc2626", "#0891b2"]
+PALETTE = ["#2563eb", "#ea580c", "#16a34a", "#9333ea", "#dc2626", "#0891b2", "#ca8a04", "#db2777", "#4b5563"]
 TEMPLATE = go.layout.Template(
     layout={
         "font": {"family": "Inter, system-ui, sans-serif", "size": 13, "color": "#111827"},
@@ -154,10 +154,11 @@ def add_points_panel(
     panel: int = 1,
     density_label: str = "log p",
     density_range: tuple[float, float] | None = None,
+    colorbar: bool = True,
 ) -> None:
     """Draw data, samples and log density into the axes of subplot ``panel`` as one server-side picture, with
-    legend entries and a colour bar (on the first panel) so the picture keeps every label of a plotly scatter. The
-    colours span ``density_range``, by default the 8 nats below the highest log density."""
+    legend entries and a colour bar (on the first panel, unless not ``colorbar``) so the picture keeps every label
+    of a plotly scatter. The colours span ``density_range``, by default the 8 nats below the highest log density."""
     suffix = "" if panel == 1 else str(panel)
     x_min, x_max, y_min, y_max = bounds
     if log_density is None:
@@ -183,7 +184,7 @@ def add_points_panel(
     legend = panel == 1
     if density_range is not None:
         low, high = density_range
-        colorbar = {"title": {"text": density_label, "side": "right"}, "thickness": 12}
+        scale = {"title": {"text": density_label, "side": "right"}, "thickness": 12}
         marker = {"color": [low], "cmin": low, "cmax": high, "colorscale": raster.BLUES_SCALE}
         figure.add_trace(
             go.Scatter(
@@ -192,7 +193,7 @@ def add_points_panel(
                 mode="markers",
                 name="model log density",
                 showlegend=False,
-                marker=marker | {"showscale": legend, "colorbar": colorbar},
+                marker=marker | {"showscale": legend and colorbar, "colorbar": scale},
                 xaxis=f"x{suffix}",
                 yaxis=f"y{suffix}",
             )

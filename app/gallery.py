@@ -55,7 +55,7 @@ class Views:
             "latent": [self.latent_picker],
             "likelihood": [self.likelihood_picker, *self.scored_items],
         }
-        return [self.tabs, self.train.status, self.message, *shown[view]]
+        return [self.tabs, self.train.status, self.message, *self.train.form, *shown[view]]
 
 
 def build_gallery(session: gr.State, where: Views) -> None:
@@ -92,17 +92,24 @@ def _card(preset: Preset, session: gr.State, where: Views, quick: dict[str, Any]
         return open_in(page, preset, where)
 
     shown = open_btn.click(opened, session, where.outputs(preset.view), **quick)
-    if preset.view in LECTURE_VIEWS:  # the section may be far down the tab
-        shown.then(None, None, None, js=SCROLL_TO.replace("KEY", f"lecture-{preset.view}"))
+    # the view at the top of the window (a lecture section may be far down its tab)
+    key = f"lecture-{preset.view}" if preset.view in LECTURE_VIEWS else "main-tabs"
+    shown.then(None, None, None, js=SCROLL_TO.replace("KEY", key))
 
-    def to_train() -> dict:
-        return {where.tabs: gr.Tabs(selected="train"), message: f"Training **{preset.title}** from scratch."}
+    def to_train(page: Session) -> dict:
+        page.opened_spec = preset.spec
+        return {
+            where.tabs: gr.Tabs(selected="train"),
+            message: f"Training **{preset.title}** from scratch.",
+            **where.train.fill(preset.spec),
+        }
 
     def live(page: Session) -> Iterator[str]:
         yield from train_spec(page, preset.spec)
 
     # two events: a stream that left the tabs out of its updates would rebuild them (and switch back) each time
-    live_btn.click(to_train, None, [where.tabs, message], **quick).then(live, session, where.train.status, **quick)
+    moved = live_btn.click(to_train, session, [where.tabs, message, *where.train.form], **quick)
+    moved.then(live, session, where.train.status, **quick)
 
 
 def warm_up(device: torch.device) -> None:
@@ -125,11 +132,13 @@ def open_in(session: Session, preset: Preset, where: Views) -> dict:
         except (CheckpointError, OSError, KeyError) as error:
             return {where.message: f"**Could not open {preset.title}:** {views.plain(error)}"}
     session.current = view  # the Train tab shows it (its figures follow); Continue trains it further
+    session.opened_spec = view.spec  # … and its form shows its settings: Train trains what it shows
     picked = gr.update(choices=session.choices(), value=view.id)
     updates: dict = {
         where.tabs: gr.Tabs(selected=TAB_OF_VIEW[preset.view]),
         where.train.status: views.status_markdown(view),
         where.message: f"Opened **{preset.title}** as run #{view.id}: {preset.look_for}",
+        **where.train.fill(view.spec),
     }
     if preset.view == "latent":
         updates[where.latent_picker] = picked

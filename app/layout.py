@@ -95,7 +95,7 @@ def build(backend: Backend) -> gr.Blocks:
         # can finish after `restore` below and replace the session it attached with an empty one.
         session = gr.State(Session(backend))
         token = gr.Textbox("", visible=False, elem_id="browser-token")  # carries the token kept in localStorage
-        with gr.Tabs(selected="train") as tabs:
+        with gr.Tabs(selected="train", elem_id="main-tabs") as tabs:
             gallery_tab = gr.Tab("Lecture gallery", id="gallery", elem_id="tab-gallery")
             with gr.Tab("Lecture 1", id="lecture", elem_id="tab-lecture") as tab:
                 lecture_outputs = build_lecture_tab(tab)
@@ -136,7 +136,7 @@ def build(backend: Backend) -> gr.Blocks:
         quiet: dict[str, Any] = {"concurrency_limit": None, "show_progress": "hidden", "api_visibility": "private"}
         # one event creates the page's session before any other touches it: Gradio makes a State's first value on
         # first use, and events that start together would each make (and keep) their own
-        restored = [token, train_outputs.status, train_outputs.dataset]
+        restored = [token, train_outputs.status, *train_outputs.form]  # the form: the data set picker first
         opened = demo.load(restore, [session, token], restored, js=READ_TOKEN, **quiet)
         opened.then(None, token, None, js=KEEP_TOKEN)
         opened.then(live_status, session, train_outputs.status, **quiet)
@@ -174,12 +174,20 @@ def restore_runs(session: Session, known: str, request: gr.Request, token: gr.Te
     shown = {token: known, outputs.dataset: gr.update(choices=session.dataset_choices())}
     if not restored:
         return shown
-    view = session.current = next((v for v in reversed(restored) if v.run.active), restored[-1])
+    # the one training, else the newest that trained (not a comparison's model that never started), else the newest
+    trained = [v for v in restored if v.run.step > 0] or restored
+    view = session.current = next((v for v in reversed(restored) if v.run.active), trained[-1])
+    session.opened_spec = view.spec  # the form shows its settings: Train and Continue do what it shows
     interrupted = [f"#{v.id}" for v in restored if v.run.phase == "interrupted"]
     said = f"Welcome back: {len(restored)} run{'s' if len(restored) > 1 else ''} restored (see the Runs tab)."
     if interrupted:
         said += f" Interrupted when the server stopped: {', '.join(interrupted)} — press Continue to resume."
-    return shown | {outputs.status: said + "  \n" + views.status_markdown(view)}
+    picker = gr.update(choices=session.dataset_choices(), value=view.spec.dataset)
+    return (
+        shown
+        | outputs.fill(view.spec)
+        | {outputs.status: said + "  \n" + views.status_markdown(view), outputs.dataset: picker}
+    )
 
 
 # ?preset=<key> opens a card of the lecture gallery: a click on its Open button
@@ -191,8 +199,10 @@ PRESET_FROM_URL = """() => {
   let tries = 50;
   const press = () => {
     const button = document.getElementById('open-' + key);
+    const message = document.getElementById('gallery-message');
     if (button) button.click();
     else if (tries-- > 0) setTimeout(press, 100);
+    else if (message) message.textContent = 'No card is called "' + key + '": choose one of the cards below.';
   };
   press();
   return [];

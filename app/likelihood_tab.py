@@ -177,10 +177,11 @@ def _histogram(run: RunView, scores: likelihood.ItemScores) -> go.Figure:
     beyond = []
     for i, (name, values) in enumerate(sets.items()):
         shown = values[values <= high]
-        figure.add_histogram(
+        figure.add_histogram(  # each bar: its share of ALL the set's items (those beyond the range count too)
             x=shown.astype(np.float32),
+            y=np.full(len(shown), 1 / len(values), dtype=np.float32),
+            histfunc="sum",
             name=name,
-            histnorm="probability",
             opacity=0.6,
             marker_color=PALETTE[i % len(PALETTE)],
             xbins={"start": low, "end": high, "size": size},

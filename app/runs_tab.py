@@ -80,7 +80,7 @@ def build_runs_tab(session: gr.State, tab: gr.Tab, train: TrainOutputs) -> None:
     def opened(page: Session, chosen: Any) -> dict:
         return open_in_train(page, chosen, train, message)
 
-    open_btn.click(opened, [session, run_id], [message, train.status], **quick)
+    open_btn.click(opened, [session, run_id], [message, train.status, *train.form], **quick)
 
 
 def rows(session: Session) -> list[list[Any]]:
@@ -174,9 +174,12 @@ def open_in_train(session: Session, run_id: Any, train: TrainOutputs, message: g
     if view is None:
         return {message: "Pick a run to open."}
     session.current = view
+    session.opened_spec = view.spec
     return {
-        message: f"Run #{view.id} is open in the Train tab: press Continue there to train it further.",
+        message: f"Run #{view.id} is open in the Train tab (its settings fill the form): press Continue there to "
+        "train it further.",
         train.status: views.status_markdown(view),
+        **train.fill(view.spec),
     }
 
 

@@ -190,6 +190,7 @@ class Session:
         self.token: str | None = None
         self.views: dict[int, RunView] = {}
         self.current: RunView | None = None
+        self.opened_spec: RunSpec | None = None  # a run opened from elsewhere: the Train form shows its settings
         self.datasets: dict[str, str] = {}  # this browser's own data sets: name → what it is
         self._unsaved: dict[str, UserData] = {}  # own data sets added before the page knew its browser
         self._last_id = 0

@@ -133,7 +133,7 @@ def build_train_tab(backend: Backend, session: gr.State) -> TrainOutputs:
                     label="Weights to keep",
                     elem_id="keep",
                     info="Best on validation: the evaluated weights with the lowest validation NLL (MMD² without a "
-                    "likelihood). Final: the weights at the last step, scored before they are kept.",
+                    "likelihood). Final: the latest evaluated weights.",
                 )
         with gr.Column(scale=2, min_width=480):
             status = gr.Markdown("Press **Train** to start.", label="Status", elem_id="status", elem_classes="status")
@@ -172,12 +172,16 @@ def build_train_tab(backend: Backend, session: gr.State) -> TrainOutputs:
 
     hyper = [steps, lr, batch_size, hidden]
     recommended = [*hyper, schedule]  # what a model's defaults fill in
-    outputs = TrainOutputs(status, loss_plot, nll_plot, samples_plot, samples_image, dataset)
+    form = (dataset, model, *hyper, seed, option, keep, schedule)
+    outputs = TrainOutputs(status, loss_plot, nll_plot, samples_plot, samples_image, dataset, form)
     quiet: dict[str, Any] = {"show_progress": "hidden", "api_visibility": "private", "concurrency_limit": None}
     dataset.change(
-        on_dataset, [dataset, model], [model, *recommended, option, data_info, samples_plot, samples_image], **quiet
+        on_dataset,
+        [dataset, model, session],
+        [model, *recommended, option, data_info, samples_plot, samples_image],
+        **quiet,
     )
-    model.change(on_model, [dataset, model], [*recommended, option, model_info], **quiet)
+    model.change(on_model, [dataset, model, session], [*recommended, option, model_info], **quiet)
 
     def start(
         dataset_: Any,
@@ -232,41 +236,65 @@ def watch_figures(opened: Any, session: gr.State, outputs: TrainOutputs) -> None
         )
 
 
-def on_dataset(dataset: str, model: str) -> tuple[Any, ...]:
-    """New data: its preview, the models that work on it (keeping the chosen one if it does), their defaults."""
+def on_dataset(dataset: str, model: str, page: Session | None = None) -> tuple[Any, ...]:
+    """New data: its preview, the models that work on it (keeping the chosen one if it does), their defaults — or,
+    when the page just opened a run on this data, that run's model and settings (``Session.opened_spec``)."""
     plot, picture = views.data_preview(load_dataset(dataset))
     choices = model_choices(dataset)
     usable = [name for _, name in choices]
-    model = model if model in usable else (DEFAULT_MODEL if DEFAULT_MODEL in usable else usable[0])
+    opened = _opened(page, dataset)
+    if opened is not None:
+        model = opened.model
+    elif model not in usable:
+        model = DEFAULT_MODEL if DEFAULT_MODEL in usable else usable[0]
     return (
         gr.update(choices=choices, value=model),
-        *defaults(dataset, model),
-        gr.update(**option_settings(dataset, model)),
+        *_settings(dataset, model, opened),
+        gr.update(**option_settings(dataset, model, opened)),
         data_card(dataset),
         gr.update(value=plot, visible=plot is not None),
         gr.update(value=picture, visible=picture is not None, label=f"The data: {dataset} (training images)"),
     )
 
 
-def on_model(dataset: str, model: str) -> tuple[Any, ...]:
+def on_model(dataset: str, model: str, page: Session | None = None) -> tuple[Any, ...]:
     if model not in models_for(load_dataset(dataset)):  # the data set just changed; its own event picks a model
         return (*(gr.skip(),) * 6, model_card(model))
-    return (*defaults(dataset, model), gr.update(**option_settings(dataset, model)), model_card(model))
+    opened = _opened(page, dataset, model)
+    settings = gr.update(**option_settings(dataset, model, opened))
+    return (*_settings(dataset, model, opened), settings, model_card(model))
 
 
-def option_settings(dataset: str, model: str) -> dict[str, Any]:
-    """The slider for the model's first declared option (e.g. a β-VAE's β), hidden for models without one."""
+def _opened(page: Session | None, dataset: str, model: str | None = None) -> RunSpec | None:
+    """The spec of the run the page just opened, if the form now shows its data set (and model)."""
+    spec = None if page is None else page.opened_spec
+    if spec is not None and spec.dataset != dataset and page is not None:
+        page.opened_spec = None  # the user chose other data: the form's defaults from now on
+    return spec if spec is not None and spec.dataset == dataset and model in (None, spec.model) else None
+
+
+def _settings(dataset: str, model: str, opened: RunSpec | None) -> tuple[Any, ...]:
+    """Steps, learning rate, batch size, hidden width and schedule: an opened run's, or the recommended ones."""
+    if opened is None:
+        return defaults(dataset, model)
+    return opened.steps, opened.lr, opened.batch_size, opened.hidden, opened.lr_schedule
+
+
+def option_settings(dataset: str, model: str, opened: RunSpec | None = None) -> dict[str, Any]:
+    """The slider for the model's first declared option (e.g. a β-VAE's β), hidden for models without one; at an
+    opened run's value, else at the model's default for this kind of data."""
     options = MODELS[model].options
     if not options:
         return {"visible": False}
-    option = next(iter(options.values()))
+    name, option = next(iter(options.items()))
+    value = opened.options.get(name) if opened is not None else None
     return {
         "visible": True,
         "label": option.label,
         "minimum": option.minimum,
         "maximum": option.maximum,
         "step": option.step,
-        "value": option.defaults[load_dataset(dataset).spec.kind],
+        "value": option.defaults[load_dataset(dataset).spec.kind] if value is None else value,
         "info": option.info,
     }
 

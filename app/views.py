@@ -60,7 +60,12 @@ def status_markdown(view: RunView, waiting: int | None = None) -> str:
         progress += f" · {min(run.elapsed_s - start, seconds):.1f} of {seconds:g} s of training"
     if waiting is not None:
         progress = f"**Waiting** for a free trainer: number {waiting} in line · step {run.step} / {run.target}"
-    speed = f"{run.steps_per_s:.0f} steps/s" if run.steps_per_s else "measuring speed…"
+    if run.steps_per_s:
+        speed = f"{run.steps_per_s:.0f} steps/s"
+    elif run.active:
+        speed = "measuring speed…"
+    else:  # a run that ended (or was loaded): its average over its training time
+        speed = f"{run.step / run.elapsed_s:.0f} steps/s on average" if run.elapsed_s > 0 else "not trained yet"
     model = (
         f"#{view.id} {spec.model} on {spec.dataset}, {format_count(run.model.num_parameters())} parameters, "
         f"sampling: {run.model.sampling_cost}"
@@ -69,6 +74,9 @@ def status_markdown(view: RunView, waiting: int | None = None) -> str:
     lines = [f"{progress} · {speed} · {describe(run.device)} · {model}", _score_line(view)]
     if run.message:
         lines.append(run.message)
+    advice = small_data_advice(view)
+    if advice:
+        lines.append(f"**{advice}**")
     if run.unsaved:
         lines.append(f"**{run.unsaved}**")
     return "  \n".join(lines)
@@ -81,6 +89,33 @@ def bound_name(view: RunView) -> str:
 
 def likelihood_label(view: RunView) -> str:
     return "exact" if view.capabilities.likelihood == "exact" else f"bound: {bound_name(view)}"
+
+
+SMALL_DATA = 500  # training items below which a run's scores scatter and models overfit within seconds
+
+
+def small_data_advice(view: RunView) -> str:
+    """What to try when a run that ended kept weights no better than the baseline, or trains on very little data
+    (the page must not say only "Done" then)."""
+    run, scores = view.run, view.run.scores
+    if run.active or scores is None:
+        return ""
+    n = len(view.data.train)
+    few = f"only {n:,} training items" if n < SMALL_DATA else ""
+    _, baseline = view.baseline
+    if scores.nll and scores.nll["test"] >= baseline:
+        why = f" ({few})" if few else ""
+        return (
+            f"The kept weights are no better than the baseline{why}: this model learned nothing a single Gaussian "
+            "(or independent pixels) does not. Try a smaller hidden width, a lower learning rate, keep training, "
+            "or use more data."
+        )
+    if few:
+        return (
+            f"Trained on {few}: scores on so little held-out data scatter, and models overfit within seconds — "
+            "compare against the baseline, and prefer small models."
+        )
+    return ""
 
 
 def _score_line(view: RunView) -> str:
@@ -226,8 +261,9 @@ def samples_picture(view: RunView) -> np.ndarray | None:
 def data_preview(data: Dataset) -> tuple[go.Figure | None, np.ndarray | None]:
     """The data set itself, shown before training: a scatter for points, a grid of training images otherwise."""
     if data.spec.kind == "points2d":
-        title = f"The data: {data.spec.name} ({DATA_POINTS_SHOWN:,} test points)"
-        return figures.scatter_figure(title, display_bounds(data), data.test[:DATA_POINTS_SHOWN].numpy()), None
+        shown = data.test[:DATA_POINTS_SHOWN].numpy()
+        title = f"The data: {data.spec.name} ({len(shown):,} test points)"
+        return figures.scatter_figure(title, display_bounds(data), shown), None
     images = data.train[: SAMPLES_SHOWN["image"]].numpy()
     return None, figures.image_grid(images, data.spec.levels or 256)
 

@@ -372,3 +372,16 @@ def test_only_models_with_an_unconditional_importance_weighted_bound_offer_it():
         name for name in models_for(digits) if build_model(name, digits.spec, hidden=8).capabilities.importance_weighted
     }
     assert offering == {"VAE", "IWAE", "β-VAE"}
+
+
+def test_side_by_side_panels_name_what_each_shades_and_claim_no_shared_colour_scale():
+    """One "log p" colour bar once spanned every panel, the GAN's and the EBM's (which have no log p) included."""
+    comparison = Comparison("moons", ["RealNVP", "GAN", "EBM"], "steps", 3, CPU)
+    while comparison.active:
+        comparison.advance(0.5)
+    shown = [RunView(entry.run) for entry in comparison.entries]
+    figure = compare_tab._panels(shown, shown)
+    titles = [annotation.text for annotation in figure.layout.annotations]
+    assert titles[0] == "RealNVP · log p" and titles[1].startswith("GAN · ") and titles[2].startswith("EBM · ")
+    assert "log p" not in titles[1] + titles[2]
+    assert not any(getattr(trace.marker, "showscale", False) for trace in figure.data)

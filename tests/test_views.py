@@ -308,3 +308,95 @@ def test_how_posteriors_on_images_shows_reconstructions_posterior_draws_and_acti
     assert np.asarray(picture.z).shape[:2] == figures.image_grid(np.zeros((columns * how_posteriors.ITEMS, 1, 8, 8)),
                                                                  17, columns=columns, scale=6).shape  # fmt: skip
     assert len(table.value["data"]) == how_posteriors.ITEMS and all(row[1] > 0 for row in table.value["data"])
+
+
+def test_a_run_that_ended_shows_its_average_speed_not_measuring() -> None:
+    from app.session import RunView
+    from app.views import status_markdown
+    from dgm_core.runs import Run, RunSpec
+
+    run = Run(RunSpec.defaults("MADE", "moons", hidden=16, steps=5))
+    assert "not trained yet" in status_markdown(RunView(run))
+    run.start()
+    while run.active:
+        run.advance(1.0)
+    run.steps_per_s = 0.0  # as a run loaded from its file: no live measurement
+    line = status_markdown(RunView(run))
+    assert "steps/s on average" in line and "measuring" not in line
+
+
+def test_opening_a_run_makes_the_forms_own_events_keep_its_settings() -> None:
+    """The data set and model changes that Open sets off once reset the form to defaults: they keep the run's."""
+    from app.session import Backend, Session
+    from app.train_tab import on_dataset
+    from dgm_core.runs import RunSpec
+    from dgm_core.scheduler import Scheduler
+
+    page = Session(Backend(torch.device("cpu"), Scheduler(1)))
+    page.opened_spec = RunSpec.defaults("GAN", "8gaussians", steps=777, lr=3e-4, batch_size=96, hidden=48)
+    model, steps, lr, batch, hidden, *_ = on_dataset("8gaussians", "RealNVP", page)
+    assert model["value"] == "GAN" and (steps, lr, batch, hidden) == (777, 3e-4, 96, 48)
+    assert on_model("8gaussians", "GAN", page)[:4] == (777, 3e-4, 96, 48)
+    on_dataset("moons", "GAN", page)  # the user chose other data: defaults from now on
+    assert page.opened_spec is None and on_model("8gaussians", "GAN", page)[0] != 777
+
+
+def test_a_small_data_sets_preview_counts_the_points_it_draws_and_fits_them(tmp_path) -> None:
+    """A 150-point iris CSV (1.0–6.9 by 0.1–2.5) once was titled "800 test points"."""
+    from app.views import data_preview
+    from dgm_core.data import load_dataset
+    from dgm_core.data import user as user_data
+    from dgm_core.data.upload import read_upload
+
+    rng = np.random.default_rng(0)
+    points = np.c_[rng.uniform(1.0, 6.9, 150), rng.uniform(0.1, 2.5, 150)]
+    path = tmp_path / "iris.csv"
+    path.write_text("petal_length,petal_width\n" + "\n".join(f"{a:.1f},{b:.1f}" for a, b in points))
+    data = read_upload([path], 8)
+    name = user_data.name_for(data, "iris.csv")
+    user_data.register(data, name)
+    figure, _ = data_preview(load_dataset(name))
+    test = load_dataset(name).test.numpy()
+    assert f"({len(test)} test points)" in figure.layout.title.text
+    (x0, x1), (y0, y1) = figure.layout.xaxis.range, figure.layout.yaxis.range
+    assert x0 <= test[:, 0].min() and test[:, 0].max() <= x1 and y0 <= test[:, 1].min() and test[:, 1].max() <= y1
+
+
+def test_a_run_on_tiny_data_that_ends_worse_than_the_baseline_says_so_and_what_to_try(tmp_path) -> None:
+    """A 36-item set trained briefly kept weights worse than a single Gaussian, and the page said only "Done"."""
+    from app.session import RunView
+    from app.views import status_markdown
+    from dgm_core.data import user as user_data
+    from dgm_core.data.upload import points_from_drawing
+    from dgm_core.runs import Run, RunSpec
+
+    data = points_from_drawing(np.random.default_rng(0).standard_normal((60, 2)) * [3.0, 0.2] + 5.0)
+    name = user_data.name_for(data, "tiny.csv")
+    user_data.register(data, name)
+    run = Run(RunSpec.defaults("VAE", name, steps=3, lr=1e-5))  # an ELBO at its start: far above the baseline
+    run.start()
+    while run.active:
+        run.advance(1.0)
+    line = status_markdown(RunView(run))
+    assert "no better than the baseline (only" in line and "Try a smaller hidden width" in line
+
+
+def test_the_ood_histogram_gives_every_set_its_own_colour_and_bars_count_all_its_items() -> None:
+    """Test data and "constant grey" once shared one blue, and a set mostly beyond the range drew a bar at 1.0."""
+    from types import SimpleNamespace
+
+    from app.likelihood_tab import _histogram
+
+    rng = np.random.default_rng(0)
+    test = rng.normal(1.0, 0.1, 300)
+    others = {f"set {k}": rng.normal(1.2 + 0.1 * k, 0.1, 300) for k in range(5)}
+    others["far"] = np.r_[np.full(285, 1000.0), rng.normal(1.0, 0.01, 15)]  # 95 % beyond the range
+    scores = SimpleNamespace(test=test, others=others)
+    view = SimpleNamespace(
+        id=1, spec=SimpleNamespace(model="PixelCNN"), capabilities=SimpleNamespace(likelihood="exact")
+    )
+    figure = _histogram(view, scores)
+    colours = [trace.marker.color for trace in figure.data]
+    assert len(colours) == 7 and len(set(colours)) == 7
+    far = next(trace for trace in figure.data if trace.name == "far")
+    assert far.histfunc == "sum" and abs(sum(far.y) - 0.05) < 1e-6  # the bars of the 5 % drawn sum to 0.05
