@@ -145,7 +145,8 @@ def _inference_section() -> tuple[list, list]:
         )  # fmt: skip
         read_back = gr.Dataframe(
             headers=["factor", "set", "read from the pixels", "error"], value=[], interactive=False,
-            label="Inference: what a trained encoder reads back", elem_id="read-factors", scale=2,
+            label="Inference: what a trained encoder reads back", elem_id="read-factors", scale=2, wrap=True,
+            elem_classes="fit-table",
         )  # fmt: skip
     reader_note = gr.Markdown("", elem_id="reader-errors")
     sliders = [kind, size, x, y, intensity]
@@ -200,7 +201,8 @@ def _classifier_section() -> list:
         table = gr.Dataframe(
             headers=["pixels hidden", "discriminative (imputes)", "generative (marginalises)", "generative, exact"],
             value=[],
-            interactive=False, label="Accuracy on the 359 test digits", elem_id="classifier-table",
+            interactive=False, label="Accuracy on the 359 test digits", elem_id="classifier-table", wrap=True,
+            elem_classes="fit-table",
         )  # fmt: skip
     examples = gr.Image(
         None, label="Ten test digits with half their pixels hidden (amber)", interactive=False,
@@ -208,7 +210,8 @@ def _classifier_section() -> list:
     )  # fmt: skip
     predictions = gr.Dataframe(
         headers=["", *(f"#{i + 1}" for i in range(EXAMPLES))], value=[], interactive=False,
-        label="What each classifier says of them", elem_id="classifier-predictions",
+        label="What each classifier says of them", elem_id="classifier-predictions", wrap=True,
+        elem_classes="fit-table",
     )  # fmt: skip
     return [curve_plot, table, examples, predictions]
 
