@@ -21,7 +21,7 @@ from app.lecture_tab import LectureOutputs, first_views
 from app.likelihood_tab import score_items
 from app.session import RunView, Session
 from app.streaming import TrainOutputs
-from app.train_tab import train_spec
+from app.train_tab import fill_form, train_spec
 from dgm_core.checkpoints import CheckpointError
 from dgm_core.presets import PRESETS, Preset, open_preset, recorded_scores, run_key
 
@@ -91,7 +91,7 @@ def _card(preset: Preset, session: gr.State, where: Views, quick: dict[str, Any]
     def opened(page: Session) -> dict:
         return open_in(page, preset, where)
 
-    shown = open_btn.click(opened, session, where.outputs(preset.view), **quick)
+    shown = open_btn.click(opened, session, where.outputs(preset.view), **(quick | {"show_progress": "minimal"}))
     # the view at the top of the window (a lecture section may be far down its tab)
     key = f"lecture-{preset.view}" if preset.view in LECTURE_VIEWS else "main-tabs"
     shown.then(None, None, None, js=SCROLL_TO.replace("KEY", key))
@@ -101,7 +101,7 @@ def _card(preset: Preset, session: gr.State, where: Views, quick: dict[str, Any]
         return {
             where.tabs: gr.Tabs(selected="train"),
             message: f"Training **{preset.title}** from scratch.",
-            **where.train.fill(preset.spec),
+            **fill_form(where.train, preset.spec),
         }
 
     def live(page: Session) -> Iterator[str]:
@@ -138,7 +138,7 @@ def open_in(session: Session, preset: Preset, where: Views) -> dict:
         where.tabs: gr.Tabs(selected=TAB_OF_VIEW[preset.view]),
         where.train.status: views.status_markdown(view),
         where.message: f"Opened **{preset.title}** as run #{view.id}: {preset.look_for}",
-        **where.train.fill(view.spec),
+        **fill_form(where.train, view.spec),
     }
     if preset.view == "latent":
         updates[where.latent_picker] = picked

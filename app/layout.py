@@ -29,7 +29,7 @@ from app.reconnect import WATCH_SERVER, AliveRoute
 from app.runs_tab import build_runs_tab
 from app.session import Backend, Session
 from app.streaming import TrainOutputs, status
-from app.train_tab import build_train_tab, watch_figures
+from app.train_tab import build_train_tab, fill_form, watch_figures
 from app.uploads import UploadGuard
 from dgm_core.store import TOKEN
 
@@ -185,7 +185,7 @@ def restore_runs(session: Session, known: str, request: gr.Request, token: gr.Te
     picker = gr.update(choices=session.dataset_choices(), value=view.spec.dataset)
     return (
         shown
-        | outputs.fill(view.spec)
+        | fill_form(outputs, view.spec)
         | {outputs.status: said + "  \n" + views.status_markdown(view), outputs.dataset: picker}
     )
 

@@ -18,6 +18,7 @@ from app import views
 from app.pickers import refresh_runs, run_picker
 from app.session import RunView, Session
 from app.streaming import TrainOutputs
+from app.train_tab import fill_form
 from app.views import PHASES, format_count, format_mmd
 from dgm_core.checkpoints import CheckpointError
 from dgm_core.models.registry import MODELS
@@ -179,7 +180,7 @@ def open_in_train(session: Session, run_id: Any, train: TrainOutputs, message: g
         message: f"Run #{view.id} is open in the Train tab (its settings fill the form): press Continue there to "
         "train it further.",
         train.status: views.status_markdown(view),
-        **train.fill(view.spec),
+        **fill_form(train, view.spec),
     }
 
 

@@ -29,7 +29,6 @@ import gradio as gr
 
 from app import views
 from app.session import RunView, Session
-from dgm_core.runs import RunSpec
 from dgm_core.scheduler import Scheduler
 
 TICK_S = 0.2  # between two looks at the run (and two status lines, with few streams)
@@ -61,14 +60,6 @@ class TrainOutputs:
 
     def all(self) -> list:
         return [self.status, self.loss, self.nll, self.samples_plot, self.samples_image]
-
-    def fill(self, spec: RunSpec) -> dict:
-        """The form showing ``spec``'s settings (a run opened from elsewhere: Train and Continue then do what the form
-        shows)."""
-        option = next(iter(spec.options.values()), None)
-        values = (spec.dataset, spec.model, spec.steps, spec.lr, spec.batch_size, spec.hidden, spec.seed, option,
-                  spec.keep, spec.lr_schedule)  # fmt: skip
-        return {field: gr.skip() if value is None else value for field, value in zip(self.form, values, strict=True)}
 
 
 class _Streams:

@@ -66,8 +66,12 @@ def build_train_tab(backend: Backend, session: gr.State) -> TrainOutputs:
             dataset = gr.Dropdown(dataset_names(), value=DEFAULT_DATASET, label="Data set", elem_id="dataset")
             data_info = gr.Markdown(data_card(DEFAULT_DATASET), elem_id="data-info", elem_classes="card")
             build_your_data(session, dataset)
-            model = gr.Dropdown(
-                model_choices(DEFAULT_DATASET), value=DEFAULT_MODEL, label="Model (family)", elem_id="model"
+            model = gr.Dropdown(  # a run opened from elsewhere sets model and choices at once: Gradio may check the
+                model_choices(DEFAULT_DATASET),  # value against the old choices first (Train checks it by itself)
+                value=DEFAULT_MODEL,
+                label="Model (family)",
+                elem_id="model",
+                allow_custom_value=True,
             )
             model_info = gr.Markdown(model_card(DEFAULT_MODEL), elem_id="model-info", elem_classes="card")
             with gr.Row(elem_id="train-buttons"):
@@ -234,6 +238,15 @@ def watch_figures(opened: Any, session: gr.State, outputs: TrainOutputs) -> None
             api_visibility="private",
             concurrency_limit=None,
         )
+
+
+def fill_form(outputs: TrainOutputs, spec: RunSpec) -> dict:
+    """The Train form showing ``spec``'s settings (a run opened from elsewhere: Train and Continue then do what the
+    form shows), the model picker offering the models of the spec's data."""
+    option = next(iter(spec.options.values()), None)
+    values = (spec.dataset, gr.update(choices=model_choices(spec.dataset), value=spec.model), spec.steps, spec.lr,
+              spec.batch_size, spec.hidden, spec.seed, option, spec.keep, spec.lr_schedule)  # fmt: skip
+    return {field: gr.skip() if value is None else value for field, value in zip(outputs.form, values, strict=True)}
 
 
 def on_dataset(dataset: str, model: str, page: Session | None = None) -> tuple[Any, ...]:

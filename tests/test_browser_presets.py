@@ -87,7 +87,12 @@ def test_the_class_picker_changes_the_conditional_samples(page: Page, app_url: s
 TAB_NAMES = {"train": "Train", "latent": "Latent explorer", "likelihood": "Likelihood", "lecture": "Lecture 1"}
 
 
-def test_every_card_opens_its_view_with_its_model(page: Page, app_url: str, shots: Path) -> None:
+def test_every_card_opens_its_view_with_its_model_and_the_form_agrees(page: Page, app_url: str, shots: Path) -> None:
+    """A lecturer's walk through the gallery: each card in turn, its view, the Train form showing the run shown, and
+    not one error in the console (``bench/bench_presets.py`` times each card)."""
+    errors: list[str] = []
+    page.on("console", lambda message: errors.append(message.text) if message.type == "error" else None)
+    page.on("pageerror", lambda error: errors.append(str(error)))
     open_app(page, app_url)
     for preset in PRESETS.values():
         page.get_by_role("tab", name="Lecture gallery").click()
@@ -102,8 +107,12 @@ def test_every_card_opens_its_view_with_its_model(page: Page, app_url: str, shot
         }[tab]
         expect(shown).to_contain_text(preset.model if tab in ("train", "latent") else "", timeout=10_000)
         expect(shown).to_be_visible()
+        if tab != "lecture":  # the Train form shows the opened run: Train and Continue do what it shows
+            expect(page.locator("#dataset input")).to_have_value(preset.dataset)
+            expect(page.locator("#model input")).to_have_value(re.compile("^" + re.escape(preset.model)))
         shown.scroll_into_view_if_needed()
         page.screenshot(path=shots / f"card-{preset.key}.png")
+    assert errors == [], errors
 
 
 def test_train_after_opening_a_card_trains_what_the_form_shows_the_cards_run(page: Page, app_url: str) -> None:

@@ -28,8 +28,8 @@ def test_a_comparisons_model_that_never_started_is_not_what_a_reload_shows(tmp_p
         trained.advance(1.0)
     first.keep(trained)
     first.keep(Run(RunSpec.defaults("GAN", "moons", steps=50)))  # listed by a comparison, never trained
-    outputs = TrainOutputs("status", None, None, None, None, "dataset", FORM)
+    outputs = TrainOutputs("status", None, None, None, None, "dataset", FORM)  # components stand in by name
     page = Session(backend)
     shown = restore_runs(page, ALICE, SimpleNamespace(session_hash="page"), "token", outputs)
     assert page.current.run.spec.model == "MADE" and "#1 MADE on 8gaussians" in shown["status"]
-    assert shown["dataset"]["value"] == "8gaussians" and shown["model"] == "MADE" and shown["lr"] == 2e-3
+    assert shown["dataset"]["value"] == "8gaussians" and shown["model"]["value"] == "MADE" and shown["lr"] == 2e-3
