@@ -241,6 +241,19 @@ def points_trace(points: np.ndarray, name: str, color: str, opacity: float) -> g
     )
 
 
+HIDDEN_RGB = (250, 200, 120)  # hidden (missing) pixels, painted amber: never mistaken for white paper
+
+
+def masked_grid(images: np.ndarray, hidden: np.ndarray, levels: int, columns: int = 8, scale: int = 5) -> np.ndarray:
+    """``image_grid`` in colour, with the pixels where ``hidden`` (a bool array of the images' shape) painted
+    amber: what a model was not shown."""
+    grid = image_grid(images, levels, columns=columns, scale=scale)
+    mask = image_grid(hidden.astype(np.float32) * (levels - 1), levels, columns=columns, scale=scale) < 128
+    picture = np.repeat(grid[:, :, None], 3, axis=2)
+    picture[mask] = HIDDEN_RGB
+    return picture
+
+
 def image_grid(images: np.ndarray, levels: int, columns: int = 8, scale: int = 5, gap: int = 2) -> np.ndarray:
     """Images of integer levels (N, C, H, W) as one uint8 picture: dark ink on white paper, upscaled, with gaps."""
     images = np.asarray(images, dtype=np.float32)

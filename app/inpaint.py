@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 import gradio as gr
+import numpy as np
 import plotly.graph_objects as go
 import torch
 from torch import Tensor
@@ -21,6 +22,7 @@ from app.session import RunView, Session
 IMAGE_MASKS = ("top half observed", "left half observed", "centre hidden", "every other pixel observed")
 POINT_MASKS = ("x₁ observed",)
 COMPLETIONS = 15
+SCALE = 10  # screen pixels per pixel of an item: an 8×8 digit is 80 px wide
 
 
 def observed_mask(kind: str, shape: tuple[int, ...]) -> Tensor:
@@ -40,12 +42,12 @@ def observed_mask(kind: str, shape: tuple[int, ...]) -> Tensor:
 
 def build_inpaint_section(session: gr.State, run_id: gr.Dropdown) -> None:
     """An accordion: pick a test item and which part is observed; see the model's completions."""
-    with gr.Accordion("Inpainting: complete a partly observed test item", open=False):
+    with gr.Accordion("Missing data: complete a partly observed test item (inpainting)", open=False):
         gr.Markdown(
             "For models that can (autoregressive ones): hidden pixels are drawn in the model's order given what came "
             "before. Exact given a prefix of the order (the top half in raster order); with other masks the observed "
-            "pixels later in the order are kept but not conditioned on. Left: the item, then what the model sees "
-            "(hidden pixels blank); then its completions.",
+            "pixels later in the order are kept but not conditioned on. First the item, then what the model sees "
+            "(hidden pixels in amber), then its completions.",
             elem_classes="hint",
         )
         with gr.Row():
@@ -58,7 +60,7 @@ def build_inpaint_section(session: gr.State, run_id: gr.Dropdown) -> None:
             None,
             elem_classes="picture",
             label="Item · observed · completions",
-            image_mode="L",
+            image_mode="RGB",
             interactive=False,
             elem_id="inpaint-image",
             buttons=["download"],
@@ -97,8 +99,10 @@ def complete(session: Session, run_id: Any, item: Any, mask: str, seed: Any) -> 
     said = f"Test item {index}, {COMPLETIONS} completions by #{run.id} {run.spec.model} (seed {seed})."
     if points:
         return gr.update(visible=False), gr.update(value=_points_figure(run, x, filled), visible=True), said
-    shown = torch.cat([x, torch.where(observed, x, torch.zeros_like(x)), filled]).numpy()
-    picture = figures.image_grid(shown, run.data_spec.levels or 256, columns=6, scale=6)
+    shown = torch.cat([x, x, filled]).numpy()  # the item; what the model sees (hidden pixels amber); completions
+    hidden = np.zeros(shown.shape, dtype=bool)
+    hidden[1] = ~observed.numpy()
+    picture = figures.masked_grid(shown, hidden, run.data_spec.levels or 256, columns=6, scale=SCALE)
     return gr.update(value=picture, visible=True), gr.update(visible=False), said
 
 

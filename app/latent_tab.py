@@ -12,7 +12,6 @@ import numpy as np
 
 from app import explorer, latent_figures
 from app.explorer import Endpoints, LatentState
-from app.inpaint import build_inpaint_section
 from app.inputs import whole
 from app.live_plot import LivePlot
 from app.pickers import refresh_runs, run_picker
@@ -120,7 +119,6 @@ def build_latent_tab(session: gr.State, tab: gr.Tab) -> gr.Dropdown:
             map_plot = LivePlot(None, show_label=False, visible=False)
             overlay_plot = LivePlot(None, show_label=False)
         factor_plot = LivePlot(None, show_label=False, visible=False, elem_id="latent-factors")
-    build_inpaint_section(session, run_id)
 
     quick: dict[str, Any] = {"show_progress": "hidden", "api_visibility": "private"}
     view = [note, image, plot, strip]

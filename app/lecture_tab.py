@@ -24,7 +24,7 @@ import numpy as np
 import plotly.graph_objects as go
 import torch
 
-from app.figures import PALETTE, base_figure, image_grid
+from app.figures import PALETTE, base_figure, image_grid, masked_grid
 from app.live_plot import LivePlot
 from dgm_core.classifiers import (
     LogisticRegression,
@@ -45,7 +45,6 @@ FRACTIONS = (0.0, 0.25, 0.5, 0.75, 0.9)  # shares of pixels hidden on the accura
 EXAMPLES = 10  # test digits shown with half their pixels hidden
 PER_CLASS = 16  # samples drawn of the chosen class, per model
 UNITS = {"size": "image widths", "x": "image widths", "y": "image widths", "intensity": "grey levels"}
-HIDDEN_RGB = (250, 200, 120)  # hidden pixels are drawn in amber
 FIRST_FACTORS = ("circle", 0.55, 0.45, 0.5, 14)  # kind, size, x, y, intensity when the page opens
 FIRST_CLASS = "3"
 CONDITIONAL_MODELS = (PRESETS["conditional-generation"].model, *PRESETS["conditional-generation"].companions)
@@ -256,12 +255,8 @@ def _curve_figure(curve: MissingPixelCurve, exact: float) -> go.Figure:
 
 def _masked_grid(items: torch.Tensor, observed: torch.Tensor) -> np.ndarray:
     """The digits as ink on paper with their hidden pixels painted amber."""
-    grid = image_grid(items.numpy(), 17, columns=len(items), scale=10)
     hidden = ~observed.reshape(items.shape).numpy().astype(bool)
-    mask = image_grid(hidden.astype(np.float32) * 16, 17, columns=len(items), scale=10) < 128  # dark = hidden
-    picture = np.repeat(grid[:, :, None], 3, axis=2)
-    picture[mask] = HIDDEN_RGB
-    return picture
+    return masked_grid(items.numpy(), hidden, 17, columns=len(items), scale=10)
 
 
 # --- conditional generation -----------------------------------------------------------------------------------------

@@ -10,6 +10,7 @@ import plotly.graph_objects as go
 
 from app import figures, likelihood, views
 from app.figures import PALETTE, Reference, base_figure
+from app.inpaint import build_inpaint_section
 from app.live_plot import LivePlot
 from app.pickers import refresh_runs, run_picker
 from app.session import RunView, Session
@@ -62,6 +63,8 @@ def build_likelihood_tab(session: gr.State, tab: gr.Tab) -> tuple[gr.Dropdown, l
             k_max = gr.Dropdown([10, 50, 200, 1000], value=200, label="largest k", elem_id="lik-k")
             iwae_btn = gr.Button("Compute the bounds", elem_id="lik-iwae-btn")
         iwae_plot = LivePlot(None, show_label=False, elem_id="lik-iwae")
+
+    build_inpaint_section(session, run_id)  # p(hidden | observed): the likelihood's conditionals at work
 
     quick: dict[str, Any] = {"show_progress": "hidden", "api_visibility": "private"}
     tab.select(on_tab, [session, runs, run_id], [runs, run_id, curves], **quick)

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 import torch
 
-from app import compare, compare_tab, explorer, inpaint, latent_tab, likelihood
+from app import compare, compare_tab, explorer, figures, inpaint, latent_tab, likelihood
 from app.compare import ENDED, Comparison, default_models
 from app.explorer import LatentState
 from app.runs_tab import export, upload_run
@@ -352,9 +352,12 @@ def test_each_mask_hides_part_of_an_item_and_completions_keep_the_rest(kind):
     filled = run.model.inpaint(x, observed.expand_as(x))
     assert torch.equal(filled[observed.expand_as(x)], x[observed.expand_as(x)])
     picture, _, said = inpaint.complete(session, run.id, 4, kind, 0)
-    assert picture["value"].ndim == 2 and said.startswith(
-        "Test item 4"
-    )  # the item, what the model sees, and fifteen completions as one picture
+    assert said.startswith("Test item 4")  # the item, what the model sees, and fifteen completions as one picture
+    image = picture["value"]
+    amber = (image == figures.HIDDEN_RGB).all(axis=-1)
+    side = run.data_spec.shape[-1] * inpaint.SCALE  # an item's width on screen: readable, not a thumbnail
+    assert image.ndim == 3 and image.shape[0] >= 3 * side
+    assert amber.sum() == (~observed).sum() * inpaint.SCALE**2  # exactly the hidden pixels of "what it sees"
 
 
 def test_models_that_cannot_inpaint_say_so_in_words_and_change_nothing():
