@@ -29,6 +29,8 @@ TEMPLATE = go.layout.Template(
         # below the plot, never over the title
         "legend": {"orientation": "h", "yref": "container", "yanchor": "bottom", "y": 0.0, "x": 0.0},
         "margin": {"l": 60, "r": 20, "t": 50, "b": 100},
+        # titles start at the left: plotly's toolbar appears at the top right (on hover) and once covered them
+        "title": {"x": 0.0, "xref": "paper", "xanchor": "left"},
     }
 )
 MAX_CURVE_POINTS = 400

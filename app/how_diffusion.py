@@ -20,6 +20,7 @@ import plotly.graph_objects as go
 import torch
 from plotly.subplots import make_subplots
 
+from app import views
 from app.figures import DATA_COLOR, PALETTE, SAMPLE_COLOR, SAMPLE_HEIGHT, TEMPLATE, add_arrows
 from app.latent_figures import points_gif
 from app.live_plot import LivePlot
@@ -61,7 +62,7 @@ def build_how_diffusion(session: gr.State) -> None:
             passes = gr.Radio([], label="sampler passes (network evaluations per sample)", elem_id="diff-passes")
             measure = gr.Button("Measure the sample test", elem_id="diff-measure", scale=0)
             export = gr.Button("Export GIF", elem_id="diff-gif", scale=0)
-            gif = gr.File(label="The reverse chains (GIF)", elem_id="diff-gif-file", scale=0)
+            gif = gr.File(label="The reverse chains (GIF)", elem_id="diff-gif-file", scale=0, visible=False)
         plot = LivePlot(None, height=SAMPLE_HEIGHT, show_label=False, elem_id="diff-plot")
         table = gr.Dataframe(
             headers=["passes", "MMD²", "p-value", "verdict", "sampling ms"],
@@ -77,7 +78,7 @@ def build_how_diffusion(session: gr.State) -> None:
                trigger_mode="always_last", **quiet)  # fmt: skip
     passes.input(redraw_chains, [process, passes, step], [process, plot], trigger_mode="always_last", **quiet)
     play.click(play_reverse, process, [step, plot], **quiet)
-    export.click(export_gif, process, gif, **quiet)
+    export.click(lambda p: views.shown_file(export_gif(p)), process, gif, **quiet)
     measure.click(measure_sample_test, session, [note, table], show_progress="minimal", api_visibility="private")
 
 

@@ -18,6 +18,7 @@ import plotly.graph_objects as go
 import torch
 from plotly.subplots import make_subplots
 
+from app import views
 from app.figures import PALETTE, SAMPLE_COLOR, SAMPLE_HEIGHT, TEMPLATE, add_points_panel
 from app.latent_figures import points_gif
 from app.live_plot import LivePlot
@@ -50,7 +51,7 @@ def build_how_energy(session: gr.State) -> None:
             step = gr.Slider(0, 1, value=0, step=1, label="Langevin steps taken", elem_id="energy-step")
             play = gr.Button("Play", elem_id="energy-play", scale=0)
             export = gr.Button("Export GIF", elem_id="energy-gif", scale=0)
-            gif = gr.File(label="The chains (GIF)", elem_id="energy-gif-file", scale=0)
+            gif = gr.File(label="The chains (GIF)", elem_id="energy-gif-file", scale=0, visible=False)
         plot = LivePlot(None, height=SAMPLE_HEIGHT, show_label=False, elem_id="energy-plot")
         landscape = gr.State(None)
     quiet = {"show_progress": "hidden", "api_visibility": "private", "concurrency_limit": None}
@@ -58,7 +59,7 @@ def build_how_energy(session: gr.State) -> None:
     step.input(lambda s, k: None if s is None else figure(s, int(k)), [landscape, step], plot,
                trigger_mode="always_last", **quiet)  # fmt: skip
     play.click(play_chains, landscape, [step, plot], **quiet)
-    export.click(export_gif, landscape, gif, **quiet)
+    export.click(lambda land: views.shown_file(export_gif(land)), landscape, gif, **quiet)
 
 
 def show_chains(page: Session) -> tuple:

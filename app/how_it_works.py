@@ -21,7 +21,7 @@ import numpy as np
 import plotly.graph_objects as go
 import torch
 
-from app import raster
+from app import raster, views
 from app.figures import DATA_COLOR, PALETTE, SAMPLE_COLOR, SAMPLE_HEIGHT, base_figure
 from app.latent_figures import save_gif
 from app.live_plot import LivePlot
@@ -64,7 +64,7 @@ def build_how_it_works(session: gr.State) -> None:
         with gr.Row():
             direction = gr.Radio(list(DIRECTIONS), value=DIRECTIONS[0], label="direction", elem_id="how-direction")
             export = gr.Button("Export GIF", elem_id="how-gif", scale=0)
-            gif = gr.File(label="The layers as a GIF", elem_id="how-gif-file", scale=0)
+            gif = gr.File(label="The layers as a GIF", elem_id="how-gif-file", scale=0, visible=False)
         with gr.Row():
             plot = LivePlot(None, height=SAMPLE_HEIGHT, show_label=False, elem_id="how-plot")
             log_dets = gr.Dataframe(
@@ -77,7 +77,7 @@ def build_how_it_works(session: gr.State) -> None:
     layer.input(draw_stage, [passes, layer, direction], plot, trigger_mode="always_last", **quiet)
     direction.change(draw_stage, [passes, layer, direction], plot, **quiet)
     play.click(play_layers, [passes, direction], [layer, plot], **quiet)
-    export.click(export_gif, [passes, direction], gif, **quiet)
+    export.click(lambda p, d: views.shown_file(export_gif(p, d)), [passes, direction], gif, **quiet)
 
 
 def show_layers(page: Session) -> tuple:

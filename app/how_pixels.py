@@ -20,6 +20,7 @@ import plotly.graph_objects as go
 import torch
 from plotly.subplots import make_subplots
 
+from app import views
 from app.figures import PALETTE, SAMPLE_COLOR, SAMPLE_HEIGHT, TEMPLATE, image_grid
 from app.latent_figures import save_gif
 from app.live_plot import LivePlot
@@ -73,13 +74,13 @@ def build_how_pixels(session: gr.State) -> None:
             play = gr.Button("Play", elem_id="pixels-play", scale=0)
             export = gr.Button("Export GIF", elem_id="pixels-gif", scale=0)
         plot = LivePlot(None, height=SAMPLE_HEIGHT + 60, show_label=False, elem_id="pixels-plot")
-        gif = gr.File(label="The image filling in (GIF)", visible=True, elem_id="pixels-gif-file")
+        gif = gr.File(label="The image filling in (GIF)", visible=False, elem_id="pixels-gif-file")
         drawing = gr.State(None)
     quiet = {"show_progress": "hidden", "api_visibility": "private", "concurrency_limit": None}
     start.click(start_image, session, [drawing, note, plot], **quiet)
     step.click(next_pixel, drawing, [drawing, plot], **quiet)
     play.click(play_pixels, drawing, [drawing, plot], **quiet)
-    export.click(export_gif, drawing, gif, **quiet)
+    export.click(lambda d: views.shown_file(export_gif(d)), drawing, gif, **quiet)
 
 
 def start_image(page: Session) -> tuple:

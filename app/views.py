@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 
+import gradio as gr
 import numpy as np
 import plotly.graph_objects as go
 
@@ -42,6 +43,11 @@ def plain(text: object) -> str:
 def toast_text(text: object) -> str:
     """Text from a user or a file for a toast (``gr.Warning``), which shows HTML: its special characters escaped."""
     return "".join(_ENTITIES.get(c, c) for c in str(text))
+
+
+def shown_file(path: object) -> dict:
+    """A file output that takes room only once it holds a file (an empty box pushed figures below the fold)."""
+    return gr.update(value=path, visible=path is not None)
 
 
 def format_mmd(value: float) -> str:
