@@ -10,7 +10,7 @@ from typing import Any
 import gradio as gr
 import numpy as np
 
-from app import explorer, latent_figures
+from app import explorer, latent_figures, views
 from app.explorer import Endpoints, LatentState
 from app.inputs import whole
 from app.live_plot import LivePlot
@@ -80,7 +80,9 @@ def build_latent_tab(session: gr.State, tab: gr.Tab) -> gr.Dropdown:
             with gr.Row():
                 gif_btn = gr.Button("Export GIF", elem_id="latent-gif", min_width=80)
                 png_btn = gr.Button("Export PNG strip", elem_id="latent-png", min_width=80)
-            exported = gr.File(label="Exported file", elem_id="latent-file", interactive=False, height=90)
+            exported = gr.File(
+                label="Exported file", elem_id="latent-file", interactive=False, height=90, visible=False
+            )
     with gr.Accordion("Traverse: vary each latent dimension around point A", open=False):
         with gr.Row():
             values = gr.Slider(3, 11, value=7, step=1, label="Values per dimension")
@@ -143,8 +145,15 @@ def build_latent_tab(session: gr.State, tab: gr.Tab) -> gr.Dropdown:
         concurrency_limit=None,
         show_progress="hidden",
     )
-    gif_btn.click(export_gif, [session, state, run_id, path], exported, api_visibility="private")
-    png_btn.click(export_png, [session, state, run_id, path, count], exported, api_visibility="private")
+
+    def gif(*inputs: Any) -> dict:
+        return views.shown_file(export_gif(*inputs))
+
+    def png(*inputs: Any) -> dict:
+        return views.shown_file(export_png(*inputs))
+
+    gif_btn.click(gif, [session, state, run_id, path], exported, api_visibility="private")
+    png_btn.click(png, [session, state, run_id, path, count], exported, api_visibility="private")
     traverse_btn.click(
         traverse, [session, state, run_id, values, spread], [traverse_image, traverse_plot], api_visibility="private"
     )
