@@ -69,7 +69,26 @@ def hostile_files(folder: Path) -> dict[str, Path]:
         data[start + offset : start + offset + 4] = struct.pack("<I", 100)
     liar.write_bytes(bytes(data))
     files["1 MB zip claiming a false size"] = liar
+    files.update(_valid_but_hostile(folder))
     return files
+
+
+def _valid_but_hostile(folder: Path) -> dict[str, Path]:
+    """A real checkpoint padded with an unused 98 MB tensor, and one whose weights member is a pickle."""
+    import safetensors.torch
+    import torch
+
+    from dgm_core.runs import Run, RunSpec
+
+    saved = Run(RunSpec.defaults("RealNVP", "moons", steps=3)).save(folder / "valid")
+    with zipfile.ZipFile(saved) as archive:
+        config, weights = archive.read("config.json"), archive.read("weights.safetensors")
+    padded = {**safetensors.torch.load(weights), "padding": torch.zeros(98 * MB // 4)}
+    pickled = pickle.dumps({"weights": list(range(1000))})
+    return {
+        "valid run + an unused 98 MB tensor": _zip(folder / "padded.dgm.zip", config, safetensors.torch.save(padded)),
+        "valid config + a pickle as its weights": _zip(folder / "pickled-weights.dgm.zip", config, pickled),
+    }
 
 
 class Sampler:
@@ -118,7 +137,7 @@ def main() -> None:
             with Sampler(server, server.url) as sampler:
                 started = time.perf_counter()
                 try:
-                    _, _, said, _ = uploader.predict(handle_file(str(path)), None, api_name="/upload_checkpoint")
+                    *_, said, _ = uploader.predict(handle_file(str(path)), None, api_name="/upload_checkpoint")
                 except Exception as error:  # Gradio refuses files over max_file_size before the handler
                     said = f"refused by the server: {str(error)[:80]}"
                 seconds = time.perf_counter() - started
