@@ -16,7 +16,6 @@ from __future__ import annotations
 import json
 import threading
 import time
-import weakref
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
@@ -35,38 +34,15 @@ Scope = dict[str, Any]
 Message = dict[str, Any]
 
 
-class UploadGuard:
-    """ASGI middleware: caps what each client holds on Gradio's upload route and sweeps unclaimed uploads."""
+class UploadLedger:
+    """What every client holds on the upload route, and the sweep of what no event used: one per process (the apps
+    it serves share Gradio's upload folder)."""
 
-    serving: weakref.WeakSet[UploadGuard] = weakref.WeakSet()  # the guards of the apps this process serves
-
-    def __init__(self, app: Callable[..., Awaitable[None]], folder: str | None = None) -> None:
-        self.app = app
-        self.folder = Path(folder or get_upload_folder())
+    def __init__(self) -> None:
+        self.folder = Path(get_upload_folder())
         self.held: dict[str, dict[Path, float]] = {}  # client → its uploaded files → when each arrived
         self.lock = threading.Lock()
-        UploadGuard.serving.add(self)
-        threading.Thread(target=self._sweep_loop, daemon=True, name="upload-sweeper").start()
-
-    async def __call__(self, scope: Scope, receive: Callable, send: Callable) -> None:
-        if scope["type"] != "http" or scope["method"] != "POST" or not scope["path"].endswith("/upload"):
-            return await self.app(scope, receive, send)
-        client = (scope.get("client") or ("unknown",))[0]
-        headers = dict(scope.get("headers") or [])
-        declared = int(headers.get(b"content-length", b"0") or 0)
-        held = self.holding(client)
-        if held + declared > CLIENT_CAP_BYTES:
-            return await _answer(send, 413, REFUSED.format(held=held / 2**20, cap=CLIENT_CAP_BYTES / 2**20))
-        body = bytearray()
-
-        async def send_and_note(message: Message) -> None:
-            if message["type"] == "http.response.body":
-                body.extend(message.get("body", b""))
-                if not message.get("more_body", False):
-                    self._note(client, bytes(body))
-            await send(message)
-
-        await self.app(scope, receive, send_and_note)
+        self._sweeping = False
 
     def holding(self, client: str) -> int:
         """Bytes of the client's uploads still on disk."""
@@ -74,10 +50,23 @@ class UploadGuard:
             files = self.held.get(client, {})
             return sum(path.stat().st_size for path in list(files) if path.exists())
 
-    def sweep(self, older_than_s: float = UNCLAIMED_S) -> int:
-        """Delete every upload older than ``older_than_s`` that no event used (and took away), and every partial
-        upload as old; returns how many files went."""
-        cutoff, gone = time.time() - older_than_s, 0
+    def note(self, client: str, body: bytes) -> None:
+        """Remember the files a successful upload wrote (the route answers with their paths)."""
+        try:
+            paths = [Path(p) for p in json.loads(body) if isinstance(p, str)]
+        except (ValueError, TypeError):
+            return  # a refusal (its text) or another answer: nothing was kept
+        now = time.time()
+        with self.lock:
+            files = self.held.setdefault(client, {})
+            for path in paths:
+                if path.is_relative_to(self.folder):
+                    files[path] = now
+
+    def sweep(self, older_than_s: float | None = None) -> int:
+        """Delete every upload older than ``older_than_s`` (default ``UNCLAIMED_S``) that no event used (and took
+        away), and every partial upload as old; returns how many files went."""
+        cutoff, gone = time.time() - (UNCLAIMED_S if older_than_s is None else older_than_s), 0
         with self.lock:
             for client, files in list(self.held.items()):
                 for path, arrived in list(files.items()):
@@ -91,23 +80,48 @@ class UploadGuard:
                 gone += _delete(path)
         return gone
 
-    def _note(self, client: str, body: bytes) -> None:
-        """Remember the files a successful upload wrote (the route answers with their paths)."""
-        try:
-            paths = [Path(p) for p in json.loads(body) if isinstance(p, str)]
-        except (ValueError, TypeError):
-            return  # a refusal (its text) or another answer: nothing was kept
-        now = time.time()
+    def start_sweeping(self) -> None:
         with self.lock:
-            files = self.held.setdefault(client, {})
-            for path in paths:
-                if path.is_relative_to(self.folder):
-                    files[path] = now
+            if self._sweeping:
+                return
+            self._sweeping = True
+        threading.Thread(target=self._sweep_loop, daemon=True, name="upload-sweeper").start()
 
     def _sweep_loop(self) -> None:
         while True:
             time.sleep(SWEEP_EVERY_S)
             self.sweep()
+
+
+LEDGER = UploadLedger()
+
+
+class UploadGuard:
+    """ASGI middleware: caps what each client holds on Gradio's upload route (``LEDGER``, swept as it goes)."""
+
+    def __init__(self, app: Callable[..., Awaitable[None]]) -> None:
+        self.app = app
+        LEDGER.start_sweeping()
+
+    async def __call__(self, scope: Scope, receive: Callable, send: Callable) -> None:
+        if scope["type"] != "http" or scope["method"] != "POST" or not scope["path"].endswith("/upload"):
+            return await self.app(scope, receive, send)
+        client = (scope.get("client") or ("unknown",))[0]
+        headers = dict(scope.get("headers") or [])
+        declared = int(headers.get(b"content-length", b"0") or 0)
+        held = LEDGER.holding(client)
+        if held + declared > CLIENT_CAP_BYTES:
+            return await _answer(send, 413, REFUSED.format(held=held / 2**20, cap=CLIENT_CAP_BYTES / 2**20))
+        body = bytearray()
+
+        async def send_and_note(message: Message) -> None:
+            if message["type"] == "http.response.body":
+                body.extend(message.get("body", b""))
+                if not message.get("more_body", False):
+                    LEDGER.note(client, bytes(body))
+            await send(message)
+
+        await self.app(scope, receive, send_and_note)
 
 
 def _delete(path: Path) -> int:

@@ -10,14 +10,13 @@ import httpx
 import pytest
 
 from app import uploads
-from app.uploads import UploadGuard
+from app.uploads import LEDGER, UploadLedger
 
 
 @pytest.fixture()
-def guard(app_url) -> UploadGuard:
-    (guard,) = list(UploadGuard.serving)
-    guard.sweep(older_than_s=-1)  # start from nothing held
-    return guard
+def guard(app_url) -> UploadLedger:
+    LEDGER.sweep(older_than_s=-1)  # start from nothing held
+    return LEDGER
 
 
 def _upload(app_url: str, size: int, name: str = "blob.bin") -> httpx.Response:
