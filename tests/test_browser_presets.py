@@ -113,18 +113,3 @@ def test_every_card_opens_its_view_with_its_model_and_the_form_agrees(page: Page
         shown.scroll_into_view_if_needed()
         page.screenshot(path=shots / f"card-{preset.key}.png")
     assert errors == [], errors
-
-
-def test_train_after_opening_a_card_trains_what_the_form_shows_the_cards_run(page: Page, app_url: str) -> None:
-    """Open once left the form on another model: "A GAN on eight Gaussians" opened, Train trained RealNVP on moons."""
-    open_app(page, app_url)
-    page.get_by_role("tab", name="Lecture gallery").click()
-    page.locator("#open-gan-modes").click()
-    expect(page.locator("#status")).to_contain_text("GAN on 8gaussians", timeout=10_000)
-    expect(page.locator("#dataset input")).to_have_value("8gaussians", timeout=10_000)
-    expect(page.locator("#model input")).to_have_value(re.compile("^GAN"), timeout=10_000)
-    page.wait_for_timeout(1500)  # the form's own change events have run: they must not undo the opened settings
-    expect(page.locator("#model input")).to_have_value(re.compile("^GAN"))
-    page.locator("#train-btn").click()
-    expect(page.locator("#status")).to_contain_text(re.compile(r"#\d+ GAN on 8gaussians"), timeout=20_000)
-    page.locator("#stop-btn").click()
