@@ -116,7 +116,7 @@ def compare(
         gr.Warning(views.toast_text(error))
         yield gr.skip(), f"**Cannot compare:** {views.plain(error)}", *(gr.skip(),) * 5
         return
-    views_ = [session.keep(entry.run) for entry in comparison.entries]
+    views_ = session.keep_together([entry.run for entry in comparison.entries])
     yield comparison, _status(comparison), comparison.rows(), *_samples(views_), *_curves(views_)
     session.backend.scheduler.submit(comparison)
     states, ticked = _states(comparison), time.monotonic()

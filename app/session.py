@@ -194,6 +194,7 @@ class Session:
         self.datasets: dict[str, str] = {}  # this browser's own data sets: name → what it is
         self._unsaved: dict[str, UserData] = {}  # own data sets added before the page knew its browser
         self._last_id = 0
+        self._together: list[list[Run]] = []  # the runs of each comparison: one job each
         self.lock = threading.RLock()
         self.open = True  # until the page closes: its streams end then (each holds one of Gradio's queue slots)
         self.last_seen = time.monotonic()  # the page's last event (``Pages`` lets go of idle pages)
@@ -313,13 +314,25 @@ class Session:
         """(title, id) of every run, newest first: the choices of a run picker."""
         return [(view.title, view.id) for view in reversed(self.views.values())]
 
+    def keep_together(self, runs: list[Run]) -> list[RunView]:
+        """Keep the runs of one comparison: listed as runs, counted as one job by ``check_room`` (the scheduler
+        trains them as one)."""
+        with self.lock:
+            self._together = [group for group in self._together if any(run.active for run in group)]
+            self._together.append(runs)
+            return [self.keep(run) for run in runs]
+
     def check_room(self) -> None:
-        """ValueError when this browser already trains as many runs as one may at once."""
-        active = sum(view.run.active for view in self.views.values())
+        """ValueError when this browser already trains as many jobs as one may at once (a run, or a comparison)."""
+        with self.lock:
+            grouped = {id(run) for group in self._together for run in group}
+            alone = sum(view.run.active and id(view.run) not in grouped for view in self.views.values())
+            active = alone + sum(any(run.active for run in group) for group in self._together)
         if active >= self.backend.max_active_per_browser:
             raise ValueError(
-                f"{active} of your runs are training already (at most {self.backend.max_active_per_browser} at "
-                "once, so that everyone on this server gets a fair share): stop one, or wait for one to finish."
+                f"{active} of your runs or comparisons are training already (at most "
+                f"{self.backend.max_active_per_browser} at once, so that everyone on this server gets a fair "
+                "share): stop one, or wait for one to finish."
             )
 
     def __deepcopy__(self, memo: dict) -> Session:

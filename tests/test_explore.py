@@ -388,3 +388,20 @@ def test_side_by_side_panels_name_what_each_shades_and_claim_no_shared_colour_sc
     assert titles[0] == "RealNVP · log p" and titles[1].startswith("GAN · ") and titles[2].startswith("EBM · ")
     assert "log p" not in titles[1] + titles[2]
     assert not any(getattr(trace.marker, "showscale", False) for trace in figure.data)
+
+
+def test_a_comparison_counts_as_one_job_against_a_browsers_limit():
+    """Six compared models once counted as six runs: the page could not press Train until the comparison ended."""
+    page = Session_(Backend(CPU, Scheduler(1)))  # at most 3 jobs at once
+    comparison = Comparison("moons", default_models("moons"), "steps", 100_000, CPU)
+    page.keep_together([entry.run for entry in comparison.entries])
+    while not all(entry.run.active for entry in comparison.entries):
+        comparison.advance(0.05)
+    for _ in range(2):
+        page.check_room()
+        run = Run(RunSpec.defaults("MADE", "moons", hidden=8, steps=100_000))
+        page.keep(run)
+        run.start()
+    with pytest.raises(ValueError, match="3 of your runs or comparisons are training already"):
+        page.check_room()
+    comparison.stop()
