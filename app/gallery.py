@@ -16,7 +16,7 @@ from typing import Any
 import gradio as gr
 import torch
 
-from app import views
+from app import likelihood, views
 from app.lecture_tab import LectureOutputs, first_views
 from app.likelihood_tab import score_items
 from app.session import RunView, Session
@@ -117,7 +117,9 @@ def warm_up(device: torch.device) -> None:
     process's scores and take a tenth of a second."""
     for preset in PRESETS.values():
         if preset.view not in LECTURE_VIEWS:
-            open_preset(preset, device)
+            run = open_preset(preset, device)
+            if preset.view == "likelihood":  # its Open scores every test item: once per process
+                likelihood.item_scores(RunView(run))
 
 
 def open_in(session: Session, preset: Preset, where: Views) -> dict:

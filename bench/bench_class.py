@@ -284,10 +284,14 @@ def summarise(args, rec: Recorder, rss: list, lives: Lives, config: AppConfig) -
 
 def report(summary: dict) -> None:
     a, down = summary["args"], summary["restart"]["server_down_s"] or 0
+    life = (
+        "students coming and going, no restart"
+        if a["soak"]
+        else f"restart at {a['restart_at']:g} min (server down {down:.1f} s)"
+    )
     print(
         f"A class on one server: {a['pages']} Chromium pages + {a['clients']} API clients, {a['minutes']:g} min, "
-        f"restart at {a['restart_at']:g} min (server down {down:.1f} s); load average before "
-        f"{a['load_before'][1]:.1f}, after {a['load_after'][1]:.1f} (5 min, 2 cores)"
+        f"{life}; load average before {a['load_before'][1]:.1f}, after {a['load_after'][1]:.1f} (5 min, 2 cores)"
     )
     print(f"{'click → visible answer':<22} {'source':<6} {'n':>4} {'p50 s':>6} {'p95 s':>6} {'max s':>6} {'missed':>6}")
     for row in summary["clicks"]:

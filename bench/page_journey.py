@@ -279,7 +279,7 @@ class BrowserJourney(Journey):
         train = self.page.locator("#train-btn").click
         await self.timed(["train", "first step"], first, train, before and before[1])
         await self.pause(1, 4)
-        await self.timed(["stop"], ["__t('#status').includes('Stopped')"], self.page.locator("#stop-btn").click)
+        await self.timed(["stop"], ["/Stopped|Done/.test(__t('#status'))"], self.page.locator("#stop-btn").click)
 
     async def train(self) -> None:
         await self.tab("train", "#train-btn")
@@ -337,7 +337,7 @@ class BrowserJourney(Journey):
         conditions = ["!__t('#status').includes('Welcome back')", "__step(__t('#status')) > arg"]
         await self.timed(["continue", "first step"], conditions, self.page.locator("#continue-btn").click, step)
         await self.pause(1, 3)
-        await self.timed(["stop"], ["__t('#status').includes('Stopped')"], self.page.locator("#stop-btn").click)
+        await self.timed(["stop"], ["/Stopped|Done/.test(__t('#status'))"], self.page.locator("#stop-btn").click)
 
     async def list_runs(self) -> list[int]:
         await self.page.locator("#tab-runs-button").click()

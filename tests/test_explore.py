@@ -22,6 +22,7 @@ from dgm_core.checkpoints import CheckpointError
 from dgm_core.data import load_dataset
 from dgm_core.evaluation import item_log_probs
 from dgm_core.models.registry import MODELS, build_model, models_for
+from dgm_core.presets import PRESETS, open_preset
 from dgm_core.runs import Run, RunSpec
 from dgm_core.scheduler import Scheduler
 from dgm_core.store import RunStore
@@ -405,3 +406,15 @@ def test_a_comparison_counts_as_one_job_against_a_browsers_limit():
     with pytest.raises(ValueError, match="3 of your runs or comparisons are training already"):
         page.check_room()
     comparison.stop()
+
+
+def test_the_same_weights_opened_in_many_browsers_are_scored_item_by_item_once(monkeypatch):
+    preset = PRESETS["likelihood-surprise"]
+    first, second = RunView(open_preset(preset, CPU)), RunView(open_preset(preset, CPU))
+    calls = []
+    monkeypatch.setattr(likelihood, "_score", lambda run: calls.append(run) or object())
+    likelihood._SCORED.clear()
+    assert likelihood.item_scores(first) is likelihood.item_scores(second) and len(calls) == 1
+    with torch.no_grad():
+        next(second.model.parameters()).add_(1.0)  # trained further: other weights, scored anew
+    assert likelihood.item_scores(second) is not likelihood.item_scores(first) and len(calls) == 2
