@@ -15,7 +15,7 @@ from dgm_core.data import dataset_names, is_known, load_dataset
 from dgm_core.data.user import content_hash
 from dgm_core.models.base import GenerativeModel
 from dgm_core.models.registry import MODELS, build_model, defaults_for, unsupported_reason
-from dgm_core.training import Keep, TrainConfig
+from dgm_core.train_config import Keep, TrainConfig
 
 MAX_SEED = 2**32 - 1
 MAX_PARAMETERS = 4_000_000  # beyond this a model's weights, optimizer moments and snapshots crowd a shared server

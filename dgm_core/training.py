@@ -23,7 +23,6 @@ import math
 import time
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field, replace
-from typing import Literal
 
 import torch
 from torch import Tensor
@@ -33,6 +32,7 @@ from dgm_core.evaluation import Scores, mmd
 from dgm_core.models.base import GenerativeModel
 from dgm_core.packing import pack, unpack
 from dgm_core.seeding import EVAL_SEED, RandomStream
+from dgm_core.train_config import TrainConfig
 
 MMD_ITEMS = 500  # samples and validation items in the two-sample test at each evaluation
 EVAL_SHARE, SAMPLE_SHARE = 19, 19  # evaluate after ≥ 19× its cost of training (≤ 1/20 of the time), sample ≤ 1/20
@@ -40,46 +40,6 @@ EARLY_EVAL_SHARE = 4  # while the step count doubles between evaluations: after 
 EVAL_ITEMS = {"points2d": 5000, "image": 500}  # held-out items per split scored during training, by kind of data
 TRACKED_ITEMS = 500  # test items for the extra bounds a model tracks (a VAE's IWAE, k = 64)
 EVAL_CHUNK_VALUES = 8192  # numbers (items × dimensions) scored between two events
-Keep = Literal["best", "final"]
-
-
-@dataclass
-class TrainConfig:
-    steps: int = 1000
-    lr: float = 1e-3
-    batch_size: int = 256
-    seed: int = 0
-    eval_every_s: float | None = 1.0  # evaluate by the trainer's busy clock (and at doubling step counts)…
-    eval_every_steps: int | None = None  # …or every so many steps (deterministic, for tests)
-    sample_every_s: float | None = 0.3  # fresh samples for display, by the busy clock
-    n_samples: int = 1000
-    max_eval_items: int | None = None  # held-out items per split; None: EVAL_ITEMS for the kind of data
-    lr_schedule: Literal["constant", "cosine"] = "constant"  # cosine: lr · ½(1 + cos π t), t = step / steps, restarting
-    keep: Keep = "best"  # the weights a run ends with: best on validation, or the final ones
-
-    def check(self) -> None:
-        """Raise ValueError with a readable message for settings that cannot train."""
-        if not 1 <= self.steps <= 1_000_000:
-            raise ValueError("Steps must be between 1 and 1,000,000.")
-        if not (0 < self.lr <= 1.0) or not math.isfinite(self.lr):
-            raise ValueError("The learning rate must be a number in (0, 1]; try 1e-3.")
-        if not 2 <= self.batch_size <= 65_536:
-            raise ValueError("The batch size must be between 2 and 65,536.")
-        if self.eval_every_steps is not None and self.eval_every_steps < 1:
-            raise ValueError("Evaluate every 1 or more steps (or set eval_every_steps to None).")
-        if self.n_samples < 1 or (self.max_eval_items is not None and self.max_eval_items < 2):
-            raise ValueError("Draw at least 1 sample and evaluate on at least 2 items.")
-        if self.lr_schedule not in ("constant", "cosine"):
-            raise ValueError("The learning-rate schedule must be 'constant' or 'cosine'.")
-        if self.keep not in ("best", "final"):
-            raise ValueError("Keep the 'best' weights (on validation) or the 'final' ones.")
-
-    def lr_factor(self, step: int) -> float:
-        """The learning rate after ``step`` steps as a fraction of ``lr``: 1 throughout, or a cosine from 1 down to 0
-        over ``steps`` steps that restarts when training continues past them (Loshchilov & Hutter, 2017)."""
-        if self.lr_schedule == "constant":
-            return 1.0
-        return 0.5 * (1 + math.cos(math.pi * (step % self.steps) / self.steps))
 
 
 @dataclass
