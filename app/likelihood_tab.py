@@ -156,7 +156,7 @@ def _run(session: Session, run_id: Any) -> RunView:
 def score_items(session: Session, run_id: Any) -> tuple[Any, Any, Any, Any]:
     run = _run(session, run_id)
     with run.run.lock:
-        scores = run.memo("item scores", lambda: likelihood.item_scores(run))
+        scores = likelihood.item_scores(run)  # cached by weights: the same run scored again answers at once
     histogram = _histogram(run, scores)
     table = gr.update(value=likelihood.ood_table(scores), visible=bool(scores.others))
     if run.data_spec.kind == "points2d":

@@ -8,10 +8,9 @@ from __future__ import annotations
 import math
 import threading
 import time
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import lru_cache
-from typing import Any, TypeVar
+from typing import Any
 
 import numpy as np
 import torch
@@ -26,7 +25,6 @@ from dgm_core.runs import Run, RunSpec
 from dgm_core.scheduler import Scheduler
 from dgm_core.store import KEEP_IN_MEMORY, RunStore
 
-T = TypeVar("T")
 SAMPLES_SHOWN = DISPLAY_SAMPLES  # samples drawn for display, per kind of data
 DATA_POINTS_SHOWN = 800
 DENSITY_GRID = 100
@@ -69,7 +67,6 @@ class RunView:
         self.arrows: tuple[np.ndarray, np.ndarray] | None = None  # samples and how the model moves each
         self._density_at, self._density_cost = -math.inf, 0.0
         self._density_step = -1
-        self._memo: dict[str, tuple[int, Any]] = {}  # what the page derived from the run, by the run's version
 
     # --- the run, as lists and titles name it ---------------------------------------------------------------------
     @property
@@ -115,15 +112,6 @@ class RunView:
         return self.bounds is not None and not self.has_density and self.capabilities.field
 
     # --- what to draw ---------------------------------------------------------------------------------------------
-    def memo(self, key: str, compute: Callable[[], T]) -> T:
-        """``compute()``, once per version of the run (``Run.version``): scoring unchanged weights again, as a
-        class clicking back and forth would, answers at once."""
-        version = self.run.version
-        known = self._memo.get(key)
-        if known is None or known[0] != version:
-            known = self._memo[key] = (version, compute())
-        return known[1]
-
     def samples(self) -> np.ndarray | None:
         """The run's latest display samples (as many as the page shows), or None before the first."""
         samples = self.run.samples
