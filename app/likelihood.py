@@ -6,7 +6,9 @@ from __future__ import annotations
 
 import hashlib
 import math
+import threading
 from collections import OrderedDict
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 
 import numpy as np
@@ -39,21 +41,43 @@ def bits(log_probs: torch.Tensor, dim: int) -> np.ndarray:
     return (-log_probs / (dim * math.log(2))).numpy()
 
 
-_SCORED: OrderedDict[tuple, ItemScores] = OrderedDict()  # by model, data and weights: most recent last
+_SCORED: OrderedDict[tuple, Future[ItemScores]] = OrderedDict()  # by model, data and weights: most recent last
 SCORED_KEPT = 32
+_SCORING = ThreadPoolExecutor(max_workers=2, thread_name_prefix="score-items")  # at most two at once, all pages
+_SCORED_LOCK = threading.Lock()
 
 
 def item_scores(run: RunView) -> ItemScores:
     """Score the test items (the first SCORED_ITEMS) and, for a model of the digits' format, each
     out-of-distribution set — once per set of weights in this process: a card a whole class opens (the same shipped
-    weights in forty browsers) is scored once."""
-    key = (run.spec.model, run.spec.dataset, _fingerprint(run.model.state_dict()))
-    if key not in _SCORED:
-        _SCORED[key] = _score(run)
-        while len(_SCORED) > SCORED_KEPT:
-            _SCORED.popitem(last=False)
-    _SCORED.move_to_end(key)
-    return _SCORED[key]
+    weights in forty browsers) is scored once, and a run chosen a moment before (``score_soon``) is ready or under
+    way. Call it without holding the run's lock (the scoring takes it)."""
+    return _scoring(run).result()
+
+
+def score_soon(run: RunView) -> None:
+    """Start scoring a run a user just chose, so that its Score click finds the answer ready: only a run that no
+    longer trains (its weights will not change meanwhile)."""
+    if not run.run.active:
+        _scoring(run)
+
+
+def _scoring(run: RunView) -> Future[ItemScores]:
+    with run.run.lock:
+        key = (run.spec.model, run.spec.dataset, _fingerprint(run.model.state_dict()))
+    with _SCORED_LOCK:
+        scoring = _SCORED.get(key)
+        if scoring is None or (scoring.done() and scoring.exception() is not None):  # a failure is tried again
+            scoring = _SCORED[key] = _SCORING.submit(_score_held, run)
+            while len(_SCORED) > SCORED_KEPT:
+                _SCORED.popitem(last=False)
+        _SCORED.move_to_end(key)
+    return scoring
+
+
+def _score_held(run: RunView) -> ItemScores:
+    with run.run.lock:  # the weights stay those fingerprinted (a Continue waits for the scores)
+        return _score(run)
 
 
 def _fingerprint(state: dict[str, torch.Tensor]) -> str:

@@ -73,6 +73,7 @@ def build_likelihood_tab(session: gr.State, tab: gr.Tab) -> tuple[gr.Dropdown, l
     score_btn.click(
         score_items, [session, run_id], [histogram, extremes_image, extremes_plot, ood_table], api_name="score_items"
     )
+    run_id.input(choose_run, [session, run_id], None, **quick)
     iwae_btn.click(draw_iwae, [session, run_id, k_max], iwae_plot, api_visibility="private")
     return run_id, [histogram, extremes_image, extremes_plot, ood_table]
 
@@ -83,7 +84,15 @@ def on_tab(session: Session, chosen: list | None, current: Any) -> tuple[Any, An
     ids = [rid for _, rid in choices]
     kept = [rid for rid in chosen or [] if rid in ids] or ids
     single = refresh_runs(session, current)
+    choose_run(session, single["value"])  # the run the picker shows is likely the one the user scores
     return gr.update(choices=choices, value=kept), single, curves_figure(session, kept, "training step")
+
+
+def choose_run(session: Session, run_id: Any) -> None:
+    """A run chosen for scoring item by item: its scores are computed while the user reaches for the button."""
+    run = session.find(run_id)
+    if _has_likelihood(run):
+        likelihood.score_soon(run)
 
 
 def _has_likelihood(run: RunView | None) -> bool:
@@ -155,8 +164,7 @@ def _run(session: Session, run_id: Any) -> RunView:
 
 def score_items(session: Session, run_id: Any) -> tuple[Any, Any, Any, Any]:
     run = _run(session, run_id)
-    with run.run.lock:
-        scores = likelihood.item_scores(run)  # cached by weights: the same run scored again answers at once
+    scores = likelihood.item_scores(run)  # cached by weights: the same run scored again answers at once
     histogram = _histogram(run, scores)
     table = gr.update(value=likelihood.ood_table(scores), visible=bool(scores.others))
     if run.data_spec.kind == "points2d":

@@ -188,22 +188,36 @@ class Run:
         return self._changes(progress)
 
     def _advance_in(self, worker: TrainingProcess, budget_s: float) -> Progress:
+        """One slice in ``worker``. The run's lock is not held while the worker trains, so that a Stop is answered
+        here at once (``stop``); a slice whose stretch ended meanwhile is void (its replica is being dropped)."""
         with self.lock:
             if not self.active:
                 return Progress()
             try:
-                if self._worker is None:
+                if self._worker is None:  # a new stretch: a new key, so that a late drop of the last one misses it
+                    self._key = next(_keys)
                     worker.call("start", self._key, self._shipment())
                     self._worker = worker
                 elif self._worker is not worker:
                     raise WorkerError("a run's stretch of training continues in the worker that began it")
-                report = worker.call("advance", self._key, budget_s, self.phase == "stopping")
-            except WorkerError as error:  # back to the evaluated weights it kept, if any
-                self._worker = None
-                self._end("failed", f"Training failed: {error}. {self.trainer.finish(stopped=True)}")
-                report = None
-            progress = Progress(done=True) if report is None else self._mirror(report)
+            except WorkerError as error:
+                return self._changes(self._fail(error))
+            key, stopping = self._key, self.phase == "stopping"
+        try:
+            report: SliceReport | WorkerError = worker.call("advance", key, budget_s, stopping)
+        except WorkerError as error:
+            report = error
+        with self.lock:
+            if self._worker is not worker or self._key != key:  # ended here while the worker trained
+                return Progress()
+            progress = self._fail(report) if isinstance(report, WorkerError) else self._mirror(report)
         return self._changes(progress)
+
+    def _fail(self, error: WorkerError) -> Progress:
+        """The worker failed: back to the evaluated weights the run kept, if any."""
+        self._worker = None
+        self._end("failed", f"Training failed: {error}. {self.trainer.finish(stopped=True)}")
+        return Progress(done=True)
 
     def _changes(self, progress: Progress) -> Progress:
         """After a slice: save when there is a state worth it (``on_change``), and wake whoever waits for news."""
@@ -292,26 +306,40 @@ class Run:
             return self._resume if self._resume is not None else self.trainer.state()
 
     def stop(self) -> None:
-        """Ask a training run to stop: the next ``advance`` halts it and keeps the chosen evaluated weights (phase
-        "stopping" until then; ``dgm_core.training``)."""
+        """Ask a training run to stop, keeping the chosen evaluated weights. A run trained in a worker process whose
+        weights to keep were evaluated already (``Trainer.stops_at_once``) ends here at once: this run holds those
+        weights and their scores (``_mirror``), and the replica is let go. Otherwise the next ``advance`` halts it
+        (phase "stopping" until then; ``dgm_core.training``)."""
+        ended = False
         with self.lock:
-            if self.phase == "training":
+            if self.phase == "training" and self._worker is not None and self.trainer.stops_at_once:
+                self._let_replica_go()
+                self._end("stopped", self.trainer.finish(stopped=True))
+                ended = True
+            elif self.phase == "training":
                 self.trainer.request_stop()
                 self.phase = "stopping"
+        if ended and self.on_change is not None:
+            self.on_change(self, True)
         self._announce()
 
     def abandon(self, phase: Phase = "stopped") -> None:
         """End at once, without scoring the current weights (nobody will advance the run again): keep the evaluated
         weights chosen so far."""
         with self.lock:
-            if self._worker is not None:
-                self._worker.call("drop", self._key)
-                self._worker = None
+            self._let_replica_go()
             if self.active:
                 self._end(phase, self.trainer.finish(stopped=True))
                 if self.on_change is not None:
                     self.on_change(self, True)
         self._announce()
+
+    def _let_replica_go(self) -> None:
+        """The worker drops this stretch's replica when it is next free (its slice now, if any, is void): nobody
+        waits for it."""
+        if self._worker is not None:
+            worker, key, self._worker = self._worker, self._key, None
+            threading.Thread(target=worker.call, args=("drop", key), daemon=True).start()
 
     def rescore(self, known: Mapping[int, Scores] | None = None) -> dict[int, Scores]:
         """Score the kept weights again here (``Trainer.rescore``; ``known``: this process's own earlier scores of

@@ -150,8 +150,7 @@ class Trainer:
             yield event
         if not self._stop_requested:
             return
-        unscored = not (self.history and self.history[-1].step == self.step)
-        if unscored and (not self.history or config.eval_every_s is None):
+        if not self.stops_at_once:
             scores = yield from self._evaluation_events()  # nothing evaluated yet (or a step schedule): score now
             yield self._event({}, 0.0, scores=scores, message=self.finish(stopped=True), done=True, stopped=True)
         else:  # keep among the weights the clock's schedule evaluated: Stop answers at once
@@ -165,6 +164,13 @@ class Trainer:
             return self.config.lr_factor(step)
         start, seconds = self._budget
         return 0.5 * (1 + math.cos(math.pi * min(1.0, (self.elapsed_s - start) / seconds)))
+
+    @property
+    def stops_at_once(self) -> bool:
+        """Whether a stop now keeps weights evaluated already: yes, unless the current weights are unscored and
+        nothing was evaluated yet or evaluations follow a step schedule (then a stop scores them first)."""
+        unscored = not (self.history and self.history[-1].step == self.step)
+        return not (unscored and (not self.history or self.config.eval_every_s is None))
 
     def request_stop(self) -> None:
         """End the running ``run`` at its next event, keeping evaluated weights (``finish``; see the module)."""

@@ -128,11 +128,9 @@ def test_stop_keeps_the_best_weights_and_ends_the_stream(client: Client) -> None
     for output in job:
         if step_of(output)[0] >= 30:
             break
-    stopping = client.submit(api_name="/stop").result()
-    assert "Stopping" in stopping, stopping
-    started = time.perf_counter()
+    answer = client.submit(api_name="/stop").result()  # evaluated weights exist (the first step's): ends at once
+    assert "**Stopped**" in answer and "Kept the weights of step" in answer, answer
     final = job.result(timeout=10)
-    assert time.perf_counter() - started < 2
     assert "Stopped at step" in final and "Kept the weights of step" in final and step_of(final)[0] < 5000, final
 
 

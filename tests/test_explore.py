@@ -4,6 +4,7 @@ checkpoint upload."""
 from __future__ import annotations
 
 import json
+import threading
 import zipfile
 from pathlib import Path
 
@@ -12,7 +13,7 @@ import numpy as np
 import pytest
 import torch
 
-from app import compare, compare_tab, explorer, figures, inpaint, latent_tab, likelihood
+from app import compare, compare_tab, explorer, figures, inpaint, latent_tab, likelihood, likelihood_tab
 from app.compare import ENDED, Comparison, default_models
 from app.explorer import LatentState
 from app.runs_tab import export, upload_run
@@ -418,3 +419,18 @@ def test_the_same_weights_opened_in_many_browsers_are_scored_item_by_item_once(m
     with torch.no_grad():
         next(second.model.parameters()).add_(1.0)  # trained further: other weights, scored anew
     assert likelihood.item_scores(second) is not likelihood.item_scores(first) and len(calls) == 2
+
+
+def test_a_run_chosen_on_the_likelihood_tab_is_scored_before_its_score_click(monkeypatch):
+    session = Session()
+    run = trained(session, "moons", "MADE", 2)
+    scored = threading.Event()
+    real_score = likelihood._score
+    monkeypatch.setattr(likelihood, "_score", lambda view: scored.set() or real_score(view))
+    likelihood._SCORED.clear()
+    likelihood_tab.on_tab(session, None, run.id)  # the tab shows the run in its picker
+    assert scored.wait(timeout=60)  # scoring began with no click
+    calls = []
+    monkeypatch.setattr(likelihood, "_score", lambda view: calls.append(view))
+    histogram, *_ = likelihood_tab.score_items(session, run.id)
+    assert calls == [] and histogram is not None  # the click found the scores made for the choice

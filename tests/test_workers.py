@@ -60,18 +60,43 @@ def test_a_run_trained_in_a_worker_equals_the_same_run_trained_here(worker, mode
     assert all(torch.equal(a, b) for a, b in zip(_weights(here), _weights(there), strict=True))
 
 
-def test_stop_in_a_worker_halts_at_once_and_keeps_weights_it_evaluated(worker):
+def test_stop_in_a_worker_ends_the_run_here_at_once_with_weights_it_evaluated(worker):
     run = Run(RunSpec.defaults("RealNVP", "moons", steps=1_000_000))
+    run.start()
+    while not run.history:
+        run.advance(0.05, worker)
+    run.stop()  # no slice needed: the server's run holds the evaluated weights and their scores
+    assert run.phase == "stopped" and not run.active
+    assert run.kept is not None and run.kept.step in [scores.step for scores in run.history]
+    assert f"Stopped at step {run.step}. Kept the weights of step {run.kept.step}" in run.message
+    assert run.samples is not None and len(run.samples) == run.data.spec.display_samples
+    assert all(torch.equal(a, b) for a, b in zip(_weights(run), run.kept.state.values(), strict=True))
+
+
+def test_stop_does_not_wait_for_the_workers_slice_and_that_slice_changes_nothing(worker):
+    run = Run(RunSpec.defaults("RealNVP", "moons", steps=1_000_000))
+    run.start()
+    while not run.history:
+        run.advance(0.05, worker)
+    long_slice = threading.Thread(target=run.advance, args=(3.0, worker))
+    long_slice.start()
+    time.sleep(0.5)
+    run.stop()
+    assert long_slice.is_alive() and run.phase == "stopped"  # answered while the worker still trains
+    step, message = run.step, run.message
+    long_slice.join()
+    assert (run.phase, run.step, run.message) == ("stopped", step, message)  # the slice's report was void
+
+
+def test_stop_before_anything_was_evaluated_scores_the_weights_in_the_workers_next_slice(worker):
+    run = Run(RunSpec.defaults("RealNVP", "moons", steps=1_000_000), **DETERMINISTIC)
     run.start()
     while run.step < 30:
         run.advance(0.05, worker)
     run.stop()
     assert run.phase == "stopping"
-    run.advance(0.05, worker)  # one slice: the replica stops at its next event and keeps its chosen weights
-    assert run.phase == "stopped" and not run.active
-    assert run.kept is not None and run.kept.step in [scores.step for scores in run.history]
-    assert f"Stopped at step {run.step}. Kept the weights of step {run.kept.step}" in run.message
-    assert run.samples is not None and len(run.samples) == run.data.spec.display_samples
+    run.advance(0.05, worker)  # one slice: the replica scores its weights and stops
+    assert run.phase == "stopped" and run.kept is not None and run.kept.step == run.step
 
 
 def test_a_run_on_your_own_data_trains_in_a_worker_that_never_saw_that_data(worker):
