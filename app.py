@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from app.session import Backend
+    from app.page.session import Backend
 
 STARTED = time.perf_counter()
 
@@ -31,8 +31,8 @@ def say(what: str) -> None:
 
 
 def parse_args() -> argparse.Namespace:
-    from dgm_core.device import pick_device
-    from dgm_core.store import default_root
+    from dgm_core.learn.device import pick_device
+    from dgm_core.runs.store import default_root
 
     parser = argparse.ArgumentParser(description="DGM Playground: train deep generative models in the browser.")
     parser.add_argument("--port", type=int, default=int(os.environ.get("GRADIO_SERVER_PORT", 7860)))
@@ -52,15 +52,15 @@ def parse_args() -> argparse.Namespace:
 
 
 def main() -> None:
-    from dgm_core.memory import limit_arenas
+    from dgm_core.serve.memory import limit_arenas
 
-    limit_arenas()  # before any thread starts: see dgm_core.memory
+    limit_arenas()  # before any thread starts: see dgm_core.serve.memory
     say("DGM Playground: loading torch and Gradio …")
     from app.layout import build, launch_options
-    from app.session import Backend, single_thread
-    from dgm_core.memory import release_memory
-    from dgm_core.scheduler import Scheduler
-    from dgm_core.store import RunStore
+    from app.page.session import Backend, single_thread
+    from dgm_core.runs.store import RunStore
+    from dgm_core.serve.memory import release_memory
+    from dgm_core.serve.scheduler import Scheduler
 
     args = parse_args()
     single_thread()
@@ -100,10 +100,10 @@ def shut_down(backend: Backend) -> None:
 def warm_up(backend: Backend) -> None:
     """One-time costs behind the served page: the first run's (torch's optimizers, the default data), then Lecture
     1's shared runs and the gallery's."""
-    from app.gallery import warm_up as score_gallery_runs
-    from app.lecture_tab import warm_up as open_lecture_runs
-    from app.train_tab import warm_up as build_a_first_run
-    from dgm_core.memory import freeze_startup_objects
+    from app.tabs.gallery import warm_up as score_gallery_runs
+    from app.tabs.lecture import warm_up as open_lecture_runs
+    from app.tabs.train import warm_up as build_a_first_run
+    from dgm_core.serve.memory import freeze_startup_objects
 
     build_a_first_run(backend)
     say("warm: a first run was built (the first click trains at once)")

@@ -12,26 +12,26 @@ from typing import Any
 import gradio as gr
 from starlette.middleware import Middleware
 
-from app import image_cache, views
-from app.compare_tab import build_compare_tab
-from app.gallery import Views, build_gallery
-from app.how_conditionals import build_how_conditionals
-from app.how_diffusion import build_how_diffusion
-from app.how_energy import build_how_energy
-from app.how_it_works import build_how_it_works
-from app.how_pixels import build_how_pixels
-from app.how_players import build_how_players
-from app.how_posteriors import build_how_posteriors
-from app.latent_tab import build_latent_tab
-from app.lecture_tab import build_lecture_tab
-from app.likelihood_tab import build_likelihood_tab
-from app.reconnect import WATCH_SERVER, AliveRoute
-from app.runs_tab import build_runs_tab
-from app.session import Backend, Session
-from app.streaming import TrainOutputs, status
-from app.train_tab import build_train_tab, fill_form, watch_figures
-from app.uploads import UploadGuard
-from dgm_core.store import TOKEN
+from app.how.conditionals import build_how_conditionals
+from app.how.diffusion import build_how_diffusion
+from app.how.energy import build_how_energy
+from app.how.flow_layers import build_how_it_works
+from app.how.pixels import build_how_pixels
+from app.how.players import build_how_players
+from app.how.posteriors import build_how_posteriors
+from app.page import image_cache, views
+from app.page.reconnect import WATCH_SERVER, AliveRoute
+from app.page.session import Backend, Session
+from app.page.streaming import TrainOutputs, status
+from app.page.uploads import UploadGuard
+from app.tabs.compare import build_compare_tab
+from app.tabs.gallery import Views, build_gallery
+from app.tabs.latent import build_latent_tab
+from app.tabs.lecture import build_lecture_tab
+from app.tabs.likelihood import build_likelihood_tab
+from app.tabs.runs import build_runs_tab
+from app.tabs.train import build_train_tab, fill_form, watch_figures
+from dgm_core.runs.store import TOKEN
 
 STYLE = Path(__file__).resolve().parent.parent / "assets" / "style.css"
 
@@ -150,7 +150,7 @@ def build(backend: Backend) -> gr.Blocks:
         demo.unload(leave)
     backend.pages.forget_state = partial(forget_state, demo)
     # Quick events (a tab, a picker, a slider, a view) run for every page at once: an event that names no limit gets
-    # none, not Gradio's default of one at a time across the whole server. Streams name theirs (app.streaming).
+    # none, not Gradio's default of one at a time across the whole server. Streams name theirs (app.page.streaming).
     demo.queue(default_concurrency_limit=None)
     return demo
 
@@ -233,7 +233,7 @@ MAX_STREAMS = 1000  # Gradio's queue runs at most this many events at once; each
 
 def launch_options() -> dict[str, Any]:
     """Keyword arguments for ``demo.launch``: theme, style sheet, upload caps (per file, and per client with
-    unclaimed uploads swept: ``app.uploads``), threads for many streaming pages, and no per-browser run history
+    unclaimed uploads swept: ``app.page.uploads``), threads for many streaming pages, and no per-browser run history
     (each streamed figure would be stored)."""
     return {
         "theme": gr.themes.Soft(primary_hue="blue", neutral_hue="slate"),
@@ -241,6 +241,6 @@ def launch_options() -> dict[str, Any]:
         "run_history": False,
         "max_file_size": MAX_UPLOAD,
         "max_threads": MAX_STREAMS,
-        # no client can fill the disk with uploads; pages learn when their server restarted (app.reconnect)
+        # no client can fill the disk with uploads; pages learn when their server restarted (app.page.reconnect)
         "app_kwargs": {"middleware": [Middleware(UploadGuard), Middleware(AliveRoute)]},
     }

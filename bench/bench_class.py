@@ -58,8 +58,10 @@ from bench.page_journey import TRAINING, BrowserJourney, Gate, Recorder
 from bench.queue_client import AppConfig
 from bench.server import Server
 
-ARGS = ["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--disable-background-networking",
-        "--disable-component-update", "--no-first-run", "--disable-sync"]  # fmt: skip
+ARGS = (
+    "--no-sandbox --disable-gpu --disable-dev-shm-usage --disable-background-networking --disable-component-update "
+    "--no-first-run --disable-sync"
+).split()
 OUTPUT = Path(__file__).resolve().parent / "output" / "bench_class.json"
 RSS_EVERY_S = 30.0
 MISSED_SHOWN = 12
@@ -197,8 +199,9 @@ async def soak(args, chromium, http, config, url, rec, until, workdir) -> list[a
     async def page(seat: int, n: int, leave_at: float) -> None:
         context = await chromium.new_context(viewport={"width": 1400, "height": 1000})
         try:
-            await BrowserJourney(context, config, f"page{seat}-{n}", url, rec, gate, rng.randrange(10**6),
-                                 workdir).run(leave_at)  # fmt: skip
+            await BrowserJourney(context, config, f"page{seat}-{n}", url, rec, gate, rng.randrange(10**6), workdir).run(
+                leave_at
+            )
         except Exception as error:  # noted; the seat goes on
             rec.missed["page", f"journey ended: {type(error).__name__}: {error}"[:120]] += 1
         finally:
@@ -235,8 +238,15 @@ def summarise(args, rec: Recorder, rss: list, lives: Lives, config: AppConfig) -
     clicks = []
     for (source, kind), values in sorted(rec.clicks.items(), key=lambda item: (item[0][1], item[0][0])):
         missed = rec.missed.get((source, kind), 0)
-        row = {"kind": kind, "source": source, "count": len(values), "missed": missed,
-               "p50_s": quantile(values, 0.5), "p95_s": quantile(values, 0.95), "max_s": max(values)}  # fmt: skip
+        row = {
+            "kind": kind,
+            "source": source,
+            "count": len(values),
+            "missed": missed,
+            "p50_s": quantile(values, 0.5),
+            "p95_s": quantile(values, 0.95),
+            "max_s": max(values),
+        }
         if kind not in TRAINING and "reload" not in kind and kind != "open":
             row["target"] = f"p95 ≤ {CLICK_TARGET_S:g} s"
             row["met"] = row["p95_s"] <= CLICK_TARGET_S and missed == 0
@@ -262,20 +272,20 @@ def summarise(args, rec: Recorder, rss: list, lives: Lives, config: AppConfig) -
             "missed": sum(n for (_, k), n in rec.missed.items() if k == "first step"),
         }
         if firsts
-        else None,  # fmt: skip
+        else None,
         "console_errors": {
             "count": len(rec.console),
             "outside_restart": len(outside),
             "distinct": [{"message": m, "step": s, "count": n} for (m, s), n in distinct.most_common()],
             "all": rec.console,
-        },  # fmt: skip
+        },
         "restart": {
             "server_down_s": lives.down_s,
             "runs_listed_before": listed,
             "lost": sum(len(v) for v in lost.values()),
             "lost_by_browser": lost,
             "runs": rec.runs,
-        },  # fmt: skip
+        },
         "rss_mb": [{"life": lf, "minute": round(total, 2), "mb": round(mb, 1)} for lf, _, total, mb in rss],
         "rss_slope_mb_per_min": slope(rss),
         "events_by_activity": events,
@@ -296,8 +306,10 @@ def report(summary: dict) -> None:
     print(f"{'click → visible answer':<22} {'source':<6} {'n':>4} {'p50 s':>6} {'p95 s':>6} {'max s':>6} {'missed':>6}")
     for row in summary["clicks"]:
         verdict = f"  {mark(row['met'])} {row['target']}" if "target" in row else ""
-        print(f"{row['kind']:<22} {row['source']:<6} {row['count']:>4} {row['p50_s']:>6.2f} {row['p95_s']:>6.2f} "
-              f"{row['max_s']:>6.2f} {row['missed']:>6}{verdict}")  # fmt: skip
+        print(
+            f"{row['kind']:<22} {row['source']:<6} {row['count']:>4} {row['p50_s']:>6.2f} {row['p95_s']:>6.2f} "
+            f"{row['max_s']:>6.2f} {row['missed']:>6}{verdict}"
+        )
     for what, n in summary["other_failures"].items():
         print(f"  failed: {what} ×{n}")
     for item in summary["missed"][:MISSED_SHOWN]:
@@ -313,16 +325,20 @@ def report(summary: dict) -> None:
             f"{mark(ok)} ≤ {FIRST_STEP_TARGET_S:g} s"
         )
     errors = summary["console_errors"]
-    print(f"console errors on the pages: {errors['count']}; {errors['outside_restart']} while the server is up and "
-          f"the page not unloading  {mark(errors['outside_restart'] == 0)} 0")  # fmt: skip
+    print(
+        f"console errors on the pages: {errors['count']}; {errors['outside_restart']} while the server is up and "
+        f"the page not unloading  {mark(errors['outside_restart'] == 0)} 0"
+    )
     for item in errors["distinct"]:
         print(f"  ×{item['count']} during {item['step']!r}: {item['message']}")
     if a["soak"]:
         report_soak(summary["rss_mb"])
         return
     restart_ = summary["restart"]
-    print(f"runs lost across the restart: {restart_['lost']} of {restart_['runs_listed_before']} listed  "
-          f"{mark(restart_['lost'] == 0)} 0")  # fmt: skip
+    print(
+        f"runs lost across the restart: {restart_['lost']} of {restart_['runs_listed_before']} listed  "
+        f"{mark(restart_['lost'] == 0)} 0"
+    )
     for name, ids in restart_["lost_by_browser"].items():
         if ids:
             print(f"  {name}: lost runs {ids}")
@@ -343,8 +359,10 @@ def report_soak(rss: list[dict]) -> None:
     five = min(rss, key=lambda row: abs(row["minute"] - 5))
     end = rss[-1]
     ratio = end["mb"] / five["mb"]
-    print(f"  minute {five['minute']:.1f}: {five['mb']:.0f} MB; minute {end['minute']:.1f}: {end['mb']:.0f} MB; "
-          f"ratio {ratio:.3f}  {mark(abs(ratio - 1) <= 0.10)} within 10 %")  # fmt: skip
+    print(
+        f"  minute {five['minute']:.1f}: {five['mb']:.0f} MB; minute {end['minute']:.1f}: {end['mb']:.0f} MB; "
+        f"ratio {ratio:.3f}  {mark(abs(ratio - 1) <= 0.10)} within 10 %"
+    )
 
 
 # --- after a comparison, a burst of Train clicks ----------------------------------------------------------------------
@@ -353,8 +371,8 @@ def report_soak(rss: list[dict]) -> None:
 def compare_first(args: argparse.Namespace) -> dict:
     from gradio_client import Client
 
-    from app.compare import default_models
     from bench.bench_load import crowd
+    from dgm_core.serve.comparison import default_models
 
     args.load_before = os.getloadavg()
     with Server() as server:
@@ -371,20 +389,29 @@ def compare_first(args: argparse.Namespace) -> dict:
         for student in students:
             student.leave()
     seen = sorted(f for f in firsts if f is not None)
-    return {"args": vars(args), "compare_s": compared_s, "first_step_s": firsts,
-            "sessions_without_step": firsts.count(None), "seen": seen}  # fmt: skip
+    return {
+        "args": vars(args),
+        "compare_s": compared_s,
+        "first_step_s": firsts,
+        "sessions_without_step": firsts.count(None),
+        "seen": seen,
+    }
 
 
 def report_burst(result: dict) -> None:
     a, seen = result["args"], result["seen"]
     print(f"load average before: {a['load_before'][1]:.1f} (5 min, 2 cores)")
-    print(f"a comparison of the default models on moons, 50 steps each: {result['compare_s']:.1f} s; then "
-          f"{a['burst']} sessions press Train at once (RealNVP on moons):")  # fmt: skip
+    print(
+        f"a comparison of the default models on moons, 50 steps each: {result['compare_s']:.1f} s; then "
+        f"{a['burst']} sessions press Train at once (RealNVP on moons):"
+    )
     every = sorted(result["first_step_s"], key=lambda f: 1e9 if f is None else f)
     print("  first step, every session (s): " + " ".join("—" if f is None else f"{f:.2f}" for f in every))
     if seen:
-        print(f"  median {statistics.median(seen):.2f} s, p95 {quantile(seen, 0.95):.2f} s, max {max(seen):.2f} s; "
-              f"no step within {a['window']:g} s: {result['sessions_without_step']}")  # fmt: skip
+        print(
+            f"  median {statistics.median(seen):.2f} s, p95 {quantile(seen, 0.95):.2f} s, max {max(seen):.2f} s; "
+            f"no step within {a['window']:g} s: {result['sessions_without_step']}"
+        )
     ok = not result["sessions_without_step"] and seen and max(seen) <= FIRST_STEP_TARGET_S
     print(f"  {mark(bool(ok))} every first step ≤ {FIRST_STEP_TARGET_S:g} s")
 

@@ -2,7 +2,7 @@
 
     python -m bench.bench_compare [--data moons digits] [--models MADE RealNVP VAE GAN] [--seconds 20]
 
-Runs exactly what the tab runs (``app.compare.Comparison``: its models side by side, a slice each in turn), in one
+Runs exactly what the tab runs (``serve.comparison.Comparison``: its models side by side, a slice each in turn), in one
 thread, and prints its table as Markdown. ``bench_compare_live`` times the tab's live path through the scheduler.
 """
 
@@ -12,7 +12,8 @@ import argparse
 
 import torch
 
-from app.compare import COLUMNS, KERNEL_NOTE, Comparison
+from app.tabs.compare_table import COLUMNS, KERNEL_NOTE, rows
+from dgm_core.serve.comparison import Comparison
 
 FOUR_FAMILIES = ["MADE", "RealNVP", "VAE", "GAN"]
 
@@ -31,7 +32,7 @@ def main() -> None:
         print(f"\n### {dataset}: {args.seconds:g} s of training per model, side by side on one thread\n")
         print("| " + " | ".join(COLUMNS) + " |")
         print("|" + "---|" * len(COLUMNS))
-        for row in comparison.rows():
+        for row in rows(comparison):
             print("| " + " | ".join(str(value) for value in row) + " |")
     print(f"\n{KERNEL_NOTE}")
 

@@ -22,9 +22,10 @@ import time
 
 import torch
 
-from app.compare import TRAINING, Comparison, default_models
-from dgm_core.runs import Run, RunSpec
-from dgm_core.scheduler import FIRST_SLICE_S, Scheduler
+from dgm_core.runs.run import Run
+from dgm_core.runs.spec import RunSpec
+from dgm_core.serve.comparison import TRAINING, Comparison, default_models
+from dgm_core.serve.scheduler import FIRST_SLICE_S, Scheduler
 
 LOOK_S = 0.005  # how often the bench looks at the comparison
 

@@ -31,9 +31,10 @@ import time
 import torch
 
 from dgm_core.data import load_dataset
-from dgm_core.evaluation import Scores, baseline_nll, bits_per_dim
+from dgm_core.learn.evaluation import Scores, baseline_nll, bits_per_dim
+from dgm_core.learn.train_config import TrainConfig
+from dgm_core.learn.training import Trainer
 from dgm_core.models.registry import MODELS, TrainingDefaults, build_model, defaults_for, supports
-from dgm_core.training import TrainConfig, Trainer
 
 DATA = ["moons", "8gaussians", "digits", "shapes"]
 EARLY = 0.6  # a best step before this fraction of the run is an early best
@@ -134,8 +135,13 @@ def main() -> None:
     for name in args.models:
         if name not in MODELS:
             parser.error(f"unknown model {name!r}; choose from: {', '.join(MODELS)}")
-    given = {"steps": args.steps, "lr": args.lr, "batch_size": args.batch_size, "hidden": args.hidden,
-             "schedule": args.schedule}  # fmt: skip
+    given = {
+        "steps": args.steps,
+        "lr": args.lr,
+        "batch_size": args.batch_size,
+        "hidden": args.hidden,
+        "schedule": args.schedule,
+    }
     overrides = {key: value for key, value in given.items() if value is not None}
     torch.set_num_threads(args.threads)
     print(f"torch {torch.__version__}, {args.threads} thread(s); evaluation every 5 % of the run; weights kept: best")

@@ -57,8 +57,9 @@ class Student:
         d = defaults_for(model, load_dataset(dataset).spec)
         go.wait()
         clicked = time.perf_counter()
-        job = self.client.submit(dataset, model, 1_000_000, d.lr, d.batch_size, d.hidden, 0, 1.0, "best", "constant",
-                                 0, api_name="/train")  # fmt: skip
+        job = self.client.submit(
+            dataset, model, 1_000_000, d.lr, d.batch_size, d.hidden, 0, 1.0, "best", "constant", 0, api_name="/train"
+        )
         seen = 0
         while time.perf_counter() < until and not job.done():
             time.sleep(LOOK_S)  # not ``for output in job``: gradio_client's iterator polls every millisecond,
@@ -119,8 +120,10 @@ def main() -> None:
         window = (alone.samples[0][0] + 3, alone.samples[0][0] + 3 + args.seconds)
         solo = alone.rate(*window)
         alone.leave()
-        print(f"{args.model} on {args.data}; {args.processes} app process(es) with "
-              f"{workers or 'one per core'} training process(es) each; RSS before {before:.0f} MB")  # fmt: skip
+        print(
+            f"{args.model} on {args.data}; {args.processes} app process(es) with "
+            f"{workers or 'one per core'} training process(es) each; RSS before {before:.0f} MB"
+        )
         print(f"one session alone: {solo:.1f} steps/s")
         students = crowd(urls, args.sessions, args.seconds, args.data, args.model)
         start = max(s.samples[0][0] for s in students if s.samples)

@@ -14,13 +14,13 @@ import time
 
 import torch
 
-from app.gallery import LECTURE_VIEWS, open_in
-from app.latent_tab import LatentState, on_run
-from app.lecture_tab import warm_up
-from app.session import Backend, Session
-from app.streaming import FIGURES, _draw
-from dgm_core.presets import PRESETS
-from dgm_core.scheduler import Scheduler
+from app.page.session import Backend, Session
+from app.page.streaming import FIGURES, _draw
+from app.tabs.gallery import LECTURE_VIEWS, open_in
+from app.tabs.latent import LatentState, on_run
+from app.tabs.lecture import warm_up
+from dgm_core.lecture.presets import PRESETS
+from dgm_core.serve.scheduler import Scheduler
 
 TARGET_S = 3.0
 
@@ -61,8 +61,10 @@ def main() -> None:
         drawn = time.perf_counter()
         total = drawn - started
         worst = max(worst, total)
-        print(f"{preset.key:<28}{preset.model:>10} {preset.dataset:<11}{preset.view:<11}"
-              f"{loaded - started:>7.2f}{drawn - loaded:>7.2f}{total:>8.2f}")  # fmt: skip
+        print(
+            f"{preset.key:<28}{preset.model:>10} {preset.dataset:<11}{preset.view:<11}"
+            f"{loaded - started:>7.2f}{drawn - loaded:>7.2f}{total:>8.2f}"
+        )
     print(f"slowest preset: {worst:.2f} s  [{'met' if worst < TARGET_S else 'MISSED'}] every preset opens in < 3 s")
 
 

@@ -17,9 +17,10 @@ import time
 
 import torch
 
-from dgm_core.evaluation import mmd_test
+from dgm_core.learn.evaluation import mmd_test
 from dgm_core.models.registry import MODELS
-from dgm_core.runs import Run, RunSpec
+from dgm_core.runs.run import Run
+from dgm_core.runs.spec import RunSpec
 
 N = 500
 
@@ -52,8 +53,11 @@ def main() -> None:
             started = time.perf_counter()
             steps, distance, p = recognisable(model, data, args.seconds, **changes)
             verdict = "indistinguishable" if p >= 0.05 else "told apart"
-            print(f"{data:<12}{model:<15}{MODELS[model].family:<15}{steps:>7}{distance:>10.5f}{p:>7.3f}  {verdict}"
-                  f"  ({time.perf_counter() - started:.0f} s wall)", flush=True)  # fmt: skip
+            print(
+                f"{data:<12}{model:<15}{MODELS[model].family:<15}{steps:>7}{distance:>10.5f}{p:>7.3f}  {verdict}"
+                f"  ({time.perf_counter() - started:.0f} s wall)",
+                flush=True,
+            )
 
 
 if __name__ == "__main__":

@@ -39,8 +39,9 @@ def main() -> None:
     try:
         with sync_playwright() as playwright:
             chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-            pages = [chromium.new_context(viewport={"width": 1400, "height": 1000}).new_page()
-                     for _ in range(args.browsers)]  # fmt: skip
+            pages = [
+                chromium.new_context(viewport={"width": 1400, "height": 1000}).new_page() for _ in range(args.browsers)
+            ]
             for page in pages:
                 open_page(page, server.url)
                 pick_model(page, "moons", "RealNVP")
@@ -58,8 +59,10 @@ def main() -> None:
                 restored, _ = reading(page)
                 back += "Interrupted" in status and restored > 0
                 lost.append((step - restored) / rate if rate else float("inf"))
-                print(f"  browser {len(lost)}: step {step} before the kill, {restored} restored "
-                      f"({lost[-1]:.1f} s of training lost); {status.splitlines()[0]}")  # fmt: skip
+                print(
+                    f"  browser {len(lost)}: step {step} before the kill, {restored} restored "
+                    f"({lost[-1]:.1f} s of training lost); {status.splitlines()[0]}"
+                )
             chromium.close()
     finally:
         server.stop()

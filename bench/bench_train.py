@@ -17,9 +17,10 @@ import time
 import torch
 
 from dgm_core.data import load_dataset, toy2d
-from dgm_core.evaluation import baseline_nll, bits_per_dim
+from dgm_core.learn.evaluation import baseline_nll, bits_per_dim
 from dgm_core.models.registry import MODELS, supports
-from dgm_core.runs import Run, RunSpec
+from dgm_core.runs.run import Run
+from dgm_core.runs.spec import RunSpec
 
 
 def bench(model_name: str, data_name: str, seconds: float) -> dict:

@@ -25,8 +25,9 @@ import numpy as np
 import torch
 
 from dgm_core.data import load_dataset, toy2d
-from dgm_core.evaluation import mean_log_prob
-from dgm_core.runs import Run, RunSpec
+from dgm_core.learn.evaluation import mean_log_prob
+from dgm_core.runs.run import Run
+from dgm_core.runs.spec import RunSpec
 
 FRESH = 50_000
 GAP_TARGETS = {10.0: 0.03, 60.0: 0.02}
@@ -88,8 +89,10 @@ def main() -> None:
     args = parser.parse_args()
     torch.set_num_threads(1)
     print(f"{args.model}, the Train tab's path, {args.schedule} schedule, one thread; fresh test set of {FRESH:,}")
-    print(f"{'data':<13}{'budget':>7}{'steps':>7}{'path /s':>9}{'bare /s':>9}{'ratio':>7}{'fresh NLL':>11}"
-          f"{'entropy':>9}{'gap':>8}{'zuko gap' if args.zuko else '':>9}  verdict")  # fmt: skip
+    print(
+        f"{'data':<13}{'budget':>7}{'steps':>7}{'path /s':>9}{'bare /s':>9}{'ratio':>7}{'fresh NLL':>11}"
+        f"{'entropy':>9}{'gap':>8}{'zuko gap' if args.zuko else '':>9}  verdict"
+    )
     ratios = []
     for data in args.data:
         for seconds in args.seconds:
@@ -100,8 +103,11 @@ def main() -> None:
             verdict = "" if target is None else f"[{'met' if nll - entropy <= target else 'MISSED'}] ≤ {target}"
             ratios.append(rate / bare)
             theirs = f"{zuko_fresh_nll(args.model, data, seconds, args.schedule) - entropy:>+9.3f}" if args.zuko else ""
-            print(f"{data:<13}{seconds:>6.0f}s{run.step:>7}{rate:>9.1f}{bare:>9.1f}{rate / bare:>7.2f}{nll:>11.3f}"
-                  f"{entropy:>9.3f}{nll - entropy:>+8.3f}{theirs}  {verdict}", flush=True)  # fmt: skip
+            print(
+                f"{data:<13}{seconds:>6.0f}s{run.step:>7}{rate:>9.1f}{bare:>9.1f}{rate / bare:>7.2f}{nll:>11.3f}"
+                f"{entropy:>9.3f}{nll - entropy:>+8.3f}{theirs}  {verdict}",
+                flush=True,
+            )
     worst = min(ratios)
     verdict = "met" if worst >= THROUGHPUT_TARGET else "MISSED"
     print(f"slowest path/bare ratio {worst:.2f}  [{verdict}] ≥ {THROUGHPUT_TARGET} (evaluation and sampling included)")

@@ -90,8 +90,10 @@ def hostile_files(folder: Path) -> dict[str, Path]:
     with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
         archive.writestr("zeros.png", b"\0" * 300_000_000)  # a 300 MB member in a ~300 kB zip
     write("zip-bomb.zip", buffer.getvalue())
-    write("huge-header.npy", b"\x93NUMPY\x01\x00" + _npy_header("{'descr': '<f8', 'fortran_order': False, "
-                                                               "'shape': (1000000000000, 2), }"))  # fmt: skip
+    write(
+        "huge-header.npy",
+        b"\x93NUMPY\x01\x00" + _npy_header("{'descr': '<f8', 'fortran_order': False, 'shape': (1000000000000, 2), }"),
+    )
     write("object-array.npy", _npy(np.array([{"a": 1}] * 60, dtype=object)))
     images = io.BytesIO()
     with zipfile.ZipFile(images, "w") as archive:
@@ -132,8 +134,10 @@ def good_paths(folder: Path) -> None:
     drawn = points_from_drawing(points_from_paint(paint_weights(canvas), 2000))
     user.register(drawn, user.name_for(drawn, "drawing"))
     drawing_s = time.perf_counter() - started
-    for name, seconds, target in (("100,000-point CSV", csv_s, CSV_TARGET_S), ("2,000 drawn points", drawing_s,
-                                                                              DRAWING_TARGET_S)):  # fmt: skip
+    for name, seconds, target in (
+        ("100,000-point CSV", csv_s, CSV_TARGET_S),
+        ("2,000 drawn points", drawing_s, DRAWING_TARGET_S),
+    ):
         print(f"  {name:<28}{seconds:6.2f} s  [{'met' if seconds <= target else 'MISSED'}] ≤ {target} s")
 
 

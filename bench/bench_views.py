@@ -28,9 +28,10 @@ from app import (
     how_posteriors,
     views,
 )
-from app.session import DENSITY_EVERY_S, SAMPLES_SHOWN, RunView
-from dgm_core.presets import PRESETS, open_preset
-from dgm_core.runs import Run, RunSpec
+from app.page.session import DENSITY_EVERY_S, SAMPLES_SHOWN, RunView
+from dgm_core.lecture.presets import PRESETS, open_preset
+from dgm_core.runs.run import Run
+from dgm_core.runs.spec import RunSpec
 
 REDRAW_TARGET_S, IMAGE_REDRAW_TARGET_S, COST_TARGET = 0.2, 0.3, 0.15
 TRAIN_S = 15.0

@@ -29,9 +29,9 @@ from playwright.async_api import BrowserContext, Page
 from playwright.async_api import Error as PlaywrightError
 from playwright.async_api import TimeoutError as PlaywrightTimeout
 
-from app.gallery import LECTURE_VIEWS, TAB_OF_VIEW
+from app.tabs.gallery import LECTURE_VIEWS, TAB_OF_VIEW
 from bench.queue_client import AppConfig
-from dgm_core.presets import PRESETS
+from dgm_core.lecture.presets import PRESETS
 
 ACTIVITIES = ("gallery", "train", "compare", "likelihood", "upload", "reload and continue")
 TRAINING = {"train", "continue", "compare", "first step", "compare done"}  # answers that wait for training
@@ -317,8 +317,13 @@ class BrowserJourney(Journey):
             await self.page.locator("#your-data").get_by_text("Your own data").first.click()
         path = self.csv()
         files = self.page.locator("#data-files input[type=file]")
-        await self.timed(["upload a file"], ["__t('#data-files').includes(arg)"], lambda: files.set_input_files(path),
-                         path.name, pointer=False)  # fmt: skip
+        await self.timed(
+            ["upload a file"],
+            ["__t('#data-files').includes(arg)"],
+            lambda: files.set_input_files(path),
+            path.name,
+            pointer=False,
+        )
         await self.pause(0.5, 2)
         added = "__t('#data-said').includes('Added ' + arg + '-')"
         await self.timed(["use the file"], [added], self.page.locator("#data-use-files").click, path.stem)

@@ -200,8 +200,14 @@ class QueuePage:
             )
         response.raise_for_status()
         (stored,) = response.json()
-        data = {"path": stored, "url": f"{self.base}/file={stored}", "orig_name": path.name,
-                "size": path.stat().st_size, "mime_type": "text/csv", "meta": {"_type": "gradio.FileData"}}  # fmt: skip
+        data = {
+            "path": stored,
+            "url": f"{self.base}/file={stored}",
+            "orig_name": path.name,
+            "size": path.stat().st_size,
+            "mime_type": "text/csv",
+            "meta": {"_type": "gradio.FileData"},
+        }
         self.values[self.config.id(elem_id)] = [data]
 
     # --- the queue -------------------------------------------------------------------------------------------------
@@ -216,8 +222,13 @@ class QueuePage:
             return None
         event = Event(dep)
         data = [None if i in self.config.states else self.values.get(i) for i in dep["inputs"]]
-        body = {"data": data, "event_data": event_data, "fn_index": dep["id"], "trigger_id": None,
-                "session_hash": self.session}  # fmt: skip
+        body = {
+            "data": data,
+            "event_data": event_data,
+            "fn_index": dep["id"],
+            "trigger_id": None,
+            "session_hash": self.session,
+        }
         targets = [t for t in dep["targets"] if t[0] is not None]
         body["trigger_id"] = targets[0][0] if targets else None
         self.pending.add(dep["id"])

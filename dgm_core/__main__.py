@@ -8,9 +8,10 @@ from __future__ import annotations
 import argparse
 
 from dgm_core.data import dataset_names
-from dgm_core.device import describe, pick_device
+from dgm_core.learn.device import describe, pick_device
 from dgm_core.models.registry import MODELS
-from dgm_core.runs import Run, RunSpec
+from dgm_core.runs.run import Run
+from dgm_core.runs.spec import RunSpec
 
 
 def main() -> None:

@@ -23,6 +23,7 @@ fi
 export CHROMIUM_PATH="$(find_chromium)"
 
 ruff check .
+ruff format --check .
 if [ "$#" -gt 0 ]; then  # a chosen selection: run it as given
   exec python -m pytest "$@"
 fi

@@ -76,10 +76,10 @@ def _wait_until_up(url: str, timeout_s: float = 30.0) -> None:
 @pytest.fixture(scope="session")
 def backend(tmp_path_factory: pytest.TempPathFactory):
     """What the served app shares: the device, a scheduler, and a run store in a fresh temporary folder."""
-    from app.session import Backend
-    from dgm_core.device import pick_device
-    from dgm_core.scheduler import Scheduler
-    from dgm_core.store import RunStore
+    from app.page.session import Backend
+    from dgm_core.learn.device import pick_device
+    from dgm_core.runs.store import RunStore
+    from dgm_core.serve.scheduler import Scheduler
 
     device = pick_device(os.environ.get("DGM_DEVICE", "cpu"))
     return Backend(device, Scheduler(2, processes=True), RunStore(tmp_path_factory.mktemp("runs")))

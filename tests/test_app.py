@@ -55,6 +55,7 @@ def client(app_url: str) -> Client:
     return Client(app_url, verbose=False)
 
 
+@pytest.mark.slow
 def test_training_streams_then_reports_final_scores(client: Client) -> None:
     job = train(client, "moons", "RealNVP", 150, 5e-3, 256, 64)
     statuses = list(job)
@@ -134,6 +135,7 @@ def test_stop_keeps_the_best_weights_and_ends_the_stream(client: Client) -> None
     assert "Stopped at step" in final and "Kept the weights of step" in final and step_of(final)[0] < 5000, final
 
 
+@pytest.mark.slow
 def test_two_visitors_train_at_the_same_time(app_url: str) -> None:
     """Each client is its own session; the second must not wait in the queue behind the first."""
     first_update: dict[str, float] = {}
@@ -169,9 +171,9 @@ def test_a_closed_pages_figure_streams_end_and_give_their_queue_slots_back() -> 
 
     import torch
 
-    from app.session import Backend, Session
-    from app.streaming import FIGURES, watch
-    from dgm_core.scheduler import Scheduler
+    from app.page.session import Backend, Session
+    from app.page.streaming import FIGURES, watch
+    from dgm_core.serve.scheduler import Scheduler
 
     page = Session(Backend(torch.device("cpu"), Scheduler(1)))
 

@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from dgm_core.data import load_dataset
-from dgm_core.evaluation import log_density_grid
+from dgm_core.learn.evaluation import log_density_grid
 from dgm_core.models.autoregressive import MADE, AutoregressiveModel, made_masks
 from dgm_core.models.nade import FVSBN, NADE
 from dgm_core.models.pixelcnn import PixelCNN

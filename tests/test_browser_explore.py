@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Page, expect
 
-from app.compare import default_models
+from dgm_core.serve.comparison import default_models
 from tests.test_browser import choose, open_app, set_number
 
 pytestmark = pytest.mark.browser

@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Page, expect
 
-from app.gallery import TAB_OF_VIEW
-from dgm_core.presets import PRESETS
+from app.tabs.gallery import TAB_OF_VIEW
+from dgm_core.lecture.presets import PRESETS
 from tests.test_browser import open_app
 
 pytestmark = pytest.mark.browser

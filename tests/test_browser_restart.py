@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Page, expect
 
-from app.reconnect import LOST
+from app.page.reconnect import LOST
 from tests.conftest import _free_port
 from tests.test_browser import open_app, set_number, step, wait_for_step
 

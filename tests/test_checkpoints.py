@@ -14,11 +14,12 @@ import pytest
 import safetensors.torch
 import torch
 
-from dgm_core.checkpoints import MAX_CONFIG_BYTES, MAX_TENSORS, CheckpointError
 from dgm_core.data import load_dataset
-from dgm_core.evaluation import item_log_probs
+from dgm_core.learn.evaluation import item_log_probs
 from dgm_core.models.registry import MODELS, supports
-from dgm_core.runs import Run, RunSpec
+from dgm_core.runs.checkpoints import MAX_CONFIG_BYTES, MAX_TENSORS, CheckpointError
+from dgm_core.runs.run import Run
+from dgm_core.runs.spec import RunSpec
 
 torch.set_num_threads(1)
 

@@ -7,10 +7,10 @@ from __future__ import annotations
 import pytest
 import torch
 
-from dgm_core.classifiers import accuracy, accuracy_vs_missing, bayes_probs, fit_logistic, hide_pixels
 from dgm_core.data import load_dataset
+from dgm_core.lecture.classifiers import accuracy, accuracy_vs_missing, bayes_probs, fit_logistic, hide_pixels
+from dgm_core.lecture.presets import PRESETS, open_companions, open_preset
 from dgm_core.models.registry import build_model
-from dgm_core.presets import PRESETS, open_companions, open_preset
 
 
 @pytest.fixture(scope="module")

@@ -19,9 +19,9 @@ import torch
 from gradio_client import Client
 
 from app.layout import build
-from app.session import Backend
-from app.streaming import STREAMS
-from dgm_core.scheduler import Scheduler
+from app.page.session import Backend
+from app.page.streaming import STREAMS
+from dgm_core.serve.scheduler import Scheduler
 
 STEP = re.compile(r"step \**(\d+)\**")
 
@@ -87,6 +87,7 @@ def test_every_other_event_runs_for_every_page_at_once(demo) -> None:
     assert streams(demo), "the app streams its runs"
 
 
+@pytest.mark.slow
 def test_after_a_comparison_several_pages_train_at_once(app_url: str) -> None:
     """A comparison runs first (the event that once joined the streams' group with a limit of one); then four
     sessions press Train on long runs: each must show a step while all the others still train."""

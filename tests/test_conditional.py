@@ -9,12 +9,13 @@ from dataclasses import replace
 import pytest
 import torch
 
-from dgm_core.classifiers import bayes_probs
 from dgm_core.data import load_dataset
+from dgm_core.learn.train_config import TrainConfig
+from dgm_core.learn.training import Trainer
+from dgm_core.lecture.classifiers import bayes_probs
 from dgm_core.models.conditional import CVAE, ConditionalGAN, ConditionalMADE
 from dgm_core.models.labels import cycle_labels
 from dgm_core.models.registry import MODELS, build_model
-from dgm_core.training import TrainConfig, Trainer
 from tests.core_helpers import all_images, perturb, tiny_spec
 
 torch.set_num_threads(1)
@@ -188,6 +189,7 @@ def test_conditional_made_gives_a_distribution_over_images_for_every_class_and_e
         bayes_probs(model, x, observed=torch.ones(len(x), 4, dtype=torch.bool))
 
 
+@pytest.mark.slow
 def test_the_conditional_gan_learns_digits_when_its_discriminator_drops_units():
     """Without dropout the conditional discriminator wins outright on digits and val MMD² stays near 0.5."""
     data = load_dataset("digits")

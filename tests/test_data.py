@@ -13,7 +13,7 @@ import pytest
 import torch
 
 from dgm_core.data import SOURCES, built_in_dataset, dataset_names, load_dataset, toy2d
-from dgm_core.evaluation import baseline_nll
+from dgm_core.learn.evaluation import baseline_nll
 
 torch.set_num_threads(1)
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from dgm_core.device import describe, pick_device
+from dgm_core.learn.device import describe, pick_device
 
 
 def test_cpu_is_always_available_and_spelling_is_forgiving():

@@ -9,7 +9,7 @@ import torch
 from torch import Tensor, nn
 
 from dgm_core.data import DataSpec, load_dataset
-from dgm_core.evaluation import mmd_test
+from dgm_core.learn.evaluation import mmd_test
 from dgm_core.models.denoising import langevin_step
 from dgm_core.models.diffusion import DDPM, discretized_gaussian_log_prob
 from dgm_core.models.score import NCSN

@@ -10,7 +10,7 @@ import torch
 from torch import nn
 
 from dgm_core.data import load_dataset, toy2d
-from dgm_core.evaluation import (
+from dgm_core.learn.evaluation import (
     baseline_nll,
     bits_per_dim,
     item_log_probs,
@@ -19,9 +19,9 @@ from dgm_core.evaluation import (
     mmd,
     mmd_test,
 )
+from dgm_core.learn.seeding import EVAL_SEED
 from dgm_core.models.base import Capabilities, GenerativeModel
 from dgm_core.models.registry import build_model
-from dgm_core.seeding import EVAL_SEED
 
 torch.set_num_threads(1)
 

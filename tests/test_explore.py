@@ -13,20 +13,26 @@ import numpy as np
 import pytest
 import torch
 
-from app import compare, compare_tab, explorer, figures, inpaint, latent_tab, likelihood, likelihood_tab
-from app.compare import ENDED, Comparison, default_models
-from app.explorer import LatentState
-from app.runs_tab import export, upload_run
-from app.session import MAX_RUNS, Backend, RunView
-from app.session import Session as Session_
-from dgm_core.checkpoints import CheckpointError
+from app.draw import figures
+from app.page import views
+from app.page.session import MAX_RUNS, Backend, RunView
+from app.page.session import Session as Session_
+from app.tabs import compare as compare_tab
+from app.tabs import compare_table, inpaint, item_scores, latent_explorer
+from app.tabs import latent as latent_tab
+from app.tabs import likelihood as likelihood_tab
+from app.tabs.latent_explorer import LatentState
+from app.tabs.runs import export, upload_run
 from dgm_core.data import load_dataset
-from dgm_core.evaluation import item_log_probs
+from dgm_core.learn.evaluation import item_log_probs
+from dgm_core.lecture.presets import PRESETS, open_preset
 from dgm_core.models.registry import MODELS, build_model, models_for
-from dgm_core.presets import PRESETS, open_preset
-from dgm_core.runs import Run, RunSpec
-from dgm_core.scheduler import Scheduler
-from dgm_core.store import RunStore
+from dgm_core.runs.checkpoints import CheckpointError
+from dgm_core.runs.run import Run
+from dgm_core.runs.spec import RunSpec
+from dgm_core.runs.store import RunStore
+from dgm_core.serve.comparison import ENDED, Comparison, default_models
+from dgm_core.serve.scheduler import Scheduler
 
 torch.set_num_threads(1)
 CPU = torch.device("cpu")
@@ -124,19 +130,19 @@ def test_a_comparison_spends_the_same_budget_on_each_model_and_scores_every_fami
     comparison = Comparison("moons", ["MADE", "RealNVP", "GAN"], "steps", 30, CPU)
     while comparison.active:
         comparison.advance(0.01)  # short slices: the models take many turns each
-    made, realnvp, gan = comparison.rows()
+    made, realnvp, gan = compare_table.rows(comparison)
     assert [entry.state for entry in comparison.entries] == ["done"] * 3
     assert made[0] == "MADE" and gan[0] == "GAN" and made[9] == realnvp[9] == gan[9] == 30  # each its own 30 steps
     assert isinstance(made[3], float) and made[4] == "exact"
     assert gan[3] == "—" and gan[4].startswith("none")
     assert all(0 < float(row[6]) <= 1 for row in (made, gan))  # a permutation p-value for both
-    assert all(row[7] == compare.verdict(float(row[6])) for row in (made, gan))
+    assert all(row[7] == compare_table.verdict(float(row[6])) for row in (made, gan))
     assert comparison.progress() == 1.0
 
 
 def test_a_negative_unbiased_mmd_reads_as_about_zero():
-    assert compare.format_mmd(-1.45e-3) == "≈ 0" and compare.format_mmd(0.0) == "≈ 0"
-    assert compare.format_mmd(3.98e-3) == "3.98e-03"
+    assert views.format_mmd(-1.45e-3) == "≈ 0" and views.format_mmd(0.0) == "≈ 0"
+    assert views.format_mmd(3.98e-3) == "3.98e-03"
 
 
 def test_a_comparisons_models_train_at_once_every_one_showing_samples_before_any_ends():
@@ -167,7 +173,7 @@ def test_stop_halts_every_model_where_it_is_and_each_keeps_weights_it_evaluated(
         assert run.step == step  # not a step more
         assert run.kept is not None and run.scores is run.kept.scores and run.kept.scores in run.history
         assert entry.mmd is not None and entry.p_value is not None
-    made, vae, gan = comparison.rows()
+    made, vae, gan = compare_table.rows(comparison)
     assert isinstance(made[3], float) and isinstance(vae[3], float) and gan[3] == "—"
     status = compare_tab._status(comparison)
     assert status.startswith("**Stopped**: each model keeps the weights it chose"), status
@@ -219,19 +225,19 @@ def test_a_comparison_refuses_budgets_it_cannot_keep(budget, amount):
 
 def test_models_without_a_latent_space_say_why_in_a_sentence():
     run = trained(Session(), "moons", "MADE", 2)
-    assert not explorer.has_latent(run)
-    assert explorer.explains(run).startswith("**MADE has no latent space.**")
+    assert not latent_explorer.has_latent(run)
+    assert latent_explorer.explains(run).startswith("**MADE has no latent space.**")
 
 
 @pytest.mark.parametrize("model", ["RealNVP", "VAE"])
 def test_a_path_between_two_test_items_starts_and_ends_at_their_latents(model):
     session = Session()
     run = trained(session, "moons", model)
-    ends = explorer.choose_endpoints(run, "two test items", 3, 7, seed=0)
-    path = explorer.path_latents(ends, 5, "slerp")
+    ends = latent_explorer.choose_endpoints(run, "two test items", 3, 7, seed=0)
+    path = latent_explorer.path_latents(ends, 5, "slerp")
     assert torch.equal(path[0], ends.start) and torch.equal(path[-1], ends.end)
     if model == "RealNVP":  # a flow's latent is exact: decoding it gives the item back
-        items = explorer.decode(run, torch.stack([ends.start, ends.end]))
+        items = latent_explorer.decode(run, torch.stack([ends.start, ends.end]))
         np.testing.assert_allclose(items, run.data.test[[3, 7]].numpy(), atol=1e-4)
 
 
@@ -242,7 +248,9 @@ def test_the_slider_decodes_the_point_it_is_at_and_every_view_renders():
     _, image, _, strip, _ = latent_tab.set_endpoints(
         session, state, run.id, "random latents", 0, 1, 5, "linear", 6, 0.0, None
     )
-    start = explorer.picture(run, explorer.decode(run, state.endpoints.start[None]), 1, latent_tab.ITEM_SCALE)
+    start = latent_explorer.picture(
+        run, latent_explorer.decode(run, state.endpoints.start[None]), 1, latent_tab.ITEM_SCALE
+    )
     assert np.array_equal(image["value"], start)
     assert strip["value"].shape[1] > 5 * strip["value"].shape[0] // 2  # six items side by side
     moved, _ = latent_tab.move(session, state, run.id, "linear", 1.0)
@@ -262,9 +270,9 @@ def test_a_conditional_model_holds_one_class_along_the_path_and_encodes_with_lab
         session, state, run.id, "two test items", 0, 1, 0, "linear", 4, 0.0, None
     )
     assert klass == int(run.data.labels["test"][0])
-    first_cell = explorer.picture(run, explorer.decoded_path(run, state.endpoints, 4, "linear")[:1], 1)
-    start = explorer.decode(run, state.endpoints.start[None], klass)
-    assert np.array_equal(explorer.picture(run, start, 1), first_cell)
+    first_cell = latent_explorer.picture(run, latent_explorer.decoded_path(run, state.endpoints, 4, "linear")[:1], 1)
+    start = latent_explorer.decode(run, state.endpoints.start[None], klass)
+    assert np.array_equal(latent_explorer.picture(run, start, 1), first_cell)
     other = (klass + 1) % 10
     _, image_other, _, strip_other = latent_tab.set_class(session, state, run.id, other, "linear", 4, 0.0)
     assert not np.array_equal(strip_other["value"], strip["value"])
@@ -292,26 +300,26 @@ def test_invalid_items_get_a_message_not_a_traceback():
 
 def test_item_scores_rank_test_items_and_score_out_of_distribution_sets_of_the_same_format():
     run = trained(Session(), "digits", "MADE", 40)
-    scores = likelihood.item_scores(run)
+    scores = item_scores.item_scores(run)
     assert scores.test.shape == (len(run.data.test),)
     assert torch.equal(scores.items, run.data.test)  # the scored items themselves, for the page to show
     assert scores.test[scores.most_likely].max() <= scores.test[scores.least_likely].min()
     assert {"inverted digits", "uniform noise"} <= set(scores.others)
     assert scores.others["uniform noise"].mean() > scores.test.mean()  # noise is far less likely than digits
-    means = dict((row[0], row[1]) for row in likelihood.ood_table(scores))
+    means = dict((row[0], row[1]) for row in item_scores.ood_table(scores))
     assert means["test data (in distribution)"] == pytest.approx(scores.test.mean(), abs=1e-3)
 
 
 def test_item_scores_on_a_large_2d_test_split_stop_at_what_a_browser_can_draw():
     run = trained(Session(), "moons", "MADE", 2)
-    scores = likelihood.item_scores(run)
-    assert len(run.data.test) > likelihood.SCORED_ITEMS == len(scores.test) == len(scores.items)
+    scores = item_scores.item_scores(run)
+    assert len(run.data.test) > item_scores.SCORED_ITEMS == len(scores.test) == len(scores.items)
     assert not scores.others  # out-of-distribution sets exist only for the digits' format
 
 
 def test_the_importance_weighted_bound_tightens_with_k():
     run = trained(Session(), "digits", "VAE", 40)
-    ks, values = likelihood.iwae_curve(run, 50)
+    ks, values = item_scores.iwae_curve(run, 50)
     assert ks[0] == 1 and ks[-1] == 50 and values[-1] < values[0]
 
 
@@ -413,24 +421,47 @@ def test_the_same_weights_opened_in_many_browsers_are_scored_item_by_item_once(m
     preset = PRESETS["likelihood-surprise"]
     first, second = RunView(open_preset(preset, CPU)), RunView(open_preset(preset, CPU))
     calls = []
-    monkeypatch.setattr(likelihood, "_score", lambda run: calls.append(run) or object())
-    likelihood._SCORED.clear()
-    assert likelihood.item_scores(first) is likelihood.item_scores(second) and len(calls) == 1
+    monkeypatch.setattr(item_scores, "_score", lambda run: calls.append(run) or object())
+    item_scores._SCORED.clear()
+    assert item_scores.item_scores(first) is item_scores.item_scores(second) and len(calls) == 1
     with torch.no_grad():
         next(second.model.parameters()).add_(1.0)  # trained further: other weights, scored anew
-    assert likelihood.item_scores(second) is not likelihood.item_scores(first) and len(calls) == 2
+    assert item_scores.item_scores(second) is not item_scores.item_scores(first) and len(calls) == 2
 
 
 def test_a_run_chosen_on_the_likelihood_tab_is_scored_before_its_score_click(monkeypatch):
     session = Session()
     run = trained(session, "moons", "MADE", 2)
     scored = threading.Event()
-    real_score = likelihood._score
-    monkeypatch.setattr(likelihood, "_score", lambda view: scored.set() or real_score(view))
-    likelihood._SCORED.clear()
+    real_score = item_scores._score
+    monkeypatch.setattr(item_scores, "_score", lambda view: scored.set() or real_score(view))
+    item_scores._SCORED.clear()
     likelihood_tab.on_tab(session, None, run.id)  # the tab shows the run in its picker
     assert scored.wait(timeout=60)  # scoring began with no click
     calls = []
-    monkeypatch.setattr(likelihood, "_score", lambda view: calls.append(view))
+    monkeypatch.setattr(item_scores, "_score", lambda view: calls.append(view))
     histogram, *_ = likelihood_tab.score_items(session, run.id)
     assert calls == [] and histogram is not None  # the click found the scores made for the choice
+
+
+def test_a_score_click_never_waits_behind_other_pages_chosen_runs(monkeypatch):
+    session = Session()
+    chosen, clicked = trained(session, "moons", "MADE", 2), trained(session, "moons", "NICE", 2)
+    item_scores._SCORED.clear()
+    busy = threading.Event()
+    item_scores._SOON.submit(busy.wait, 60)  # the background line is held up…
+    item_scores.score_soon(chosen)  # … with another page's choice waiting in it
+    assert item_scores.item_scores(clicked).test.shape == (len(clicked.data.test[: item_scores.SCORED_ITEMS]),)
+    busy.set()
+    assert item_scores.item_scores(chosen) is not None  # the choice is scored once the line moves
+
+
+def test_the_gallerys_pinned_scores_outlive_every_other_run_scored(monkeypatch):
+    session = Session()
+    pinned, *others = [trained(session, "moons", model, 2) for model in ("MADE", "NICE", "RealNVP", "MAF")]
+    monkeypatch.setattr(item_scores, "SCORED_KEPT", 1)
+    item_scores._SCORED.clear()
+    first = item_scores.item_scores(pinned, pin=True)
+    for run in others:
+        item_scores.item_scores(run)
+    assert len(item_scores._SCORED) == 2 and item_scores.item_scores(pinned) is first

@@ -9,7 +9,7 @@ import torch
 from torch import Tensor, nn
 
 from dgm_core.data import DataSpec
-from dgm_core.evaluation import mmd_test
+from dgm_core.learn.evaluation import mmd_test
 from dgm_core.models.flow_matching import FlowMatching
 
 torch.set_num_threads(1)

@@ -16,7 +16,7 @@ import torch
 from torch import nn
 
 from dgm_core.data import DataSpec, load_dataset
-from dgm_core.evaluation import log_density_grid
+from dgm_core.learn.evaluation import log_density_grid
 from dgm_core.models.flows import FlowModel, NeuralSplineFlow, RealNVP
 from dgm_core.models.preprocess import DequantizeLogit, Standardize
 from dgm_core.models.registry import MODELS, build_model

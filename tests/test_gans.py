@@ -237,7 +237,7 @@ def test_stepping_one_player_changes_only_that_players_weights(model_class) -> N
 
 
 def test_an_arena_steps_a_copy_and_a_discriminator_stepped_alone_tells_the_fixed_fakes_from_data() -> None:
-    from dgm_core.arena import Arena
+    from dgm_core.inspect.arena import Arena
 
     data = load_dataset("8gaussians")
     torch.manual_seed(0)

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from gradio import processing_utils
 
-from app import image_cache
+from app.page import image_cache
 
 
 @pytest.fixture

@@ -8,14 +8,20 @@ import math
 import torch
 
 from dgm_core.data.shapes import FACTOR_NAMES, KINDS, render
-from dgm_core.inverse_graphics import FactorReader, factor_errors, latents_against_factors, load_reader, train_reader
-from dgm_core.presets import PRESETS, open_preset, recorded_scores
+from dgm_core.lecture.inverse_graphics import (
+    FactorReader,
+    factor_errors,
+    latents_against_factors,
+    load_reader,
+    train_reader,
+)
+from dgm_core.lecture.presets import PRESETS, open_preset, recorded_scores
 
 
 def test_the_shipped_reader_reads_the_test_shapes_as_recorded() -> None:
     recorded = recorded_scores()["factor-reader"]
     errors = factor_errors(load_reader())
-    for name in FACTOR_NAMES:  # stale weights read differently: remake them with python -m dgm_core.pretrain
+    for name in FACTOR_NAMES:  # stale weights read differently: remake them with python -m dgm_core.lecture.pretrain
         assert math.isclose(errors.mean_absolute[name], recorded["mean_absolute"][name], rel_tol=1e-3)
     assert errors.mean_absolute["x"] < 0.01 and errors.mean_absolute["y"] < 0.01  # image widths: < 1/6 pixel
     assert errors.mean_absolute["size"] < 0.01 and errors.kind_accuracy > 0.98

@@ -10,9 +10,10 @@ import pytest
 import torch
 
 from dgm_core.data import load_dataset
-from dgm_core.evaluation import baseline_nll, mean_log_prob, mmd
+from dgm_core.learn.evaluation import baseline_nll, mean_log_prob, mmd
+from dgm_core.learn.train_config import TrainConfig
+from dgm_core.learn.training import Trainer
 from dgm_core.models.registry import build_model, defaults_for, models_for
-from dgm_core.training import TrainConfig, Trainer
 
 torch.set_num_threads(1)
 
@@ -46,6 +47,7 @@ def _likelihood_models(dataset: str) -> list[str]:
     return [name for name in models_for(data) if build_model(name, data.spec).capabilities.likelihood != "none"]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", _likelihood_models("moons"))
 def test_likelihood_models_beat_a_gaussian_on_moons_but_not_the_entropy(name):
     data = load_dataset("moons")
@@ -62,6 +64,7 @@ def test_likelihood_models_beat_a_gaussian_on_moons_but_not_the_entropy(name):
 LOOSE_BOUNDS_ON_DIGITS = {"DDPM"}
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", [n for n in _likelihood_models("digits") if n not in LOOSE_BOUNDS_ON_DIGITS])
 def test_likelihood_models_beat_independent_pixels_on_digits(name):
     data = load_dataset("digits")
@@ -80,6 +83,7 @@ def test_loose_bounds_on_digits_still_halve_in_a_short_run(name):
     assert after < before / 2, f"{name}: {before:.1f} → {after:.1f} nats"
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", [n for n in models_for(load_dataset("moons")) if n not in _likelihood_models("moons")])
 def test_implicit_models_move_toward_the_data(name):
     """Without a likelihood, progress is a falling two-sample distance: MMD² to test data drops by a factor of 3."""

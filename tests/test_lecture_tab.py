@@ -6,7 +6,7 @@ from __future__ import annotations
 import gradio as gr
 import numpy as np
 
-from app import lecture_tab
+from app.tabs import lecture as lecture_tab
 
 
 def test_the_sliders_render_a_shape_that_the_encoder_reads_back() -> None:

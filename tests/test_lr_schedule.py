@@ -8,8 +8,9 @@ import pytest
 import torch
 
 from dgm_core.data import load_dataset
+from dgm_core.learn.train_config import TrainConfig
+from dgm_core.learn.training import Trainer
 from dgm_core.models.registry import build_model
-from dgm_core.training import TrainConfig, Trainer
 
 torch.set_num_threads(1)
 

@@ -12,13 +12,15 @@ import pytest
 import torch
 from markdown_it import MarkdownIt
 
-from app import runs_tab, train_tab
-from app.session import Backend, Session
-from app.views import plain
-from app.your_data import add_files
+from app.page.session import Backend, Session
+from app.page.views import plain
+from app.tabs import runs as runs_tab
+from app.tabs import train as train_tab
+from app.tabs.your_data import add_files
 from dgm_core.data import USER_SETS
-from dgm_core.runs import Run, RunSpec
-from dgm_core.scheduler import Scheduler
+from dgm_core.runs.run import Run
+from dgm_core.runs.spec import RunSpec
+from dgm_core.serve.scheduler import Scheduler
 
 HOSTILE = "<img src=x onerror=alert(1)> [win](http://evil.example) **bold** www.evil.example\n# heading"
 ALLOWED = {"p", "strong", "em", "br"}  # what the app's own messages use

@@ -8,7 +8,7 @@ import torch
 
 from dgm_core.data import load_dataset
 from dgm_core.data.toy2d import mixture_modes
-from dgm_core.modes import mode_coverage
+from dgm_core.inspect.modes import mode_coverage
 
 
 def test_the_data_cover_every_mode_about_equally() -> None:

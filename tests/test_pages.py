@@ -9,10 +9,11 @@ import pytest
 import torch
 from gradio_client import Client
 
-from app.pages import Pages
-from app.session import Backend, Session
-from dgm_core.runs import Run, RunSpec
-from dgm_core.scheduler import Scheduler
+from app.page.pages import Pages
+from app.page.session import Backend, Session
+from dgm_core.runs.run import Run
+from dgm_core.runs.spec import RunSpec
+from dgm_core.serve.scheduler import Scheduler
 
 
 @pytest.fixture()

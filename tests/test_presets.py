@@ -1,5 +1,5 @@
 """The lecture presets: every card opens a shipped run that loads, scores as it did when it was made, and holds the
-settings the card promises; the files stay small (``python -m dgm_core.pretrain`` makes them)."""
+settings the card promises; the files stay small (``python -m dgm_core.lecture.pretrain`` makes them)."""
 
 from __future__ import annotations
 
@@ -8,10 +8,10 @@ import math
 import pytest
 
 from dgm_core.data import load_dataset
+from dgm_core.lecture.presets import PRESETS, PRETRAINED, recorded_scores, run_key, shipped_path, shipped_runs
+from dgm_core.lecture.pretrain import READER
 from dgm_core.models.registry import MODELS, supports
-from dgm_core.presets import PRESETS, PRETRAINED, recorded_scores, run_key, shipped_path, shipped_runs
-from dgm_core.pretrain import READER
-from dgm_core.runs import Run
+from dgm_core.runs.run import Run
 
 MAX_SHIPPED_BYTES = 30 * 2**20
 
@@ -35,7 +35,7 @@ def test_a_preset_names_a_model_that_fits_its_data(preset) -> None:
 def test_a_shipped_run_loads_with_its_settings_and_scores_as_recorded(key: str) -> None:
     recorded = recorded_scores()[key]
     run = Run.load(shipped_path(key))
-    assert run.spec == shipped_runs()[key], "stale settings: python -m dgm_core.pretrain"
+    assert run.spec == shipped_runs()[key], "stale settings: python -m dgm_core.lecture.pretrain"
     assert run.phase == "done" and run.scores.step == recorded["step"]
     if recorded["test_nll"] is None:
         assert not run.scores.nll

@@ -8,11 +8,12 @@ from types import SimpleNamespace
 import torch
 
 from app.layout import restore_runs
-from app.session import Backend, Session
-from app.streaming import TrainOutputs
-from dgm_core.runs import Run, RunSpec
-from dgm_core.scheduler import Scheduler
-from dgm_core.store import RunStore
+from app.page.session import Backend, Session
+from app.page.streaming import TrainOutputs
+from dgm_core.runs.run import Run
+from dgm_core.runs.spec import RunSpec
+from dgm_core.runs.store import RunStore
+from dgm_core.serve.scheduler import Scheduler
 
 ALICE = "a" * 32
 FORM = ("dataset", "model", "steps", "lr", "batch", "hidden", "seed", "option", "keep", "schedule")

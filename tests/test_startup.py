@@ -11,6 +11,8 @@ import time
 import urllib.request
 from pathlib import Path
 
+import pytest
+
 from bench.server import _children
 from tests.conftest import _free_port
 
@@ -24,6 +26,7 @@ def start_server() -> tuple[subprocess.Popen, int]:
     return subprocess.Popen(command, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True), port
 
 
+@pytest.mark.slow
 def test_the_page_is_served_before_the_warm_up_and_every_step_is_said() -> None:
     server, port = start_server()
     said: list[str] = []
@@ -48,6 +51,7 @@ def test_the_page_is_served_before_the_warm_up_and_every_step_is_said() -> None:
     assert None not in steps and steps == sorted(steps), said
 
 
+@pytest.mark.slow
 def test_sigterm_stops_the_server_cleanly_and_ends_its_training_processes() -> None:
     server, _ = start_server()
     said: list[str] = []

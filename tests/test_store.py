@@ -9,10 +9,11 @@ import time
 import pytest
 import torch
 
-from dgm_core import store as store_module
-from dgm_core.runs import Run, RunSpec
-from dgm_core.scheduler import Scheduler
-from dgm_core.store import RunStore
+from dgm_core.runs import store as store_module
+from dgm_core.runs.run import Run
+from dgm_core.runs.spec import RunSpec
+from dgm_core.runs.store import RunStore
+from dgm_core.serve.scheduler import Scheduler
 
 torch.set_num_threads(1)
 
@@ -259,7 +260,7 @@ def test_a_failing_job_does_not_take_its_worker_down():
 
 
 def test_a_server_that_shuts_down_saves_every_run_where_it_is_and_ends_its_training_processes(tmp_path):
-    from app.session import Backend
+    from app.page.session import Backend
 
     backend = Backend(torch.device("cpu"), Scheduler(1, processes=True), RunStore(tmp_path))
     run = backend.store.add(ALICE, Run(RunSpec.defaults("RealNVP", "moons", steps=100_000, hidden=16)))

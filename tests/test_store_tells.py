@@ -8,13 +8,15 @@ import numpy as np
 import pytest
 import torch
 
-from app import runs_tab, views
-from app.session import Backend, Session
-from app.your_data import add_files
+from app.page import views
+from app.page.session import Backend, Session
+from app.tabs import runs as runs_tab
+from app.tabs.your_data import add_files
 from dgm_core.data import USER_SETS
-from dgm_core.runs import Run, RunSpec
-from dgm_core.scheduler import Scheduler
-from dgm_core.store import RunStore
+from dgm_core.runs.run import Run
+from dgm_core.runs.spec import RunSpec
+from dgm_core.runs.store import RunStore
+from dgm_core.serve.scheduler import Scheduler
 
 ALICE = "a" * 32
 

@@ -11,9 +11,10 @@ import pytest
 import torch
 
 from dgm_core.data import load_dataset
-from dgm_core.evaluation import Scores
+from dgm_core.learn.evaluation import Scores
+from dgm_core.learn.train_config import TrainConfig
+from dgm_core.learn.training import Trainer
 from dgm_core.models.registry import MODELS, build_model
-from dgm_core.training import TrainConfig, Trainer
 from tests.core_helpers import home_dataset
 
 torch.set_num_threads(1)

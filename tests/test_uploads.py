@@ -9,8 +9,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from app import uploads
-from app.uploads import LEDGER, UploadLedger
+from app.page import uploads
+from app.page.uploads import LEDGER, UploadLedger
 
 
 @pytest.fixture()

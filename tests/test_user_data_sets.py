@@ -7,12 +7,13 @@ import numpy as np
 import pytest
 import torch
 
-from dgm_core.checkpoints import CheckpointError
 from dgm_core.data import USER_SETS, dataset_names, is_known, load_dataset
 from dgm_core.data import user as user_data
 from dgm_core.data.upload import DataError, points_from_drawing
-from dgm_core.runs import Run, RunSpec
-from dgm_core.store import RunStore
+from dgm_core.runs.checkpoints import CheckpointError
+from dgm_core.runs.run import Run
+from dgm_core.runs.spec import RunSpec
+from dgm_core.runs.store import RunStore
 
 torch.set_num_threads(1)
 ALICE = "a" * 32

@@ -7,9 +7,10 @@ import pytest
 import torch
 from PIL import Image
 
-from app import figures, latent_figures, likelihood
-from app.inputs import parse_spec, seconds_budget
-from app.train_tab import model_choices, on_model
+from app.draw import figures, latent_figures
+from app.page.inputs import parse_spec, seconds_budget
+from app.tabs import item_scores
+from app.tabs.train import model_choices, on_model
 from dgm_core.models.registry import MODELS
 
 
@@ -46,8 +47,12 @@ def test_choosing_a_model_fills_in_its_recommended_settings_schedule_included() 
         steps, lr, batch, hidden, schedule = on_model(dataset, model)[:5]
         recommended = MODELS[model].defaults["image" if dataset == "digits" else "points2d"]
         assert (steps, lr, batch, hidden, schedule) == (
-            recommended.steps, recommended.lr, recommended.batch_size, recommended.hidden, recommended.schedule
-        )  # fmt: skip
+            recommended.steps,
+            recommended.lr,
+            recommended.batch_size,
+            recommended.hidden,
+            recommended.schedule,
+        )
     assert on_model("digits", "VDM")[4] == "cosine" and on_model("digits", "PixelCNN")[4] == "constant"
 
 
@@ -74,7 +79,7 @@ def test_score_histograms_show_the_test_data_not_the_far_outliers():
     bar; the range now ends near the test data and the outliers are left out."""
     rng = np.random.default_rng(0)
     sets = {"test data": rng.normal(2.2, 0.2, 359), "blank": np.full(50, 1.6), "noise": rng.normal(1500, 10, 50)}
-    low, high = likelihood.histogram_range(sets)
+    low, high = item_scores.histogram_range(sets)
     assert low == min(values.min() for values in sets.values()) and sets["test data"].max() <= high < 5
 
 
@@ -95,9 +100,9 @@ def test_legends_sit_below_the_plot_never_over_the_title():
 
 
 def test_a_gan_on_points_is_drawn_over_its_discriminator_with_the_generators_pull() -> None:
-    from app.session import ARROWS, RunView
-    from app.views import samples_figure
-    from dgm_core.presets import PRESETS, open_preset
+    from app.page.session import ARROWS, RunView
+    from app.page.views import samples_figure
+    from dgm_core.lecture.presets import PRESETS, open_preset
 
     view = RunView(open_preset(PRESETS["gan-modes"], rescore=False))
     view.refresh_density(force=True)
@@ -111,9 +116,9 @@ def test_a_gan_on_points_is_drawn_over_its_discriminator_with_the_generators_pul
 
 
 def test_how_it_works_steps_a_flow_from_the_gaussian_to_its_samples_and_explains_other_runs() -> None:
-    from app import how_it_works
-    from app.session import RunView
-    from dgm_core.presets import PRESETS, open_preset
+    from app.how import flow_layers as how_it_works
+    from app.page.session import RunView
+    from dgm_core.lecture.presets import PRESETS, open_preset
 
     class Page:
         current = RunView(open_preset(PRESETS["flows-on-rings"], rescore=False))
@@ -139,9 +144,9 @@ def test_how_it_works_steps_a_flow_from_the_gaussian_to_its_samples_and_explains
 
 
 def test_how_conditionals_draws_the_first_density_and_a_sample_step_by_step() -> None:
-    from app import how_conditionals
-    from app.session import RunView
-    from dgm_core.presets import PRESETS, open_preset
+    from app.how import conditionals as how_conditionals
+    from app.page.session import RunView
+    from dgm_core.lecture.presets import PRESETS, open_preset
 
     class Page:
         current = RunView(open_preset(PRESETS["autoregressive-masks"], rescore=False))
@@ -157,10 +162,11 @@ def test_how_conditionals_draws_the_first_density_and_a_sample_step_by_step() ->
 
 
 def test_how_posteriors_draws_each_items_ellipse_and_its_kl_for_a_2d_latent() -> None:
-    from app import how_posteriors
-    from app.session import RunView
-    from dgm_core.presets import PRESETS, open_preset
-    from dgm_core.runs import Run, RunSpec
+    from app.how import posteriors as how_posteriors
+    from app.page.session import RunView
+    from dgm_core.lecture.presets import PRESETS, open_preset
+    from dgm_core.runs.run import Run
+    from dgm_core.runs.spec import RunSpec
 
     class Page:
         current = RunView(Run(RunSpec.defaults("VAE", "moons")))  # fresh weights: the picture's parts, not its look
@@ -176,9 +182,9 @@ def test_how_posteriors_draws_each_items_ellipse_and_its_kl_for_a_2d_latent() ->
 
 
 def test_how_diffusion_shows_the_noised_data_and_the_reverse_chains_at_any_step() -> None:
-    from app import how_diffusion
-    from app.session import RunView
-    from dgm_core.presets import PRESETS, open_preset
+    from app.how import diffusion as how_diffusion
+    from app.page.session import RunView
+    from dgm_core.lecture.presets import PRESETS, open_preset
 
     class Page:
         current = RunView(open_preset(PRESETS["diffusion"], rescore=False))
@@ -196,9 +202,9 @@ def test_how_diffusion_shows_the_noised_data_and_the_reverse_chains_at_any_step(
 
 
 def test_how_diffusion_redraws_the_chains_with_fewer_passes_and_tests_the_samples_of_each_choice() -> None:
-    from app import how_diffusion
-    from app.session import RunView
-    from dgm_core.presets import PRESETS, open_preset
+    from app.how import diffusion as how_diffusion
+    from app.page.session import RunView
+    from dgm_core.lecture.presets import PRESETS, open_preset
 
     class Page:
         current = RunView(open_preset(PRESETS["diffusion"], rescore=False))
@@ -222,10 +228,11 @@ def test_how_diffusion_redraws_the_chains_with_fewer_passes_and_tests_the_sample
 
 
 def test_how_pixels_reveals_a_sampled_image_in_each_runs_order_with_its_conditionals(monkeypatch) -> None:
-    from app import how_pixels
-    from app.session import RunView
-    from dgm_core.presets import PRESETS, open_preset
-    from dgm_core.runs import Run, RunSpec
+    from app.how import pixels as how_pixels
+    from app.page.session import RunView
+    from dgm_core.lecture.presets import PRESETS, open_preset
+    from dgm_core.runs.run import Run
+    from dgm_core.runs.spec import RunSpec
 
     pixelcnn = RunView(open_preset(PRESETS["sampling-digits"], rescore=False))
     made = RunView(Run(RunSpec.defaults("MADE", "digits", options={"order": 3})))
@@ -251,9 +258,9 @@ def test_how_pixels_reveals_a_sampled_image_in_each_runs_order_with_its_conditio
 
 
 def test_how_players_steps_a_copy_of_the_gans_players_one_at_a_time() -> None:
-    from app import how_players
-    from app.session import RunView
-    from dgm_core.presets import PRESETS, open_preset
+    from app.how import players as how_players
+    from app.page.session import RunView
+    from dgm_core.lecture.presets import PRESETS, open_preset
 
     class Page:
         current = RunView(open_preset(PRESETS["gan-modes"], rescore=False))
@@ -272,9 +279,9 @@ def test_how_players_steps_a_copy_of_the_gans_players_one_at_a_time() -> None:
 
 
 def test_how_energy_draws_the_chains_paths_and_the_positives_against_the_negatives() -> None:
-    from app import how_energy
-    from app.session import RunView
-    from dgm_core.presets import PRESETS, open_preset
+    from app.how import energy as how_energy
+    from app.page.session import RunView
+    from dgm_core.lecture.presets import PRESETS, open_preset
 
     class Page:
         current = RunView(open_preset(PRESETS["energy-based"], rescore=False))
@@ -292,9 +299,9 @@ def test_how_energy_draws_the_chains_paths_and_the_positives_against_the_negativ
 
 
 def test_how_posteriors_on_images_shows_reconstructions_posterior_draws_and_active_dimensions() -> None:
-    from app import how_posteriors
-    from app.session import RunView
-    from dgm_core.presets import PRESETS, open_preset
+    from app.how import posteriors as how_posteriors
+    from app.page.session import RunView
+    from dgm_core.lecture.presets import PRESETS, open_preset
 
     class Page:
         current = RunView(open_preset(PRESETS["latent-walk"], rescore=False))
@@ -305,15 +312,18 @@ def test_how_posteriors_on_images_shows_reconstructions_posterior_draws_and_acti
     assert 0 < active <= latent and f"of {latent} latent dimensions active" in said
     (picture,) = figure.data
     columns = how_posteriors.IMAGE_DRAWS + 2  # the item, its reconstruction, the draws
-    assert np.asarray(picture.z).shape[:2] == figures.image_grid(np.zeros((columns * how_posteriors.ITEMS, 1, 8, 8)),
-                                                                 17, columns=columns, scale=6).shape  # fmt: skip
+    assert (
+        np.asarray(picture.z).shape[:2]
+        == figures.image_grid(np.zeros((columns * how_posteriors.ITEMS, 1, 8, 8)), 17, columns=columns, scale=6).shape
+    )
     assert len(table.value["data"]) == how_posteriors.ITEMS and all(row[1] > 0 for row in table.value["data"])
 
 
 def test_a_run_that_ended_shows_its_average_speed_not_measuring() -> None:
-    from app.session import RunView
-    from app.views import status_markdown
-    from dgm_core.runs import Run, RunSpec
+    from app.page.session import RunView
+    from app.page.views import status_markdown
+    from dgm_core.runs.run import Run
+    from dgm_core.runs.spec import RunSpec
 
     run = Run(RunSpec.defaults("MADE", "moons", hidden=16, steps=5))
     assert "not trained yet" in status_markdown(RunView(run))
@@ -327,10 +337,10 @@ def test_a_run_that_ended_shows_its_average_speed_not_measuring() -> None:
 
 def test_opening_a_run_makes_the_forms_own_events_keep_its_settings() -> None:
     """The data set and model changes that Open sets off once reset the form to defaults: they keep the run's."""
-    from app.session import Backend, Session
-    from app.train_tab import on_dataset
-    from dgm_core.runs import RunSpec
-    from dgm_core.scheduler import Scheduler
+    from app.page.session import Backend, Session
+    from app.tabs.train import on_dataset
+    from dgm_core.runs.spec import RunSpec
+    from dgm_core.serve.scheduler import Scheduler
 
     page = Session(Backend(torch.device("cpu"), Scheduler(1)))
     page.opened_spec = RunSpec.defaults("GAN", "8gaussians", steps=777, lr=3e-4, batch_size=96, hidden=48)
@@ -343,7 +353,7 @@ def test_opening_a_run_makes_the_forms_own_events_keep_its_settings() -> None:
 
 def test_a_small_data_sets_preview_counts_the_points_it_draws_and_fits_them(tmp_path) -> None:
     """A 150-point iris CSV (1.0–6.9 by 0.1–2.5) once was titled "800 test points"."""
-    from app.views import data_preview
+    from app.page.views import data_preview
     from dgm_core.data import load_dataset
     from dgm_core.data import user as user_data
     from dgm_core.data.upload import read_upload
@@ -364,11 +374,12 @@ def test_a_small_data_sets_preview_counts_the_points_it_draws_and_fits_them(tmp_
 
 def test_a_run_on_tiny_data_that_ends_worse_than_the_baseline_says_so_and_what_to_try(tmp_path) -> None:
     """A 36-item set trained briefly kept weights worse than a single Gaussian, and the page said only "Done"."""
-    from app.session import RunView
-    from app.views import status_markdown
+    from app.page.session import RunView
+    from app.page.views import status_markdown
     from dgm_core.data import user as user_data
     from dgm_core.data.upload import points_from_drawing
-    from dgm_core.runs import Run, RunSpec
+    from dgm_core.runs.run import Run
+    from dgm_core.runs.spec import RunSpec
 
     data = points_from_drawing(np.random.default_rng(0).standard_normal((60, 2)) * [3.0, 0.2] + 5.0)
     name = user_data.name_for(data, "tiny.csv")
@@ -385,7 +396,7 @@ def test_the_ood_histogram_gives_every_set_its_own_colour_and_bars_count_all_its
     """Test data and "constant grey" once shared one blue, and a set mostly beyond the range drew a bar at 1.0."""
     from types import SimpleNamespace
 
-    from app.likelihood_tab import _histogram
+    from app.tabs.likelihood import _histogram
 
     rng = np.random.default_rng(0)
     test = rng.normal(1.0, 0.1, 300)

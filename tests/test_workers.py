@@ -14,10 +14,12 @@ import torch
 from dgm_core.data import USER_SETS
 from dgm_core.data import user as user_data
 from dgm_core.data.upload import points_from_drawing
-from dgm_core.runs import Run, RunSpec
-from dgm_core.scheduler import Scheduler
-from dgm_core.wire import decode, encode
-from dgm_core.workers import Shipment, SliceReport, TrainingProcess
+from dgm_core.runs.run import Run
+from dgm_core.runs.slices import Shipment, SliceReport
+from dgm_core.runs.spec import RunSpec
+from dgm_core.serve.scheduler import Scheduler
+from dgm_core.serve.training_process import TrainingProcess
+from dgm_core.serve.wire import decode, encode
 
 torch.set_num_threads(1)
 DETERMINISTIC = {"eval_every_steps": 40, "sample_every_s": None}
@@ -111,6 +113,7 @@ def test_a_run_on_your_own_data_trains_in_a_worker_that_never_saw_that_data(work
     assert run.phase == "done" and run.step == 60 and run.history
 
 
+@pytest.mark.slow
 def test_a_worker_that_dies_fails_its_run_with_a_message_and_starts_again_for_the_next():
     worker = TrainingProcess()
     try:
@@ -127,6 +130,7 @@ def test_a_worker_that_dies_fails_its_run_with_a_message_and_starts_again_for_th
         worker.close()
 
 
+@pytest.mark.slow
 def test_the_scheduler_trains_runs_in_its_processes_each_on_one_worker_spread_evenly():
     scheduler = Scheduler(workers=2, slice_s=0.05, processes=True)
     where: dict[int, set[str]] = {}
@@ -172,6 +176,7 @@ def test_messages_travel_as_json_and_safetensors_and_come_back_whole():
         encode({"a function": print})
 
 
+@pytest.mark.slow
 def test_a_lazy_scheduler_starts_its_processes_when_asked_or_at_the_first_slice() -> None:
     """A server serves its page first: its training processes load torch only after that (or when a run needs one)."""
     scheduler = Scheduler(2, processes=True, lazy=True)

@@ -8,12 +8,12 @@ import numpy as np
 import pytest
 import torch
 
-from app import train_tab
-from app.session import Backend, Session
-from app.your_data import add_drawing, add_files
+from app.page.session import Backend, Session
+from app.tabs import train as train_tab
+from app.tabs.your_data import add_drawing, add_files
 from dgm_core.data import USER_SETS
-from dgm_core.scheduler import Scheduler
-from dgm_core.store import RunStore
+from dgm_core.runs.store import RunStore
+from dgm_core.serve.scheduler import Scheduler
 
 ALICE, BOB = "a" * 32, "b" * 32
 

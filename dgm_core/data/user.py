@@ -89,8 +89,14 @@ def save(data: UserData, path: Path) -> None:
     labels = np.zeros(0, np.int64) if data.labels is None else data.labels
     names = np.asarray(data.class_names or (), dtype=str)
     partial = path.with_name(path.name + ".partial.npz")
-    np.savez(partial, kind=np.asarray(data.kind), items=data.items, labels=labels, class_names=names,
-             note=np.asarray(data.note))  # fmt: skip
+    np.savez(
+        partial,
+        kind=np.asarray(data.kind),
+        items=data.items,
+        labels=labels,
+        class_names=names,
+        note=np.asarray(data.note),
+    )
     partial.replace(path)
 
 

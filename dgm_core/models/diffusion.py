@@ -93,8 +93,13 @@ class DDPM(GenerativeModel):
         alpha_bar_prev = torch.cat([torch.ones(1, dtype=torch.float64), alpha_bar[:-1]])
         posterior_var = betas * (1 - alpha_bar_prev) / (1 - alpha_bar)
         reverse_var = betas if reverse_variance == "beta" else torch.cat([betas[:1], posterior_var[1:]])
-        for name, value in [("betas", betas), ("alpha_bar", alpha_bar), ("alpha_bar_prev", alpha_bar_prev),
-                            ("posterior_var", posterior_var), ("reverse_var", reverse_var)]:  # fmt: skip
+        for name, value in [
+            ("betas", betas),
+            ("alpha_bar", alpha_bar),
+            ("alpha_bar_prev", alpha_bar_prev),
+            ("posterior_var", posterior_var),
+            ("reverse_var", reverse_var),
+        ]:
             self.register_buffer(name, value.float(), persistent=False)  # index t − 1 holds step t
         self.capabilities = Capabilities(
             likelihood="bound", likelihood_name=f"diffusion ELBO (T={steps})", denoising=not self.discrete
@@ -146,8 +151,12 @@ class DDPM(GenerativeModel):
         """L_{t−1} = KL(q(y_{t−1} | y_t, y_0) ‖ p(y_{t−1} | y_t)) per row, steps t ≥ 2, one draw y_t ~ q(y_t | y_0)
         (from ``noise`` when given)."""
         y_t = self.q_sample(y0, t, torch.randn_like(y0) if noise is None else noise)
-        return gaussian_kl(self.posterior_mean(y0, y_t, t), self.posterior_var[t - 1, None],
-                           self.reverse_mean(y_t, t), self.reverse_var[t - 1, None])  # fmt: skip
+        return gaussian_kl(
+            self.posterior_mean(y0, y_t, t),
+            self.posterior_var[t - 1, None],
+            self.reverse_mean(y_t, t),
+            self.reverse_var[t - 1, None],
+        )
 
     def decoder_log_prob(self, y0: Tensor, noise: Tensor | None = None) -> Tensor:
         """−L_0 = log p(y_0 | y_1), y_1 ~ q(y_1 | y_0) (from ``noise`` when given): a Gaussian density for points,

@@ -56,15 +56,6 @@ class DequantizeLogit(nn.Module):
         return torch.floor(v * self.levels).clamp(0, self.levels - 1)
 
 
-def to_unit(x: Tensor, spec: DataSpec) -> Tensor:
-    """Network input for data: images scaled to [0, 1], points standardised with the training statistics."""
-    if spec.levels is not None:
-        return x.flatten(1) / (spec.levels - 1)
-    mean = torch.tensor(spec.mean, device=x.device)
-    std = torch.tensor(spec.std, device=x.device)
-    return (x - mean) / std
-
-
 def gaussian_log_prob(z: Tensor) -> Tensor:
     """log N(z; 0, I) summed over the last dimension."""
     return -0.5 * (z.pow(2) + math.log(2 * math.pi)).sum(-1)

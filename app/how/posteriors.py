@@ -1,0 +1,218 @@
+"""How it works for a latent-variable model with a 2-D latent (a VAE on 2D points): the encoder's posteriors.
+
+Left, the latent plane: the prior N(0, I) (circles at 1σ and 2σ), the aggregate posterior (the means μ(x) of test
+items, grey), and q(z | x) = N(μ, diag σ²) of a few test items as ellipses at 2σ. Right, the data plane: those items,
+their reconstructions E[x | z = μ(x)], and the decoder's means for draws z ~ q(z | x) of the first item. A table gives
+each item's KL(q(z|x) ‖ p(z)), the price the ELBO pays for what the code says about x: posteriors that sit on the
+prior (σ ≈ 1, μ ≈ 0, KL ≈ 0) carry nothing — posterior collapse.
+
+For images (a VAE on digits or shapes, any latent size) each row is a test item, its reconstruction and the decoder's
+means for six draws z ~ q(z | x): how much the code pins the item down. The table gives each item's KL and mean σ,
+and the note counts the active latent dimensions, those whose posterior mean varies across items (Var_x E_q[z_u]
+> 0.01, Burda et al., 2016): the others have collapsed onto the prior.
+"""
+
+from __future__ import annotations
+
+import gradio as gr
+import numpy as np
+import plotly.graph_objects as go
+import torch
+from plotly.subplots import make_subplots
+
+from app.draw.figures import DATA_COLOR, PALETTE, SAMPLE_HEIGHT, TEMPLATE, image_grid
+from app.draw.live_plot import LivePlot
+from app.page.session import RunView, Session
+
+ITEMS = 6  # test items whose posteriors are drawn
+AGGREGATE = 1000  # test items whose means show the aggregate posterior
+DRAWS = 200  # posterior draws of the first item, decoded
+IMAGE_DRAWS = 6  # posterior draws decoded per image item
+ACTIVE = 0.01  # a latent dimension is active when its posterior mean varies more than this across items
+CIRCLE = np.linspace(0, 2 * np.pi, 73)
+
+
+def build_how_posteriors(session: gr.State) -> None:
+    with gr.Accordion("How it works — a VAE's posteriors q(z | x)", open=False, elem_id="how-posteriors"):
+        note = gr.Markdown(
+            "For a VAE on 2D points (its latent is 2-D): press **Show the posteriors** to see where the encoder puts "
+            "test items in the latent plane, against the prior.",
+            elem_id="post-note",
+        )
+        show = gr.Button("Show the posteriors", variant="primary", elem_id="post-show")
+        with gr.Row():
+            plot = LivePlot(None, height=SAMPLE_HEIGHT, show_label=False, elem_id="post-plot")
+            table = gr.Dataframe(
+                headers=["item", "μ₁", "μ₂", "σ₁", "σ₂", "KL(q‖p) nats"],
+                value=[],
+                interactive=False,
+                label="Each item's posterior and what it costs the ELBO",
+                elem_id="post-table",
+            )
+    show.click(
+        show_posteriors,
+        session,
+        [note, plot, table],
+        show_progress="hidden",
+        api_visibility="private",
+        concurrency_limit=None,
+    )
+
+
+def show_posteriors(page: Session) -> tuple:
+    view = page.current
+    if view is not None and view.capabilities.posterior and view.data_spec.kind == "image":
+        return image_posteriors(view)
+    fits = view is not None and view.data_spec.kind == "points2d" and view.capabilities.posterior
+    if not fits or view.capabilities.latent_dim != 2:
+        said = "Train or open a **VAE (or β-VAE, IWAE)** first, on images or on 2D points (its latent plane is 2-D)."
+        return said, gr.skip(), gr.skip()
+    items = view.data.test[:ITEMS]
+    with view.run.inspecting(seed=0) as model:
+        device = view.device
+        mean, std = (t.cpu() for t in model.posterior(items.to(device)))
+        aggregate = model.posterior(view.data.test[:AGGREGATE].to(device))[0].cpu()
+        reconstructions = model.decode(mean.to(device)).cpu()
+        draws = mean[:1] + std[:1] * torch.randn(DRAWS, 2)
+        decoded = model.decode(draws.to(device)).cpu()
+    kl = 0.5 * (mean.pow(2) + std.pow(2) - 1 - 2 * std.log()).sum(1)
+    rows = [
+        [f"#{i + 1}", *(round(float(v), 2) for v in (*mean[i], *std[i])), round(float(kl[i]), 3)] for i in range(ITEMS)
+    ]
+    said = (
+        f"{view.title}: mean KL(q‖p) of these items {float(kl.mean()):.2f} nats. Ellipses far from the prior's "
+        "circles and smaller than them: the code tells the decoder where x is; ellipses that fill the circles: it "
+        "tells nothing."
+    )
+    figure = posterior_figure(
+        view, items.numpy(), mean.numpy(), std.numpy(), aggregate.numpy(), reconstructions.numpy(), decoded.numpy()
+    )
+    return said, figure, rows
+
+
+def posterior_figure(
+    view: RunView,
+    items: np.ndarray,
+    mean: np.ndarray,
+    std: np.ndarray,
+    aggregate: np.ndarray,
+    reconstructions: np.ndarray,
+    decoded: np.ndarray,
+) -> go.Figure:
+    fig = make_subplots(
+        rows=1,
+        cols=2,
+        horizontal_spacing=0.12,
+        subplot_titles=("latent plane: q(z | x) at 2σ over the prior", "data plane: × an item, ● its reconstruction"),
+    )
+    for radius, dash in ((1, "dot"), (2, "dash")):
+        fig.add_scatter(
+            x=radius * np.cos(CIRCLE),
+            y=radius * np.sin(CIRCLE),
+            mode="lines",
+            hoverinfo="skip",
+            name=f"prior N(0, I) at {radius}σ",
+            line={"color": "grey", "dash": dash},
+            row=1,
+            col=1,
+        )
+    fig.add_scatter(
+        x=aggregate[:, 0],
+        y=aggregate[:, 1],
+        mode="markers",
+        name="μ(x) of test items",
+        marker={"size": 3, "color": f"rgb{DATA_COLOR}", "opacity": 0.35},
+        hoverinfo="skip",
+        row=1,
+        col=1,
+    )
+    data = view.data_points
+    fig.add_scatter(
+        x=data[:, 0],
+        y=data[:, 1],
+        mode="markers",
+        showlegend=False,
+        hoverinfo="skip",
+        marker={"size": 3, "color": f"rgb{DATA_COLOR}", "opacity": 0.25},
+        row=1,
+        col=2,
+    )
+    fig.add_scatter(
+        x=decoded[:, 0],
+        y=decoded[:, 1],
+        mode="markers",
+        name="E[x | z], z ~ q(z | item #1)",
+        marker={"size": 4, "color": PALETTE[1], "opacity": 0.35},
+        hoverinfo="skip",
+        row=1,
+        col=2,
+    )
+    for i in range(len(items)):
+        color = PALETTE[(i + 1) % len(PALETTE)]
+        ellipse_x, ellipse_y = mean[i, 0] + 2 * std[i, 0] * np.cos(CIRCLE), mean[i, 1] + 2 * std[i, 1] * np.sin(CIRCLE)
+        fig.add_scatter(
+            x=ellipse_x,
+            y=ellipse_y,
+            mode="lines",
+            name=f"item #{i + 1}",
+            legendgroup=str(i),
+            line={"color": color},
+            row=1,
+            col=1,
+        )
+        fig.add_scatter(
+            x=[items[i, 0], reconstructions[i, 0]],
+            y=[items[i, 1], reconstructions[i, 1]],
+            mode="lines+markers",
+            legendgroup=str(i),
+            showlegend=False,
+            line={"color": color, "dash": "dot"},
+            marker={"symbol": ["x", "circle"], "size": 9, "color": color},
+            row=1,
+            col=2,
+        )
+    x_min, x_max, y_min, y_max = view.bounds
+    fig.update_layout(
+        template=TEMPLATE, height=SAMPLE_HEIGHT + 40, legend={"orientation": "h", "y": -0.25}, margin={"t": 60}
+    )
+    fig.update_xaxes(range=[-3, 3], title_text="z₁", row=1, col=1)
+    fig.update_yaxes(range=[-3, 3], title_text="z₂", scaleanchor="x", row=1, col=1)
+    fig.update_xaxes(range=[x_min, x_max], title_text="x₁", row=1, col=2)
+    fig.update_yaxes(range=[y_min, y_max], title_text="x₂", scaleanchor="x2", row=1, col=2)
+    return fig
+
+
+def image_posteriors(view: RunView) -> tuple:
+    """Items, reconstructions and decoded posterior draws as one picture; each item's KL and σ; the active units."""
+    items = view.data.test[:ITEMS]
+    with view.run.inspecting(seed=0) as model:
+        mean, std = (t.cpu() for t in model.posterior(items.to(view.device)))
+        spread = model.posterior(view.data.test[:AGGREGATE].to(view.device))[0].var(0).cpu()
+        draws = mean[:, None] + std[:, None] * torch.randn(ITEMS, IMAGE_DRAWS, mean.shape[1])
+        decoded = model.decode(torch.cat([mean[:, None], draws], 1).flatten(0, 1).to(view.device)).cpu()
+    rows = torch.cat([items[:, None], decoded.reshape(ITEMS, IMAGE_DRAWS + 1, *items.shape[1:])], 1)
+    kl = 0.5 * (mean.pow(2) + std.pow(2) - 1 - 2 * std.log()).sum(1)
+    active = int((spread > ACTIVE).sum())
+    said = (
+        f"{view.title}: {active} of {len(spread)} latent dimensions active (the rest have collapsed onto the prior); "
+        f"mean KL(q‖p) of these items {float(kl.mean()):.2f} nats. Draws that all look like the item: the code pins "
+        "it down; draws that wander: the decoder is guessing."
+    )
+    picture = image_grid(rows.flatten(0, 1).numpy(), view.data_spec.levels, columns=IMAGE_DRAWS + 2, scale=6)
+    fig = go.Figure(go.Image(z=np.repeat(picture[..., None], 3, axis=2), hoverinfo="skip"))
+    fig.update_layout(
+        template=TEMPLATE,
+        height=SAMPLE_HEIGHT + 40,
+        margin={"t": 60},
+        title={"text": f"Each row: item · E[x | z = μ] · {IMAGE_DRAWS} × E[x | z], z ~ q(z | x)", "x": 0.02},
+    )
+    fig.update_xaxes(visible=False)
+    fig.update_yaxes(visible=False)
+    table = gr.Dataframe(
+        headers=["item", "KL(q‖p) nats", "mean σ", "dimensions with σ < 0.5"],
+        value=[
+            [f"#{i + 1}", round(float(kl[i]), 2), round(float(std[i].mean()), 3), int((std[i] < 0.5).sum())]
+            for i in range(ITEMS)
+        ],
+    )
+    return said, fig, table

@@ -1,0 +1,194 @@
+"""The Runs tab: every run of this browser with its settings and scores; open, delete, download, upload.
+
+A checkpoint is one ``.dgm.zip`` file (safetensors weights + JSON config: ``runs.checkpoints``): never pickle.
+Uploads are checked field by field and their scores recomputed here; the uploaded file is deleted once read, and
+downloads older than ``EXPORT_LIFETIME_S`` are swept away at the next download.
+"""
+
+from __future__ import annotations
+
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import gradio as gr
+
+from app.page import views
+from app.page.pickers import refresh_runs, run_picker
+from app.page.session import RunView, Session
+from app.page.streaming import TrainOutputs
+from app.page.views import PHASES, format_count, format_mmd
+from app.tabs.train import fill_form
+from dgm_core.models.registry import MODELS
+from dgm_core.runs.checkpoints import CheckpointError
+from dgm_core.runs.run import Run
+
+DOWNLOADS = Path(tempfile.gettempdir()) / "dgm-playground-checkpoints"
+EXPORT_LIFETIME_S = 600
+COLUMNS = [
+    "run",
+    "model",
+    "family",
+    "data",
+    "state",
+    "steps",
+    "train s",
+    "steps/s",
+    "params",
+    "test NLL (bits/dim)",
+    "likelihood",
+    "val MMD²",
+    "saved",
+]
+
+
+def build_runs_tab(session: gr.State, tab: gr.Tab, train: TrainOutputs) -> None:
+    gr.Markdown(
+        "Every model trained in this browser — on the Train tab, in a comparison, or uploaded — is a run, saved on "
+        "the server as it trains: a reload or a restart brings it back. Scores are for the weights each run holds "
+        "(best on validation, or the final ones, once it stopped). Checkpoints are one `.dgm.zip` file: safetensors "
+        "weights and a JSON config; pickled files are never opened, and an uploaded run is scored again here.",
+        elem_classes="hint",
+    )
+    table = gr.Dataframe(
+        headers=COLUMNS, value=[], interactive=False, elem_id="runs-table", elem_classes="wide-table", wrap=False
+    )
+    with gr.Row():
+        run_id = run_picker("runs-run")
+        open_btn = gr.Button("Open in the Train tab", elem_id="runs-open", min_width=80)
+        delete_btn = gr.Button("Delete", variant="stop", elem_id="runs-delete", min_width=80)
+        export_btn = gr.Button("Download checkpoint", elem_id="runs-export", min_width=80)
+    with gr.Row():
+        checkpoint = gr.File(label="Checkpoint", interactive=False, elem_id="runs-file")
+        upload = gr.File(label="Upload a checkpoint (.dgm.zip)", file_types=[".zip"], elem_id="runs-upload")
+    message = gr.Markdown("", elem_id="runs-message", elem_classes="status")
+    space = gr.Markdown("", elem_id="runs-space", elem_classes="hint")
+    with gr.Row():
+        own_data = gr.Dropdown(
+            [], label="Your data sets", info="Deleting one frees its space; runs on it stay listed", elem_id="runs-data"
+        )
+        delete_data_btn = gr.Button("Delete data set", variant="stop", elem_id="runs-delete-data", min_width=80)
+
+    quick: dict[str, Any] = {"show_progress": "hidden", "api_visibility": "private"}
+    listed = [table, run_id, space, own_data]
+    tab.select(refresh, [session, run_id], listed, **quick)
+    delete_btn.click(delete, [session, run_id], [*listed, message], **quick)
+    delete_data_btn.click(delete_data, [session, own_data, run_id], [*listed, message], **quick)
+    export_btn.click(export, [session, run_id], [checkpoint, message], api_name="export_checkpoint")
+    upload.upload(upload_run, [session, upload, run_id], [*listed, message, upload], api_name="upload_checkpoint")
+
+    def opened(page: Session, chosen: Any) -> dict:
+        return open_in_train(page, chosen, train, message)
+
+    open_btn.click(opened, [session, run_id], [message, train.status, *train.form], **quick)
+
+
+def rows(session: Session) -> list[list[Any]]:
+    return [_row(view) for view in reversed(session.views.values())]
+
+
+def _row(view: RunView) -> list[Any]:
+    run, caps = view.run, view.capabilities
+    scores = run.scores
+    nll = None if scores is None or not scores.nll else scores.bits(scores.nll["test"])
+    kind = "none" if caps.likelihood == "none" else ("exact" if caps.likelihood == "exact" else caps.likelihood_name)
+    return [
+        view.id,
+        view.spec.model,
+        MODELS[view.spec.model].family,
+        view.spec.dataset,
+        PHASES[run.phase],
+        run.step,
+        round(run.elapsed_s, 1),
+        round(run.step / run.elapsed_s, 1) if run.elapsed_s > 0 else 0.0,
+        format_count(run.model.num_parameters()),
+        "—" if nll is None else round(nll, 4),
+        kind,
+        "—" if scores is None else format_mmd(scores.val_mmd),
+        "NOT SAVED" if run.unsaved else "yes",
+    ]
+
+
+def refresh(session: Session, current: Any) -> tuple[Any, Any, str, Any]:
+    """The table, the run picker, the space used on the server and the picker of this browser's own data sets."""
+    store, token = session.backend.store, session.token
+    if store is None or token is None:
+        space = "Runs live in this page's memory only (the server keeps no store)."
+    else:
+        used, cap = store.usage(token)
+        space = f"Saved on the server for this browser: {used / 2**20:.1f} MB of {cap / 2**20:.0f} MB (runs and data)."
+    unsaved = [view for view in session.views.values() if view.run.unsaved]
+    if unsaved:
+        counted = f"{len(unsaved)} run{'s are' if len(unsaved) > 1 else ' is'} not saved"
+        space += f"  \n**{counted}:** {views.plain(unsaved[-1].run.unsaved)}"
+    data = gr.update(choices=list(session.datasets), value=None)
+    return rows(session), refresh_runs(session, current), space, data
+
+
+def delete(session: Session, run_id: Any) -> tuple:
+    view = session.delete(run_id)
+    said = "Pick a run to delete." if view is None else f"Deleted run #{view.id} ({view.spec.model})."
+    return *refresh(session, None), said
+
+
+def delete_data(session: Session, name: Any, current: Any) -> tuple:
+    deleted = isinstance(name, str) and session.delete_data(name)
+    said = f"Deleted your data set **{views.plain(name)}**." if deleted else "Pick one of your data sets to delete."
+    return *refresh(session, current), said
+
+
+def export(session: Session, run_id: Any) -> tuple[Any, str]:
+    """Write the run (weights, optimizer and random state, curves) to a checkpoint file offered for download."""
+    view = session.find(run_id)
+    if view is None:
+        return None, "Pick a run to download."
+    _sweep(DOWNLOADS, EXPORT_LIFETIME_S)
+    DOWNLOADS.mkdir(parents=True, exist_ok=True)
+    folder = Path(tempfile.mkdtemp(dir=DOWNLOADS))  # one folder per download: pages never overwrite each other
+    path = view.run.save(folder / f"{view.spec.model}-{view.spec.dataset}-run{view.id}.dgm.zip")
+    return str(path), f"Checkpoint of run #{view.id} ready: {path.name} ({path.stat().st_size / 1e3:.0f} kB)."
+
+
+def upload_run(session: Session, file: Any, current: Any) -> tuple[Any, Any, str, Any]:
+    """A checkpoint becomes a run of this browser, or a message says why not and nothing changes. The uploaded file
+    is deleted either way."""
+    if file is None:
+        return gr.skip(), gr.skip(), "", gr.skip()
+    path = Path(file)
+    try:
+        run = Run.load(path, session.backend.device)
+    except CheckpointError as error:
+        return *refresh(session, current), f"**Not loaded:** {views.plain(error)}", None
+    finally:
+        path.unlink(missing_ok=True)
+    view = session.keep(run)
+    scores = run.scores
+    scored = "" if scores is None else f"; its kept weights (step {scores.step}) were scored again here"
+    said = f"Loaded {view.spec.model} on {view.spec.dataset} as run #{view.id} (step {run.step}){scored}."
+    return *refresh(session, view.id), said, None
+
+
+def open_in_train(session: Session, run_id: Any, train: TrainOutputs, message: gr.Markdown) -> dict:
+    """Make a run the Train tab's (its figures follow), so that Continue trains it further."""
+    view = session.find(run_id)
+    if view is None:
+        return {message: "Pick a run to open."}
+    session.current = view
+    session.opened_spec = view.spec
+    return {
+        message: f"Run #{view.id} is open in the Train tab (its settings fill the form): press Continue there to "
+        "train it further.",
+        train.status: views.status_markdown(view),
+        **fill_form(train, view.spec),
+    }
+
+
+def _sweep(folder: Path, older_than_s: float) -> None:
+    """Delete downloads older than ``older_than_s`` seconds (Gradio keeps its own copy of what it served)."""
+    cutoff = time.time() - older_than_s
+    for path in folder.glob("*/*") if folder.exists() else []:
+        if path.stat().st_mtime < cutoff:
+            path.unlink(missing_ok=True)
+            if not any(path.parent.iterdir()):
+                path.parent.rmdir()
