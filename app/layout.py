@@ -171,7 +171,7 @@ def restore_runs(session: Session, known: str, request: gr.Request, token: gr.Te
     known = known if isinstance(known, str) and TOKEN.fullmatch(known) else secrets.token_hex(16)
     restored = session.attach(known)
     session.backend.opened(request.session_hash, session)
-    shown = {token: known, outputs.dataset: gr.update(choices=session.dataset_choices())}
+    shown = {token: known, outputs.form.dataset: gr.update(choices=session.dataset_choices())}
     if not restored:
         return shown
     # the one training, else the newest that trained (not a comparison's model that never started), else the newest
@@ -186,7 +186,7 @@ def restore_runs(session: Session, known: str, request: gr.Request, token: gr.Te
     return (
         shown
         | fill_form(outputs, view.spec)
-        | {outputs.status: said + "  \n" + views.status_markdown(view), outputs.dataset: picker}
+        | {outputs.status: said + "  \n" + views.status_markdown(view), outputs.form.dataset: picker}
     )
 
 

@@ -32,7 +32,8 @@ FIRST_UPDATE_JS = """() => new Promise(resolve => {
   const check = () => {
     const status = document.querySelector('#status')?.innerText || '';
     const drawn = (document.querySelector('#samples-plot')?.textContent || '').includes('model samples')
-               || (document.querySelector('#samples-image')?.textContent || '').includes('Samples from the model');
+               || /Samples (at step|from the kept).*images/.test(
+                    document.querySelector('#samples-plot')?.textContent || '');
     if (marks.status === undefined && /step [1-9]\\d* \\//.test(status)) marks.status = performance.now() - start;
     if (marks.samples === undefined && drawn) marks.samples = performance.now() - start;
     if (marks.status !== undefined && marks.samples !== undefined) { observer.disconnect(); resolve(marks); }

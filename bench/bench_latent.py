@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import statistics
 import time
+from dataclasses import fields
 
 import torch
 
@@ -23,6 +24,7 @@ from dgm_core.runs.run import Run
 from dgm_core.runs.spec import RunSpec
 from dgm_core.serve.scheduler import Scheduler
 
+LATENT_TAB = latent_tab.LatentView(*(field.name for field in fields(latent_tab.LatentView)))  # outputs by name
 CASES = [
     ("moons", "RealNVP"),
     ("moons", "VAE"),
@@ -53,7 +55,7 @@ def main() -> None:
     for dataset, model in CASES:
         session, state = Session(backend), LatentState()
         run = trained(session, dataset, model, args.steps)
-        latent_tab.on_run(session, state, run.id)
+        latent_tab.on_run(LATENT_TAB, session, state, run.id)
         latent_tab.move(session, state, run.id, "slerp", 0.0)  # warm-up
         times = []
         for i in range(args.moves):

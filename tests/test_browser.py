@@ -115,23 +115,30 @@ def test_moons_realnvp_trains_live_then_stops_and_continues(page: Page, app_url:
     page.screenshot(path=output_dir / "moons_continued.png", full_page=True)
 
 
+def picture_of(page: Page, figure: str) -> str | None:
+    """The picture a figure shows (a layout image: plotly draws it as an SVG image)."""
+    return page.locator(f"{figure} image").first.get_attribute("xlink:href")
+
+
 def test_digits_vae_shows_a_sample_grid_and_a_bound(page: Page, app_url: str, output_dir: Path) -> None:
     open_app(page, app_url)
     choose(page, "#dataset", "digits")
-    expect(page.locator("#samples-image img")).to_be_visible()
-    expect(page.locator("#samples-plot")).to_be_hidden()
+    expect(page.locator("#samples-plot .gtitle")).to_contain_text("digits (training images)")
     choose(page, "#model", "VAE (latent)")
     expect(page.locator("#model-info")).to_contain_text("Variational autoencoder")
     expect(page.locator("#batch-size input")).to_have_value("128")
     set_number(page, "#steps", "400")
-    preview = page.locator("#samples-image img").get_attribute("src")
+    preview = picture_of(page, "#samples-plot")
     page.locator("#train-btn").click()
 
     wait_for_step(page, 50)
-    expect(page.locator("#samples-image img")).not_to_have_attribute("src", preview or "")
-    first = page.locator("#samples-image img").get_attribute("src")
+    expect(page.locator("#samples-plot .gtitle")).to_contain_text("8×8 images")  # the model's samples, as a picture
+    first = picture_of(page, "#samples-plot")
     expect(page.locator("#status")).to_contain_text("bound: ELBO")
-    expect(page.locator("#samples-image img")).not_to_have_attribute("src", first or "")
+    page.wait_for_function(
+        f"() => document.querySelector('#samples-plot image')?.getAttribute('xlink:href') !== {first!r}"
+    )
+    assert first != preview
     expect(page.locator("#nll-plot")).to_contain_text("test (bound)")
     expect(page.locator("#status")).to_contain_text("Done", timeout=20_000)
     expect(page.locator("#status")).to_contain_text("baseline (independent pixels)")

@@ -22,7 +22,7 @@ def open_tab(page: Page, name: str) -> None:
 
 def train_digits_vae(page: Page, steps: int = 300) -> None:
     choose(page, "#dataset", "digits")
-    expect(page.locator("#samples-image img")).to_be_visible()  # the data set's own event has finished
+    expect(page.locator("#samples-plot .gtitle")).to_contain_text("digits")  # the data set's own event has finished
     choose(page, "#model", "VAE (latent)")
     expect(page.locator("#model-info")).to_contain_text("Variational autoencoder")  # its defaults have arrived
     set_number(page, "#steps", str(steps))
@@ -48,13 +48,13 @@ def test_latent_slider_moves_the_decoded_image(page: Page, app_url: str, output_
     train_digits_vae(page)
     open_tab(page, "Latent explorer")
     expect(page.locator("#latent-info")).to_contain_text("8-dimensional latent space", timeout=10_000)
-    image = page.locator("#latent-image img")
+    image = page.locator("#latent-image image").first
     expect(image).to_be_visible()
     expect(page.locator("#latent-strip img")).to_be_visible()
-    before = image.get_attribute("src")
+    before = image.get_attribute("xlink:href")
 
     drag_slider(page, "#latent-slider", 0.95)
-    expect(image).not_to_have_attribute("src", before or "", timeout=5_000)
+    expect(image).not_to_have_attribute("xlink:href", before or "", timeout=5_000)
     page.screenshot(path=output_dir / "latent_explorer.png", full_page=True)
 
     page.locator("#latent-source label", has_text="two test items").click()
@@ -75,7 +75,7 @@ def test_likelihood_tab_overlays_runs_and_scores_items_against_out_of_distributi
     page.locator("#lik-score").click()
     expect(page.locator("#lik-ood")).to_contain_text("inverted digits", timeout=20_000)
     expect(page.locator("#lik-hist")).to_contain_text("uniform noise")
-    expect(page.locator("#lik-extremes img")).to_be_visible()
+    expect(page.locator("#lik-extremes image").first).to_be_visible()  # the most and least likely digits
     page.screenshot(path=output_dir / "likelihood_digits.png", full_page=True)
 
 

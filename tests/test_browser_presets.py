@@ -39,7 +39,7 @@ def test_a_preset_link_opens_the_latent_explorer_on_a_trained_vae(page: Page, ap
     page.goto(app_url + "?preset=latent-walk")
     expect(page.get_by_role("tab", name="Latent explorer")).to_have_attribute("aria-selected", "true", timeout=20_000)
     expect(page.locator("#latent-info")).to_contain_text("VAE", timeout=10_000)
-    expect(page.locator("#latent-image img")).to_be_visible(timeout=10_000)
+    expect(page.locator("#latent-image image").first).to_be_visible(timeout=10_000)
     page.screenshot(path=shots / "latent-walk.png")
 
 

@@ -3,15 +3,19 @@ checkpoint upload."""
 
 from __future__ import annotations
 
+import base64
+import io
 import json
 import threading
 import zipfile
+from dataclasses import fields
 from pathlib import Path
 
 import gradio as gr
 import numpy as np
 import pytest
 import torch
+from PIL import Image
 
 from app.draw import figures
 from app.page import views
@@ -22,7 +26,7 @@ from app.tabs import compare_table, inpaint, item_scores, latent_explorer
 from app.tabs import latent as latent_tab
 from app.tabs import likelihood as likelihood_tab
 from app.tabs.latent_explorer import LatentState
-from app.tabs.runs import export, upload_run
+from app.tabs.runs import RunsView, export, upload_run
 from dgm_core.data import load_dataset
 from dgm_core.learn.evaluation import item_log_probs
 from dgm_core.lecture.presets import PRESETS, open_preset
@@ -36,11 +40,20 @@ from dgm_core.serve.scheduler import Scheduler
 
 torch.set_num_threads(1)
 CPU = torch.device("cpu")
+LATENT_TAB = latent_tab.LatentView(*(field.name for field in fields(latent_tab.LatentView)))  # by name
+COMPARE_TAB = compare_tab.CompareView(*(field.name for field in fields(compare_tab.CompareView)))  # by name
+RUNS_TAB = RunsView(*(field.name for field in fields(RunsView)))  # its outputs, by name
 BACKEND = Backend(CPU, Scheduler(1))  # no store: runs live in memory only
 
 
 def Session() -> Session_:  # noqa: N802 — a fresh page's session, as Gradio's factory makes it
     return Session_(BACKEND)
+
+
+def picture_in(figure) -> np.ndarray:
+    """The picture a figure shows (``figures.picture_figure``), as pixels."""
+    source = figure.layout.images[0].source
+    return np.asarray(Image.open(io.BytesIO(base64.b64decode(source.split(",", 1)[1]))))
 
 
 def trained(session, dataset: str, model: str, steps: int = 60, hidden: int = 32) -> RunView:
@@ -111,10 +124,10 @@ def test_a_poisoned_upload_leaves_the_session_working(tmp_path):
         config["run"]["history"][-1]["nll"]["test"] = "x"
         target.writestr("config.json", json.dumps(config))
         target.writestr("weights.safetensors", source.read("weights.safetensors"))
-    table, *_, said, _ = upload_run(session, str(poisoned), None)
-    assert said.startswith("**Not loaded:**") and len(table) == 1
-    table, *_, said, _ = upload_run(session, path, None)
-    assert said.startswith("Loaded MADE on moons as run #2") and len(table) == 2
+    shown = upload_run(RUNS_TAB, session, str(poisoned), None)
+    assert shown["message"].startswith("**Not loaded:**") and len(shown["table"]) == 1
+    shown = upload_run(RUNS_TAB, session, path, None)
+    assert shown["message"].startswith("Loaded MADE on moons as run #2") and len(shown["table"]) == 2
 
 
 # --- comparisons --------------------------------------------------------------------------------------------------
@@ -192,11 +205,13 @@ def test_models_stopped_before_their_first_slice_are_marked_not_started():
 
 
 def test_the_page_streams_samples_while_the_models_train():
-    updates = compare_tab.compare("moons", ["MADE", "GAN"], "seconds", 1.5, Session())
+    updates = compare_tab.compare(COMPARE_TAB, "moons", ["MADE", "GAN"], "seconds", 1.5, Session())
     streamed = [
         update
         for update in updates
-        if update[1].startswith("**Training**") and update[3].get("value") is not None  # not skipped, not cleared
+        if update["status"].startswith("**Training**")
+        and "samples" in update
+        and update["samples"]["value"] is not None
     ]
     assert streamed, "the samples figure is drawn while the models train, not only at the end"
 
@@ -204,12 +219,12 @@ def test_the_page_streams_samples_while_the_models_train():
 def test_a_new_comparison_clears_the_previous_ones_samples_and_curves():
     session = Session()
     for models in (["MADE"], ["GAN"]):
-        updates = list(compare_tab.compare("moons", models, "steps", 5, session))
+        updates = list(compare_tab.compare(COMPARE_TAB, "moons", models, "steps", 5, session))
     first = updates[0]  # the second comparison's first update
-    samples, gallery, nll, mmd = first[3:]
-    assert samples["value"] is None and gallery["value"] is None
+    samples, nll, mmd = first["samples"], first["nll"], first["mmd"]
+    assert samples["value"] is None
     assert len(nll.data) == len(mmd.data) == 0  # fresh curves: no MADE from before
-    assert updates[-1][3]["value"] is not None  # its own samples at the end
+    assert updates[-1]["samples"]["value"] is not None  # its own samples at the end
 
 
 @pytest.mark.parametrize(("budget", "amount"), [("seconds", 0.0), ("steps", 0), ("steps", 10**9)])
@@ -244,18 +259,19 @@ def test_a_path_between_two_test_items_starts_and_ends_at_their_latents(model):
 def test_the_slider_decodes_the_point_it_is_at_and_every_view_renders():
     session, state = Session(), LatentState()
     run = trained(session, "digits", "VAE")
-    latent_tab.on_run(session, state, run.id)
-    _, image, _, strip, _ = latent_tab.set_endpoints(
-        session, state, run.id, "random latents", 0, 1, 5, "linear", 6, 0.0, None
+    latent_tab.on_run(LATENT_TAB, session, state, run.id)
+    shown = latent_tab.set_endpoints(
+        LATENT_TAB, session, state, run.id, "random latents", 0, 1, 5, "linear", 6, 0.0, None
     )
+    here, strip = shown["here"], shown["strip"]
     start = latent_explorer.picture(
         run, latent_explorer.decode(run, state.endpoints.start[None]), 1, latent_tab.ITEM_SCALE
     )
-    assert np.array_equal(image["value"], start)
+    assert np.array_equal(picture_in(here), start)
     assert strip["value"].shape[1] > 5 * strip["value"].shape[0] // 2  # six items side by side
-    moved, _ = latent_tab.move(session, state, run.id, "linear", 1.0)
-    assert not np.array_equal(moved["value"], start)
-    assert latent_tab.traverse(session, state, run.id, 5, 2.0)[0]["value"].ndim == 2
+    moved = latent_tab.move(session, state, run.id, "linear", 1.0)
+    assert not np.array_equal(picture_in(moved), start)
+    assert picture_in(latent_tab.traverse(session, state, run.id, 5, 2.0)).ndim == 2  # rows: dimensions
     assert latent_tab.export_gif(session, state, run.id, "slerp").endswith(".gif")
 
 
@@ -264,35 +280,38 @@ def test_a_conditional_model_holds_one_class_along_the_path_and_encodes_with_lab
     through the classes); picking another class redraws both; its encoder reads test items with their labels."""
     session, state = Session(), LatentState()
     run = trained(session, "digits", "CVAE", 20)
-    info, *_ = latent_tab.on_run(session, state, run.id)
+    info = latent_tab.on_run(LATENT_TAB, session, state, run.id)["info"]
     assert "encoder" in info and "has no encoder" not in info and "class" in info
-    _, image, _, strip, klass = latent_tab.set_endpoints(
-        session, state, run.id, "two test items", 0, 1, 0, "linear", 4, 0.0, None
+    shown = latent_tab.set_endpoints(
+        LATENT_TAB, session, state, run.id, "two test items", 0, 1, 0, "linear", 4, 0.0, None
     )
+    here, strip, klass = shown["here"], shown["strip"], shown["klass"]
     assert klass == int(run.data.labels["test"][0])
     first_cell = latent_explorer.picture(run, latent_explorer.decoded_path(run, state.endpoints, 4, "linear")[:1], 1)
     start = latent_explorer.decode(run, state.endpoints.start[None], klass)
     assert np.array_equal(latent_explorer.picture(run, start, 1), first_cell)
     other = (klass + 1) % 10
-    _, image_other, _, strip_other = latent_tab.set_class(session, state, run.id, other, "linear", 4, 0.0)
+    shown = latent_tab.set_class(LATENT_TAB, session, state, run.id, other, "linear", 4, 0.0)
+    here_other, strip_other = shown["here"], shown["strip"]
     assert not np.array_equal(strip_other["value"], strip["value"])
-    assert not np.array_equal(image_other["value"], image["value"])
+    assert not np.array_equal(picture_in(here_other), picture_in(here))
 
 
 def test_picking_another_run_clears_the_previous_runs_map_and_traversal():
     session, state = Session(), LatentState()
     first, second = trained(session, "digits", "VAE", 2), trained(session, "moons", "RealNVP", 2)
-    latent_tab.on_run(session, state, first.id)
-    outputs = latent_tab.on_run(session, state, second.id)
-    stale = outputs[-6:]
-    assert all(update.get("value", "kept") is None for update in stale)
+    latent_tab.on_run(LATENT_TAB, session, state, first.id)
+    shown = latent_tab.on_run(LATENT_TAB, session, state, second.id)
+    assert all(shown[name].get("value", "kept") is None for name in ("traversed", "mapped", "overlay", "factors"))
 
 
 def test_invalid_items_get_a_message_not_a_traceback():
     session, state = Session(), LatentState()
     run = trained(session, "digits", "VAE", 2)
     with pytest.raises(Exception, match="numbered 0 to 358"):
-        latent_tab.set_endpoints(session, state, run.id, "two test items", 0, 10_000, 0, "linear", 6, 0.5, None)
+        latent_tab.set_endpoints(
+            LATENT_TAB, session, state, run.id, "two test items", 0, 10_000, 0, "linear", 6, 0.5, None
+        )
 
 
 # --- per-item scores ----------------------------------------------------------------------------------------------
@@ -345,7 +364,7 @@ def test_a_bad_upload_is_refused_and_changes_nothing(tmp_path):
         archive.writestr("notes.txt", "hello")
     with pytest.raises(CheckpointError):
         Run.load(bad, CPU)
-    *_, said, _ = upload_run(session, str(bad), 1)
+    said = upload_run(RUNS_TAB, session, str(bad), 1)["message"]
     assert said.startswith("**Not loaded:**") and list(session.views) == [1] and not bad.exists()
 
 
@@ -361,9 +380,9 @@ def test_each_mask_hides_part_of_an_item_and_completions_keep_the_rest(kind):
     x = run.data.test[4:5].repeat(3, 1, 1, 1)
     filled = run.model.inpaint(x, observed.expand_as(x))
     assert torch.equal(filled[observed.expand_as(x)], x[observed.expand_as(x)])
-    picture, _, said = inpaint.complete(session, run.id, 4, kind, 0)
+    figure, said = inpaint.complete(session, run.id, 4, kind, 0)
     assert said.startswith("Test item 4")  # the item, what the model sees, and fifteen completions as one picture
-    image = picture["value"]
+    image = picture_in(figure)
     amber = (image == figures.HIDDEN_RGB).all(axis=-1)
     side = run.data_spec.shape[-1] * inpaint.SCALE  # an item's width on screen: readable, not a thumbnail
     assert image.ndim == 3 and image.shape[0] >= 3 * side
@@ -374,9 +393,9 @@ def test_models_that_cannot_inpaint_say_so_in_words_and_change_nothing():
     """No bare "Error" badge: the note says why, and the picture and plot are left as they were."""
     session = Session()
     run = trained(session, "digits", "VAE", 2)
-    picture, plot, said = inpaint.complete(session, run.id, 0, inpaint.IMAGE_MASKS[0], 0)
+    figure, said = inpaint.complete(session, run.id, 0, inpaint.IMAGE_MASKS[0], 0)
     assert said.startswith("**Cannot complete:**") and "cannot complete partly observed items" in said
-    assert isinstance(picture, type(gr.skip())) and isinstance(plot, type(gr.skip()))
+    assert isinstance(figure, type(gr.skip()))
 
 
 def test_only_models_with_an_unconditional_importance_weighted_bound_offer_it():

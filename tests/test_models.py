@@ -378,3 +378,12 @@ def test_each_family_has_one_representative_that_works_on_points_and_images():
         representatives = [name for name in names if MODELS[name].representative]
         assert len(representatives) == 1, family
         assert set(MODELS[representatives[0]].defaults) == {"points2d", "image"}
+
+
+@pytest.mark.parametrize("name, dataset", CASES)
+def test_every_table_names_the_likelihood_alike(name, dataset):
+    """One label for what a held-out score is: exact, a named bound, or none."""
+    caps = _model(name, dataset).capabilities
+    label = caps.likelihood_label
+    expected = {"exact": "exact", "none": "none (no likelihood)"}.get(caps.likelihood)
+    assert label == expected if expected else label.startswith("bound (") and "bound)" not in label

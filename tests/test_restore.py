@@ -3,20 +3,21 @@ newest that trained — and the Train form shows that run's settings, so that Tr
 
 from __future__ import annotations
 
+from dataclasses import fields
 from types import SimpleNamespace
 
 import torch
 
 from app.layout import restore_runs
 from app.page.session import Backend, Session
-from app.page.streaming import TrainOutputs
+from app.page.streaming import TrainForm, TrainOutputs
 from dgm_core.runs.run import Run
 from dgm_core.runs.spec import RunSpec
 from dgm_core.runs.store import RunStore
 from dgm_core.serve.scheduler import Scheduler
 
 ALICE = "a" * 32
-FORM = ("dataset", "model", "steps", "lr", "batch", "hidden", "seed", "option", "keep", "schedule")
+FORM = TrainForm(*(field.name for field in fields(TrainForm)))  # components stand in by name
 
 
 def test_a_comparisons_model_that_never_started_is_not_what_a_reload_shows(tmp_path):
@@ -29,7 +30,7 @@ def test_a_comparisons_model_that_never_started_is_not_what_a_reload_shows(tmp_p
         trained.advance(1.0)
     first.keep(trained)
     first.keep(Run(RunSpec.defaults("GAN", "moons", steps=50)))  # listed by a comparison, never trained
-    outputs = TrainOutputs("status", None, None, None, None, "dataset", FORM)  # components stand in by name
+    outputs = TrainOutputs("status", None, None, None, FORM)
     page = Session(backend)
     shown = restore_runs(page, ALICE, SimpleNamespace(session_hash="page"), "token", outputs)
     assert page.current.run.spec.model == "MADE" and "#1 MADE on 8gaussians" in shown["status"]

@@ -4,6 +4,8 @@ used against the cap and deletes a browser's own data sets."""
 
 from __future__ import annotations
 
+from dataclasses import fields
+
 import numpy as np
 import pytest
 import torch
@@ -19,6 +21,9 @@ from dgm_core.runs.store import RunStore
 from dgm_core.serve.scheduler import Scheduler
 
 ALICE = "a" * 32
+
+
+RUNS_TAB = runs_tab.RunsView(*(field.name for field in fields(runs_tab.RunsView)))  # its outputs, by name
 
 
 def _page(store: RunStore) -> Session:
@@ -53,8 +58,9 @@ def test_a_run_past_the_cap_says_so_in_its_status_line_and_in_the_runs_tab(tmp_p
     view = page.keep(_trained_run())
     status = views.status_markdown(view)
     assert "Not saved" in status and "delete old runs or data sets in the Runs tab" in status
-    table, _, space, _ = runs_tab.refresh(page, None)
-    assert [row[-1] for row in table] == ["NOT SAVED", "yes"]
+    shown = runs_tab.refresh(RUNS_TAB, page, None)
+    assert [row[-1] for row in shown["table"]] == ["NOT SAVED", "yes"]
+    space = shown["space"]
     assert "1 run is not saved" in space and "MB of 0 MB" in space
 
 
@@ -81,8 +87,9 @@ def test_the_runs_tab_shows_the_space_used_and_deletes_own_data_sets(tmp_path):
     page = _page(RunStore(tmp_path))
     _, picker, _ = add_files(page, [_csv(tmp_path / "points.csv")], 8)
     name = picker["value"]
-    _, _, space, data = runs_tab.refresh(page, None)
-    assert "Saved on the server for this browser: 0.0 MB of 500 MB" in space and data["choices"] == [name]
-    *_, said = runs_tab.delete_data(page, name, None)
+    shown = runs_tab.refresh(RUNS_TAB, page, None)
+    assert "Saved on the server for this browser: 0.0 MB of 500 MB" in shown["space"]
+    assert shown["own_data"]["choices"] == [name]
+    said = runs_tab.delete_data(RUNS_TAB, page, name, None)["message"]
     assert "Deleted your data set" in said and name not in page.datasets
     assert not list((tmp_path / ALICE).glob("data/*.npz")) and name not in _page(RunStore(tmp_path)).datasets

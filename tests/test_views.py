@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import fields
+
 import numpy as np
 import pytest
 import torch
@@ -9,9 +11,13 @@ from PIL import Image
 
 from app.draw import figures, latent_figures
 from app.page.inputs import parse_spec, seconds_budget
+from app.page.streaming import TrainForm, TrainOutputs
 from app.tabs import item_scores
 from app.tabs.train import model_choices, on_model
 from dgm_core.models.registry import MODELS
+
+FORM = TrainForm(*(field.name for field in fields(TrainForm)))
+TRAIN_TAB = TrainOutputs("status", "loss", "nll", "samples", FORM, "data_info", "model_info")  # its outputs, by name
 
 
 def test_settings_are_parsed_or_explained() -> None:
@@ -44,16 +50,17 @@ def test_every_registered_model_is_offered_with_its_family() -> None:
 
 def test_choosing_a_model_fills_in_its_recommended_settings_schedule_included() -> None:
     for dataset, model in [("digits", "VDM"), ("digits", "PixelCNN"), ("moons", "RealNVP")]:
-        steps, lr, batch, hidden, schedule = on_model(dataset, model)[:5]
+        shown = on_model(TRAIN_TAB, dataset, model)
         recommended = MODELS[model].defaults["image" if dataset == "digits" else "points2d"]
-        assert (steps, lr, batch, hidden, schedule) == (
+        assert tuple(shown[name] for name in ("steps", "lr", "batch_size", "hidden", "schedule")) == (
             recommended.steps,
             recommended.lr,
             recommended.batch_size,
             recommended.hidden,
             recommended.schedule,
         )
-    assert on_model("digits", "VDM")[4] == "cosine" and on_model("digits", "PixelCNN")[4] == "constant"
+    assert on_model(TRAIN_TAB, "digits", "VDM")["schedule"] == "cosine"
+    assert on_model(TRAIN_TAB, "digits", "PixelCNN")["schedule"] == "constant"
 
 
 def test_image_grid_lays_out_upscaled_images_with_gaps() -> None:
@@ -344,11 +351,13 @@ def test_opening_a_run_makes_the_forms_own_events_keep_its_settings() -> None:
 
     page = Session(Backend(torch.device("cpu"), Scheduler(1)))
     page.opened_spec = RunSpec.defaults("GAN", "8gaussians", steps=777, lr=3e-4, batch_size=96, hidden=48)
-    model, steps, lr, batch, hidden, *_ = on_dataset("8gaussians", "RealNVP", page)
-    assert model["value"] == "GAN" and (steps, lr, batch, hidden) == (777, 3e-4, 96, 48)
-    assert on_model("8gaussians", "GAN", page)[:4] == (777, 3e-4, 96, 48)
-    on_dataset("moons", "GAN", page)  # the user chose other data: defaults from now on
-    assert page.opened_spec is None and on_model("8gaussians", "GAN", page)[0] != 777
+    settings = ("steps", "lr", "batch_size", "hidden")
+    shown = on_dataset(TRAIN_TAB, "8gaussians", "RealNVP", page)
+    assert shown["model"]["value"] == "GAN" and tuple(shown[name] for name in settings) == (777, 3e-4, 96, 48)
+    shown = on_model(TRAIN_TAB, "8gaussians", "GAN", page)
+    assert tuple(shown[name] for name in settings) == (777, 3e-4, 96, 48)
+    on_dataset(TRAIN_TAB, "moons", "GAN", page)  # the user chose other data: defaults from now on
+    assert page.opened_spec is None and on_model(TRAIN_TAB, "8gaussians", "GAN", page)["steps"] != 777
 
 
 def test_a_small_data_sets_preview_counts_the_points_it_draws_and_fits_them(tmp_path) -> None:
@@ -365,7 +374,7 @@ def test_a_small_data_sets_preview_counts_the_points_it_draws_and_fits_them(tmp_
     data = read_upload([path], 8)
     name = user_data.name_for(data, "iris.csv")
     user_data.register(data, name)
-    figure, _ = data_preview(load_dataset(name))
+    figure = data_preview(load_dataset(name))
     test = load_dataset(name).test.numpy()
     assert f"({len(test)} test points)" in figure.layout.title.text
     (x0, x1), (y0, y1) = figure.layout.xaxis.range, figure.layout.yaxis.range

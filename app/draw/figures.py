@@ -11,6 +11,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import plotly.graph_objects as go
+from plotly.subplots import make_subplots
 
 from app.draw import raster
 from app.draw.raster import Bounds, Cloud
@@ -66,6 +67,50 @@ def base_figure(title: str, x_title: str, y_title: str, height: int = HEIGHT) ->
         height=height,
         uirevision="keep",  # keep the user's zoom across streamed updates
     )
+    return figure
+
+
+def picture_figure(picture: np.ndarray, title: str, height: int = SAMPLE_HEIGHT) -> go.Figure:
+    """A picture (uint8, H×W grey or H×W×3) as a figure, so that one component shows a plot or a picture: the picture
+    fills the plot area at its own aspect ratio (pixels stay square), axes hidden, the title saying what it shows; the
+    toolbar's camera downloads it."""
+    return pictures_figure([picture], [""], title, height)
+
+
+def pictures_figure(pictures: list[np.ndarray], titles: list[str], title: str, height: int = 360) -> go.Figure:
+    """Pictures side by side, one panel each with its own title (``picture_figure``: one alone)."""
+    figure = make_subplots(rows=1, cols=len(pictures), subplot_titles=titles) if len(pictures) > 1 else go.Figure()
+    figure.update_layout(
+        template=TEMPLATE,
+        title={"text": title, "x": 0.02, "xanchor": "left", "y": 0.98, "yanchor": "top", "font": {"size": 15}},
+        height=height,
+        margin={"l": 10, "r": 10, "t": 56 if len(pictures) > 1 else 44, "b": 10},
+    )
+    for panel, picture in enumerate(pictures, start=1):
+        rows, columns = picture.shape[:2]
+        suffix = "" if panel == 1 else str(panel)
+        figure.update_layout(
+            {
+                f"xaxis{suffix}": {"range": [0, columns], "visible": False, "fixedrange": True},
+                f"yaxis{suffix}": {
+                    "range": [0, rows],
+                    "visible": False,
+                    "fixedrange": True,
+                    "scaleanchor": f"x{suffix}",
+                },
+            }
+        )
+        figure.add_layout_image(
+            source=raster.png_data_uri(picture),
+            xref=f"x{suffix}",
+            yref=f"y{suffix}",
+            x=0,
+            y=rows,
+            sizex=columns,
+            sizey=rows,
+            sizing="stretch",
+            layer="below",
+        )
     return figure
 
 

@@ -22,7 +22,7 @@ import threading
 import time
 from collections.abc import AsyncIterator, Callable, Hashable, Iterator
 from contextlib import nullcontext
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from typing import Any
 
 import gradio as gr
@@ -46,20 +46,38 @@ STREAMING: dict[str, Any] = {"concurrency_id": "streams", "concurrency_limit": S
 
 
 @dataclass(frozen=True)
+class TrainForm:
+    """The settings a Train click reads, in the order it sends them (iterating gives them in that order)."""
+
+    dataset: Any
+    model: Any
+    steps: Any
+    lr: Any
+    batch_size: Any
+    hidden: Any
+    seed: Any
+    option: Any  # the model's first declared option (a β-VAE's β), hidden for models without one
+    keep: Any  # which evaluated weights to keep
+    schedule: Any  # the learning rate's
+
+    def __iter__(self) -> Iterator[Any]:
+        return (getattr(self, field.name) for field in fields(self))
+
+
+@dataclass(frozen=True)
 class TrainOutputs:
-    """The components that draw a run on the Train tab."""
+    """The components that draw a run on the Train tab, and its form; handlers answer with dicts keyed by them."""
 
     status: gr.Markdown
     loss: Any
     nll: Any
-    samples_plot: Any
-    samples_image: gr.Image
-    dataset: Any = None  # the data set picker: its choices grow with the browser's own data sets
-    form: tuple = ()  # the settings a Train click reads: data set, model, steps, lr, batch, hidden, seed, option,
-    # weights to keep, schedule
+    samples: Any  # points over a density, or a grid of images: one LivePlot either way
+    form: TrainForm
+    data_info: Any = None  # what the data set is
+    model_info: Any = None  # what the model is
 
     def all(self) -> list:
-        return [self.status, self.loss, self.nll, self.samples_plot, self.samples_image]
+        return [self.status, self.loss, self.nll, self.samples]
 
 
 class _Streams:
@@ -127,30 +145,10 @@ class Figure:
     draw: Callable[[RunView], Any]
 
 
-def _points(view: RunView) -> bool:
-    return view.bounds is not None
-
-
-def _samples_plot(view: RunView) -> Any:
-    if not _points(view):
-        return gr.update(visible=False)
-    view.refresh_density()
-    return gr.update(value=views.samples_figure(view), visible=True)
-
-
-def _samples_image(view: RunView) -> Any:
-    if _points(view):
-        return gr.update(visible=False)
-    picture = views.samples_picture(view)
-    label = views.samples_label(view.data_spec) if picture is not None else "The data (training images)"
-    return gr.update(value=picture, visible=True, label=label) if picture is not None else gr.update(visible=True)
-
-
 FIGURES = {
     "loss": Figure("loss", lambda v: (v.id, v.run.phase, len(v.run.losses.steps), v.step), views.loss_figure),
     "nll": Figure("nll", lambda v: (v.id, v.run.phase, len(v.run.history)), views.nll_figure),
-    "samples_plot": Figure("samples", lambda v: (v.id, v.run.phase, id(v.run.samples)), _samples_plot),
-    "samples_image": Figure("samples", lambda v: (v.id, v.run.phase, id(v.run.samples)), _samples_image),
+    "samples": Figure("samples", lambda v: (v.id, v.run.phase, id(v.run.samples)), views.samples_figure),
 }
 
 

@@ -187,11 +187,6 @@ def nll_figure(view: RunView) -> go.Figure:
     return figures.curve_figure(title, "bits/dim", series, reference_lines(view), note=note)
 
 
-def samples_label(spec) -> str:
-    """ "Samples from the model (8×8 images)", with the data's own image size."""
-    return f"Samples from the model ({spec.shape[-2]}×{spec.shape[-1]} images)"
-
-
 def samples_title(view: RunView) -> str:
     """Which weights the samples come from: the current step, or the kept weights once a run ended."""
     run = view.run
@@ -208,6 +203,10 @@ def density_label(view: RunView) -> str:
 
 
 def samples_figure(view: RunView) -> go.Figure:
+    """What the run draws now: points over its density or field (2D data), or a grid of its images."""
+    if view.bounds is None:
+        return samples_picture(view)
+    view.refresh_density()
     samples = view.samples()
     notes = []
     if samples is None:
@@ -271,19 +270,25 @@ def field_figure(
     return figure
 
 
-def samples_picture(view: RunView) -> np.ndarray | None:
+def samples_picture(view: RunView) -> go.Figure:
+    """Image samples as one picture: the model's (or, before it drew any, the training images')."""
     samples = view.samples()
-    return None if samples is None else figures.image_grid(samples, view.data_spec.levels or 256)
+    if samples is None:
+        return data_preview(view.data)
+    picture = figures.image_grid(samples, view.data_spec.levels or 256)
+    height, width = view.data_spec.shape[-2:]
+    return figures.picture_figure(picture, f"{samples_title(view)} · {height}×{width} images")
 
 
-def data_preview(data: Dataset) -> tuple[go.Figure | None, np.ndarray | None]:
+def data_preview(data: Dataset) -> go.Figure:
     """The data set itself, shown before training: a scatter for points, a grid of training images otherwise."""
     if data.spec.kind == "points2d":
         shown = data.test[:DATA_POINTS_SHOWN].numpy()
         title = f"The data: {data.spec.name} ({len(shown):,} test points)"
-        return figures.scatter_figure(title, display_bounds(data), shown), None
+        return figures.scatter_figure(title, display_bounds(data), shown)
     images = data.train[: SAMPLES_SHOWN["image"]].numpy()
-    return None, figures.image_grid(images, data.spec.levels or 256)
+    title = f"The data: {data.spec.name} (training images)"
+    return figures.picture_figure(figures.image_grid(images, data.spec.levels or 256), title)
 
 
 def empty_curves(message: str) -> tuple[go.Figure, go.Figure]:

@@ -5,6 +5,8 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Hashable, Iterator
+from dataclasses import dataclass, fields
+from functools import partial
 from typing import Any
 
 import gradio as gr
@@ -27,8 +29,6 @@ DEFAULT_DATASET = "moons"
 IMAGES_SHOWN = 16
 DRAWING_SHARE = 4  # a streamed samples figure comes ≥ 4× its drawing time after the last (≤ a quarter of a core),
 # unless it brings a model's first panel
-
-Update = tuple[Any, Any, Any, Any, Any, Any, Any]  # comparison, status, table, samples, gallery, NLL and MMD curves
 
 
 def model_choices(dataset: str) -> list[tuple[str, str]]:
@@ -72,14 +72,13 @@ def build_compare_tab(session: gr.State, tab: gr.Tab) -> None:
         headers=COLUMNS, value=[], interactive=False, elem_id="compare-table", elem_classes="wide-table", wrap=False
     )
     gr.Markdown(KERNEL_NOTE, elem_classes="hint")
-    samples_plot = LivePlot(None, show_label=False, elem_id="compare-samples", visible=True)
-    gallery = gr.Gallery(None, label="Samples", columns=4, height="auto", elem_id="compare-gallery", visible=False)
+    samples_plot = LivePlot(None, show_label=False, elem_id="compare-samples")
     with gr.Row():
         nll_plot = LivePlot(None, show_label=False, elem_id="compare-nll")
         mmd_plot = LivePlot(None, show_label=False, elem_id="compare-mmd")
 
     comparison = gr.State(None)  # this page's latest comparison
-    outputs = [comparison, status, table, samples_plot, gallery, nll_plot, mmd_plot]
+    where = CompareView(comparison, status, table, samples_plot, nll_plot, mmd_plot)
     dataset.change(on_dataset, dataset, models, show_progress="hidden", api_visibility="private")
     tab.select(  # the browser's own data sets too
         lambda page: gr.update(choices=page.dataset_choices()),
@@ -90,9 +89,9 @@ def build_compare_tab(session: gr.State, tab: gr.Tab) -> None:
         concurrency_limit=None,
     )
     run_btn.click(
-        compare,
+        partial(compare, where),
         [dataset, models, budget, amount, session],
-        outputs,
+        where.all(),
         api_name="compare",
         **STREAMING,
     )
@@ -103,9 +102,30 @@ def on_dataset(dataset: str) -> Any:
     return gr.update(choices=model_choices(dataset), value=default_models(dataset))
 
 
+@dataclass(frozen=True)
+class CompareView:
+    """What a comparison streams, by name: its updates are dicts keyed by these components."""
+
+    comparison: Any  # the page's latest comparison (a gr.State), for Stop
+    status: Any
+    table: Any
+    samples: Any
+    nll: Any
+    mmd: Any
+
+    def all(self) -> list:
+        return [getattr(self, field.name) for field in fields(self)]
+
+
 def compare(
-    dataset: str, models: list[str], budget: str, amount: Any, session: Session, request: gr.Request | None = None
-) -> Iterator[Update]:
+    where: CompareView,
+    dataset: str,
+    models: list[str],
+    budget: str,
+    amount: Any,
+    session: Session,
+    request: gr.Request | None = None,
+) -> Iterator[dict]:
     """Train the chosen models side by side (the scheduler does, in slices among everyone's runs), streaming their
     samples, scores and curves as they learn, and the final scores as they come."""
     if request is not None:  # Gradio passes it: the page is remembered, to let go of its runs when it closes
@@ -117,10 +137,20 @@ def compare(
         comparison = Comparison(dataset, list(models or []), budget, float(amount), session.backend.device)
     except (TypeError, ValueError) as error:
         gr.Warning(views.toast_text(error))
-        yield gr.skip(), f"**Cannot compare:** {views.plain(error)}", *(gr.skip(),) * 5
+        yield {where.status: f"**Cannot compare:** {views.plain(error)}"}
         return
     views_ = session.keep_together([entry.run for entry in comparison.entries])
-    yield comparison, _status(comparison), compare_table.rows(comparison), *_samples(views_), *_curves(views_)
+
+    def said() -> dict:  # the status line and the table: every tick
+        return {where.status: _status(comparison), where.table: compare_table.rows(comparison)}
+
+    def drawn(density_turn: int | None = None) -> dict:
+        return {where.samples: _samples(views_, density_turn)}
+
+    def curves() -> dict:
+        return dict(zip((where.nll, where.mmd), _curves(views_), strict=True))
+
+    yield {where.comparison: comparison} | said() | drawn() | curves()
     session.backend.scheduler.submit(comparison)
     states, ticked = _states(comparison), time.monotonic()
     samples_key: Hashable = _samples_key(views_)
@@ -135,20 +165,20 @@ def compare(
         if _states(comparison) == states and now - ticked < TICK_S * max(2.5, slowdown):
             continue
         states, ticked = _states(comparison), now
-        pictures = curves = (gr.skip(), gr.skip())
+        update = said()
         sampled = sum(view.run.samples is not None for view in views_)
         samples_every = EVERY_S["samples"] * slowdown
         if sampled == panels:  # no first panel to show: the drawing's own cost paces it too
             samples_every = max(samples_every, DRAWING_SHARE * drawing_s)
         if _samples_key(views_) != samples_key and now - samples_sent >= samples_every:
             samples_key, samples_sent, draws, panels = _samples_key(views_), now, draws + 1, sampled
-            pictures = _samples(views_, density_turn=draws)
+            update |= drawn(density_turn=draws)
             drawing_s = time.monotonic() - now
         if _evaluations(views_) > evaluations and now - curves_sent >= EVERY_S["nll"] * slowdown:
             evaluations, curves_sent = _evaluations(views_), now
-            curves = _curves(views_)
-        yield gr.skip(), _status(comparison), compare_table.rows(comparison), *pictures, *curves
-    yield gr.skip(), _status(comparison), compare_table.rows(comparison), *_samples(views_), *_curves(views_)
+            update |= curves()
+        yield update
+    yield said() | drawn() | curves()
 
 
 def stop(comparison: Comparison | None) -> str:
@@ -195,25 +225,24 @@ def _status(comparison: Comparison) -> str:
     return f"{head} · `{bar}` {percent:.0f}% · {tail}"
 
 
-def _samples(views_: list[RunView], density_turn: int | None = None) -> tuple[Any, Any]:
-    """Samples of every model that has some: scatter panels over their densities (2D), or captioned image grids;
-    none yet (a new comparison): both cleared, so no earlier comparison's samples stand beside the new table.
+def _samples(views_: list[RunView], density_turn: int | None = None) -> Any:
+    """Samples of every model that has some, side by side: scatter panels over their densities (2D), or captioned
+    image grids; none yet (a new comparison): cleared, so no earlier comparison's samples stand beside the new table.
 
     Each panel's density is recomputed when due (``RunView.refresh_density``); while streaming, only one panel's
     per figure, the ``density_turn``-th in turn (and those not drawn yet): a grid can take 0.4 s (a diffusion
     model's bound), six of them a second of the server's time."""
     shown = [view for view in views_ if view.run.samples is not None]
     if not shown:
-        return gr.update(value=None), gr.update(value=None)
+        return gr.update(value=None)
     if shown[0].bounds is not None:
         turn = None if density_turn is None else density_turn % len(shown)
         refreshed = [v for i, v in enumerate(shown) if turn in (None, i) or v.log_density is None]
-        return gr.update(value=_panels(shown, refreshed), visible=True), gr.update(visible=False)
+        return gr.update(value=_panels(shown, refreshed))
     levels = shown[0].data_spec.levels or 256
-    pictures = [
-        (figures.image_grid(view.samples()[:IMAGES_SHOWN], levels, columns=4), view.spec.model) for view in shown
-    ]
-    return gr.update(visible=False), gr.update(value=pictures, visible=True)
+    pictures = [figures.image_grid(view.samples()[:IMAGES_SHOWN], levels, columns=4) for view in shown]
+    titles = [view.spec.model for view in shown]
+    return gr.update(value=figures.pictures_figure(pictures, titles, "Samples side by side"))
 
 
 def _panels(views_: list[RunView], refreshed: list[RunView]) -> go.Figure:

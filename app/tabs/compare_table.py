@@ -30,18 +30,17 @@ def row(entry: Entry) -> list:
     caps = run.model.capabilities
     scores = run.scores
     if caps.likelihood == "none":
-        nll, kind = "—", "none (no likelihood)"
+        nll = "—"
     else:  # the latest evaluation's while it trains; none while it stops; then the kept's
         pending = scores is None or entry.state == "stopping"
         nll = "…" if pending else round(scores.bits(scores.nll["test"]), 4)
-        kind = "exact" if caps.likelihood == "exact" else f"bound ({caps.likelihood_name.removesuffix(' bound')})"
     speed = run.step / run.elapsed_s if run.elapsed_s > 0 else 0.0
     return [
         run.spec.model,
         MODELS[run.spec.model].family,
         entry.state + (f" ({entry.note})" if entry.note else ""),
         nll,
-        kind,
+        caps.likelihood_label,
         "…" if entry.mmd is None else format_mmd(entry.mmd),
         "…" if entry.p_value is None else f"{entry.p_value:.3f}",
         "…" if entry.p_value is None else verdict(entry.p_value),

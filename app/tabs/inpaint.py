@@ -57,21 +57,12 @@ def build_inpaint_section(session: gr.State, run_id: gr.Dropdown) -> None:
             seed = gr.Number(0, label="Seed", precision=0, minimum=0)
             button = gr.Button("Complete", elem_id="inpaint-btn")
         note = gr.Markdown("", elem_id="inpaint-note", elem_classes="hint")
-        picture = gr.Image(
-            None,
-            elem_classes="picture",
-            label="Item · observed · completions",
-            image_mode="RGB",
-            interactive=False,
-            elem_id="inpaint-image",
-            buttons=["download"],
-        )
-        plot = LivePlot(None, show_label=False, visible=False)
-    button.click(complete, [session, run_id, item, mask, seed], [picture, plot, note], api_visibility="private")
+        completions = LivePlot(None, show_label=False, elem_id="inpaint-image")  # a picture, or points for 2D data
+    button.click(complete, [session, run_id, item, mask, seed], [completions, note], api_visibility="private")
 
 
-def complete(session: Session, run_id: Any, item: Any, mask: str, seed: Any) -> tuple[Any, Any, str]:
-    """(picture, plot, note): the completions, or only a note saying why there are none (nothing else changes)."""
+def complete(session: Session, run_id: Any, item: Any, mask: str, seed: Any) -> tuple[Any, str]:
+    """(figure, note): the completions, or only a note saying why there are none (nothing else changes)."""
     run = session.find(run_id)
     try:
         if run is None:
@@ -85,7 +76,7 @@ def complete(session: Session, run_id: Any, item: Any, mask: str, seed: Any) -> 
         if not 0 <= index < len(run.data.test):
             raise ValueError(f"Test items are numbered 0 to {len(run.data.test) - 1}.")
     except ValueError as error:
-        return gr.skip(), gr.skip(), f"**Cannot complete:** {views.plain(error)}"
+        return gr.skip(), f"**Cannot complete:** {views.plain(error)}"
     points = run.data_spec.kind == "points2d"
     kind = POINT_MASKS[0] if points else (mask if mask in IMAGE_MASKS else IMAGE_MASKS[0])
     x = run.data.test[index : index + 1]
@@ -97,12 +88,12 @@ def complete(session: Session, run_id: Any, item: Any, mask: str, seed: Any) -> 
         ).cpu()
     said = f"Test item {index}, {COMPLETIONS} completions by #{run.id} {run.spec.model} (seed {seed})."
     if points:
-        return gr.update(visible=False), gr.update(value=_points_figure(run, x, filled), visible=True), said
+        return _points_figure(run, x, filled), said
     shown = torch.cat([x, x, filled]).numpy()  # the item; what the model sees (hidden pixels amber); completions
     hidden = np.zeros(shown.shape, dtype=bool)
     hidden[1] = ~observed.numpy()
     picture = figures.masked_grid(shown, hidden, run.data_spec.levels or 256, columns=6, scale=SCALE)
-    return gr.update(value=picture, visible=True), gr.update(visible=False), said
+    return figures.picture_figure(picture, "Item · observed (hidden pixels amber) · completions", height=240), said
 
 
 def _points_figure(run: RunView, x: Tensor, filled: Tensor) -> go.Figure:

@@ -5,12 +5,14 @@ Works for any run whose model has a latent space (flows, VAEs, GANs ...); others
 
 from __future__ import annotations
 
+from dataclasses import dataclass, fields
+from functools import partial
 from typing import Any
 
 import gradio as gr
 import numpy as np
 
-from app.draw import latent_figures
+from app.draw import figures, latent_figures
 from app.draw.live_plot import LivePlot
 from app.page import views
 from app.page.inputs import whole
@@ -59,17 +61,7 @@ def build_latent_tab(session: gr.State, tab: gr.Tab) -> gr.Dropdown:
             slider = gr.Slider(
                 0, 1, value=0.5, step=0.01, label="Position along the path (0 = A, 1 = B)", elem_id="latent-slider"
             )
-            image = gr.Image(
-                None,
-                elem_classes="picture",
-                label="Decoded item",
-                image_mode="L",
-                interactive=False,
-                elem_id="latent-image",
-                height=260,
-                buttons=["download"],
-            )
-            plot = LivePlot(None, show_label=False, elem_id="latent-plot", visible=False)
+            here = LivePlot(None, show_label=False, elem_id="latent-image")  # the decoded item, or the 2D path
             strip = gr.Image(
                 None,
                 elem_classes="picture",
@@ -90,16 +82,7 @@ def build_latent_tab(session: gr.State, tab: gr.Tab) -> gr.Dropdown:
             values = gr.Slider(3, 11, value=7, step=1, label="Values per dimension")
             spread = gr.Slider(0.5, 4, value=2.5, step=0.5, label="Spread (± prior standard deviations)")
             traverse_btn = gr.Button("Traverse", elem_id="latent-traverse-btn")
-        traverse_image = gr.Image(
-            None,
-            elem_classes="picture",
-            label="Rows: latent dimensions; columns: values",
-            image_mode="L",
-            interactive=False,
-            elem_id="latent-traverse",
-            buttons=["download"],
-        )
-        traverse_plot = LivePlot(None, show_label=False, visible=False)
+        traversed = LivePlot(None, show_label=False, elem_id="latent-traverse")
     with gr.Accordion("Map: the decoded manifold, and where the test set lands", open=False):
         gr.Markdown(
             "A 2-dimensional latent is mapped on a grid over ±3; a larger one on the plane through the latents of "
@@ -112,36 +95,28 @@ def build_latent_tab(session: gr.State, tab: gr.Tab) -> gr.Dropdown:
             colour = gr.Dropdown([], label="Colour by", elem_id="latent-colour")
             map_btn = gr.Button("Map", elem_id="latent-map-btn")
         with gr.Row():
-            map_image = gr.Image(
-                None,
-                elem_classes="picture",
-                label="Decoded grid",
-                image_mode="L",
-                interactive=False,
-                buttons=["download"],
-            )
-            map_plot = LivePlot(None, show_label=False, visible=False)
+            mapped = LivePlot(None, show_label=False, elem_id="latent-map")
             overlay_plot = LivePlot(None, show_label=False)
         factor_plot = LivePlot(None, show_label=False, visible=False, elem_id="latent-factors")
 
     quick: dict[str, Any] = {"show_progress": "hidden", "api_visibility": "private"}
-    view = [note, image, plot, strip]
-    stale = [traverse_image, traverse_plot, map_image, map_plot, overlay_plot, factor_plot]
+    where = LatentView(info, colour, klass, note, here, strip, traversed, mapped, overlay_plot, factor_plot)
+    view = [note, here, strip]
     tab.select(refresh_runs, [session, run_id], run_id, **quick)
-    run_id.change(on_run, [session, state, run_id], [info, colour, klass, *view, *stale], **quick)
-    klass.input(set_class, [session, state, run_id, klass, path, count, slider], view, **quick)
+    run_id.change(partial(on_run, where), [session, state, run_id], where.all(), **quick)
+    klass.input(partial(set_class, where), [session, state, run_id, klass, path, count, slider], view, **quick)
     set_btn.click(
-        set_endpoints,
+        partial(set_endpoints, where),
         [session, state, run_id, source, first, second, seed, path, count, slider, klass],
         [*view, klass],
         api_name="latent_endpoints",
     )
     for control in (path, count):
-        control.change(redraw, [session, state, run_id, path, count, slider], view, **quick)
+        control.change(partial(redraw, where), [session, state, run_id, path, count, slider], view, **quick)
     slider.input(
         move,
         [session, state, run_id, path, slider],
-        [image, plot],
+        here,
         api_name="latent_move",
         trigger_mode="always_last",
         concurrency_limit=None,
@@ -156,18 +131,35 @@ def build_latent_tab(session: gr.State, tab: gr.Tab) -> gr.Dropdown:
 
     gif_btn.click(gif, [session, state, run_id, path], exported, api_visibility="private")
     png_btn.click(png, [session, state, run_id, path, count], exported, api_visibility="private")
-    traverse_btn.click(
-        traverse, [session, state, run_id, values, spread], [traverse_image, traverse_plot], api_visibility="private"
-    )
+    traverse_btn.click(traverse, [session, state, run_id, values, spread], traversed, api_visibility="private")
     map_btn.click(
         draw_map,
         [session, state, run_id, *corners, colour],
-        [map_image, map_plot, overlay_plot, factor_plot],
+        [mapped, overlay_plot, factor_plot],
         api_visibility="private",
     )
 
     # --- events -------------------------------------------------------------------------------------------------------
     return run_id
+
+
+@dataclass(frozen=True)
+class LatentView:
+    """What the Latent explorer's handlers fill, by name: their answers are dicts keyed by these components."""
+
+    info: Any  # what the run's latent space is
+    colour: Any  # the map's "colour by" picker
+    klass: Any  # a conditional model's class
+    note: Any
+    here: Any  # the point at the slider: its decoded item, or the 2D path figure
+    strip: Any  # evenly spaced steps from A to B (images)
+    traversed: Any
+    mapped: Any
+    overlay: Any
+    factors: Any
+
+    def all(self) -> list:
+        return [getattr(self, field.name) for field in fields(self)]
 
 
 def _run(session: Session, run_id: Any) -> RunView:
@@ -179,38 +171,48 @@ def _run(session: Session, run_id: Any) -> RunView:
     return run
 
 
-def on_run(session: Session, state: LatentState, run_id: Any) -> tuple[Any, ...]:
+def on_run(where: LatentView, session: Session, state: LatentState, run_id: Any) -> dict:
     """A new run picked: explain its latent space, start from two random latents, and clear the previous run's
     traversal and map."""
     run = session.find(run_id)
-    cleared = (gr.update(value=None),) * 6
+    cleared = dict.fromkeys((where.traversed, where.mapped, where.overlay, where.factors), gr.update(value=None))
+    blank = {where.note: "", where.here: None, where.strip: gr.update(value=None, visible=True)}
     if run is None:
-        return NO_RUN, gr.update(choices=[], value=None), gr.update(visible=False), *_blank_view(), *cleared
+        no_class = gr.update(visible=False)
+        return (
+            {where.info: NO_RUN, where.colour: gr.update(choices=[], value=None), where.klass: no_class}
+            | blank
+            | cleared
+        )
     labels = latent_explorer.label_options(run)
-    colour = gr.update(choices=labels, value=labels[0] if labels else None)
     classes = latent_explorer.class_choices(run)
-    klass = gr.update(choices=classes, value=classes[0][1] if classes else None, visible=bool(classes))
+    shown = {
+        where.info: latent_explorer.explains(run),
+        where.colour: gr.update(choices=labels, value=labels[0] if labels else None),
+        where.klass: gr.update(choices=classes, value=classes[0][1] if classes else None, visible=bool(classes)),
+    }
     if not latent_explorer.has_latent(run):
-        return latent_explorer.explains(run), colour, klass, *_blank_view(), *cleared
+        return shown | blank | cleared
     with run.run.lock:
         state.endpoints = latent_explorer.choose_endpoints(run, "random latents", 0, 1, seed=0)
-        return latent_explorer.explains(run), colour, klass, *_view(state, run, "slerp", 8, 0.5), *cleared
+        return shown | _view(where, state, run, "slerp", 8, 0.5) | cleared
 
 
 def set_class(
-    session: Session, state: LatentState, run_id: Any, label: Any, path: str, count: Any, t: float
-) -> tuple[Any, ...]:
+    where: LatentView, session: Session, state: LatentState, run_id: Any, label: Any, path: str, count: Any, t: float
+) -> dict:
     """A conditional model's class changed: decode the same path for the new class."""
     run = session.find(run_id)
     ends = _ends(state, run) if latent_explorer.has_latent(run) else None
     if ends is None or label is None:
-        return (gr.skip(),) * 4
+        return {}
     with run.run.lock:
         ends.label = int(label)
-        return _view(state, run, path, int(count), t)
+        return _view(where, state, run, path, int(count), t)
 
 
 def set_endpoints(
+    where: LatentView,
     session: Session,
     state: LatentState,
     run_id: Any,
@@ -222,7 +224,7 @@ def set_endpoints(
     count: Any,
     t: float,
     label: Any,
-) -> tuple[Any, ...]:
+) -> dict:
     """New endpoints; a conditional model keeps the picked class for prior draws and takes item A's for items."""
     run = _run(session, run_id)
     try:
@@ -231,26 +233,28 @@ def set_endpoints(
             ends = state.endpoints = latent_explorer.choose_endpoints(run, source, a, b, s)
             if ends.label is not None and source == "random latents" and label is not None:
                 ends.label = int(label)
-            klass = gr.skip() if ends.label is None else ends.label
-            return *_view(state, run, path, int(count), t), klass
+            klass = {} if ends.label is None else {where.klass: ends.label}
+            return _view(where, state, run, path, int(count), t) | klass
     except ValueError as error:
         raise gr.Error(str(error)) from None
 
 
-def redraw(session: Session, state: LatentState, run_id: Any, path: str, count: Any, t: float) -> tuple[Any, ...]:
+def redraw(
+    where: LatentView, session: Session, state: LatentState, run_id: Any, path: str, count: Any, t: float
+) -> dict:
     run = session.find(run_id)
     if not latent_explorer.has_latent(run) or _ends(state, run) is None:
-        return (gr.skip(),) * 4
+        return {}
     with run.run.lock:
-        return _view(state, run, path, int(count), t)
+        return _view(where, state, run, path, int(count), t)
 
 
-def move(session: Session, state: LatentState, run_id: Any, path: str, t: float) -> tuple[Any, Any]:
+def move(session: Session, state: LatentState, run_id: Any, path: str, t: float) -> Any:
     """The slider moved: decode the one point there (and, for 2D data, redraw the path figure)."""
     run = session.find(run_id)
     ends = _ends(state, run) if latent_explorer.has_latent(run) else None
     if ends is None:
-        return gr.skip(), gr.skip()
+        return gr.skip()
     with run.run.lock:
         return _at(run, ends, path, t, count=8)
 
@@ -260,24 +264,23 @@ def _ends(state: LatentState, run: RunView | None) -> Endpoints | None:
     return ends if run is not None and ends is not None and ends.run_id == run.id else None
 
 
-def _view(state: LatentState, run: RunView, path: str, count: int, t: float) -> tuple[Any, ...]:
+def _view(where: LatentView, state: LatentState, run: RunView, path: str, count: int, t: float) -> dict:
+    """The note, the point at ``t`` and (for images) the strip of evenly spaced steps from A to B."""
     ends = state.endpoints
-    note = f"From A to B: {ends.note}. Path: {path}."
-    here_image, here_plot = _at(run, ends, path, t, count)
-    if run.data_spec.kind == "points2d":
-        return note, gr.update(visible=False), here_plot, gr.update(visible=False)
+    shown = {where.note: f"From A to B: {ends.note}. Path: {path}.", where.here: _at(run, ends, path, t, count)}
+    if run.data_spec.kind == "points2d":  # the path figure shows the steps too: no strip
+        return shown | {where.strip: gr.update(value=None, visible=False)}
     strip = latent_explorer.picture(run, latent_explorer.decoded_path(run, ends, count, path), columns=count)
-    return note, here_image, gr.update(visible=False), gr.update(value=strip, visible=True)
+    return shown | {where.strip: gr.update(value=strip, visible=True)}
 
 
-def _at(run: RunView, ends: Endpoints, path: str, t: float, count: int) -> tuple[Any, Any]:
-    """(image, plot) for the point at ``t``: an image for image data, a figure for 2D data."""
+def _at(run: RunView, ends: Endpoints, path: str, t: float, count: int) -> Any:
+    """The point at ``t``: its decoded image, or for 2D data the path figure with the point on it."""
     point = latent_explorer.latent_tools.path_point(ends.start, ends.end, float(t), path)
     if run.data_spec.kind != "points2d":
-        picture = latent_explorer.picture(
-            run, latent_explorer.decode(run, point, ends.label), columns=1, scale=ITEM_SCALE
-        )
-        return gr.update(value=picture, visible=True), gr.update(visible=False)
+        item = latent_explorer.decode(run, point, ends.label)
+        picture = latent_explorer.picture(run, item, columns=1, scale=ITEM_SCALE)
+        return figures.picture_figure(picture, f"Decoded at {float(t):.2f} of the way from A to B", height=280)
     line, steps = (
         latent_explorer.decoded_path(run, ends, PATH_POINTS, path),
         latent_explorer.decoded_path(run, ends, count, path),
@@ -285,15 +288,11 @@ def _at(run: RunView, ends: Endpoints, path: str, t: float, count: int) -> tuple
     figure = latent_figures.path_figure(
         run.bounds, _data(run), line, steps, latent_explorer.decode(run, point, ends.label)
     )
-    return gr.update(visible=False), gr.update(value=figure, visible=True)
+    return figure
 
 
 def _data(run: RunView) -> np.ndarray:
     return run.data.test[:DATA_POINTS_SHOWN].numpy()
-
-
-def _blank_view() -> tuple[Any, ...]:
-    return "", gr.update(value=None, visible=True), gr.update(visible=False), gr.update(value=None, visible=True)
 
 
 def export_gif(session: Session, state: LatentState, run_id: Any, path: str) -> str:
@@ -330,7 +329,7 @@ def _require_ends(state: LatentState, run: RunView) -> Endpoints:
     return ends
 
 
-def traverse(session: Session, state: LatentState, run_id: Any, values: Any, spread: float) -> tuple[Any, Any]:
+def traverse(session: Session, state: LatentState, run_id: Any, values: Any, spread: float) -> Any:
     run = _run(session, run_id)
     with run.run.lock:
         ends = _require_ends(state, run)
@@ -340,10 +339,9 @@ def traverse(session: Session, state: LatentState, run_id: Any, values: Any, spr
         grid = items.reshape(len(dims), int(values), 2)
         figure = latent_figures.path_figure(run.bounds, _data(run), grid.reshape(-1, 2), grid[:, 0], grid[:, -1])
         figure.update_layout(title_text="Each latent dimension varied around A (path: one dimension, then the next)")
-        return gr.update(visible=False), gr.update(value=figure, visible=True)
-    return gr.update(value=latent_explorer.picture(run, items, columns=int(values)), visible=True), gr.update(
-        visible=False
-    )
+        return figure
+    picture = latent_explorer.picture(run, items, columns=int(values))
+    return figures.picture_figure(picture, "Rows: latent dimensions; columns: values")
 
 
 def draw_map(
@@ -366,13 +364,10 @@ def draw_map(
     if run.data_spec.kind == "points2d":
         title = "The latent grid, decoded into data space"
         figure = latent_figures.warped_grid_figure(title, run.bounds, _data(run), items, side)
-        maps = (gr.update(visible=False), gr.update(value=figure, visible=True))
     else:
         upright = items.reshape(side, side, *items.shape[1:])[::-1].reshape(items.shape)  # second axis points up
-        maps = (
-            gr.update(value=latent_explorer.picture(run, upright, columns=side), visible=True),
-            gr.update(visible=False),
-        )
+        picture = latent_explorer.picture(run, upright, columns=side)
+        figure = figures.picture_figure(picture, "The latent grid, decoded")
     overlay = (
         gr.update(value=None, visible=False)
         if grid.overlay is None
@@ -386,4 +381,4 @@ def draw_map(
         if factors is None
         else gr.update(value=latent_figures.correlation_figure(*factors), visible=True)
     )
-    return *maps, overlay, table
+    return figure, overlay, table

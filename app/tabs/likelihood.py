@@ -41,16 +41,7 @@ def build_likelihood_tab(session: gr.State, tab: gr.Tab) -> tuple[gr.Dropdown, l
         score_btn = gr.Button("Score every test item", variant="primary", elem_id="lik-score")
     with gr.Row():
         histogram = LivePlot(None, show_label=False, elem_id="lik-hist")
-        extremes_image = gr.Image(
-            None,
-            elem_classes="picture",
-            label="Top row: the most likely test items; bottom row: the least likely",
-            image_mode="L",
-            interactive=False,
-            elem_id="lik-extremes",
-            buttons=["download"],
-        )
-        extremes_plot = LivePlot(None, show_label=False, visible=False)
+        extremes = LivePlot(None, show_label=False, elem_id="lik-extremes")  # a picture, or points for 2D data
     ood_table = gr.Dataframe(
         headers=item_scores.OOD_COLUMNS,
         value=[],
@@ -72,12 +63,10 @@ def build_likelihood_tab(session: gr.State, tab: gr.Tab) -> tuple[gr.Dropdown, l
     tab.select(on_tab, [session, runs, run_id], [runs, run_id, curves], **quick)
     for control in (runs, x_axis):
         control.change(draw_curves, [session, runs, x_axis], curves, **quick)
-    score_btn.click(
-        score_items, [session, run_id], [histogram, extremes_image, extremes_plot, ood_table], api_name="score_items"
-    )
+    score_btn.click(score_items, [session, run_id], [histogram, extremes, ood_table], api_name="score_items")
     run_id.input(choose_run, [session, run_id], None, **quick)
     iwae_btn.click(draw_iwae, [session, run_id, k_max], iwae_plot, api_visibility="private")
-    return run_id, [histogram, extremes_image, extremes_plot, ood_table]
+    return run_id, [histogram, extremes, ood_table]
 
 
 def on_tab(session: Session, chosen: list | None, current: Any) -> tuple[Any, Any, Any]:
@@ -164,16 +153,12 @@ def _run(session: Session, run_id: Any) -> RunView:
     return run
 
 
-def score_items(session: Session, run_id: Any) -> tuple[Any, Any, Any, Any]:
+def score_items(session: Session, run_id: Any) -> tuple[Any, Any, Any]:
+    """The histogram of every test item's score, the most and least likely items, the out-of-distribution table."""
     run = _run(session, run_id)
     scores = item_scores.item_scores(run)  # cached by weights: the same run scored again answers at once
-    histogram = _histogram(run, scores)
     table = gr.update(value=item_scores.ood_table(scores), visible=bool(scores.others))
-    if run.data_spec.kind == "points2d":
-        return histogram, gr.update(visible=False), gr.update(value=_extremes_figure(run, scores), visible=True), table
-    items = scores.items[np.concatenate([scores.most_likely, scores.least_likely])].numpy()
-    picture = figures.image_grid(items, run.data_spec.levels or 256, columns=item_scores.EXTREMES, scale=7)
-    return histogram, gr.update(value=picture, visible=True), gr.update(visible=False), table
+    return _histogram(run, scores), _extremes_figure(run, scores), table
 
 
 def _histogram(run: RunView, scores: item_scores.ItemScores) -> go.Figure:
@@ -218,7 +203,13 @@ def _histogram(run: RunView, scores: item_scores.ItemScores) -> go.Figure:
 
 
 def _extremes_figure(run: RunView, scores: item_scores.ItemScores) -> go.Figure:
-    """2D: test points coloured by their score, the most and least likely ones ringed."""
+    """Images: the most likely test items in the top row, the least likely below. 2D: test points coloured by their
+    score, the most and least likely ones ringed."""
+    if run.data_spec.kind != "points2d":
+        items = scores.items[np.concatenate([scores.most_likely, scores.least_likely])].numpy()
+        picture = figures.image_grid(items, run.data_spec.levels or 256, columns=item_scores.EXTREMES, scale=7)
+        title = "Top row: the most likely test items; bottom row: the least likely"
+        return figures.picture_figure(picture, title, height=260)
     points = scores.items.numpy()
     figure = figures.scatter_figure("Test points by log-likelihood", run.bounds, points[:0])
     figure.add_scatter(

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import tempfile
 import time
+from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -43,6 +45,21 @@ COLUMNS = [
 ]
 
 
+@dataclass(frozen=True)
+class RunsView:
+    """What the Runs tab's handlers fill, by name: their answers are dicts keyed by these components."""
+
+    table: Any
+    picker: Any  # the run picker
+    space: Any  # space used on the server
+    own_data: Any  # the picker of this browser's own data sets
+    message: Any
+    upload: Any
+
+    def all(self) -> list:
+        return [self.table, self.picker, self.space, self.own_data, self.message, self.upload]
+
+
 def build_runs_tab(session: gr.State, tab: gr.Tab, train: TrainOutputs) -> None:
     gr.Markdown(
         "Every model trained in this browser — on the Train tab, in a comparison, or uploaded — is a run, saved on "
@@ -71,12 +88,13 @@ def build_runs_tab(session: gr.State, tab: gr.Tab, train: TrainOutputs) -> None:
         delete_data_btn = gr.Button("Delete data set", variant="stop", elem_id="runs-delete-data", min_width=80)
 
     quick: dict[str, Any] = {"show_progress": "hidden", "api_visibility": "private"}
-    listed = [table, run_id, space, own_data]
-    tab.select(refresh, [session, run_id], listed, **quick)
-    delete_btn.click(delete, [session, run_id], [*listed, message], **quick)
-    delete_data_btn.click(delete_data, [session, own_data, run_id], [*listed, message], **quick)
+    where = RunsView(table, run_id, space, own_data, message, upload)
+    shown = where.all()
+    tab.select(partial(refresh, where), [session, run_id], shown, **quick)
+    delete_btn.click(partial(delete, where), [session, run_id], shown, **quick)
+    delete_data_btn.click(partial(delete_data, where), [session, own_data, run_id], shown, **quick)
     export_btn.click(export, [session, run_id], [checkpoint, message], api_name="export_checkpoint")
-    upload.upload(upload_run, [session, upload, run_id], [*listed, message, upload], api_name="upload_checkpoint")
+    upload.upload(partial(upload_run, where), [session, upload, run_id], shown, api_name="upload_checkpoint")
 
     def opened(page: Session, chosen: Any) -> dict:
         return open_in_train(page, chosen, train, message)
@@ -92,7 +110,6 @@ def _row(view: RunView) -> list[Any]:
     run, caps = view.run, view.capabilities
     scores = run.scores
     nll = None if scores is None or not scores.nll else scores.bits(scores.nll["test"])
-    kind = "none" if caps.likelihood == "none" else ("exact" if caps.likelihood == "exact" else caps.likelihood_name)
     return [
         view.id,
         view.spec.model,
@@ -104,13 +121,13 @@ def _row(view: RunView) -> list[Any]:
         round(run.step / run.elapsed_s, 1) if run.elapsed_s > 0 else 0.0,
         format_count(run.model.num_parameters()),
         "—" if nll is None else round(nll, 4),
-        kind,
+        caps.likelihood_label,
         "—" if scores is None else format_mmd(scores.val_mmd),
         "NOT SAVED" if run.unsaved else "yes",
     ]
 
 
-def refresh(session: Session, current: Any) -> tuple[Any, Any, str, Any]:
+def refresh(where: RunsView, session: Session, current: Any) -> dict:
     """The table, the run picker, the space used on the server and the picker of this browser's own data sets."""
     store, token = session.backend.store, session.token
     if store is None or token is None:
@@ -122,20 +139,24 @@ def refresh(session: Session, current: Any) -> tuple[Any, Any, str, Any]:
     if unsaved:
         counted = f"{len(unsaved)} run{'s are' if len(unsaved) > 1 else ' is'} not saved"
         space += f"  \n**{counted}:** {views.plain(unsaved[-1].run.unsaved)}"
-    data = gr.update(choices=list(session.datasets), value=None)
-    return rows(session), refresh_runs(session, current), space, data
+    return {
+        where.table: rows(session),
+        where.picker: refresh_runs(session, current),
+        where.space: space,
+        where.own_data: gr.update(choices=list(session.datasets), value=None),
+    }
 
 
-def delete(session: Session, run_id: Any) -> tuple:
+def delete(where: RunsView, session: Session, run_id: Any) -> dict:
     view = session.delete(run_id)
     said = "Pick a run to delete." if view is None else f"Deleted run #{view.id} ({view.spec.model})."
-    return *refresh(session, None), said
+    return {**refresh(where, session, None), where.message: said}
 
 
-def delete_data(session: Session, name: Any, current: Any) -> tuple:
+def delete_data(where: RunsView, session: Session, name: Any, current: Any) -> dict:
     deleted = isinstance(name, str) and session.delete_data(name)
     said = f"Deleted your data set **{views.plain(name)}**." if deleted else "Pick one of your data sets to delete."
-    return *refresh(session, current), said
+    return {**refresh(where, session, current), where.message: said}
 
 
 def export(session: Session, run_id: Any) -> tuple[Any, str]:
@@ -150,23 +171,27 @@ def export(session: Session, run_id: Any) -> tuple[Any, str]:
     return str(path), f"Checkpoint of run #{view.id} ready: {path.name} ({path.stat().st_size / 1e3:.0f} kB)."
 
 
-def upload_run(session: Session, file: Any, current: Any) -> tuple[Any, Any, str, Any]:
+def upload_run(where: RunsView, session: Session, file: Any, current: Any) -> dict:
     """A checkpoint becomes a run of this browser, or a message says why not and nothing changes. The uploaded file
-    is deleted either way."""
+    is deleted either way (and the upload box cleared)."""
     if file is None:
-        return gr.skip(), gr.skip(), "", gr.skip()
+        return {where.message: ""}
     path = Path(file)
     try:
         run = Run.load(path, session.backend.device)
     except CheckpointError as error:
-        return *refresh(session, current), f"**Not loaded:** {views.plain(error)}", None
+        return {
+            **refresh(where, session, current),
+            where.message: f"**Not loaded:** {views.plain(error)}",
+            where.upload: None,
+        }
     finally:
         path.unlink(missing_ok=True)
     view = session.keep(run)
     scores = run.scores
     scored = "" if scores is None else f"; its kept weights (step {scores.step}) were scored again here"
     said = f"Loaded {view.spec.model} on {view.spec.dataset} as run #{view.id} (step {run.step}){scored}."
-    return *refresh(session, view.id), said, None
+    return {**refresh(where, session, view.id), where.message: said, where.upload: None}
 
 
 def open_in_train(session: Session, run_id: Any, train: TrainOutputs, message: gr.Markdown) -> dict:

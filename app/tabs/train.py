@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from functools import partial
 from typing import Any
 
 import gradio as gr
@@ -12,7 +13,7 @@ from app.draw.live_plot import LivePlot
 from app.page import views
 from app.page.inputs import parse_spec, seconds_budget, whole
 from app.page.session import Backend, Session
-from app.page.streaming import FIGURES, STREAMING, TrainOutputs, current_figures, status, watch
+from app.page.streaming import FIGURES, STREAMING, TrainForm, TrainOutputs, current_figures, status, watch
 from app.tabs.your_data import build_your_data
 from dgm_core.data import dataset_names, load_dataset
 from dgm_core.models.registry import FAMILIES, MODELS, defaults_for, models_by_family, models_for
@@ -62,7 +63,6 @@ def build_train_tab(backend: Backend, session: gr.State) -> TrainOutputs:
     """Lay out the tab's components and wire its events (inside a gr.Blocks context); returns the components that
     draw a run, so that another tab can open a run here."""
     steps0, lr0, batch0, hidden0, schedule0 = defaults(DEFAULT_DATASET, DEFAULT_MODEL)
-    preview_plot, preview_picture = views.data_preview(load_dataset(DEFAULT_DATASET))
     with gr.Row(equal_height=False):
         with gr.Column(scale=1, min_width=320):
             dataset = gr.Dropdown(dataset_names(), value=DEFAULT_DATASET, label="Data set", elem_id="dataset")
@@ -143,24 +143,12 @@ def build_train_tab(backend: Backend, session: gr.State) -> TrainOutputs:
                 )
         with gr.Column(scale=2, min_width=480):
             status = gr.Markdown("Press **Train** to start.", label="Status", elem_id="status", elem_classes="status")
-            samples_plot = LivePlot(
-                preview_plot,
+            samples = LivePlot(
+                views.data_preview(load_dataset(DEFAULT_DATASET)),
                 height=figures.SAMPLE_HEIGHT,
-                label="Samples (2D)",
+                label="Samples",
                 show_label=False,
                 elem_id="samples-plot",
-                visible=preview_plot is not None,
-            )
-            samples_image = gr.Image(
-                preview_picture,
-                label="The data (training images)",
-                format="png",
-                image_mode="L",
-                interactive=False,
-                buttons=["download"],
-                elem_id="samples-image",
-                visible=preview_picture is not None,
-                height=400,
             )
             with gr.Row():
                 loss_plot = LivePlot(
@@ -177,17 +165,12 @@ def build_train_tab(backend: Backend, session: gr.State) -> TrainOutputs:
                 )
 
     hyper = [steps, lr, batch_size, hidden]
-    recommended = [*hyper, schedule]  # what a model's defaults fill in
-    form = (dataset, model, *hyper, seed, option, keep, schedule)
-    outputs = TrainOutputs(status, loss_plot, nll_plot, samples_plot, samples_image, dataset, form)
+    form = TrainForm(dataset, model, *hyper, seed, option, keep, schedule)
+    outputs = TrainOutputs(status, loss_plot, nll_plot, samples, form, data_info, model_info)
     quiet: dict[str, Any] = {"show_progress": "hidden", "api_visibility": "private", "concurrency_limit": None}
-    dataset.change(
-        on_dataset,
-        [dataset, model, session],
-        [model, *recommended, option, data_info, samples_plot, samples_image],
-        **quiet,
-    )
-    model.change(on_model, [dataset, model, session], [*recommended, option, model_info], **quiet)
+    chosen, recommended = [dataset, model, session], [*hyper, schedule, option]  # what a model's defaults fill in
+    dataset.change(partial(on_dataset, outputs), chosen, [model, *recommended, data_info, samples], **quiet)
+    model.change(partial(on_model, outputs), chosen, [*recommended, model_info], **quiet)
 
     def start(
         dataset_: Any,
@@ -218,7 +201,7 @@ def build_train_tab(backend: Backend, session: gr.State) -> TrainOutputs:
     # No cancels=: the status stream sees the run stop and writes the stopped state itself.
     stop_btn.click(stop_training, session, status, api_name="stop", show_progress="hidden", concurrency_limit=None)
     # for API clients, who see no page: every figure of the current run, drawn now
-    drawn = [outputs.loss, outputs.nll, outputs.samples_plot, outputs.samples_image]
+    drawn = [outputs.loss, outputs.nll, outputs.samples]
     gr.Button(visible=False).click(lambda page: current_figures(page, outputs), session, drawn, api_name="figures")
     return outputs
 
@@ -245,26 +228,21 @@ def watch_figures(opened: Any, session: gr.State, outputs: TrainOutputs) -> None
 def fill_form(outputs: TrainOutputs, spec: RunSpec) -> dict:
     """The Train form showing ``spec``'s settings (a run opened from elsewhere: Train and Continue then do what the
     form shows), the model picker offering the models of the spec's data."""
+    form = outputs.form
     option = next(iter(spec.options.values()), None)
-    values = (
-        spec.dataset,
-        gr.update(choices=model_choices(spec.dataset), value=spec.model),
-        spec.steps,
-        spec.lr,
-        spec.batch_size,
-        spec.hidden,
-        spec.seed,
-        option,
-        spec.keep,
-        spec.lr_schedule,
-    )
-    return {field: gr.skip() if value is None else value for field, value in zip(outputs.form, values, strict=True)}
+    return {
+        form.dataset: spec.dataset,
+        form.model: gr.update(choices=model_choices(spec.dataset), value=spec.model),
+        **_settings(form, spec.dataset, spec.model, spec),
+        form.seed: spec.seed,
+        form.keep: spec.keep,
+        **({} if option is None else {form.option: option}),
+    }
 
 
-def on_dataset(dataset: str, model: str, page: Session | None = None) -> tuple[Any, ...]:
+def on_dataset(outputs: TrainOutputs, dataset: str, model: str, page: Session | None = None) -> dict:
     """New data: its preview, the models that work on it (keeping the chosen one if it does), their defaults — or,
     when the page just opened a run on this data, that run's model and settings (``Session.opened_spec``)."""
-    plot, picture = views.data_preview(load_dataset(dataset))
     choices = model_choices(dataset)
     usable = [name for _, name in choices]
     opened = _opened(page, dataset)
@@ -272,22 +250,26 @@ def on_dataset(dataset: str, model: str, page: Session | None = None) -> tuple[A
         model = opened.model
     elif model not in usable:
         model = DEFAULT_MODEL if DEFAULT_MODEL in usable else usable[0]
-    return (
-        gr.update(choices=choices, value=model),
-        *_settings(dataset, model, opened),
-        gr.update(**option_settings(dataset, model, opened)),
-        data_card(dataset),
-        gr.update(value=plot, visible=plot is not None),
-        gr.update(value=picture, visible=picture is not None, label=f"The data: {dataset} (training images)"),
-    )
+    form = outputs.form
+    return {
+        form.model: gr.update(choices=choices, value=model),
+        **_settings(form, dataset, model, opened),
+        form.option: gr.update(**option_settings(dataset, model, opened)),
+        outputs.data_info: data_card(dataset),
+        outputs.samples: views.data_preview(load_dataset(dataset)),
+    }
 
 
-def on_model(dataset: str, model: str, page: Session | None = None) -> tuple[Any, ...]:
+def on_model(outputs: TrainOutputs, dataset: str, model: str, page: Session | None = None) -> dict:
+    """Another model: its card, and its recommended settings (an opened run's, while the form shows that run)."""
     if model not in models_for(load_dataset(dataset)):  # the data set just changed; its own event picks a model
-        return (*(gr.skip(),) * 6, model_card(model))
-    opened = _opened(page, dataset, model)
-    settings = gr.update(**option_settings(dataset, model, opened))
-    return (*_settings(dataset, model, opened), settings, model_card(model))
+        return {outputs.model_info: model_card(model)}
+    form, opened = outputs.form, _opened(page, dataset, model)
+    return {
+        **_settings(form, dataset, model, opened),
+        form.option: gr.update(**option_settings(dataset, model, opened)),
+        outputs.model_info: model_card(model),
+    }
 
 
 def _opened(page: Session | None, dataset: str, model: str | None = None) -> RunSpec | None:
@@ -298,11 +280,13 @@ def _opened(page: Session | None, dataset: str, model: str | None = None) -> Run
     return spec if spec is not None and spec.dataset == dataset and model in (None, spec.model) else None
 
 
-def _settings(dataset: str, model: str, opened: RunSpec | None) -> tuple[Any, ...]:
+def _settings(form: TrainForm, dataset: str, model: str, opened: RunSpec | None) -> dict:
     """Steps, learning rate, batch size, hidden width and schedule: an opened run's, or the recommended ones."""
     if opened is None:
-        return defaults(dataset, model)
-    return opened.steps, opened.lr, opened.batch_size, opened.hidden, opened.lr_schedule
+        values = defaults(dataset, model)
+    else:
+        values = opened.steps, opened.lr, opened.batch_size, opened.hidden, opened.lr_schedule
+    return dict(zip((form.steps, form.lr, form.batch_size, form.hidden, form.schedule), values, strict=True))
 
 
 def option_settings(dataset: str, model: str, opened: RunSpec | None = None) -> dict[str, Any]:

@@ -74,6 +74,14 @@ class Capabilities:
     players: bool = False
     chains: bool = False
 
+    @property
+    def likelihood_label(self) -> str:
+        """What a held-out likelihood of this model is, in the words every table uses: "exact", "bound (ELBO)" (the
+        bound's name), or "none (no likelihood)"."""
+        if self.likelihood == "bound":
+            return f"bound ({self.likelihood_name.removesuffix(' bound')})"
+        return "exact" if self.likelihood == "exact" else "none (no likelihood)"
+
 
 class GenerativeModel(nn.Module):
     """Base class: a training loss, a sampler and, where the family has them, a likelihood and a latent space.
