@@ -12,13 +12,7 @@ from typing import Any
 import gradio as gr
 from starlette.middleware import Middleware
 
-from app.how.conditionals import build_how_conditionals
-from app.how.diffusion import build_how_diffusion
-from app.how.energy import build_how_energy
-from app.how.flow_layers import build_how_it_works
-from app.how.pixels import build_how_pixels
-from app.how.players import build_how_players
-from app.how.posteriors import build_how_posteriors
+from app.how.catalog import build_all as build_how_views
 from app.page import image_cache, views
 from app.page.reconnect import WATCH_SERVER, AliveRoute
 from app.page.session import Backend, Session
@@ -101,13 +95,7 @@ def build(backend: Backend) -> gr.Blocks:
                 lecture_outputs = build_lecture_tab(tab)
             with gr.Tab("Train", id="train", elem_id="tab-train"):
                 train_outputs = build_train_tab(backend, session)
-                build_how_it_works(session)
-                build_how_conditionals(session)
-                build_how_pixels(session)
-                build_how_posteriors(session)
-                build_how_players(session)
-                build_how_energy(session)
-                build_how_diffusion(session)
+                build_how_views(session)
             with gr.Tab("Compare", id="compare", elem_id="tab-compare") as tab:
                 build_compare_tab(session, tab)
             with gr.Tab("Likelihood", id="likelihood", elem_id="tab-likelihood") as tab:

@@ -115,9 +115,15 @@ def test_moons_realnvp_trains_live_then_stops_and_continues(page: Page, app_url:
     page.screenshot(path=output_dir / "moons_continued.png", full_page=True)
 
 
-def picture_of(page: Page, figure: str) -> str | None:
-    """The picture a figure shows (a layout image: plotly draws it as an SVG image)."""
-    return page.locator(f"{figure} image").first.get_attribute("xlink:href")
+PICTURE = "(figure) => document.querySelector(`${figure} image`)?.getAttribute('xlink:href')"
+
+
+def picture_of(page: Page, figure: str, other_than: str | None = None) -> str:
+    """The picture a figure shows (a layout image: plotly draws it as an SVG image, whose data it sets once the
+    picture has loaded), waiting for one other than ``other_than``."""
+    changed = f"([figure, before]) => ({PICTURE})(figure) && ({PICTURE})(figure) !== before"
+    page.wait_for_function(changed, arg=[figure, other_than])
+    return page.evaluate(PICTURE, figure)
 
 
 def test_digits_vae_shows_a_sample_grid_and_a_bound(page: Page, app_url: str, output_dir: Path) -> None:
@@ -133,12 +139,9 @@ def test_digits_vae_shows_a_sample_grid_and_a_bound(page: Page, app_url: str, ou
 
     wait_for_step(page, 50)
     expect(page.locator("#samples-plot .gtitle")).to_contain_text("8×8 images")  # the model's samples, as a picture
-    first = picture_of(page, "#samples-plot")
+    first = picture_of(page, "#samples-plot", other_than=preview)  # the model's samples replaced the data
     expect(page.locator("#status")).to_contain_text("bound: ELBO")
-    page.wait_for_function(
-        f"() => document.querySelector('#samples-plot image')?.getAttribute('xlink:href') !== {first!r}"
-    )
-    assert first != preview
+    picture_of(page, "#samples-plot", other_than=first)  # drawn again as it learns
     expect(page.locator("#nll-plot")).to_contain_text("test (bound)")
     expect(page.locator("#status")).to_contain_text("Done", timeout=20_000)
     expect(page.locator("#status")).to_contain_text("baseline (independent pixels)")

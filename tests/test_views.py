@@ -10,6 +10,7 @@ import torch
 from PIL import Image
 
 from app.draw import figures, latent_figures
+from app.how.scaffold import Frame
 from app.page.inputs import parse_spec, seconds_budget
 from app.page.streaming import TrainForm, TrainOutputs
 from app.tabs import item_scores
@@ -130,7 +131,9 @@ def test_how_it_works_steps_a_flow_from_the_gaussian_to_its_samples_and_explains
     class Page:
         current = RunView(open_preset(PRESETS["flows-on-rings"], rescore=False))
 
-    passes, formula, slider, figure, rows = how_it_works.show_layers(Page())
+    named = how_it_works.Controls(Frame("note", "state"), "layer", "plot", "log_dets")  # its outputs, by name
+    shown = how_it_works.show_layers(named, Page())
+    passes, formula, slider, rows = (shown[name] for name in ("state", "note", "layer", "log_dets"))
     layers = len(Page.current.model.layers)
     assert len(passes.draws) == len(passes.grid) == layers + 1 and len(rows) == layers
     assert slider.maximum == layers and "log p(x) = log N(z; 0, I)" in formula
@@ -147,7 +150,7 @@ def test_how_it_works_steps_a_flow_from_the_gaussian_to_its_samples_and_explains
     assert f"z = f(x) ({layers} of {layers} layers applied)" in inference
     assert how_it_works.export_gif(passes, how_it_works.DIRECTIONS[1]).endswith(".gif")
     Page.current = RunView(open_preset(PRESETS["gan-modes"], rescore=False))
-    assert how_it_works.show_layers(Page())[0] is None
+    assert how_it_works.show_layers(named, Page()) == {"state": None, "note": how_it_works.HOW.unfit}
 
 
 def test_how_conditionals_draws_the_first_density_and_a_sample_step_by_step() -> None:
@@ -158,14 +161,16 @@ def test_how_conditionals_draws_the_first_density_and_a_sample_step_by_step() ->
     class Page:
         current = RunView(open_preset(PRESETS["autoregressive-masks"], rescore=False))
 
-    steps, said, slider, figure = how_conditionals.show_conditionals(Page())
+    named = how_conditionals.Controls(Frame("note", "state"), "value", "plot")  # its outputs, by name
+    shown = how_conditionals.show_conditionals(named, Page())
+    steps, said, slider = (shown[name] for name in ("state", "note", "value"))
     peak = steps.values[steps.first_density.argmax()]
     assert "draws **x₁ first**" in said and slider.value == pytest.approx(peak, abs=0.01)
     assert np.trapezoid(steps.first_density, steps.values) == pytest.approx(1.0, abs=0.05)  # most mass in the window
     value, drawn, note = how_conditionals.draw_step_by_step(steps)
     assert f"x₁ = {value:.2f}" in note and any(trace.name == "the drawn sample" for trace in drawn.data)
     Page.current = RunView(open_preset(PRESETS["flows-on-rings"], rescore=False))
-    assert how_conditionals.show_conditionals(Page())[0] is None
+    assert how_conditionals.show_conditionals(named, Page()) == {"state": None, "note": how_conditionals.HOW.unfit}
 
 
 def test_how_posteriors_draws_each_items_ellipse_and_its_kl_for_a_2d_latent() -> None:
@@ -196,7 +201,9 @@ def test_how_diffusion_shows_the_noised_data_and_the_reverse_chains_at_any_step(
     class Page:
         current = RunView(open_preset(PRESETS["diffusion"], rescore=False))
 
-    process, said, slider, passes, figure = how_diffusion.show_process(Page())
+    named = how_diffusion.Controls(Frame("note", "state"), "step", "passes", "plot", "table")  # its outputs, by name
+    shown = how_diffusion.show_process(named, Page())
+    process, said, slider, passes, figure = (shown[name] for name in ("state", "note", "step", "passes", "plot"))
     steps = Page.current.model.steps
     assert slider.maximum == steps and process.chains.shape == (steps + 1, how_diffusion.CHAINS, 2)
     assert passes.value == process.passes == steps
@@ -205,7 +212,7 @@ def test_how_diffusion_shows_the_noised_data_and_the_reverse_chains_at_any_step(
     gif = how_diffusion.export_gif(process)
     assert gif.endswith(".gif") and Image.open(gif).n_frames > 1
     Page.current = RunView(open_preset(PRESETS["gan-modes"], rescore=False))
-    assert how_diffusion.show_process(Page())[0] is None
+    assert how_diffusion.show_process(named, Page()) == {"state": None, "note": how_diffusion.HOW.unfit}
 
 
 def test_how_diffusion_redraws_the_chains_with_fewer_passes_and_tests_the_samples_of_each_choice() -> None:
@@ -216,7 +223,8 @@ def test_how_diffusion_redraws_the_chains_with_fewer_passes_and_tests_the_sample
     class Page:
         current = RunView(open_preset(PRESETS["diffusion"], rescore=False))
 
-    process = how_diffusion.show_process(Page())[0]
+    named = how_diffusion.Controls(Frame("note", "state"), "step", "passes", "plot", "table")  # its outputs, by name
+    process = how_diffusion.show_process(named, Page())["state"]
     choices = Page.current.model.sampler_choices
     fewer, figure = how_diffusion.redraw_chains(process, choices[-1], 60)
     assert fewer.chains.shape == (choices[-1] + 1, how_diffusion.CHAINS, 2)
@@ -226,12 +234,12 @@ def test_how_diffusion_redraws_the_chains_with_fewer_passes_and_tests_the_sample
     row = int(np.searchsorted(fewer.steps, 60))  # at step 60 the chains still sit where the pass to the next step left
     assert fewer.steps[row - 1] < 60 <= fewer.steps[row]
     np.testing.assert_array_equal(shown.x, fewer.chains[row][:, 0])
-    _, rows = how_diffusion.measure_sample_test(Page())
+    rows = how_diffusion.measure_sample_test(named, Page())["table"]
     assert [row[0] for row in rows] == list(choices)
     assert all(verdict in ("told apart", "indistinguishable from the test data at 5%") for *_, verdict, _ in rows)
     assert rows[-1][1] > rows[0][1]  # fewer passes, worse samples: a larger MMD²
     Page.current = RunView(open_preset(PRESETS["gan-modes"], rescore=False))
-    assert how_diffusion.measure_sample_test(Page())[0] == how_diffusion.NOT_FIT
+    assert how_diffusion.measure_sample_test(named, Page()) == {"note": how_diffusion.HOW.unfit}
 
 
 def test_how_pixels_reveals_a_sampled_image_in_each_runs_order_with_its_conditionals(monkeypatch) -> None:
@@ -293,7 +301,9 @@ def test_how_energy_draws_the_chains_paths_and_the_positives_against_the_negativ
     class Page:
         current = RunView(open_preset(PRESETS["energy-based"], rescore=False))
 
-    landscape, said, slider, figure = how_energy.show_chains(Page())
+    named = how_energy.Controls(Frame("note", "state"), "step", "plot")  # its outputs, by name
+    shown = how_energy.show_chains(named, Page())
+    landscape, said, slider, figure = (shown[name] for name in ("state", "note", "step", "plot"))
     steps = Page.current.model.langevin_steps
     assert slider.maximum == steps and landscape.chains.shape == (steps + 1, how_energy.CHAINS, 2)
     positive, negative = landscape.energies
@@ -302,7 +312,7 @@ def test_how_energy_draws_the_chains_paths_and_the_positives_against_the_negativ
     assert "chains at step 3" in names and "positives: data (E lowered)" in names
     assert how_energy.export_gif(landscape).endswith(".gif")
     Page.current = RunView(open_preset(PRESETS["gan-modes"], rescore=False))
-    assert how_energy.show_chains(Page())[0] is None
+    assert how_energy.show_chains(named, Page()) == {"state": None, "note": how_energy.HOW.unfit}
 
 
 def test_how_posteriors_on_images_shows_reconstructions_posterior_draws_and_active_dimensions() -> None:
@@ -420,3 +430,17 @@ def test_the_ood_histogram_gives_every_set_its_own_colour_and_bars_count_all_its
     assert len(colours) == 7 and len(set(colours)) == 7
     far = next(trace for trace in figure.data if trace.name == "far")
     assert far.histfunc == "sum" and abs(sum(far.y) - 0.05) < 1e-6  # the bars of the 5 % drawn sum to 0.05
+
+
+def test_every_how_it_works_view_can_show_one_of_the_shipped_runs_and_says_what_to_open_otherwise() -> None:
+    """The views are found by capability (``HOW.fits``), never by a model's name: each fits a gallery run, and none
+    fits every run."""
+    from app.how.catalog import VIEWS
+    from app.page.session import RunView
+    from dgm_core.lecture.presets import PRESETS, open_preset
+
+    runs = [RunView(open_preset(preset, rescore=False)) for preset in PRESETS.values()]
+    for view in VIEWS:
+        fitting = [run for run in runs if view.HOW.fits(run)]
+        assert 0 < len(fitting) < len(runs), view.HOW.title
+        assert view.HOW.unfit.startswith("Train or open")

@@ -8,6 +8,7 @@ step by step** samples v ~ p(x_a), then w ~ p(x_b | v), and marks the point — 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import partial
 
 import gradio as gr
 import numpy as np
@@ -17,6 +18,7 @@ from plotly.subplots import make_subplots
 
 from app.draw.figures import DATA_COLOR, PALETTE, SAMPLE_COLOR, SAMPLE_HEIGHT, TEMPLATE
 from app.draw.live_plot import LivePlot
+from app.how.scaffold import QUIET, Frame, HowView, accordion
 from app.page.session import RunView, Session
 
 GRID = 400  # points along each conditional's line
@@ -34,46 +36,56 @@ class Steps:
     first_density: np.ndarray  # p(x_first) on ``values``
 
 
-def build_how_conditionals(session: gr.State) -> None:
-    with gr.Accordion(
-        "How it works — an autoregressive model, one conditional at a time", open=False, elem_id="how-conditionals"
-    ):
-        note = gr.Markdown(
-            "For an autoregressive model on 2D points (MADE, NADE, the transformer): p(x) = p(first) · p(second | "
-            "first). Press **Show the conditionals**, move the slider along the first dimension, or **Draw step by "
-            "step**.",
-            elem_id="cond-note",
-        )
+HOW = HowView(
+    key="cond",
+    title="an autoregressive model, one conditional at a time",
+    intro="For an autoregressive model on 2D points (MADE, NADE, the transformer): p(x) = p(first) · p(second | "
+    "first). Press **Show the conditionals**, move the slider along the first dimension, or **Draw step by step**.",
+    fits=lambda view: view.data_spec.kind == "points2d" and view.capabilities.conditionals,
+    unfit="Train or open an **autoregressive model on 2D points** first (e.g. the gallery's *MADE* card).",
+    accordion_id="how-conditionals",
+)
+
+
+@dataclass(frozen=True)
+class Controls:
+    frame: Frame
+    value: gr.Slider
+    plot: LivePlot
+
+
+def build(session: gr.State) -> None:
+    """The view under the Train tab's figures (``app.how.catalog``)."""
+    with accordion(HOW) as frame:
         with gr.Row():
             show = gr.Button("Show the conditionals", variant="primary", elem_id="cond-show", scale=0)
             value = gr.Slider(-1, 1, value=0, step=0.01, label="the first dimension's value v", elem_id="cond-value")
             draw = gr.Button("Draw step by step", elem_id="cond-draw", scale=0)
         plot = LivePlot(None, height=SAMPLE_HEIGHT, show_label=False, elem_id="cond-plot")
-        steps = gr.State(None)
-    quiet = {"show_progress": "hidden", "api_visibility": "private", "concurrency_limit": None}
-    show.click(show_conditionals, session, [steps, note, value, plot], **quiet)
-    value.input(
-        lambda s, v: None if s is None else figure(s, v), [steps, value], plot, trigger_mode="always_last", **quiet
-    )
-    draw.click(draw_step_by_step, steps, [value, plot, note], **quiet)
+    where = Controls(frame, value, plot)
+    show.click(partial(show_conditionals, where), session, [frame.state, frame.note, value, plot], **QUIET)
+    redraw = lambda shown, v: None if shown is None else figure(shown, v)  # noqa: E731
+    value.input(redraw, [frame.state, value], plot, trigger_mode="always_last", **QUIET)
+    draw.click(draw_step_by_step, frame.state, [value, plot, frame.note], **QUIET)
 
 
-def show_conditionals(page: Session) -> tuple:
-    view = page.current
-    points = view is not None and view.data_spec.kind == "points2d"
-    if not points or not view.capabilities.conditionals:
-        said = "Train or open an **autoregressive model on 2D points** first (e.g. the gallery's *MADE* card)."
-        return None, said, gr.skip(), gr.skip()
+def show_conditionals(where: Controls, page: Session) -> dict:
+    view = HOW.current(page)
+    if view is None:
+        return {where.frame.state: None, where.frame.note: HOW.unfit}
     first, second = view.model.order.tolist()
     low, high = view.bounds[2 * first], view.bounds[2 * first + 1]
     values = np.linspace(low, high, GRID)
     steps = Steps(view, first, second, values, _density(view, first, torch.zeros(2), values))
     start = float(values[np.argmax(steps.first_density)])
-    slider = gr.Slider(
-        round(low, 2), round(high, 2), value=round(start, 2), step=0.01, label=f"v, the value of {NAMES[first]}"
-    )
-    said = f"This model draws **{NAMES[first]} first**, then {NAMES[second]} given it."
-    return steps, said, slider, figure(steps, start)
+    return {
+        where.frame.state: steps,
+        where.frame.note: f"This model draws **{NAMES[first]} first**, then {NAMES[second]} given it.",
+        where.value: gr.Slider(
+            round(low, 2), round(high, 2), value=round(start, 2), step=0.01, label=f"v, the value of {NAMES[first]}"
+        ),
+        where.plot: figure(steps, start),
+    }
 
 
 def draw_step_by_step(steps: Steps | None) -> tuple:
@@ -93,9 +105,8 @@ def draw_step_by_step(steps: Steps | None) -> tuple:
 
 
 def _density(view: RunView, d: int, item: torch.Tensor, values: np.ndarray) -> np.ndarray:
-    with view.run.lock:
-        view.model.eval()
-        log_p = view.model.conditional_log_density(
+    with view.run.inspecting(seed=0) as model:
+        log_p = model.conditional_log_density(
             item.to(view.device), d, torch.as_tensor(values, dtype=torch.float32, device=view.device)
         )
     return log_p.exp().cpu().numpy()

@@ -10,9 +10,9 @@ passes than it was trained with (the model's ``sampler_choices``): the chains ta
 
 from __future__ import annotations
 
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
+from functools import partial
 
 import gradio as gr
 import numpy as np
@@ -23,7 +23,7 @@ from plotly.subplots import make_subplots
 from app.draw.figures import DATA_COLOR, PALETTE, SAMPLE_COLOR, SAMPLE_HEIGHT, TEMPLATE, add_arrows
 from app.draw.latent_figures import points_gif
 from app.draw.live_plot import LivePlot
-from app.page import views
+from app.how.scaffold import QUIET, Frame, HowView, accordion, gif_button, play
 from app.page.session import RunView, Session
 from dgm_core.inspect.samplers import LEVEL, sampler_trials
 
@@ -33,7 +33,6 @@ PLAY_FRAMES = 20  # frames of Play, from T to 0
 PLAY_S = 0.35
 TRAIL = 15  # rows of each chain's path drawn behind it (passes; noise levels for a score model)
 TESTED = 500  # samples drawn with each choice of passes for the sample test, against as many test points
-NOT_FIT = "Train or open a **diffusion model on 2D points** first (the gallery's *DDPM* card)."
 
 
 @dataclass(frozen=True)
@@ -46,23 +45,38 @@ class Process:
     chains: np.ndarray  # (R, CHAINS, 2) the reverse chains at those steps
 
 
-def build_how_diffusion(session: gr.State) -> None:
-    with gr.Accordion("How it works — diffusion, forward and reverse", open=False, elem_id="how-diffusion"):
-        note = gr.Markdown(
-            "For a diffusion or score model on 2D points (DDPM, NCSN): press **Show the process**, move the step t, "
-            "or **Play** the reverse process from noise to data. Give the sampler fewer passes, and **Measure the "
-            "sample test** to see what they cost.",
-            elem_id="diff-note",
-        )
+HOW = HowView(
+    key="diff",
+    title="diffusion, forward and reverse",
+    intro="For a diffusion or score model on 2D points (DDPM, NCSN): press **Show the process**, move the step t, "
+    "or **Play** the reverse process from noise to data. Give the sampler fewer passes, and **Measure the sample "
+    "test** to see what they cost.",
+    fits=lambda view: view.data_spec.kind == "points2d" and view.capabilities.denoising,
+    unfit="Train or open a **diffusion model on 2D points** first (the gallery's *DDPM* card).",
+    accordion_id="how-diffusion",
+)
+
+
+@dataclass(frozen=True)
+class Controls:
+    frame: Frame
+    step: gr.Slider
+    passes: gr.Radio
+    plot: LivePlot
+    table: gr.Dataframe
+
+
+def build(session: gr.State) -> None:
+    """The view under the Train tab's figures (``app.how.catalog``)."""
+    with accordion(HOW) as frame:
         with gr.Row():
             show = gr.Button("Show the process", variant="primary", elem_id="diff-show", scale=0)
             step = gr.Slider(0, 1, value=0, step=1, label="step t (0 = data, T = noise)", elem_id="diff-step")
-            play = gr.Button("Play (T → 0)", elem_id="diff-play", scale=0)
+            play_btn = gr.Button("Play (T → 0)", elem_id="diff-play", scale=0)
         with gr.Row():
             passes = gr.Radio([], label="sampler passes (network evaluations per sample)", elem_id="diff-passes")
             measure = gr.Button("Measure the sample test", elem_id="diff-measure", scale=0)
-            export = gr.Button("Export GIF", elem_id="diff-gif", scale=0)
-            gif = gr.File(label="The reverse chains (GIF)", elem_id="diff-gif-file", scale=0, visible=False)
+            gif_button("diff", "The reverse chains (GIF)", export_gif, [frame.state])
         plot = LivePlot(None, height=SAMPLE_HEIGHT, show_label=False, elem_id="diff-plot")
         table = gr.Dataframe(
             headers=["passes", "MMD²", "p-value", "verdict", "sampling ms"],
@@ -71,42 +85,38 @@ def build_how_diffusion(session: gr.State) -> None:
             label=f"{TESTED} samples with each choice of passes against {TESTED} test points (MMD permutation test)",
             elem_id="diff-table",
         )
-        process = gr.State(None)
-    quiet = {"show_progress": "hidden", "api_visibility": "private", "concurrency_limit": None}
-    show.click(show_process, session, [process, note, step, passes, plot], **quiet)
-    step.input(
-        lambda p, t: None if p is None else figure(p, int(t)),
-        [process, step],
-        plot,
-        trigger_mode="always_last",
-        **quiet,
+    where = Controls(frame, step, passes, plot, table)
+    show.click(partial(show_process, where), session, [frame.state, frame.note, step, passes, plot], **QUIET)
+    redraw = lambda shown, t: None if shown is None else figure(shown, int(t))  # noqa: E731
+    step.input(redraw, [frame.state, step], plot, trigger_mode="always_last", **QUIET)
+    passes.input(redraw_chains, [frame.state, passes, step], [frame.state, plot], trigger_mode="always_last", **QUIET)
+    play_btn.click(play_reverse, frame.state, [step, plot], **QUIET)
+    measure.click(
+        partial(measure_sample_test, where),
+        session,
+        [frame.note, table],
+        show_progress="minimal",
+        api_visibility="private",
     )
-    passes.input(redraw_chains, [process, passes, step], [process, plot], trigger_mode="always_last", **quiet)
-    play.click(play_reverse, process, [step, plot], **quiet)
-    export.click(lambda p: views.shown_file(export_gif(p)), process, gif, **quiet)
-    measure.click(measure_sample_test, session, [note, table], show_progress="minimal", api_visibility="private")
 
 
-def _denoising_view(page: Session) -> RunView | None:
-    view = page.current
-    if view is None or view.data_spec.kind != "points2d" or not view.capabilities.denoising:
-        return None
-    return view
-
-
-def show_process(page: Session) -> tuple:
-    view = _denoising_view(page)
+def show_process(where: Controls, page: Session) -> dict:
+    view = HOW.current(page)
     if view is None:
-        return None, NOT_FIT, *[gr.skip()] * 3
+        return {where.frame.state: None, where.frame.note: HOW.unfit}
     with view.run.inspecting(seed=0):
         clean = view.data.test[:POINTS].to(view.device)
         noise = torch.randn(POINTS, 2, device=view.device)
     choices = view.model.sampler_choices
     process = Process(view, clean, noise, choices[0], *_chains(view, choices[0]))
     steps = view.model.steps
-    said = f"{view.title}: {view.model.process_note}"
-    slider = gr.Slider(0, steps, value=steps, step=1, label=f"step t (0 = data, {steps} = noise)")
-    return process, said, slider, gr.Radio(list(choices), value=choices[0]), figure(process, steps)
+    return {
+        where.frame.state: process,
+        where.frame.note: f"{view.title}: {view.model.process_note}",
+        where.step: gr.Slider(0, steps, value=steps, step=1, label=f"step t (0 = data, {steps} = noise)"),
+        where.passes: gr.Radio(list(choices), value=choices[0]),
+        where.plot: figure(process, steps),
+    }
 
 
 def _chains(view: RunView, passes: int) -> tuple[np.ndarray, np.ndarray]:
@@ -125,11 +135,11 @@ def redraw_chains(process: Process | None, passes: int, t: float) -> tuple:
     return process, figure(process, int(t))
 
 
-def measure_sample_test(page: Session) -> tuple:
+def measure_sample_test(where: Controls, page: Session) -> dict:
     """Draws TESTED samples with each choice of passes and tests them against as many test points."""
-    view = _denoising_view(page)
+    view = HOW.current(page)
     if view is None:
-        return NOT_FIT, gr.skip()
+        return {where.frame.note: HOW.unfit}
     trials = sampler_trials(view.model, view.data.test, TESTED, lock=view.run.lock)
     verdicts = {True: f"indistinguishable from the test data at {LEVEL:.0%}", False: "told apart"}
     rows = [
@@ -142,16 +152,13 @@ def measure_sample_test(page: Session) -> tuple:
         ]
         for trial in trials
     ]
-    return gr.skip(), rows
+    return {where.table: rows}
 
 
 def play_reverse(process: Process | None) -> Iterator[tuple]:
-    if process is None:
-        return
-    steps = process.view.model.steps
-    for t in np.linspace(steps, 0, PLAY_FRAMES).round().astype(int):
-        yield int(t), figure(process, int(t))
-        time.sleep(PLAY_S)
+    if process is not None:
+        frames = [int(t) for t in np.linspace(process.view.model.steps, 0, PLAY_FRAMES).round()]
+        yield from play(frames, lambda t: figure(process, t), PLAY_S)
 
 
 def export_gif(process: Process | None) -> str | None:

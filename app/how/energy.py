@@ -8,9 +8,9 @@ against the chains' ends (the negatives, whose energy it raises), with each side
 
 from __future__ import annotations
 
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
+from functools import partial
 
 import gradio as gr
 import numpy as np
@@ -20,7 +20,7 @@ from plotly.subplots import make_subplots
 from app.draw.figures import PALETTE, SAMPLE_COLOR, SAMPLE_HEIGHT, TEMPLATE, add_points_panel
 from app.draw.latent_figures import points_gif
 from app.draw.live_plot import LivePlot
-from app.page import views
+from app.how.scaffold import QUIET, Frame, HowView, accordion, gif_button, play
 from app.page.session import DENSITY_GRID, RunView, Session
 from dgm_core.learn.evaluation import field_grid
 
@@ -39,38 +39,48 @@ class Landscape:
     energies: tuple[float, float]  # mean E of positives and of negatives
 
 
-def build_how_energy(session: gr.State) -> None:
-    with gr.Accordion("How it works — an energy-based model's chains", open=False, elem_id="how-energy"):
-        note = gr.Markdown(
-            "For an energy-based model on 2D points: press **Show the chains**, then move the step slider or **Play**.",
-            elem_id="energy-note",
-        )
+HOW = HowView(
+    key="energy",
+    title="an energy-based model's chains",
+    intro="For an energy-based model on 2D points: press **Show the chains**, then move the step slider or **Play**.",
+    fits=lambda view: view.bounds is not None and view.capabilities.chains,
+    unfit="Train or open an **energy-based model on 2D points** first (the gallery's *EBM* card).",
+    accordion_id="how-energy",
+)
+
+
+@dataclass(frozen=True)
+class Controls:
+    frame: Frame
+    step: gr.Slider
+    plot: LivePlot
+
+
+def build(session: gr.State) -> None:
+    """The view under the Train tab's figures (``app.how.catalog``)."""
+    with accordion(HOW) as frame:
         with gr.Row():
             show = gr.Button("Show the chains", variant="primary", elem_id="energy-show", scale=0)
             step = gr.Slider(0, 1, value=0, step=1, label="Langevin steps taken", elem_id="energy-step")
-            play = gr.Button("Play", elem_id="energy-play", scale=0)
-            export = gr.Button("Export GIF", elem_id="energy-gif", scale=0)
-            gif = gr.File(label="The chains (GIF)", elem_id="energy-gif-file", scale=0, visible=False)
+            play_btn = gr.Button("Play", elem_id="energy-play", scale=0)
+            gif_button("energy", "The chains (GIF)", export_gif, [frame.state])
         plot = LivePlot(None, height=SAMPLE_HEIGHT, show_label=False, elem_id="energy-plot")
-        landscape = gr.State(None)
-    quiet = {"show_progress": "hidden", "api_visibility": "private", "concurrency_limit": None}
-    show.click(show_chains, session, [landscape, note, step, plot], **quiet)
+    where = Controls(frame, step, plot)
+    show.click(partial(show_chains, where), session, [frame.state, frame.note, step, plot], **QUIET)
     step.input(
         lambda s, k: None if s is None else figure(s, int(k)),
-        [landscape, step],
+        [frame.state, step],
         plot,
         trigger_mode="always_last",
-        **quiet,
+        **QUIET,
     )
-    play.click(play_chains, landscape, [step, plot], **quiet)
-    export.click(lambda land: views.shown_file(export_gif(land)), landscape, gif, **quiet)
+    play_btn.click(play_chains, frame.state, [step, plot], **QUIET)
 
 
-def show_chains(page: Session) -> tuple:
-    view = page.current
-    if view is None or view.bounds is None or not view.capabilities.chains:
-        said = "Train or open an **energy-based model on 2D points** first (the gallery's *EBM* card)."
-        return None, said, gr.skip(), gr.skip()
+def show_chains(where: Controls, page: Session) -> dict:
+    view = HOW.current(page)
+    if view is None:
+        return {where.frame.state: None, where.frame.note: HOW.unfit}
     model = view.model
     with view.run.inspecting(seed=0):
         field = field_grid(model, view.bounds, n=DENSITY_GRID).numpy()
@@ -85,16 +95,17 @@ def show_chains(page: Session) -> tuple:
         f"today {energies[0]:.2f} − {energies[1]:.2f} = {energies[0] - energies[1]:.2f}. Training pushes the first "
         "down and the second up until the chains' ends look like data."
     )
-    slider = gr.Slider(0, steps, value=steps, step=1, label=f"Langevin steps taken (of {steps})")
-    return landscape, said, slider, figure(landscape, steps)
+    return {
+        where.frame.state: landscape,
+        where.frame.note: said,
+        where.step: gr.Slider(0, steps, value=steps, step=1, label=f"Langevin steps taken (of {steps})"),
+        where.plot: figure(landscape, steps),
+    }
 
 
 def play_chains(landscape: Landscape | None) -> Iterator[tuple]:
-    if landscape is None:
-        return
-    for k in range(len(landscape.chains)):
-        yield k, figure(landscape, k)
-        time.sleep(PLAY_S)
+    if landscape is not None:
+        yield from play(range(len(landscape.chains)), lambda k: figure(landscape, k), PLAY_S)
 
 
 def export_gif(landscape: Landscape | None) -> str | None:

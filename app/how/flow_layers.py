@@ -12,9 +12,9 @@ is asked of the model through its capabilities.
 from __future__ import annotations
 
 import math
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
+from functools import partial
 
 import gradio as gr
 import numpy as np
@@ -25,7 +25,7 @@ from app.draw import raster
 from app.draw.figures import DATA_COLOR, PALETTE, SAMPLE_COLOR, SAMPLE_HEIGHT, base_figure
 from app.draw.latent_figures import save_gif
 from app.draw.live_plot import LivePlot
-from app.page import views
+from app.how.scaffold import QUIET, Frame, HowView, accordion, gif_button, play
 from app.page.session import RunView, Session
 
 POINTS = 500  # base draws followed through the layers
@@ -51,21 +51,35 @@ class Passes:
     formula: str
 
 
-def build_how_it_works(session: gr.State) -> None:
-    with gr.Accordion("How it works — a flow, layer by layer", open=False, elem_id="how-it-works"):
-        note = gr.Markdown(
-            "For a flow on 2D points: press **Show the layers**, then move the slider or press **Play** to watch the "
-            "Gaussian become the data, one layer at a time.",
-            elem_id="how-note",
-        )
+HOW = HowView(
+    key="how",
+    title="a flow, layer by layer",
+    intro="For a flow on 2D points: press **Show the layers**, then move the slider or press **Play** to watch the "
+    "Gaussian become the data, one layer at a time.",
+    fits=lambda view: view.capabilities.layer_trajectory,
+    unfit="Train or open a **flow on 2D points** first (e.g. the gallery's *NSF on rings*).",
+    accordion_id="how-it-works",
+)
+
+
+@dataclass(frozen=True)
+class Controls:
+    frame: Frame
+    layer: gr.Slider
+    plot: LivePlot
+    log_dets: gr.Dataframe
+
+
+def build(session: gr.State) -> None:
+    """The view under the Train tab's figures (``app.how.catalog``)."""
+    with accordion(HOW) as frame:
         with gr.Row():
             show = gr.Button("Show the layers", variant="primary", elem_id="how-show", scale=0)
             layer = gr.Slider(0, 1, value=0, step=1, label="layers undone (0 = the base Gaussian)", elem_id="how-layer")
-            play = gr.Button("Play", elem_id="how-play", scale=0)
+            play_btn = gr.Button("Play", elem_id="how-play", scale=0)
         with gr.Row():
             direction = gr.Radio(list(DIRECTIONS), value=DIRECTIONS[0], label="direction", elem_id="how-direction")
-            export = gr.Button("Export GIF", elem_id="how-gif", scale=0)
-            gif = gr.File(label="The layers as a GIF", elem_id="how-gif-file", scale=0, visible=False)
+            gif_button("how", "The layers as a GIF", export_gif, [frame.state, direction])
         with gr.Row():
             plot = LivePlot(None, height=SAMPLE_HEIGHT, show_label=False, elem_id="how-plot")
             log_dets = gr.Dataframe(
@@ -75,25 +89,28 @@ def build_how_it_works(session: gr.State) -> None:
                 label="Where each layer stretches (> 0) or squeezes (< 0) space",
                 elem_id="how-log-dets",
             )
-        passes = gr.State(None)  # this page's last shown pass
-    quiet = {"show_progress": "hidden", "api_visibility": "private", "concurrency_limit": None}
-    show.click(show_layers, session, [passes, note, layer, plot, log_dets], **quiet)
-    layer.input(draw_stage, [passes, layer, direction], plot, trigger_mode="always_last", **quiet)
-    direction.change(draw_stage, [passes, layer, direction], plot, **quiet)
-    play.click(play_layers, [passes, direction], [layer, plot], **quiet)
-    export.click(lambda p, d: views.shown_file(export_gif(p, d)), [passes, direction], gif, **quiet)
+    where = Controls(frame, layer, plot, log_dets)
+    show.click(partial(show_layers, where), session, [frame.state, frame.note, layer, plot, log_dets], **QUIET)
+    layer.input(draw_stage, [frame.state, layer, direction], plot, trigger_mode="always_last", **QUIET)
+    direction.change(draw_stage, [frame.state, layer, direction], plot, **QUIET)
+    play_btn.click(play_layers, [frame.state, direction], [layer, plot], **QUIET)
 
 
-def show_layers(page: Session) -> tuple:
-    view = page.current
-    if view is None or not view.capabilities.layer_trajectory:
-        said = "Train or open a **flow on 2D points** first (e.g. the gallery's *NSF on rings*)."
-        return None, said, gr.skip(), gr.skip(), gr.skip()
+def show_layers(where: Controls, page: Session) -> dict:
+    view = HOW.current(page)
+    if view is None:
+        return {where.frame.state: None, where.frame.note: HOW.unfit}
     passes = _passes(view)
     layers = len(passes.log_dets)
-    rows = [[f"f{k + 1}", round(value, 3)] for k, value in enumerate(passes.log_dets)]
-    slider = gr.Slider(0, layers, value=layers, step=1, label=f"layers undone (0 = the base Gaussian, {layers} = x)")
-    return passes, passes.formula, slider, stage_figure(passes, layers), rows
+    return {
+        where.frame.state: passes,
+        where.frame.note: passes.formula,
+        where.layer: gr.Slider(
+            0, layers, value=layers, step=1, label=f"layers undone (0 = the base Gaussian, {layers} = x)"
+        ),
+        where.plot: stage_figure(passes, layers),
+        where.log_dets: [[f"f{k + 1}", round(value, 3)] for k, value in enumerate(passes.log_dets)],
+    }
 
 
 def draw_stage(passes: Passes | None, layer: float, direction: str = DIRECTIONS[0]) -> go.Figure | None:
@@ -101,11 +118,8 @@ def draw_stage(passes: Passes | None, layer: float, direction: str = DIRECTIONS[
 
 
 def play_layers(passes: Passes | None, direction: str = DIRECTIONS[0]) -> Iterator[tuple]:
-    if passes is None:
-        return
-    for k in range(len(passes.draws)):
-        yield k, stage_figure(passes, k, direction)
-        time.sleep(PLAY_S)
+    if passes is not None:
+        yield from play(range(len(passes.draws)), lambda k: stage_figure(passes, k, direction), PLAY_S)
 
 
 def export_gif(passes: Passes | None, direction: str) -> str | None:

@@ -22,7 +22,7 @@ from plotly.subplots import make_subplots
 from app.draw.figures import PALETTE, SAMPLE_COLOR, SAMPLE_HEIGHT, TEMPLATE, image_grid
 from app.draw.latent_figures import save_gif
 from app.draw.live_plot import LivePlot
-from app.page import views
+from app.how.scaffold import QUIET, HowView, accordion, gif_button
 from app.page.session import RunView, Session
 
 MAX_LANES = 3  # runs drawn side by side
@@ -60,33 +60,36 @@ class Drawing:
         return len(self.lanes[0].image)
 
 
-def build_how_pixels(session: gr.State) -> None:
-    with gr.Accordion("How it works — an autoregressive model, pixel by pixel", open=False, elem_id="how-pixels"):
-        note = gr.Markdown(
-            "For an autoregressive model on images (PixelCNN, MADE, NADE, the transformer): press **Start an image**, "
-            "then **Next pixel** or **Play**.",
-            elem_id="pixels-note",
-        )
+HOW = HowView(
+    key="pixels",
+    title="an autoregressive model, pixel by pixel",
+    intro="For an autoregressive model on images (PixelCNN, MADE, NADE, the transformer): press **Start an image**, "
+    "then **Next pixel** or **Play**.",
+    fits=lambda view: view.data_spec.kind == "image" and view.capabilities.conditionals,
+    unfit="Train or open an **autoregressive model on images** first (e.g. the gallery's *New digits from p(x)*).",
+    accordion_id="how-pixels",
+)
+
+
+def build(session: gr.State) -> None:
+    """The view under the Train tab's figures (``app.how.catalog``)."""
+    with accordion(HOW) as frame:
         with gr.Row():
             start = gr.Button("Start an image", variant="primary", elem_id="pixels-start", scale=0)
             step = gr.Button("Next pixel", elem_id="pixels-next", scale=0)
             play = gr.Button("Play", elem_id="pixels-play", scale=0)
-            export = gr.Button("Export GIF", elem_id="pixels-gif", scale=0)
+            gif_button("pixels", "The image filling in (GIF)", export_gif, [frame.state])
         plot = LivePlot(None, height=SAMPLE_HEIGHT + 60, show_label=False, elem_id="pixels-plot")
-        gif = gr.File(label="The image filling in (GIF)", visible=False, elem_id="pixels-gif-file")
-        drawing = gr.State(None)
-    quiet = {"show_progress": "hidden", "api_visibility": "private", "concurrency_limit": None}
-    start.click(start_image, session, [drawing, note, plot], **quiet)
-    step.click(next_pixel, drawing, [drawing, plot], **quiet)
-    play.click(play_pixels, drawing, [drawing, plot], **quiet)
-    export.click(lambda d: views.shown_file(export_gif(d)), drawing, gif, **quiet)
+    drawing = frame.state
+    start.click(start_image, session, [drawing, frame.note, plot], **QUIET)
+    step.click(next_pixel, drawing, [drawing, plot], **QUIET)
+    play.click(play_pixels, drawing, [drawing, plot], **QUIET)
 
 
 def start_image(page: Session) -> tuple:
-    view = page.current
-    if view is None or view.data_spec.kind != "image" or not view.capabilities.conditionals:
-        said = "Train or open an **autoregressive model on images** first (e.g. the gallery's *New digits from p(x)*)."
-        return None, said, gr.skip()
+    view = HOW.current(page)
+    if view is None:
+        return None, HOW.unfit, gr.skip()
     others = [
         other
         for other in reversed(page.views.values())

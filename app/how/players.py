@@ -17,6 +17,7 @@ import torch
 
 from app.draw.figures import SAMPLE_HEIGHT
 from app.draw.live_plot import LivePlot
+from app.how.scaffold import QUIET, HowView, accordion
 from app.page.session import ARROWS, DATA_POINTS_SHOWN, DENSITY_GRID, SAMPLES_SHOWN, RunView, Session
 from app.page.views import field_figure
 from dgm_core.inspect.arena import Arena
@@ -34,13 +35,20 @@ class Match:
     lock: threading.Lock = field(default_factory=threading.Lock)  # one click at a time moves the players
 
 
-def build_how_players(session: gr.State) -> None:
-    with gr.Accordion("How it works — a GAN's two players, one step at a time", open=False, elem_id="how-players"):
-        note = gr.Markdown(
-            "For a GAN on 2D points: press **Copy the players**, then step the discriminator or the generator alone, "
-            "or both k : 1 as training does. The run itself is not changed.",
-            elem_id="players-note",
-        )
+HOW = HowView(
+    key="players",
+    title="a GAN's two players, one step at a time",
+    intro="For a GAN on 2D points: press **Copy the players**, then step the discriminator or the generator alone, "
+    "or both k : 1 as training does. The run itself is not changed.",
+    fits=lambda view: view.bounds is not None and view.capabilities.players and view.capabilities.field,
+    unfit="Train or open a **GAN on 2D points** first (e.g. the gallery's *A GAN on eight Gaussians*).",
+    accordion_id="how-players",
+)
+
+
+def build(session: gr.State) -> None:
+    """The view under the Train tab's figures (``app.how.catalog``)."""
+    with accordion(HOW) as frame:
         with gr.Row():
             copy = gr.Button("Copy the players", variant="primary", elem_id="players-copy", scale=0)
             times = gr.Radio([1, 10, 50], value=10, label="steps per click", elem_id="players-times", scale=0)
@@ -52,18 +60,17 @@ def build_how_players(session: gr.State) -> None:
             step_g = gr.Button("Step G", elem_id="players-g")
             both = gr.Button("Step both, k : 1", elem_id="players-both")
         plot = LivePlot(None, height=SAMPLE_HEIGHT, show_label=False, elem_id="players-plot")
-        match = gr.State(None)
-    quiet = {"show_progress": "hidden", "api_visibility": "private", "concurrency_limit": None}
-    copy.click(copy_players, session, [match, note, plot], **quiet)
-    step_d.click(lambda m, n: play(m, "discriminator", int(n)), [match, times], [note, plot], **quiet)
-    step_g.click(lambda m, n: play(m, "generator", int(n)), [match, times], [note, plot], **quiet)
-    both.click(lambda m, n, k: play(m, "both", int(n), int(k)), [match, times, ratio], [note, plot], **quiet)
+    match, note = frame.state, frame.note
+    copy.click(copy_players, session, [match, note, plot], **QUIET)
+    step_d.click(lambda m, n: play(m, "discriminator", int(n)), [match, times], [note, plot], **QUIET)
+    step_g.click(lambda m, n: play(m, "generator", int(n)), [match, times], [note, plot], **QUIET)
+    both.click(lambda m, n, k: play(m, "both", int(n), int(k)), [match, times, ratio], [note, plot], **QUIET)
 
 
 def copy_players(page: Session) -> tuple:
-    view = page.current
-    if view is None or view.bounds is None or not (view.capabilities.players and view.capabilities.field):
-        return None, "Train or open a **GAN on 2D points** first (e.g. the gallery's *A GAN on eight Gaussians*).", None
+    view = HOW.current(page)
+    if view is None:
+        return None, HOW.unfit, None
     with view.run.lock:
         arena = Arena(view.model, view.data.train, view.spec.lr, view.spec.batch_size, seed=view.run.step)
     match = Match(view, arena)

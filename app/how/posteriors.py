@@ -22,6 +22,7 @@ from plotly.subplots import make_subplots
 
 from app.draw.figures import DATA_COLOR, PALETTE, SAMPLE_HEIGHT, TEMPLATE, image_grid
 from app.draw.live_plot import LivePlot
+from app.how.scaffold import QUIET, HowView, accordion
 from app.page.session import RunView, Session
 
 ITEMS = 6  # test items whose posteriors are drawn
@@ -32,13 +33,22 @@ ACTIVE = 0.01  # a latent dimension is active when its posterior mean varies mor
 CIRCLE = np.linspace(0, 2 * np.pi, 73)
 
 
-def build_how_posteriors(session: gr.State) -> None:
-    with gr.Accordion("How it works — a VAE's posteriors q(z | x)", open=False, elem_id="how-posteriors"):
-        note = gr.Markdown(
-            "For a VAE on 2D points (its latent is 2-D): press **Show the posteriors** to see where the encoder puts "
-            "test items in the latent plane, against the prior.",
-            elem_id="post-note",
-        )
+HOW = HowView(
+    key="post",
+    title="a VAE's posteriors q(z | x)",
+    intro="For a VAE on 2D points (its latent is 2-D): press **Show the posteriors** to see where the encoder puts "
+    "test items in the latent plane, against the prior.",
+    fits=lambda view: (
+        view.capabilities.posterior and (view.data_spec.kind == "image" or view.capabilities.latent_dim == 2)
+    ),
+    unfit="Train or open a **VAE (or β-VAE, IWAE)** first, on images or on 2D points (its latent plane is 2-D).",
+    accordion_id="how-posteriors",
+)
+
+
+def build(session: gr.State) -> None:
+    """The view under the Train tab's figures (``app.how.catalog``)."""
+    with accordion(HOW) as frame:
         show = gr.Button("Show the posteriors", variant="primary", elem_id="post-show")
         with gr.Row():
             plot = LivePlot(None, height=SAMPLE_HEIGHT, show_label=False, elem_id="post-plot")
@@ -49,24 +59,15 @@ def build_how_posteriors(session: gr.State) -> None:
                 label="Each item's posterior and what it costs the ELBO",
                 elem_id="post-table",
             )
-    show.click(
-        show_posteriors,
-        session,
-        [note, plot, table],
-        show_progress="hidden",
-        api_visibility="private",
-        concurrency_limit=None,
-    )
+    show.click(show_posteriors, session, [frame.note, plot, table], **QUIET)
 
 
 def show_posteriors(page: Session) -> tuple:
-    view = page.current
-    if view is not None and view.capabilities.posterior and view.data_spec.kind == "image":
+    view = HOW.current(page)
+    if view is None:
+        return HOW.unfit, gr.skip(), gr.skip()
+    if view.data_spec.kind == "image":
         return image_posteriors(view)
-    fits = view is not None and view.data_spec.kind == "points2d" and view.capabilities.posterior
-    if not fits or view.capabilities.latent_dim != 2:
-        said = "Train or open a **VAE (or β-VAE, IWAE)** first, on images or on 2D points (its latent plane is 2-D)."
-        return said, gr.skip(), gr.skip()
     items = view.data.test[:ITEMS]
     with view.run.inspecting(seed=0) as model:
         device = view.device
