@@ -115,7 +115,7 @@ def test_moons_realnvp_trains_live_then_stops_and_continues(page: Page, app_url:
     page.screenshot(path=output_dir / "moons_continued.png", full_page=True)
 
 
-PICTURE = "(figure) => document.querySelector(`${figure} image`)?.getAttribute('xlink:href')"
+PICTURE = "(figure) => document.querySelector(`${figure} image`)?.getAttribute('href')"
 
 
 def picture_of(page: Page, figure: str, other_than: str | None = None) -> str:

@@ -448,14 +448,14 @@ def test_the_same_weights_opened_in_many_browsers_are_scored_item_by_item_once(m
     assert item_scores.item_scores(second) is not item_scores.item_scores(first) and len(calls) == 2
 
 
-def test_a_run_chosen_on_the_likelihood_tab_is_scored_before_its_score_click(monkeypatch):
+def test_a_run_picked_on_the_likelihood_tab_is_scored_before_its_score_click(monkeypatch):
     session = Session()
     run = trained(session, "moons", "MADE", 2)
     scored = threading.Event()
     real_score = item_scores._score
     monkeypatch.setattr(item_scores, "_score", lambda view: scored.set() or real_score(view))
     item_scores._SCORED.clear()
-    likelihood_tab.on_tab(session, None, run.id)  # the tab shows the run in its picker
+    likelihood_tab.choose_run(session, run.id)  # the user picks the run
     assert scored.wait(timeout=60)  # scoring began with no click
     calls = []
     monkeypatch.setattr(item_scores, "_score", lambda view: calls.append(view))

@@ -21,7 +21,7 @@ FORM = TrainForm(*(field.name for field in fields(TrainForm)))
 TRAIN_TAB = TrainOutputs("status", "loss", "nll", "samples", FORM, "data_info", "model_info")  # its outputs, by name
 
 
-def test_settings_are_parsed_or_explained() -> None:
+def test_settings_are_parsed_then_checked_once_when_the_run_is_built_or_explained() -> None:
     spec = parse_spec("moons", "RealNVP", 100.0, "0.001", 64, 32.0, 0)
     assert (spec.steps, spec.lr, spec.batch_size, spec.hidden) == (100, 1e-3, 64, 32)
     for args, expected in [
@@ -33,10 +33,11 @@ def test_settings_are_parsed_or_explained() -> None:
         (("moons", "Nope", 10, 1e-3, 64, 32, 0), "Choose a model"),
         (("moons", "MADE", 10, 1e-3, 512, 4096, 0), r"parameters; this playground trains at most 4,000,000"),
         (("digits", "PixelCNN", 10, 1e-3, 4096, 256, 0), r"GFLOP; this playground trains at most 20 GFLOP"),
-        (("moons", "RealNVP", 10, 1e-3, 64, 32, 0, None, "best", "linear"), "constant learning rate or a cosine"),
+        (("moons", "RealNVP", 10, 1e-3, 64, 32, 0, None, "best", "linear"), "'constant' or 'cosine'"),
+        (("moons", "RealNVP", 10, 1e-3, 64, 32, 0, None, "worst", "constant"), "'best' weights"),
     ]:
         with pytest.raises(ValueError, match=expected):
-            parse_spec(*args)
+            parse_spec(*args).build()  # a number that is not one: at once; a value out of range: when built
     assert parse_spec("moons", "RealNVP", 10, 1e-3, 64, 32, 0, None, "best", "cosine").lr_schedule == "cosine"
     assert seconds_budget(0) is None and seconds_budget("60") == 60.0
     with pytest.raises(ValueError, match="0 \\(none\\) or between 1 and 3,600 seconds"):

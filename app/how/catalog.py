@@ -14,4 +14,3 @@ VIEWS = (flow_layers, conditionals, pixels, posteriors, players, energy, diffusi
 def build_all(session: gr.State) -> None:
     for view in VIEWS:
         view.build(session)
-

@@ -38,18 +38,14 @@ def parse_spec(
     keep: Any = "best",
     schedule: Any = "constant",
 ) -> RunSpec:
-    """A checked ``RunSpec`` from the Train tab's fields; ``option`` sets the model's first declared option."""
-    if model not in MODELS:
-        raise ValueError(f"Choose a model: one of {', '.join(MODELS)}.")
+    """A ``RunSpec`` from the Train tab's fields, each turned into the number it must be (ValueError with a sentence
+    otherwise); ``option`` sets the model's first declared option. What the numbers may be is ``RunSpec.check``'s to
+    say, once, when the run is built."""
     options = {}
-    if MODELS[model].options and option is not None:
+    if model in MODELS and MODELS[model].options and option is not None:
         name, declared = next(iter(MODELS[model].options.items()))
         options = {name: number(option, declared.label)}
-    if keep not in ("best", "final"):
-        raise ValueError("Keep the weights best on validation or the final ones.")
-    if schedule not in ("constant", "cosine"):
-        raise ValueError("Choose a constant learning rate or a cosine schedule.")
-    spec = RunSpec(
+    return RunSpec(
         dataset=str(dataset),
         model=model,
         steps=whole(steps, "Steps"),
@@ -61,9 +57,6 @@ def parse_spec(
         keep=keep,
         lr_schedule=schedule,
     )
-    spec.check()
-    spec.check_cost()
-    return spec
 
 
 def seconds_budget(value: Any) -> float | None:

@@ -16,17 +16,9 @@ from dgm_core.inspect.modes import mode_coverage
 from dgm_core.learn.device import describe
 from dgm_core.learn.evaluation import Scores, bits_per_dim
 from dgm_core.models.base import GenerativeModel
+from dgm_core.runs.slices import PHASES as RUN_PHASES
 
-PHASES = {
-    "ready": "Ready",
-    "training": "Training",
-    "stopping": "Stopping",
-    "done": "Done",
-    "stopped": "Stopped",
-    "diverged": "Diverged",
-    "failed": "Failed",
-    "interrupted": "Interrupted",
-}
+PHASES = {phase: phase.capitalize() for phase in RUN_PHASES}  # as the status line and the Runs table say them
 
 
 _ENTITIES = {"<": "&lt;", ">": "&gt;", "&": "&amp;", '"': "&quot;", "'": "&#39;"}

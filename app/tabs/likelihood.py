@@ -75,7 +75,6 @@ def on_tab(session: Session, chosen: list | None, current: Any) -> tuple[Any, An
     ids = [rid for _, rid in choices]
     kept = [rid for rid in chosen or [] if rid in ids] or ids
     single = refresh_runs(session, current)
-    choose_run(session, single["value"])  # the run the picker shows is likely the one the user scores
     return gr.update(choices=choices, value=kept), single, curves_figure(session, kept, "training step")
 
 

@@ -6,9 +6,12 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Literal
+from typing import Literal, get_args
 
-Keep = Literal["best", "final"]
+from dgm_core.models.entries import LR_SCHEDULES, LrSchedule
+
+Keep = Literal["best", "final"]  # the weights a run ends with: best on validation, or the final ones
+KEEPS: tuple[str, ...] = get_args(Keep)
 
 
 @dataclass
@@ -22,7 +25,7 @@ class TrainConfig:
     sample_every_s: float | None = 0.3  # fresh samples for display, by the busy clock
     n_samples: int = 1000
     max_eval_items: int | None = None  # held-out items per split; None: EVAL_ITEMS for the kind of data
-    lr_schedule: Literal["constant", "cosine"] = "constant"  # cosine: lr · ½(1 + cos π t), t = step / steps, restarting
+    lr_schedule: LrSchedule = "constant"  # cosine: lr · ½(1 + cos π t), t = step / steps, restarting
     keep: Keep = "best"  # the weights a run ends with: best on validation, or the final ones
 
     def check(self) -> None:
@@ -37,9 +40,9 @@ class TrainConfig:
             raise ValueError("Evaluate every 1 or more steps (or set eval_every_steps to None).")
         if self.n_samples < 1 or (self.max_eval_items is not None and self.max_eval_items < 2):
             raise ValueError("Draw at least 1 sample and evaluate on at least 2 items.")
-        if self.lr_schedule not in ("constant", "cosine"):
+        if self.lr_schedule not in LR_SCHEDULES:
             raise ValueError("The learning-rate schedule must be 'constant' or 'cosine'.")
-        if self.keep not in ("best", "final"):
+        if self.keep not in KEEPS:
             raise ValueError("Keep the 'best' weights (on validation) or the 'final' ones.")
 
     def lr_factor(self, step: int) -> float:

@@ -5,10 +5,13 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Literal, get_args
 
 from dgm_core.data import DataKind
 from dgm_core.models.base import GenerativeModel
+
+LrSchedule = Literal["constant", "cosine"]  # constant, or cosine to 0 over the steps (or the time budget)
+LR_SCHEDULES: tuple[str, ...] = get_args(LrSchedule)
 
 
 @dataclass(frozen=True)
@@ -20,7 +23,7 @@ class TrainingDefaults:
     lr: float
     batch_size: int
     hidden: int
-    schedule: Literal["constant", "cosine"] = "constant"
+    schedule: LrSchedule = "constant"
 
 
 @dataclass(frozen=True)

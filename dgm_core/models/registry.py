@@ -379,17 +379,9 @@ def build_model(
     name: str, spec: DataSpec, hidden: int | None = None, seed: int = 0, **options: float
 ) -> GenerativeModel:
     """A freshly initialised model for data described by ``spec`` (same seed, same weights); ``options`` set the
-    model's declared ``ModelInfo.options`` (the rest keep their defaults)."""
+    model's declared ``ModelInfo.options`` (the rest keep their defaults). The settings are taken as they are: what
+    they may be is ``RunSpec.check``'s to say."""
     if name not in MODELS:
         raise ValueError(f"Unknown model {name!r}; choose one of: {', '.join(MODELS)}")
-    if hidden is not None and not 4 <= hidden <= 4096:
-        raise ValueError("The hidden width must be between 4 and 4096.")
-    declared = MODELS[name].options
-    for key, value in options.items():
-        if key not in declared:
-            raise ValueError(f"{name} has no option {key!r}.")
-        option = declared[key]
-        if not option.minimum <= value <= option.maximum:
-            raise ValueError(f"{option.label} must be between {option.minimum:g} and {option.maximum:g}.")
     torch.manual_seed(seed)
     return MODELS[name].make(spec, hidden=hidden or defaults_for(name, spec).hidden, **options)

@@ -126,7 +126,8 @@ def read_record(path: Path) -> RunRecord:
     header = _weights_header(raw_weights)
     spec, meta = _parse_config(config)
     try:
-        model = spec.build()
+        spec.check_cost()  # from_json checked the rest
+        model = spec.build(checked=True)
     except ValueError as error:
         raise CheckpointError(f"The checkpoint's settings cannot build a run here: {error}") from None
     _check_weights(spec, model.state_dict(), header, meta)

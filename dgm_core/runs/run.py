@@ -54,7 +54,7 @@ class Run:
         spec: RunSpec,
         device: torch.device | None = None,
         n_samples: int | None = None,
-        cost_checked: bool = False,
+        checked: bool = False,
         **schedule: object,
     ) -> None:
         """``schedule`` overrides the spec's training config for this process only (e.g. ``eval_every_steps`` for
@@ -63,7 +63,7 @@ class Run:
         self.spec = spec
         self.data: Dataset = load_dataset(spec.dataset)
         n_samples = self.data.spec.display_samples if n_samples is None else n_samples
-        model = spec.build(cost_checked)
+        model = spec.build(checked)
         self.trainer = Trainer(model, self.data, spec.config(n_samples, **schedule), device)
         self.phase: Phase = "ready"
         self.message = ""
@@ -393,7 +393,7 @@ class Run:
         from its phase and scores: a file's own message is never shown (it could claim any score, or carry markup).
         """
         try:
-            run = cls(record.spec, device, **schedule)
+            run = cls(record.spec, device, checked=True, **schedule)  # read_record checked it
         except ValueError as error:
             raise CheckpointError(f"The checkpoint's settings cannot build a run here: {error}") from None
         try:
@@ -434,8 +434,8 @@ class Run:
     @classmethod
     def replica(cls, shipment: Shipment) -> Run:
         """The run a worker process trains for the server's run that sent ``shipment``, started where that stands."""
-        spec, device = RunSpec.from_json(shipment.spec), torch.device(shipment.device)
-        run = cls(spec, device, shipment.n_samples, cost_checked=True, **shipment.schedule)
+        spec = RunSpec(**shipment.spec)  # the server's run checked it: the worker builds it as it is
+        run = cls(spec, torch.device(shipment.device), shipment.n_samples, checked=True, **shipment.schedule)
         run.trainer.restore(*shipment.state)
         run.start(shipment.steps, shipment.max_seconds)
         return run

@@ -8,13 +8,13 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
-from typing import Literal
 
 from dgm_core.data import dataset_names, is_known, load_dataset
 from dgm_core.data.user import content_hash
 from dgm_core.learn.cost import flops_per_item, parameter_count
 from dgm_core.learn.train_config import Keep, TrainConfig
 from dgm_core.models.base import GenerativeModel
+from dgm_core.models.entries import LrSchedule
 from dgm_core.models.registry import MODELS, build_model, defaults_for, unsupported_reason
 
 MAX_SEED = 2**32 - 1
@@ -35,7 +35,7 @@ class RunSpec:
     seed: int = 0
     options: Mapping[str, float] = field(default_factory=dict)  # the model's declared options (e.g. β)
     keep: Keep = "best"
-    lr_schedule: Literal["constant", "cosine"] = "constant"
+    lr_schedule: LrSchedule = "constant"
 
     @classmethod
     def defaults(cls, model: str, dataset: str, **changes) -> RunSpec:
@@ -100,10 +100,11 @@ class RunSpec:
                 "per step live (about half a second on one core). Try a smaller batch or hidden width."
             )
 
-    def build(self, cost_checked: bool = False) -> GenerativeModel:
-        """The model, freshly initialised from the seed, after ``check`` and ``check_cost``."""
-        self.check()
-        if not cost_checked:
+    def build(self, checked: bool = False) -> GenerativeModel:
+        """The model, freshly initialised from the seed, after ``check`` and ``check_cost`` (unless the spec was
+        ``checked`` where it came from: a worker's replica of a run the server built)."""
+        if not checked:
+            self.check()
             self.check_cost()
         return build_model(self.model, load_dataset(self.dataset).spec, self.hidden, self.seed, **self.options)
 
