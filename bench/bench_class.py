@@ -63,8 +63,7 @@ ARGS = (
     "--no-first-run --disable-sync"
 ).split()
 OUTPUT = Path(__file__).resolve().parent / "output" / "bench_class.json"
-RSS_EVERY_S = 30.0
-MISSED_SHOWN = 12
+RSS_EVERY_S, MISSED_SHOWN = 30.0, 12
 CLICK_TARGET_S, FIRST_STEP_TARGET_S = 1.0, 3.0
 EXPECTED = ("restart", "reload (old page)")  # errors a page logs when its server goes away, or as it unloads
 
@@ -273,6 +272,7 @@ def summarise(args, rec: Recorder, rss: list, lives: Lives, config: AppConfig) -
         }
         if firsts
         else None,
+        "slowest": sorted(rec.slowest, reverse=True),
         "console_errors": {
             "count": len(rec.console),
             "outside_restart": len(outside),
@@ -310,6 +310,10 @@ def report(summary: dict) -> None:
             f"{row['kind']:<22} {row['source']:<6} {row['count']:>4} {row['p50_s']:>6.2f} {row['p95_s']:>6.2f} "
             f"{row['max_s']:>6.2f} {row['missed']:>6}{verdict}"
         )
+    slowest = ", ".join(
+        f"{kind} ({source}) {sec:.1f} s at minute {minute:g}" for sec, minute, source, kind, _ in summary["slowest"]
+    )
+    print(f"  slowest answers: {slowest}")
     for what, n in summary["other_failures"].items():
         print(f"  failed: {what} ×{n}")
     for item in summary["missed"][:MISSED_SHOWN]:

@@ -54,6 +54,7 @@ class Recorder:
     runs: dict = field(default_factory=dict)  # journey → {"before": [...], "after": [...], "token": ...}
     notes: list = field(default_factory=list)  # (minute, journey, kind, what the page showed) for each one missed
     restarting: bool = False  # the server is going away or coming back (pages log errors then)
+    slowest: list = field(default_factory=list)  # (seconds, minute, source, kind, journey): the slowest answers
 
     def click(self, source: str, kind: str, seconds: float | None, journey: str = "", showed: str = "") -> None:
         if seconds is None:
@@ -61,6 +62,7 @@ class Recorder:
             self.notes.append((round(self.minute(), 2), journey or source, kind, " ".join(showed.split())[:200]))
         else:
             self.clicks[source, kind].append(seconds)
+            self.slowest = sorted([*self.slowest, (seconds, round(self.minute(), 2), source, kind, journey)])[-8:]
 
     def minute(self) -> float:
         return (time.perf_counter() - self.started) / 60
