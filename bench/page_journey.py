@@ -62,7 +62,8 @@ class Recorder:
             self.notes.append((round(self.minute(), 2), journey or source, kind, " ".join(showed.split())[:200]))
         else:
             self.clicks[source, kind].append(seconds)
-            self.slowest = sorted([*self.slowest, (seconds, round(self.minute(), 2), source, kind, journey)])[-8:]
+            if "done" not in kind and "reload" not in kind:  # those take long by nature
+                self.slowest = sorted([*self.slowest, (seconds, round(self.minute(), 2), source, kind, journey)])[-8:]
 
     def minute(self) -> float:
         return (time.perf_counter() - self.started) / 60
