@@ -127,7 +127,8 @@ def read_record(path: Path) -> RunRecord:
     spec, meta = _parse_config(config)
     try:
         spec.check_cost()  # from_json checked the rest
-        model = spec.build(checked=True)
+        with torch.device("meta"):  # names and shapes only: nothing allocated, nothing initialised
+            model = spec.build(checked=True)
     except ValueError as error:
         raise CheckpointError(f"The checkpoint's settings cannot build a run here: {error}") from None
     _check_weights(spec, model.state_dict(), header, meta)
