@@ -5,12 +5,15 @@ New models registered in ``registry.MODELS`` are covered here without editing th
 
 from __future__ import annotations
 
+import inspect
 import math
+from dataclasses import fields
 
 import pytest
 import torch
 
 from dgm_core.data import load_dataset
+from dgm_core.models.abilities import ABILITIES, Denoising, Field, ability
 from dgm_core.models.base import Capabilities, GenerativeModel
 from dgm_core.models.registry import (
     FAMILIES,
@@ -153,6 +156,37 @@ def test_capabilities_are_well_formed(name, dataset):
     if caps.likelihood == "bound":
         assert caps.likelihood_name != Capabilities("exact").likelihood_name
     assert caps.latent_dim is None or caps.latent_dim >= 1
+
+
+@pytest.mark.parametrize("name, dataset", CASES)
+def test_every_declared_ability_is_implemented_with_its_protocols_signature(name, dataset):
+    """A flag is a promise: the model has each method of its protocol, its own (not the base class's placeholder),
+    taking the protocol's arguments first and any others with defaults, and each promised attribute."""
+    model = _model(name, dataset)
+    for flag, protocol in ABILITIES.items():
+        if not getattr(model.capabilities, flag):
+            continue
+        assert isinstance(model, protocol), (flag, protocol.__name__)
+        for method in (m for m in vars(protocol) if callable(vars(protocol)[m]) and not m.startswith("_")):
+            implemented = getattr(type(model), method)
+            assert implemented is not getattr(GenerativeModel, method, None), (flag, method)
+            promised = list(inspect.signature(vars(protocol)[method]).parameters.values())
+            offered = list(inspect.signature(implemented).parameters.values())
+            assert [p.name for p in offered[: len(promised)]] == [p.name for p in promised], (flag, method)
+            assert all(p.default is not p.empty for p in offered[len(promised) :]), (flag, method)
+
+
+def test_every_flag_but_the_kind_of_training_promises_a_protocol():
+    flags = {f.name for f in fields(Capabilities) if f.type == "bool"}
+    assert flags - set(ABILITIES) == {"conditional"}
+    assert set(ABILITIES) <= flags
+
+
+def test_asking_for_an_ability_a_model_lacks_says_which():
+    gan = _model("GAN", "moons")
+    assert ability(gan, Field) is gan
+    with pytest.raises(ValueError, match="no denoising ability"):
+        ability(gan, Denoising)
 
 
 # --- the protocol -----------------------------------------------------------------------------------------------------

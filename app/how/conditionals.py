@@ -20,6 +20,7 @@ from app.draw.figures import DATA_COLOR, PALETTE, SAMPLE_COLOR, SAMPLE_HEIGHT, T
 from app.draw.live_plot import LivePlot
 from app.how.scaffold import QUIET, Frame, HowView, accordion
 from app.page.session import RunView, Session
+from dgm_core.models.abilities import Conditionals, ability
 
 GRID = 400  # points along each conditional's line
 NAMES = ("x₁", "x₂")
@@ -106,7 +107,7 @@ def draw_step_by_step(steps: Steps | None) -> tuple:
 
 def _density(view: RunView, d: int, item: torch.Tensor, values: np.ndarray) -> np.ndarray:
     with view.run.inspecting(seed=0) as model:
-        log_p = model.conditional_log_density(
+        log_p = ability(model, Conditionals).conditional_log_density(
             item.to(view.device), d, torch.as_tensor(values, dtype=torch.float32, device=view.device)
         )
     return log_p.exp().cpu().numpy()

@@ -24,6 +24,7 @@ from app.draw.figures import DATA_COLOR, PALETTE, SAMPLE_HEIGHT, TEMPLATE, image
 from app.draw.live_plot import LivePlot
 from app.how.scaffold import QUIET, HowView, accordion
 from app.page.session import RunView, Session
+from dgm_core.models.abilities import Posterior, ability
 
 ITEMS = 6  # test items whose posteriors are drawn
 AGGREGATE = 1000  # test items whose means show the aggregate posterior
@@ -71,8 +72,9 @@ def show_posteriors(page: Session) -> tuple:
     items = view.data.test[:ITEMS]
     with view.run.inspecting(seed=0) as model:
         device = view.device
-        mean, std = (t.cpu() for t in model.posterior(items.to(device)))
-        aggregate = model.posterior(view.data.test[:AGGREGATE].to(device))[0].cpu()
+        encoder = ability(model, Posterior)
+        mean, std = (t.cpu() for t in encoder.posterior(items.to(device)))
+        aggregate = encoder.posterior(view.data.test[:AGGREGATE].to(device))[0].cpu()
         reconstructions = model.decode(mean.to(device)).cpu()
         draws = mean[:1] + std[:1] * torch.randn(DRAWS, 2)
         decoded = model.decode(draws.to(device)).cpu()
@@ -187,8 +189,9 @@ def image_posteriors(view: RunView) -> tuple:
     """Items, reconstructions and decoded posterior draws as one picture; each item's KL and σ; the active units."""
     items = view.data.test[:ITEMS]
     with view.run.inspecting(seed=0) as model:
-        mean, std = (t.cpu() for t in model.posterior(items.to(view.device)))
-        spread = model.posterior(view.data.test[:AGGREGATE].to(view.device))[0].var(0).cpu()
+        encoder = ability(model, Posterior)
+        mean, std = (t.cpu() for t in encoder.posterior(items.to(view.device)))
+        spread = encoder.posterior(view.data.test[:AGGREGATE].to(view.device))[0].var(0).cpu()
         draws = mean[:, None] + std[:, None] * torch.randn(ITEMS, IMAGE_DRAWS, mean.shape[1])
         decoded = model.decode(torch.cat([mean[:, None], draws], 1).flatten(0, 1).to(view.device)).cpu()
     rows = torch.cat([items[:, None], decoded.reshape(ITEMS, IMAGE_DRAWS + 1, *items.shape[1:])], 1)

@@ -19,6 +19,7 @@ from app.draw.live_plot import LivePlot
 from app.page import views
 from app.page.inputs import whole
 from app.page.session import RunView, Session
+from dgm_core.models.abilities import Inpainter, ability
 
 IMAGE_MASKS = ("top half observed", "left half observed", "centre hidden", "every other pixel observed")
 POINT_MASKS = ("x₁ observed",)
@@ -81,8 +82,9 @@ def complete(session: Session, run_id: Any, item: Any, mask: str, seed: Any) -> 
     kind = POINT_MASKS[0] if points else (mask if mask in IMAGE_MASKS else IMAGE_MASKS[0])
     x = run.data.test[index : index + 1]
     observed = observed_mask(kind, run.data_spec.shape)
-    with run.run.inspecting(seed):
-        filled = run.model.inpaint(
+    with run.run.inspecting(seed) as model:
+        completer = ability(model, Inpainter)
+        filled = completer.inpaint(
             x.repeat(COMPLETIONS, *[1] * (x.dim() - 1)).to(run.device),
             observed.expand(COMPLETIONS, *run.data_spec.shape).to(run.device),
         ).cpu()

@@ -17,6 +17,7 @@ import torch
 from app.page.session import RunView
 from dgm_core.data import ood
 from dgm_core.learn.evaluation import item_log_probs
+from dgm_core.models.abilities import ImportanceWeighted, ability
 
 OOD_ITEMS = 200
 SCORED_ITEMS = 5_000  # test items scored and drawn (the 2D sets hold 50,000; a browser draws 10,000 points smoothly)
@@ -157,7 +158,8 @@ def iwae_curve(run: RunView, k_max: int) -> tuple[list[int], list[float]]:
     ks = [k for k in IWAE_KS if k <= k_max]
     values = []
     with run.run.inspecting(seed=0) as model:
+        weighted = ability(model, ImportanceWeighted)
         for k in ks:
-            bound = torch.cat([model.iwae_bound(chunk, k) for chunk in x.split(max(1, 20_000 // k))])
+            bound = torch.cat([weighted.iwae_bound(chunk, k) for chunk in x.split(max(1, 20_000 // k))])
             values.append(float(bits(bound.mean().cpu().reshape(1), run.data_spec.dim)[0]))
     return ks, values

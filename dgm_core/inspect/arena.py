@@ -18,13 +18,14 @@ import torch
 from torch import Tensor
 
 from dgm_core.learn.seeding import forked
+from dgm_core.models.abilities import Players, ability
 from dgm_core.models.base import GenerativeModel
 
 PLAYERS = ("discriminator", "generator")
 
 
 class Arena:
-    """A GAN's two players copied out of a run, with their own optimizers and batches (``capabilities.players``).
+    """A GAN's two players copied out of a run, with their own optimizers and batches (``abilities.Players``).
 
     Arguments:
         model: the GAN to copy (left untouched).
@@ -34,8 +35,7 @@ class Arena:
     """
 
     def __init__(self, model: GenerativeModel, train: Tensor, lr: float, batch_size: int, seed: int = 0) -> None:
-        if not model.capabilities.players:
-            raise ValueError(f"{type(model).__name__} has no players to step one at a time.")
+        ability(model, Players)  # a GAN with two players to step one at a time, or a ValueError
         self.model = copy.deepcopy(model).eval()
         self.optimizers = self.model.configure_optimizers(lr)
         self.train = train.to(self.model.device)

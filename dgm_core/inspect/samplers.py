@@ -12,6 +12,8 @@ import torch
 from torch import Tensor
 
 from dgm_core.learn.evaluation import mmd_test
+from dgm_core.learn.seeding import forked
+from dgm_core.models.abilities import Denoising, ability
 from dgm_core.models.base import GenerativeModel
 
 LEVEL = 0.05  # the test's significance level
@@ -37,12 +39,13 @@ def sampler_trials(
     (the same starting noise, so only the passes differ), timed, then tested against the first n ``test`` items.
     ``lock`` is held while the model draws, not while the tests run."""
     drawn = []
-    with lock or nullcontext(), torch.random.fork_rng(devices=[]):
+    denoiser = ability(model, Denoising)
+    with lock or nullcontext(), forked(model.device):
         model.eval()
-        for passes in model.sampler_choices:
+        for passes in denoiser.sampler_choices:
             torch.manual_seed(seed)
             start = time.perf_counter()
-            samples = model.sample_with(n, passes).cpu()
+            samples = denoiser.sample_with(n, passes).cpu()
             drawn.append((passes, time.perf_counter() - start, samples))
     reference = test[:n].cpu()
     return [SamplerTrial(passes, seconds, *mmd_test(samples, reference)) for passes, seconds, samples in drawn]

@@ -15,6 +15,7 @@ from torch import Tensor
 
 from dgm_core.data import Dataset, DataSpec
 from dgm_core.learn.seeding import EVAL_SEED, RandomStream
+from dgm_core.models.abilities import Field, ability
 from dgm_core.models.base import GenerativeModel
 
 SPLITS = ("train", "val", "test")
@@ -211,8 +212,8 @@ def log_density_grid(model: GenerativeModel, bounds: tuple[float, float, float, 
 
 
 def field_grid(model: GenerativeModel, bounds: tuple[float, float, float, float], n: int = 100) -> Tensor:
-    """The model's field (``capabilities.field``: a GAN's discriminator, an EBM's −E) on the same n×n grid."""
-    return model.field(_grid(bounds, n).to(model.device)).reshape(n, n).cpu()
+    """The model's field (``abilities.Field``: a GAN's discriminator, an EBM's −E) on the same n×n grid."""
+    return ability(model, Field).field(_grid(bounds, n).to(model.device)).reshape(n, n).cpu()
 
 
 def _grid(bounds: tuple[float, float, float, float], n: int) -> Tensor:

@@ -22,6 +22,7 @@ first (here with each pixel's training mean).
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import partial
 
 import torch
 import torch.nn.functional as F
@@ -29,6 +30,7 @@ from torch import Tensor
 
 from dgm_core.data import Dataset
 from dgm_core.learn.seeding import forked
+from dgm_core.models.abilities import ClassLikelihood, Marginalising, ability
 from dgm_core.models.base import GenerativeModel
 
 PENALTIES = (1e-4, 1e-3, 1e-2, 1e-1)  # L2 weights tried; the best on validation is kept
@@ -84,14 +86,15 @@ def bayes_probs(model: GenerativeModel, x: Tensor, observed: Tensor | None = Non
     """(N, C) p(y | x) ∝ p(x | y) p(y) from a class-conditional model, or p(y | x_obs) ∝ p(x_obs | y) p(y) with
     the pixels not ``observed`` (N, D) marginalised (a model that ``marginalises``). A bound or an estimate of
     log p(x | y) gives approximate posteriors; an exact one, exact posteriors."""
-    capabilities = model.capabilities
-    if not capabilities.class_likelihood or (observed is not None and not capabilities.marginalises):
-        raise ValueError("This model gives no class-conditional likelihood of these pixels.")
-    seen = {} if observed is None else {"observed": observed}
+    classes = ability(model, ClassLikelihood)
+    if observed is None:
+        log_likelihood = classes.conditional_log_prob
+    else:
+        log_likelihood = partial(ability(model, Marginalising).conditional_log_prob, observed=observed)
     with forked(x.device, seed=0):  # the same draws for every class and call, where the model estimates: repeatable
-        log_prior = model.log_prior()
+        log_prior = classes.log_prior()
         labels = [x.new_full((len(x),), y, dtype=torch.long) for y in range(len(log_prior))]
-        log_joint = torch.stack([model.conditional_log_prob(x, y, **seen) for y in labels], dim=1) + log_prior
+        log_joint = torch.stack([log_likelihood(x, y) for y in labels], dim=1) + log_prior
     return log_joint.softmax(1)
 
 

@@ -26,35 +26,10 @@ class Capabilities:
     likelihood: "exact" when ``log_prob`` is log p(x); "bound" when it is a lower bound on it
         (named by ``likelihood_name``, e.g. "ELBO"); "none" when the model has no likelihood (GANs).
     latent_dim: size of the latent space, or None when the model has none; ``decode`` maps latents to items.
-    encoder: True when ``encode`` maps items to latents (a flow exactly, a VAE by its posterior mean).
-    inpainting: True when ``inpaint`` can fill in unobserved parts of an item given the observed ones.
     conditional: True when the model is trained on (item, class label) pairs.
-    importance_weighted: True when ``iwae_bound(x, k)`` gives the k-sample importance-weighted bound on log p(x).
-    class_likelihood: True when ``conditional_log_prob(x, labels)`` gives log p(x | y) (a bound when ``likelihood``
-        is "bound") and ``log_prior()`` the model's log p(y), so that Bayes' rule gives p(y | x).
-    marginalises: True when ``conditional_log_prob(x, labels, observed)`` also takes a mask (N, D) of observed image
-        pixels and gives log p(x_obs | y), the hidden pixels summed out.
-    field: True (2D points) when the model has a field over the plane that explains how it works — a GAN's
-        discriminator, an energy-based model's −E(x) — given by ``field(x)`` and named by ``field_name`` (fixed scale
-        ``field_range`` or None), with ``field_arrows(n)``: n samples and the way the model moves each one (the
-        generator's pull, the Langevin drift), described by ``field_note``.
-    layer_trajectory: True (flows on 2D points) when ``layer_trajectory(z)`` gives the points after each layer of the
-        sampling pass and ``layer_log_dets(x)`` each layer's mean log |det| on items x.
-    denoising: True (diffusion and score models on 2D points) when ``noised(x, t, noise)`` runs the forward process
-        to step t of ``steps``, ``denoise_direction(x, t)`` points each noisy point toward the model's guess of its
-        origin, ``process_note`` says how, and the sampler may take fewer network passes: ``sampler_choices`` lists
-        the numbers it offers (the trained sampler's first), ``sample_with(n, passes)`` draws with one, and
-        ``reverse_trajectory(n, passes)`` gives its chains row by row, row i at step ``trajectory_steps(passes)[i]``
-        (0 = the samples, up to ``steps``; passes None: the trained sampler).
-    players: True (GANs on unconditional data) when ``step_player(x, optimizers, player)`` takes one optimisation
-        step of one player alone, "discriminator" or "generator" (GAN Lab's step D / step G), and returns its loss.
-    chains: True (energy-based models on 2D points) when ``langevin_trajectory(n)`` gives n sampling chains step by
-        step, in data units, as ``sample`` runs them.
-    posterior: True (latent-variable models) when ``posterior(x)`` gives the encoder's q(z | x) = N(μ, diag σ²) of
-        each item as (μ, σ).
-    conditionals: True (autoregressive models) when ``conditional_log_density(x, d, values)`` gives
-        log p(x_d = v | x before d), ``draw_conditional(x, d)`` draws x_d so, and ``order`` is the order in which
-        dimensions are generated.
+
+    Every other flag promises an ability: the methods of its protocol in ``abilities.ABILITIES`` (``field`` promises
+    ``abilities.Field``, and so on), which ``abilities.ability(model, Field)`` hands out typed.
     """
 
     likelihood: Likelihood
@@ -150,7 +125,8 @@ class GenerativeModel(nn.Module):
         return {}
 
     def encode(self, x: Tensor, labels: Tensor | None = None) -> Tensor:
-        """Latents of items (conditional models also read their class ``labels``), when ``capabilities.encoder``."""
+        """Latents of items (conditional models also read their class ``labels``), when ``capabilities.encoder``
+        (``abilities.Encoder``)."""
         raise NotImplementedError(f"{type(self).__name__} has no encoder")
 
     def decode(self, z: Tensor) -> Tensor:
