@@ -1,5 +1,7 @@
-"""Small shared pieces for the core tests: tiny data specs whose whole space can be enumerated, weight noise, and the
-data set each model is tested on."""
+"""Small shared pieces for the core tests: tiny data specs whose whole space can be enumerated, weight noise, the
+data set each model is tested on, and which model trains on which built-in set with which likelihood — known without
+building data or models, so that parametrising tests costs nothing at collection (``tests/test_models.py`` checks
+these tables against the registry)."""
 
 from __future__ import annotations
 
@@ -7,8 +9,8 @@ import itertools
 
 import torch
 
-from dgm_core.data import DataSpec, load_dataset
-from dgm_core.models.registry import supports
+from dgm_core.data import SOURCES, DataSpec
+from dgm_core.models.registry import MODELS
 
 
 def tiny_spec(levels: int, shape: tuple[int, ...] = (1, 2, 2)) -> DataSpec:
@@ -34,6 +36,48 @@ def perturb(module: torch.nn.Module, scale: float, seed: int = 0) -> None:
         p.add_(scale * torch.randn(p.shape, generator=generator))
 
 
+LABELLED = {"digits", "digits-binary", "shapes"}  # the built-in sets with class labels
+
+LIKELIHOOD = {  # (on points, on images); None where the model does not work on that kind
+    "MADE": ("exact", "exact"),
+    "cMADE": (None, "exact"),
+    "FVSBN": (None, "exact"),
+    "NADE": ("exact", "exact"),
+    "PixelCNN": (None, "exact"),
+    "Transformer": (None, "exact"),
+    "NICE": ("exact", "bound"),
+    "RealNVP": ("exact", "bound"),
+    "Glow": ("exact", "bound"),
+    "MAF": ("exact", "bound"),
+    "NSF": ("exact", "bound"),
+    "VAE": ("bound", "bound"),
+    "IWAE": ("bound", "bound"),
+    "β-VAE": ("bound", "bound"),
+    "CVAE": (None, "bound"),
+    "GAN": ("none", "none"),
+    "cGAN": (None, "none"),
+    "WGAN-GP": ("none", "none"),
+    "f-GAN (KL)": ("none", "none"),
+    "f-GAN (reverse KL)": ("none", "none"),
+    "f-GAN (JS)": ("none", "none"),
+    "DDPM": ("bound", "bound"),
+    "VDM": (None, "bound"),
+    "NCSN": ("none", "none"),
+    "Flow matching": ("exact", None),
+    "EBM": ("none", "none"),
+}
+
+
+def trains_on(name: str, dataset: str) -> bool:
+    """Whether model ``name`` trains on built-in set ``dataset`` (``registry.supports``, without loading the set)."""
+    return SOURCES[dataset].kind in MODELS[name].defaults and (not MODELS[name].needs_labels or dataset in LABELLED)
+
+
+def likelihood_of(name: str, dataset: str) -> str | None:
+    """What ``name``'s ``capabilities.likelihood`` is on ``dataset``, or None where it does not train on it."""
+    return LIKELIHOOD[name][SOURCES[dataset].kind == "image"] if trains_on(name, dataset) else None
+
+
 def home_dataset(name: str) -> str:
     """The first of moons and digits that model ``name`` works on."""
-    return next(dataset for dataset in ("moons", "digits") if supports(name, load_dataset(dataset)))
+    return next(dataset for dataset in ("moons", "digits") if trains_on(name, dataset))

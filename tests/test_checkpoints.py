@@ -16,16 +16,17 @@ import torch
 
 from dgm_core.data import load_dataset
 from dgm_core.learn.evaluation import item_log_probs
-from dgm_core.models.registry import MODELS, supports
+from dgm_core.models.registry import MODELS
 from dgm_core.runs.checkpoints import MAX_CONFIG_BYTES, MAX_TENSORS, CheckpointError
 from dgm_core.runs.run import Run
 from dgm_core.runs.spec import RunSpec
+from tests.core_helpers import trains_on
 
 torch.set_num_threads(1)
 
 HIDDEN = 16
 DETERMINISTIC = {"eval_every_s": None, "eval_every_steps": 3, "sample_every_s": None}
-CASES = [(name, dataset) for dataset in ("moons", "digits") for name in MODELS if supports(name, load_dataset(dataset))]
+CASES = [(name, dataset) for dataset in ("moons", "digits") for name in MODELS if trains_on(name, dataset)]
 
 
 def _trained(name: str = "RealNVP", dataset: str = "moons", steps: int = 6, **spec) -> Run:

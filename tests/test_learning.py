@@ -13,7 +13,8 @@ from dgm_core.data import load_dataset
 from dgm_core.learn.evaluation import baseline_nll, mean_log_prob, mmd
 from dgm_core.learn.train_config import TrainConfig
 from dgm_core.learn.training import Trainer
-from dgm_core.models.registry import build_model, defaults_for, models_for
+from dgm_core.models.registry import MODELS, build_model, defaults_for
+from tests.core_helpers import likelihood_of
 
 torch.set_num_threads(1)
 
@@ -43,8 +44,7 @@ def _train(name: str, dataset: str, steps: int = STEPS) -> Trainer:
 
 
 def _likelihood_models(dataset: str) -> list[str]:
-    data = load_dataset(dataset)
-    return [name for name in models_for(data) if build_model(name, data.spec).capabilities.likelihood != "none"]
+    return [name for name in MODELS if likelihood_of(name, dataset) not in (None, "none")]
 
 
 @pytest.mark.slow
@@ -84,7 +84,7 @@ def test_loose_bounds_on_digits_still_halve_in_a_short_run(name):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("name", [n for n in models_for(load_dataset("moons")) if n not in _likelihood_models("moons")])
+@pytest.mark.parametrize("name", [n for n in MODELS if likelihood_of(n, "moons") == "none"])
 def test_implicit_models_move_toward_the_data(name):
     """Without a likelihood, progress is a falling two-sample distance: MMD² to test data drops by a factor of 3."""
     data = load_dataset("moons")

@@ -12,7 +12,7 @@ from dataclasses import fields
 import pytest
 import torch
 
-from dgm_core.data import load_dataset
+from dgm_core.data import dataset_names, load_dataset
 from dgm_core.models.abilities import ABILITIES, Denoising, Field, ability
 from dgm_core.models.base import Capabilities, GenerativeModel
 from dgm_core.models.registry import (
@@ -25,13 +25,13 @@ from dgm_core.models.registry import (
     supports,
     unsupported_reason,
 )
-from tests.core_helpers import all_images, home_dataset, perturb, tiny_spec
+from tests.core_helpers import LIKELIHOOD, all_images, home_dataset, likelihood_of, perturb, tiny_spec, trains_on
 
 torch.set_num_threads(1)
 
 NAMES = list(MODELS)
 DATASETS = ["moons", "digits", "digits-binary", "shapes"]
-CASES = [(name, dataset) for name in NAMES for dataset in DATASETS if supports(name, load_dataset(dataset))]
+CASES = [(name, dataset) for name in NAMES for dataset in DATASETS if trains_on(name, dataset)]
 
 
 def _batch(dataset: str, n: int = 16) -> torch.Tensor:
@@ -104,47 +104,17 @@ def test_build_model_rejects_unknown_names_and_takes_the_width_it_is_given():
 
 # --- capabilities -----------------------------------------------------------------------------------------------------
 
-EXPECTED_LIKELIHOOD = {  # (on points, on images); None where the model does not work on that kind
-    "MADE": ("exact", "exact"),
-    "cMADE": (None, "exact"),
-    "FVSBN": (None, "exact"),
-    "NADE": ("exact", "exact"),
-    "PixelCNN": (None, "exact"),
-    "Transformer": (None, "exact"),
-    "NICE": ("exact", "bound"),
-    "RealNVP": ("exact", "bound"),
-    "Glow": ("exact", "bound"),
-    "MAF": ("exact", "bound"),
-    "NSF": ("exact", "bound"),
-    "VAE": ("bound", "bound"),
-    "IWAE": ("bound", "bound"),
-    "β-VAE": ("bound", "bound"),
-    "CVAE": (None, "bound"),
-    "GAN": ("none", "none"),
-    "cGAN": (None, "none"),
-    "WGAN-GP": ("none", "none"),
-    "f-GAN (KL)": ("none", "none"),
-    "f-GAN (reverse KL)": ("none", "none"),
-    "f-GAN (JS)": ("none", "none"),
-    "DDPM": ("bound", "bound"),
-    "VDM": (None, "bound"),
-    "NCSN": ("none", "none"),
-    "Flow matching": ("exact", None),
-    "EBM": ("none", "none"),
-}
+
+@pytest.mark.parametrize("name", NAMES)
+def test_the_helpers_tables_say_which_model_trains_on_which_set_with_which_likelihood(name):
+    for dataset in dataset_names():
+        assert trains_on(name, dataset) == supports(name, load_dataset(dataset)), dataset
+        if dataset in DATASETS and trains_on(name, dataset):
+            assert _model(name, dataset).capabilities.likelihood == likelihood_of(name, dataset), dataset
 
 
-@pytest.mark.parametrize("name", list(EXPECTED_LIKELIHOOD))
-def test_known_models_declare_their_likelihood(name):
-    for dataset, expected in zip(("moons", "digits"), EXPECTED_LIKELIHOOD[name]):
-        if expected is None:
-            assert not supports(name, load_dataset(dataset))
-        else:
-            assert _model(name, dataset).capabilities.likelihood == expected
-
-
-def test_every_model_declares_its_likelihood_here():
-    assert set(EXPECTED_LIKELIHOOD) == set(NAMES)
+def test_every_model_declares_its_likelihood_in_the_helpers_table():
+    assert set(LIKELIHOOD) == set(NAMES)
 
 
 @pytest.mark.parametrize("name, dataset", CASES)
@@ -261,7 +231,7 @@ def test_log_prob_is_one_finite_number_per_item_or_absent(name, dataset):
         assert (log_p <= 0).all()  # a probability mass is at most one
 
 
-@pytest.mark.parametrize("name, dataset", [c for c in CASES if _model(*c).capabilities.likelihood == "exact"])
+@pytest.mark.parametrize("name, dataset", [c for c in CASES if likelihood_of(*c) == "exact"])
 def test_exact_log_prob_of_a_batch_is_that_of_each_item(name, dataset):
     """Items never see each other: log p(x_i) does not depend on what else is in the batch."""
     model = _model(name, dataset)
@@ -272,7 +242,7 @@ def test_exact_log_prob_of_a_batch_is_that_of_each_item(name, dataset):
     torch.testing.assert_close(together, alone, rtol=1e-5, atol=1e-4)
 
 
-POINT_LIKELIHOODS = [c for c in CASES if c[1] == "moons" and _model(*c).capabilities.likelihood != "none"]
+POINT_LIKELIHOODS = [c for c in CASES if c[1] == "moons" and likelihood_of(*c) != "none"]
 
 
 @pytest.mark.parametrize("name, dataset", POINT_LIKELIHOODS)
