@@ -16,6 +16,7 @@ import torch
 
 from dgm_core.data import load_dataset
 from dgm_core.learn.evaluation import item_log_probs
+from dgm_core.learn.training import Trainer
 from dgm_core.models.registry import MODELS
 from dgm_core.runs.checkpoints import MAX_CONFIG_BYTES, MAX_TENSORS, CheckpointError
 from dgm_core.runs.run import Run
@@ -127,6 +128,18 @@ def test_a_slim_file_holds_only_the_kept_weights_and_loads_them(tmp_path):
     loaded = Run.load(slim)
     x = load_dataset("moons").test[:64]
     assert torch.equal(item_log_probs(loaded.model, x), item_log_probs(run.model, x))
+
+
+def test_a_loaded_run_draws_its_samples_once_and_only_when_they_are_asked_for(tmp_path, monkeypatch):
+    """A reload after a restart brings back a browser's many runs; only the one shown needs samples."""
+    _, path = _saved(tmp_path, "DDPM")  # a hundred network passes per draw
+    drawn = []
+    samples = Trainer.samples
+    monkeypatch.setattr(Trainer, "samples", lambda self, n, label=None: drawn.append(n) or samples(self, n, label))
+    loaded = Run.load(path)
+    assert drawn == []
+    assert loaded.samples.shape == (loaded.trainer.config.n_samples, 2) and loaded.samples is loaded.samples
+    assert drawn == [loaded.trainer.config.n_samples]
 
 
 def test_a_models_declared_options_come_back(tmp_path):

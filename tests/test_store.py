@@ -159,6 +159,28 @@ def test_a_reload_loads_only_the_newest_runs(tmp_path, monkeypatch):
     assert [run.id for run in RunStore(tmp_path).runs(ALICE)] == [3, 4]
 
 
+def test_a_browser_reading_its_runs_back_holds_up_no_other_browser(tmp_path, monkeypatch):
+    """After a restart every browser reloads its runs at once: while one reads its files, another's Train (a new
+    run added to the store) goes ahead."""
+    RunStore(tmp_path).add(ALICE, _run())
+    store, reading, bob_added, alice_waited_for_bob = RunStore(tmp_path), threading.Event(), threading.Event(), []
+    load = Run.load
+
+    def slow_load(*args, **kwargs) -> Run:  # Alice's file is read until Bob's run is in (30 s at most)
+        reading.set()
+        alice_waited_for_bob.append(bob_added.wait(timeout=30))
+        return load(*args, **kwargs)
+
+    monkeypatch.setattr(Run, "load", staticmethod(slow_load))
+    alice = threading.Thread(target=store.runs, args=(ALICE,))
+    alice.start()
+    reading.wait()
+    store.add(BOB, _run())
+    bob_added.set()
+    alice.join()
+    assert alice_waited_for_bob == [True] and [run.id for run in store.runs(ALICE)] == [1]
+
+
 # --- the scheduler --------------------------------------------------------------------------------------------------
 
 

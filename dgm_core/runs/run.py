@@ -70,7 +70,8 @@ class Run:
         self.target = 0
         self.budget: tuple[float, float] | None = None  # (training time at the start, seconds) of a timed stretch
         self.losses = LossCurve()
-        self.samples: Tensor | None = None  # the latest display samples (CPU)
+        self._samples: Tensor | None = None  # the latest display samples (CPU): ``samples``
+        self._samples_owed = False  # a run read from a file draws its samples when they are first asked for
         self.steps_per_s = 0.0
         self.lock = threading.RLock()
         self.id = 0
@@ -86,6 +87,21 @@ class Run:
         self._changed = threading.Condition()
 
     # --- what it is -----------------------------------------------------------------------------------------------
+    @property
+    def samples(self) -> Tensor | None:
+        """The latest display samples (CPU), None before the first. A run read from a file draws them the first
+        time they are asked for: a browser's restored runs are many, and only the one shown needs them (a sampler of
+        a hundred passes would make every reload after a restart wait for all of them)."""
+        if self._samples_owed:
+            with self.lock:
+                if self._samples_owed:
+                    self._samples, self._samples_owed = self.trainer.samples(self.trainer.config.n_samples), False
+        return self._samples
+
+    @samples.setter
+    def samples(self, samples: Tensor | None) -> None:
+        self._samples, self._samples_owed = samples, False
+
     @property
     def model(self) -> GenerativeModel:
         return self.trainer.model
@@ -408,7 +424,7 @@ class Run:
         if rescore and run.kept is not None:
             run.rescore()
         run.message = run._said()
-        run.samples = run.trainer.samples(run.trainer.config.n_samples)
+        run._samples_owed = True
         return run
 
     @classmethod

@@ -137,19 +137,24 @@ class RunStore:
     def runs(self, token: str) -> list[Run]:
         """The browser's newest ``KEEP_IN_MEMORY`` runs (and any older one that trains), oldest first: those in
         memory, the others loaded from disk now (a file that cannot be read is skipped). Its own data sets are
-        registered first, for the runs trained on them."""
+        registered first, for the runs trained on them. Files are read outside the store's lock: after a restart,
+        every browser reloads its runs at once, and one browser's reading must not hold up another's Train."""
         self.datasets(token)
         with self._lock:
             live = self._live.setdefault(token, {})
-            for run_id in sorted({*live, *self._ids_on_disk(token)})[-KEEP_IN_MEMORY:]:
-                if run_id in live:
-                    continue
-                try:
-                    run = Run.load(self._path(token, run_id), rescore=False)  # the server wrote it: its own scores
-                except CheckpointError:
-                    continue
-                run.id = run_id
-                live[run.id] = self._watched(token, run)
+            missing = [key for key in sorted({*live, *self._ids_on_disk(token)})[-KEEP_IN_MEMORY:] if key not in live]
+        loaded = {}
+        for run_id in missing:
+            try:
+                loaded[run_id] = Run.load(self._path(token, run_id), rescore=False)  # the server wrote it: its scores
+            except CheckpointError:
+                continue
+        with self._lock:
+            live = self._live.setdefault(token, {})
+            for run_id, run in loaded.items():
+                if run_id not in live and self._path(token, run_id).exists():  # not deleted, not loaded meanwhile
+                    run.id = run_id
+                    live[run_id] = self._watched(token, run)
             self._trim(token)
             return [live[key] for key in sorted(live)]
 
