@@ -5,12 +5,14 @@ own per-operator formulas (the table behind ``torch.utils.flop_counter``), on a 
 Counting runs the step once on a throwaway copy (so the run's own weights and random stream are untouched) under a
 dispatch mode that adds up the FLOPs of every matrix product and convolution, forward and backward alike — also
 inside ``torch.autograd.grad`` (an energy model's Langevin chain), where ``FlopCounterMode``'s module tracking fails.
-Results are cached per configuration: a second Train click of the same model pays nothing.
+Results are cached per configuration: a second Train click of the same model pays nothing, and threads that ask at
+once (every browser reloading its runs after a restart) wait for one count instead of each making its own.
 """
 
 from __future__ import annotations
 
 import copy
+import threading
 from functools import lru_cache
 
 import torch
@@ -22,6 +24,7 @@ from dgm_core.models.base import GenerativeModel
 from dgm_core.models.registry import build_model
 
 COUNTED_ITEMS = 2
+_COUNTING = threading.Lock()  # one count at a time: a second asker finds the first's answer cached
 
 
 class _FlopCount(TorchDispatchMode):
@@ -61,9 +64,14 @@ def parameter_count(model: str, dataset: str, hidden: int, options: tuple[tuple[
         return build_model(model, load_dataset(dataset).spec, hidden, 0, **dict(options)).num_parameters()
 
 
-@lru_cache(maxsize=256)
 def flops_per_item(model: str, dataset: str, hidden: int, options: tuple[tuple[str, float], ...] = ()) -> float:
     """FLOPs of one training step per batch item, for this model configuration (built afresh, seed 0)."""
+    with _COUNTING:
+        return _counted_flops_per_item(model, dataset, hidden, options)
+
+
+@lru_cache(maxsize=256)
+def _counted_flops_per_item(model: str, dataset: str, hidden: int, options: tuple[tuple[str, float], ...]) -> float:
     data = load_dataset(dataset)
     built = build_model(model, data.spec, hidden, 0, **dict(options))
     labels = data.labels["train"][:COUNTED_ITEMS] if built.capabilities.conditional else None
