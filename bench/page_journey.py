@@ -347,13 +347,19 @@ class BrowserJourney(Journey):
         await self.pause(1, 3)
         await self.timed(["stop"], ["/Stopped|Done/.test(__t('#status'))"], self.page.locator("#stop-btn").click)
 
-    async def list_runs(self) -> list[int]:
+    async def list_runs(self, patience_s: float = 30.0) -> list[int]:
+        """The runs the Runs tab's picker lists, read until some are there (the tab's event refreshes it: right
+        after a restart, with every browser reloading, that can take seconds) or ``patience_s`` passed."""
         await self.page.locator("#tab-runs-button").click()
-        await self.page.wait_for_timeout(2000)  # the tab's event refreshes the table and the picker
-        await self.page.locator("#runs-run input").click()
-        options = await self.page.get_by_role("option").all_inner_texts()
-        await self.page.keyboard.press("Escape")
-        return sorted({int(m[1]) for text in options if (m := RUN.search(text))})
+        deadline = time.perf_counter() + patience_s
+        while True:
+            await self.page.wait_for_timeout(2000)
+            await self.page.locator("#runs-run input").click()
+            options = await self.page.get_by_role("option").all_inner_texts()
+            await self.page.keyboard.press("Escape")
+            listed = sorted({int(m[1]) for text in options if (m := RUN.search(text))})
+            if listed or time.perf_counter() > deadline:
+                return listed
 
     async def reconnect(self) -> None:
         await self.reload("reload after restart")

@@ -30,3 +30,11 @@ def test_opening_the_tab_fills_each_of_its_outputs_once() -> None:
     values = lecture_tab.first_views()
     assert len(values) == len(outputs.everything()) == len(set(map(id, outputs.everything())))
     assert all(value is not None for value in values)
+
+
+def test_the_classifier_table_and_curve_show_naive_bayes_beside_the_two_classifiers() -> None:
+    figure, rows, _, _ = lecture_tab.classifier_views()
+    assert [row[0] for row in rows] == ["0 %", "25 %", "50 %", "75 %", "90 %"]
+    assert all(len(row) == 5 and all(cell.endswith("%") for cell in row[1:4]) for row in rows)
+    names = [trace.name for trace in figure.data]
+    assert any(name.startswith("naive Bayes") for name in names) and len(names) == 4  # three curves, the exact point

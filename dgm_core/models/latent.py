@@ -117,7 +117,6 @@ class VAE(GenerativeModel):
         k: int,
         condition: Tensor | None = None,
         eps: Tensor | None = None,
-        observed: Tensor | None = None,
     ) -> Tensor:
         """The importance-weighted bound (Burda et al., 2016), per item:
 
@@ -125,13 +124,8 @@ class VAE(GenerativeModel):
 
         with ELBO = IWAE_1 ≤ IWAE_k ≤ IWAE_{k+1} → log p(x) as k → ∞. ``eps`` (k, N or 1, latent) gives the
         standard normal draws behind z_i = μ + σ ε_i instead of fresh ones.
-
-        With ``observed`` (images: N × D bool) it bounds the marginal log p(x_obs) of the observed pixels alone,
-        with p(x_obs | z) in place of p(x | z). Any proposal is valid there; the encoder reads the item with its
-        hidden pixels set to 0, which it never saw in training, so the bound is looser than on whole items.
         """
-        seen = x if observed is None else (x.flatten(1) * observed).reshape(x.shape)
-        mean, log_var = self._posterior(join(self._network_input(seen), condition))
+        mean, log_var = self._posterior(join(self._network_input(x), condition))
         std = torch.exp(0.5 * log_var)
         eps = torch.randn(k, *mean.shape, device=x.device) if eps is None else eps.expand(k, *mean.shape)
         z = mean + std * eps  # (k, N, latent)
@@ -139,8 +133,7 @@ class VAE(GenerativeModel):
         log_prior = (-0.5 * z.pow(2) - 0.5 * math.log(2 * math.pi)).sum(-1)
         params = self._decoder_params(z.flatten(0, 1), None if condition is None else condition.repeat(k, 1))
         repeated = x.repeat(k, *([1] * (x.dim() - 1)))
-        mask = None if observed is None else observed.repeat(k, 1)
-        log_likelihood = self._log_likelihood(params, repeated, mask).reshape(k, len(x))
+        log_likelihood = self._log_likelihood(params, repeated).reshape(k, len(x))
         return torch.logsumexp(log_likelihood + log_prior - log_q, dim=0) - math.log(k)
 
     def encode(self, x: Tensor) -> Tensor:
