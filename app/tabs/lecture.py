@@ -213,7 +213,7 @@ def _classifier_section() -> list:
         "**Discriminative**: logistic regression, p(y | x) = softmax(Wx + b), fitted to whole digits; a hidden pixel "
         "must be imputed (here with its training mean). **Generative**: Bayes' rule on a CVAE, "
         "p(y | x) ∝ p(x | y) p(y); a hidden pixel is *marginalised*, p(x_obs | y) = Σ p(x_obs, x_hid | y), which the "
-        "CVAE does by leaving it out of p(x | z, y) (a 64-sample importance-weighted estimate over z, half drawn from "
+        "CVAE does by leaving it out of p(x | z, y) (a 24-sample importance-weighted estimate over z, half drawn from "
         "the encoder, half from the prior). A class-"
         "conditional MADE gives p(x | y) exactly, so its Bayes classifier is exact too — but an autoregressive model "
         "cannot sum out pixels scattered anywhere in its order, so it has no curve. **Naive Bayes**, the shallowest "

@@ -175,6 +175,7 @@ def accuracy_vs_missing(
     for fraction in fractions:
         observed = hide_pixels(len(x), x[0].numel(), fraction, seed).to(x.device)
         discriminative.append(accuracy(classifier.probs(x.cpu(), observed.cpu()), labels))
-        generative.append(accuracy(bayes_probs(model, x, observed).cpu(), labels))
+        hidden_any = fraction > 0  # nothing hidden: the full likelihood, nothing to marginalise
+        generative.append(accuracy(bayes_probs(model, x, observed if hidden_any else None).cpu(), labels))
         naive.append(accuracy(naive_bayes.probs(x.cpu(), observed.cpu()), labels))
     return MissingPixelCurve(tuple(fractions), tuple(discriminative), tuple(generative), tuple(naive))
