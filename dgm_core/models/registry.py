@@ -179,9 +179,9 @@ MODELS: dict[str, ModelInfo] = {
         ModelInfo(
             "NSF",
             "flow",
-            "Neural spline flow (Durkan et al., 2019): couplings (three on points, four on images) whose elementwise "
-            "map is a monotone rational-quadratic spline (32 bins on [−3, 3], [−4, 4] in the last two so the latent "
-            "reaches the Gaussian's tails; the identity outside), inverted in closed form. Where "
+            "Neural spline flow (Durkan et al., 2019): couplings whose elementwise map is a monotone "
+            "rational-quadratic spline (32 bins on [−3, 3], [−4, 4] in the last two so the latent reaches the "
+            "Gaussian's tails; the identity outside), inverted in closed form. Where "
             "affine couplings only scale and shift, a spline can bend, so fewer layers fit a many-moded density.",
             NeuralSplineFlow,
             {

@@ -143,10 +143,7 @@ class NeuralSplineFlow(FlowModel):
     32 resolve the thin rings further (0.031 → 0.011 nats above the entropy after 60 s); B = 3 rather than 4 for all
     layers keeps those bins narrow (rings about 0.06 nats better after 10 s); and the ReLU conditioners of
     couplings.py, whose knots can turn as sharply as the data, beat SiLU ones (checkerboard about 0.04 nats better
-    after 15 s, and each step is faster). On 2D points three couplings rather than four: in 2D, x₂ bent given x₁ and
-    then x₁ bent given the result can already be exact, each step is about 30 % faster, and in the Train tab's
-    10-s budget (bench/bench_train_tab.py) the extra steps win: checkerboard +0.036 against +0.046 nats above the
-    entropy, 2spirals +0.020 against +0.023, and after 60 s +0.014 against +0.017 and +0.012 against +0.019.
+    after 15 s, and each step is faster).
     """
 
     def __init__(
@@ -154,14 +151,12 @@ class NeuralSplineFlow(FlowModel):
         spec: DataSpec,
         hidden: int = 128,
         layers: int = 2,
-        couplings: int | None = None,
+        couplings: int = 4,
         bins: int | None = None,
         bound: float = 3.0,
         last_bound: float = 4.0,
     ) -> None:
-        points = spec.kind == "points2d"
-        bins = bins or (32 if points else 16)  # 32 × 31 outputs per pixel would swamp 64 pixels
-        couplings = couplings or (3 if points else 4)
+        bins = bins or (32 if spec.kind == "points2d" else 16)  # 32 × 31 outputs per pixel would swamp 64 pixels
         masks = alternating_masks(spec.dim, couplings)
         bounds = [bound] * (couplings - 2) + [last_bound] * min(couplings, 2)
         activation = activation_for(spec)
