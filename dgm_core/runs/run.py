@@ -89,12 +89,11 @@ class Run:
     # --- what it is -----------------------------------------------------------------------------------------------
     @property
     def samples(self) -> Tensor | None:
-        """The latest display samples (CPU), None before the first. A run read from a file draws them the first
-        time they are asked for: a browser's restored runs are many, and only the one shown needs them (a sampler of
-        a hundred passes would make every reload after a restart wait for all of them)."""
+        """The latest display samples (CPU), None before the first; a run read from a file draws them when first
+        asked (of a browser's many restored runs only the one shown needs them, and a sampler may take 100 passes)."""
         if self._samples_owed:
             with self.lock:
-                if self._samples_owed:
+                if self._samples_owed:  # not drawn by another thread meanwhile
                     self._samples, self._samples_owed = self.trainer.samples(self.trainer.config.n_samples), False
         return self._samples
 
