@@ -358,7 +358,13 @@ class BrowserJourney(Journey):
             options = await self.page.get_by_role("option").all_inner_texts()
             await self.page.keyboard.press("Escape")
             listed = sorted({int(m[1]) for text in options if (m := RUN.search(text))})
-            if listed or time.perf_counter() > deadline:
+            if listed:
+                return listed
+            if time.perf_counter() > deadline:  # what the page shows then, for whoever looks into it
+                picture = Path(__file__).resolve().parent / "output" / f"no-runs-{self.name}.png"
+                await self.page.screenshot(path=str(picture), full_page=True)
+                said = f"picker: {options[:5]}; status: {await self.status()}; url: {self.page.url}"
+                self.rec.notes.append((round(self.rec.minute(), 2), self.name, "no runs listed", said[:300]))
                 return listed
 
     async def reconnect(self) -> None:
