@@ -33,7 +33,7 @@ from dgm_core.learn.seeding import forked
 from dgm_core.learn.training import Snapshot, Trainer, TrainEvent
 from dgm_core.models.base import GenerativeModel
 from dgm_core.runs.checkpoints import CheckpointError, RunRecord, read_record, shorten, write_record
-from dgm_core.runs.slices import ACTIVE, Phase, Progress, Shipment, SliceReport, Worker, WorkerError
+from dgm_core.runs.slices import ACTIVE, Phase, Progress, Shipment, SliceReport, Worker, WorkerError, resting_message
 from dgm_core.runs.spec import RunSpec
 
 _keys = itertools.count(1)  # a run's key among the replicas of a worker process
@@ -327,7 +327,7 @@ class Run:
             self._resume = {name: value.clone() for name, value in tensors.items()}, meta  # the model's own tensors
             self.trainer.finish()  # … which this overwrites
             self.phase, self._events = "interrupted", None
-            self.message = self._said()
+            self.message = resting_message(self.phase, self.step, self.trainer.summary(stopped=False))
 
     def training_state(self) -> tuple[dict[str, Tensor], dict]:
         """What continuing this run depends on (``Trainer.state``): for an interrupted run, the state set aside."""
@@ -422,7 +422,7 @@ class Run:
             run.interrupt()
         if rescore and run.kept is not None:
             run.rescore()
-        run.message = run._said()
+        run.message = resting_message(run.phase, run.step, run.trainer.summary(stopped=run.phase == "stopped"))
         run._samples_owed = True
         return run
 
@@ -432,19 +432,6 @@ class Run:
     ) -> Run:
         """A run from a file written by ``save`` (or uploaded): ``CheckpointError`` for any bad file."""
         return cls.from_record(read_record(Path(path)), device, rescore, **schedule)
-
-    def _said(self) -> str:
-        """What the page says of a run read from a file, from its phase and scores."""
-        summary = self.trainer.summary(stopped=self.phase == "stopped")
-        return {
-            "ready": "",
-            "done": summary,
-            "stopped": summary,
-            "diverged": f"Training diverged at step {self.step}. {summary}",
-            "failed": f"Training failed at step {self.step}. {summary}",
-            "interrupted": f"Interrupted at step {self.step} (the server stopped); Continue resumes from there. "
-            + summary,
-        }[self.phase]
 
     @classmethod
     def replica(cls, shipment: Shipment) -> Run:

@@ -16,6 +16,19 @@ PHASES: tuple[Phase, ...] = ("ready", "training", "stopping", "done", "stopped",
 ACTIVE: tuple[Phase, ...] = ("training", "stopping")
 
 
+def resting_message(phase: Phase, step: int, summary: str) -> str:
+    """What the page says of a run that does not train (read from a file, or interrupted), from its phase, step and
+    the ``summary`` of its scores: never a file's own words."""
+    return {
+        "ready": "",
+        "done": summary,
+        "stopped": summary,
+        "diverged": f"Training diverged at step {step}. {summary}",
+        "failed": f"Training failed at step {step}. {summary}",
+        "interrupted": f"Interrupted at step {step} (the server stopped); Continue resumes from there. {summary}",
+    }[phase]
+
+
 @dataclass
 class Progress:
     """What one ``Run.advance`` changed: steps taken, whether new scores or samples arrived, whether the run holds
