@@ -33,7 +33,7 @@ from dgm_core.data import DataSpec
 from dgm_core.models.autoregressive import MADE
 from dgm_core.models.gan import GAN
 from dgm_core.models.labels import cycle_labels, join, one_hot
-from dgm_core.models.latent import VAE
+from dgm_core.models.latent import VAE, standard_normal_log_pdf
 
 
 class LabelFrequencies:
@@ -116,8 +116,8 @@ class CVAE(LabelFrequencies, VAE):
         mean, log_var = self._posterior(join(self._network_input(filled), condition))
         from_q = mean + torch.exp(0.5 * log_var) * torch.randn(k - k // 2, *mean.shape, device=x.device)
         z = torch.cat([from_q, torch.randn(k // 2, *mean.shape, device=x.device)])  # (k, N, latent)
-        log_prior = _standard_normal_log_pdf(z)
-        log_q = _standard_normal_log_pdf((z - mean) * torch.exp(-0.5 * log_var)) - 0.5 * log_var.sum(-1)
+        log_prior = standard_normal_log_pdf(z)
+        log_q = standard_normal_log_pdf((z - mean) * torch.exp(-0.5 * log_var)) - 0.5 * log_var.sum(-1)
         log_proposal = torch.logaddexp(log_q, log_prior) - math.log(2)
         params = self._decoder_params(z.flatten(0, 1), condition.repeat(k, 1))
         repeated = x.repeat(k, *([1] * (x.dim() - 1)))
@@ -250,8 +250,3 @@ def _class_count(spec: DataSpec, n_classes: int | None) -> int:
     if n_classes is None and spec.n_classes is None:
         raise ValueError(f"A conditional model needs class labels, and {spec.name} has none.")
     return n_classes or spec.n_classes
-
-
-def _standard_normal_log_pdf(z: Tensor) -> Tensor:
-    """log N(z; 0, I), summed over the last dimension."""
-    return (-0.5 * z.pow(2) - 0.5 * math.log(2 * math.pi)).sum(-1)

@@ -130,7 +130,7 @@ class VAE(GenerativeModel):
         eps = torch.randn(k, *mean.shape, device=x.device) if eps is None else eps.expand(k, *mean.shape)
         z = mean + std * eps  # (k, N, latent)
         log_q = (-0.5 * eps.pow(2) - 0.5 * log_var - 0.5 * math.log(2 * math.pi)).sum(-1)
-        log_prior = (-0.5 * z.pow(2) - 0.5 * math.log(2 * math.pi)).sum(-1)
+        log_prior = standard_normal_log_pdf(z)
         params = self._decoder_params(z.flatten(0, 1), None if condition is None else condition.repeat(k, 1))
         repeated = x.repeat(k, *([1] * (x.dim() - 1)))
         log_likelihood = self._log_likelihood(params, repeated).reshape(k, len(x))
@@ -232,3 +232,8 @@ class BetaVAE(VAE):
         terms = super().train_step(x, optimizers)
         self.steps_taken += 1
         return terms
+
+
+def standard_normal_log_pdf(z: Tensor) -> Tensor:
+    """log N(z; 0, I), summed over the last dimension."""
+    return (-0.5 * z.pow(2) - 0.5 * math.log(2 * math.pi)).sum(-1)
