@@ -348,24 +348,24 @@ class BrowserJourney(Journey):
         await self.timed(["stop"], ["/Stopped|Done/.test(__t('#status'))"], self.page.locator("#stop-btn").click)
 
     async def list_runs(self, patience_s: float = 30.0) -> list[int]:
-        """The runs the Runs tab's picker lists, read until some are there (the tab's event refreshes it: right
-        after a restart, with every browser reloading, that can take seconds) or ``patience_s`` passed."""
+        """The runs the Runs tab's picker lists, read once its table shows a run (the tab's event fills both: right
+        after a restart, with every browser reloading, that can take seconds) or ``patience_s`` passed. Not the
+        picker before: a dropdown opened while its choices are on their way keeps showing none."""
         await self.page.locator("#tab-runs-button").click()
+        cells = self.page.locator("#runs-table tbody tr td:first-child")
         deadline = time.perf_counter() + patience_s
-        while True:
-            await self.page.wait_for_timeout(2000)
-            await self.page.locator("#runs-run input").click()
-            options = await self.page.get_by_role("option").all_inner_texts()
-            await self.page.keyboard.press("Escape")
-            listed = sorted({int(m[1]) for text in options if (m := RUN.search(text))})
-            if listed:
-                return listed
+        while not any(text.strip().isdigit() for text in await cells.all_text_contents()):
             if time.perf_counter() > deadline:  # what the page shows then, for whoever looks into it
                 picture = Path(__file__).resolve().parent / "output" / f"no-runs-{self.name}.png"
                 await self.page.screenshot(path=str(picture), full_page=True)
-                said = f"picker: {options[:5]}; status: {await self.status()}; url: {self.page.url}"
+                said = f"status: {await self.status()}; url: {self.page.url}"
                 self.rec.notes.append((round(self.rec.minute(), 2), self.name, "no runs listed", said[:300]))
-                return listed
+                return []
+            await self.page.wait_for_timeout(1000)
+        await self.page.locator("#runs-run input").click()
+        options = await self.page.get_by_role("option").all_inner_texts()
+        await self.page.keyboard.press("Escape")
+        return sorted({int(m[1]) for text in options if (m := RUN.search(text))})
 
     async def reconnect(self) -> None:
         await self.reload("reload after restart")

@@ -27,3 +27,10 @@ def refresh_runs(session: Session, current: Any) -> Any:
     ids = [run_id for _, run_id in choices]
     value = current if current in ids else (ids[0] if ids else None)
     return gr.update(choices=choices, value=value)
+
+
+def tab_runs(session: Session, current: Any) -> Any:
+    """The run picker of a tab just shown: in the page's first moments, once its restore listed the runs
+    (``Session.wait_known``)."""
+    session.wait_known()
+    return refresh_runs(session, current)

@@ -33,6 +33,7 @@ DENSITY_GRID = 100
 ARROWS = 150  # samples drawn with the way the model moves them over its field (a GAN's pull, an EBM's drift)
 DENSITY_EVERY_S = 2.0
 MAX_RUNS = KEEP_IN_MEMORY  # a page lists at most this many runs (the oldest finished ones go first)
+KNOWN_WAIT_S = 15.0  # how long a tab shown in a page's first moments waits for the page's restore to list its runs
 
 
 def display_bounds(data: Dataset, margin: float = 0.12) -> tuple[float, float, float, float]:
@@ -188,6 +189,14 @@ class Session:
         self.open = True  # until the page closes: its streams end then (each holds one of Gradio's queue slots)
         self.last_seen = time.monotonic()  # the page's last event (``Pages`` lets go of idle pages)
         self.watchers = 0  # the page's figure watchers alive now: a page open in a browser has some
+        self.known = threading.Event()  # set once the page knows its browser (its restore attached it) or closed
+
+    def wait_known(self, timeout_s: float = KNOWN_WAIT_S) -> None:
+        """Wait until the page knows its browser, at most ``timeout_s``. A tab that lists runs asks first: shown in
+        the page's first moments (a server that just restarted takes seconds to restore a page), it would otherwise
+        list nothing while the status says "Welcome back: 1 run restored (see the Runs tab)", and keep listing
+        nothing until shown again."""
+        self.known.wait(timeout_s)
 
     def training(self) -> bool:
         """Whether any of this page's runs trains now."""
@@ -213,6 +222,7 @@ class Session:
                 for run in store.runs(token):
                     self._list(run)
                 self.current = self.views.get(self.current.id) if self.current is not None else None
+            self.known.set()
             return list(self.views.values())
 
     def close(self) -> None:
@@ -227,6 +237,7 @@ class Session:
                     view.run.abandon()
             self.views.clear()
             self.current = None
+        self.known.set()  # nothing to wait for any more
 
     def keep(self, run: Run) -> RunView:
         """Number and list a new run (and save it in the store, which keeps saving it as it trains)."""

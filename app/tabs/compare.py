@@ -80,8 +80,8 @@ def build_compare_tab(session: gr.State, tab: gr.Tab) -> None:
     comparison = gr.State(None)  # this page's latest comparison
     where = CompareView(comparison, status, table, samples_plot, nll_plot, mmd_plot)
     dataset.change(on_dataset, dataset, models, show_progress="hidden", api_visibility="private")
-    tab.select(  # the browser's own data sets too
-        lambda page: gr.update(choices=page.dataset_choices()),
+    tab.select(
+        own_data_sets,
         session,
         dataset,
         show_progress="hidden",
@@ -96,6 +96,12 @@ def build_compare_tab(session: gr.State, tab: gr.Tab) -> None:
         **STREAMING,
     )
     stop_btn.click(stop, comparison, status, api_name="stop_compare", show_progress="hidden", concurrency_limit=None)
+
+
+def own_data_sets(session: Session) -> Any:
+    """The data set picker, with this browser's own data sets (once the page's restore listed them)."""
+    session.wait_known()
+    return gr.update(choices=session.dataset_choices())
 
 
 def on_dataset(dataset: str) -> Any:

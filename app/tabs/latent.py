@@ -16,7 +16,7 @@ from app.draw import figures, latent_figures
 from app.draw.live_plot import LivePlot
 from app.page import views
 from app.page.inputs import whole
-from app.page.pickers import refresh_runs, run_picker
+from app.page.pickers import run_picker, tab_runs
 from app.page.session import DATA_POINTS_SHOWN, RunView, Session
 from app.tabs import latent_explorer
 from app.tabs.latent_explorer import Endpoints, LatentState
@@ -102,7 +102,7 @@ def build_latent_tab(session: gr.State, tab: gr.Tab) -> gr.Dropdown:
     quick: dict[str, Any] = {"show_progress": "hidden", "api_visibility": "private"}
     where = LatentView(info, colour, klass, note, here, strip, traversed, mapped, overlay_plot, factor_plot)
     view = [note, here, strip]
-    tab.select(refresh_runs, [session, run_id], run_id, **quick)
+    tab.select(tab_runs, [session, run_id], run_id, **quick)
     run_id.change(partial(on_run, where), [session, state, run_id], where.all(), **quick)
     klass.input(partial(set_class, where), [session, state, run_id, klass, path, count, slider], view, **quick)
     set_btn.click(

@@ -70,7 +70,9 @@ def build_likelihood_tab(session: gr.State, tab: gr.Tab) -> tuple[gr.Dropdown, l
 
 
 def on_tab(session: Session, chosen: list | None, current: Any) -> tuple[Any, Any, Any]:
-    """Offer the runs that have a likelihood; overlay all of them unless the user chose some still there."""
+    """Offer the runs that have a likelihood (once the page's restore listed them, in its first moments); overlay
+    all of them unless the user chose some still there."""
+    session.wait_known()
     choices = [(title, rid) for title, rid in session.choices() if _has_likelihood(session.find(rid))]
     ids = [rid for _, rid in choices]
     kept = [rid for rid in chosen or [] if rid in ids] or ids

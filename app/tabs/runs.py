@@ -90,7 +90,7 @@ def build_runs_tab(session: gr.State, tab: gr.Tab, train: TrainOutputs) -> None:
     quick: dict[str, Any] = {"show_progress": "hidden", "api_visibility": "private"}
     where = RunsView(table, run_id, space, own_data, message, upload)
     shown = where.all()
-    tab.select(partial(refresh, where), [session, run_id], shown, **quick)
+    tab.select(partial(on_tab, where), [session, run_id], shown, **quick)
     delete_btn.click(partial(delete, where), [session, run_id], shown, **quick)
     delete_data_btn.click(partial(delete_data, where), [session, own_data, run_id], shown, **quick)
     export_btn.click(export, [session, run_id], [checkpoint, message], api_name="export_checkpoint")
@@ -125,6 +125,12 @@ def _row(view: RunView) -> list[Any]:
         "—" if scores is None else format_mmd(scores.val_mmd),
         "NOT SAVED" if run.unsaved else "yes",
     ]
+
+
+def on_tab(where: RunsView, session: Session, current: Any) -> dict:
+    """The tab shown: in the page's first moments, once its restore listed the runs (``Session.wait_known``)."""
+    session.wait_known()
+    return refresh(where, session, current)
 
 
 def refresh(where: RunsView, session: Session, current: Any) -> dict:
