@@ -4,11 +4,20 @@ settings the card promises; the files stay small (``python -m dgm_core.lecture.p
 from __future__ import annotations
 
 import math
+import threading
 
 import pytest
 
 from dgm_core.data import load_dataset
-from dgm_core.lecture.presets import PRESETS, PRETRAINED, recorded_scores, run_key, shipped_path, shipped_runs
+from dgm_core.lecture.presets import (
+    PRESETS,
+    PRETRAINED,
+    open_preset,
+    recorded_scores,
+    run_key,
+    shipped_path,
+    shipped_runs,
+)
 from dgm_core.lecture.pretrain import READER
 from dgm_core.models.registry import MODELS, supports
 from dgm_core.runs.run import Run
@@ -48,3 +57,27 @@ def test_presets_with_the_same_model_and_data_share_one_file() -> None:
     for preset in PRESETS.values():
         shared = PRESETS[run_key(preset)]
         assert (shared.model, shared.dataset) == (preset.model, preset.dataset)
+
+
+def test_opening_a_card_never_waits_for_another_cards_scoring(monkeypatch) -> None:
+    """After a restart the warm-up scores every card behind the page: a student's Open of one card must not queue
+    behind the scoring of the others."""
+    first, second = (PRESETS[key] for key in list(dict.fromkeys(map(run_key, PRESETS.values())))[:2])
+    scoring_first, finish_first, first_scored = threading.Event(), threading.Event(), threading.Event()
+    rescore = Run.rescore
+
+    def slow_for_the_first(run: Run, known=None):
+        if run.spec == first.spec:
+            scoring_first.set()
+            finish_first.wait(10)
+            first_scored.set()
+        return rescore(run, known)
+
+    monkeypatch.setattr(Run, "rescore", slow_for_the_first)
+    warm_up = threading.Thread(target=open_preset, args=(first,))
+    warm_up.start()
+    assert scoring_first.wait(30)
+    opened = open_preset(second)  # while the first card is still being scored
+    assert not first_scored.is_set() and opened.spec == second.spec and opened.scores is not None
+    finish_first.set()
+    warm_up.join(30)

@@ -228,16 +228,18 @@ def open_companions(preset: Preset, device: torch.device | None = None, rescore:
 
 
 _scores: dict[tuple[Path, str], dict[int, Scores]] = {}  # shipped file and device → its kept weights' scores here
-_scoring = threading.Lock()
+_scoring: dict[tuple[Path, str], threading.Lock] = {}  # one per file and device: pages opening it wait for one scoring
 
 
 def _open(path: Path, device: torch.device | None, rescore: bool) -> Run:
     """A shipped run, scored here once per process: the files are read-only, so a class opening the same card again
-    and again reuses the scores this process computed (never the file's own)."""
+    and again reuses the scores this process computed (never the file's own). Pages opening the same card at once
+    wait for one scoring; a card never waits for another's (the warm-up scoring every card, after a restart)."""
     run = Run.load(path, device, rescore=False)
     if rescore:
-        with _scoring:
-            _scores[path, str(run.device)] = run.rescore(_scores.get((path, str(run.device))))
+        key = path, str(run.device)
+        with _scoring.setdefault(key, threading.Lock()):
+            _scores[key] = run.rescore(_scores.get(key))
     return run
 
 
