@@ -58,6 +58,7 @@ def main() -> None:
     say("DGM Playground: loading torch and Gradio …")
     from app.layout import build, launch_options
     from app.page.session import Backend, single_thread
+    from dgm_core.runs.sharing import SHARES_FILE, Shares
     from dgm_core.runs.store import RunStore
     from dgm_core.serve.memory import release_memory
     from dgm_core.serve.scheduler import Scheduler
@@ -69,7 +70,7 @@ def main() -> None:
     # training processes where they can inherit their socket by descriptor (Linux, macOS), started once the page is
     # served (they load torch on the same cores); threads elsewhere
     scheduler = Scheduler(args.workers, processes=os.name == "posix", lazy=True)
-    backend = Backend(args.device, scheduler, store)
+    backend = Backend(args.device, scheduler, store, shares=Shares(args.runs_dir / SHARES_FILE))
     say("building the page …")
     demo = build(backend)
     demo.launch(

@@ -14,11 +14,13 @@ from starlette.middleware import Middleware
 
 from app.how.catalog import build_all as build_how_views
 from app.page import image_cache, views
+from app.page.following import Boards
 from app.page.reconnect import WATCH_SERVER, AliveRoute
 from app.page.session import Backend, Session
 from app.page.streaming import TrainOutputs, status
 from app.page.uploads import UploadGuard
 from app.tabs.compare import build_compare_tab
+from app.tabs.follow import build_follow_tab, build_share_row, follow_links
 from app.tabs.gallery import Views, build_gallery
 from app.tabs.latent import build_latent_tab
 from app.tabs.lecture import build_lecture_tab
@@ -71,6 +73,7 @@ there for this browser, and come back after a reload or a server restart.
 def build(backend: Backend) -> gr.Blocks:
     """The app's Blocks: pages share ``backend`` (device, scheduler, run store); each has its own ``Session``."""
     image_cache.install()
+    boards = Boards(backend.shares, backend.store)  # the shared runs' followers' views, drawn once for all
     with gr.Blocks(title="DGM Playground", analytics_enabled=False, delete_cache=(600, 3600)) as demo:
         with gr.Row(elem_id="header", equal_height=True):
             gr.Markdown(TITLE, elem_id="title")
@@ -95,6 +98,7 @@ def build(backend: Backend) -> gr.Blocks:
                 lecture_outputs = build_lecture_tab(tab)
             with gr.Tab("Train", id="train", elem_id="tab-train"):
                 train_outputs = build_train_tab(backend, session)
+                build_share_row(session)
                 build_how_views(session)
             with gr.Tab("Compare", id="compare", elem_id="tab-compare") as tab:
                 build_compare_tab(session, tab)
@@ -104,6 +108,8 @@ def build(backend: Backend) -> gr.Blocks:
                 latent_picker = build_latent_tab(session, tab)
             with gr.Tab("Runs", id="runs", elem_id="tab-runs") as tab:
                 build_runs_tab(session, tab, train_outputs)
+            with gr.Tab("Follow", id="follow", elem_id="tab-follow"):
+                follow_view = build_follow_tab(session, boards)
             with gallery_tab:
                 where = Views(tabs, train_outputs, latent_picker, likelihood_picker, scored_items, lecture_outputs)
                 build_gallery(session, where)
@@ -129,6 +135,7 @@ def build(backend: Backend) -> gr.Blocks:
         opened.then(None, token, None, js=KEEP_TOKEN)
         opened.then(live_status, session, train_outputs.status, **quiet)
         watch_figures(opened, session, train_outputs)
+        follow_links(opened, session, tabs, follow_view, boards)
         opened.then(None, None, None, js=PRESET_FROM_URL)
         demo.load(None, None, None, js=WATCH_SERVER)
 

@@ -23,6 +23,7 @@ from dgm_core.learn.evaluation import baseline_nll, field_grid, log_density_grid
 from dgm_core.learn.seeding import forked
 from dgm_core.models.base import Capabilities, GenerativeModel
 from dgm_core.runs.run import Run
+from dgm_core.runs.sharing import Shares
 from dgm_core.runs.spec import RunSpec
 from dgm_core.runs.store import KEEP_IN_MEMORY, RunStore
 from dgm_core.serve.scheduler import Scheduler
@@ -153,6 +154,7 @@ class Backend:
     store: RunStore | None = None
     max_active_per_browser: int = 3
     pages: Pages = field(default_factory=Pages)  # the pages served now, by Gradio's session hash
+    shares: Shares = field(default_factory=Shares)  # the runs shared by a follow code
 
     def opened(self, page_id: str, session: Session) -> None:
         """A page (or API client) showed up or did something: remember it, so that its runs can be let go when it
@@ -190,6 +192,7 @@ class Session:
         self.last_seen = time.monotonic()  # the page's last event (``Pages`` lets go of idle pages)
         self.watchers = 0  # the page's figure watchers alive now: a page open in a browser has some
         self.known = threading.Event()  # set once the page knows its browser (its restore attached it) or closed
+        self.following: str | None = None  # the follow code whose run the page's Follow tab shows
 
     def wait_known(self, timeout_s: float = KNOWN_WAIT_S) -> None:
         """Wait until the page knows its browser, at most ``timeout_s``. A tab that lists runs asks first: shown in
@@ -306,6 +309,7 @@ class Session:
             view.run.abandon()
             if self.backend.store is not None and self.token is not None:
                 self.backend.store.delete(self.token, view.id)
+                self.backend.shares.unshare(self.token, view.id)
             if view is self.current:
                 self.current = None
             return self.views.pop(view.id, None)

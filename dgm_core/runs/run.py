@@ -434,6 +434,17 @@ class Run:
         return cls.from_record(read_record(Path(path)), device, rescore, **schedule)
 
     @classmethod
+    def copy_of(cls, run: Run, device: torch.device | None = None) -> Run:
+        """An independent run that starts where ``run`` stands now (a follower's "Copy to my runs"): the same spec
+        and whole training state, showing its kept weights; a copy of a run that trains comes to rest, and Continue
+        resumes it from the copied state."""
+        copy = cls.from_record(run.to_record(), device, rescore=False)  # this server scored those weights
+        if copy.phase == "interrupted":
+            summary = copy.trainer.summary(stopped=False)
+            copy.message = f"Copied at step {copy.step} while it trained; Continue resumes from there. {summary}"
+        return copy
+
+    @classmethod
     def replica(cls, shipment: Shipment) -> Run:
         """The run a worker process trains for the server's run that sent ``shipment``, started where that stands."""
         spec = RunSpec(**shipment.spec)  # the server's run checked it: the worker builds it as it is

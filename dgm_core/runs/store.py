@@ -158,6 +158,23 @@ class RunStore:
             self._trim(token)
             return [live[key] for key in sorted(live)]
 
+    def find(self, token: str, run_id: int, live_only: bool = False) -> Run | None:
+        """The browser's run ``run_id`` for someone who only looks at it (a follower): the run in memory (it may be
+        training), else — unless ``live_only`` — a copy read from its file and not kept here, so that a look never
+        holds a gone browser's runs in memory. None when there is no such run (or its file cannot be read)."""
+        if not TOKEN.fullmatch(token):
+            return None
+        with self._lock:
+            run = self._live.get(token, {}).get(run_id)
+        if run is not None or live_only or not self._path(token, run_id).exists():
+            return run
+        try:
+            copy = Run.load(self._path(token, run_id), rescore=False)
+        except CheckpointError:
+            return None
+        copy.id = run_id
+        return copy
+
     def add(self, token: str, run: Run) -> Run:
         """Number ``run`` for this browser and save it (now, and from then on as it keeps new weights)."""
         with self._lock:

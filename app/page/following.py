@@ -1,0 +1,96 @@
+"""Shared runs as their followers see them: one board per follow code, drawn once for all its followers.
+
+A follower's page streams the shared run's status line and figures (``app.tabs.follow``). Thirty students following
+the lecturer's run must not cost thirty times the drawing: the board holds one ``RunView`` of the run (its density
+picture computed once) and the latest drawing of each figure as plotly JSON, made by whichever follower first asks
+after the figure's data changed (and its pace allows); every other follower gets that very string. Followers never
+touch the run's training: they read it under its lock, as the owner's own page does.
+
+The run itself is found by its code each time (``dgm_core.runs.sharing``): the owner's run in memory while it is
+there (training, perhaps), else a copy read from its file, kept on the board until the owner's run is back in memory.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import OrderedDict
+from collections.abc import Hashable
+
+from app.page import views
+from app.page.session import RunView
+from app.page.streaming import EVERY_S, Figure
+from dgm_core.runs.sharing import Shares
+from dgm_core.runs.store import RunStore
+
+STATUS_EVERY_S = 0.5  # the least time between two status lines of one board (its followers look every tick)
+MAX_BOARDS = 64  # boards kept at once, the most recently looked at (a board is cheap to make again)
+
+
+class Board:
+    """One shared run, its followers' ``RunView`` and the latest drawing of each figure and of its status line."""
+
+    def __init__(self, owner: tuple[str, int], view: RunView) -> None:
+        self.owner = owner  # (token, run id): whose run it is
+        self.view = view
+        self._drawn: dict[str, tuple[Hashable, float, str]] = {}  # figure → (its data's key, when drawn, JSON)
+        self._status: tuple[float, str] = (-float("inf"), "")
+        self._lock = threading.Lock()
+
+    @property
+    def title(self) -> str:
+        return f"{self.view.spec.model} on {self.view.spec.dataset}"
+
+    def drawing(self, figure: Figure) -> tuple[Hashable, str]:
+        """The figure's latest drawing (plotly JSON) and the key of the data it shows: drawn again only when that
+        data changed and the figure's pace allows, or at once when the run's phase changed (it ended, stopped)."""
+        key = figure.changed(self.view)
+        with self._lock:  # the followers who ask meanwhile wait for this drawing instead of making their own
+            last = self._drawn.get(figure.name)
+            now = time.monotonic()
+            due = last is None or key[1] != last[0][1] or now - last[1] >= EVERY_S[figure.name]
+            if last is None or (key != last[0] and due):
+                with self.view.run.lock:
+                    drawn = figure.draw(self.view).to_json()
+                last = self._drawn[figure.name] = (key, now, drawn)
+            return last[0], last[2]
+
+    def status_line(self) -> str:
+        """The run's status line, at most ``STATUS_EVERY_S`` old."""
+        with self._lock:
+            made, line = self._status
+            if time.monotonic() - made >= STATUS_EVERY_S:
+                line = views.status_markdown(self.view)
+                self._status = (time.monotonic(), line)
+            return line
+
+
+class Boards:
+    """The boards of the codes being followed, made on demand from the server's shares and run store."""
+
+    def __init__(self, shares: Shares, store: RunStore | None) -> None:
+        self.shares, self.store = shares, store
+        self._boards: OrderedDict[str, Board] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def board(self, code: object) -> Board | None:
+        """The board of a shared run, or None when ``code`` shares nothing (malformed, unknown, no longer shared,
+        or its run deleted)."""
+        owner = self.shares.lookup(code)
+        if owner is None or self.store is None:
+            return None
+        code = str(code).strip().lower()
+        live = self.store.find(*owner, live_only=True)
+        with self._lock:
+            board = self._boards.get(code)
+            if board is not None and board.owner == owner and (live is None or live is board.view.run):
+                self._boards.move_to_end(code)
+                return board
+        run = live or self.store.find(*owner)  # reading a file: outside the lock
+        if run is None:
+            return None
+        with self._lock:
+            board = self._boards[code] = Board(owner, RunView(run))
+            while len(self._boards) > MAX_BOARDS:
+                self._boards.popitem(last=False)
+            return board

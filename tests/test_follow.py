@@ -1,0 +1,185 @@
+"""Follow the lecturer: a run shared by a short code is watched read-only on other pages, drawn once for all of
+them, copied on request, and gone for its followers the moment its owner stops sharing it."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+
+import pytest
+import torch
+
+from app.page.following import Boards
+from app.page.session import Backend, Session
+from app.page.streaming import FIGURES
+from app.tabs import follow
+from dgm_core.runs.sharing import ALPHABET, CODE_LENGTH, MAX_CODES_PER_BROWSER, Shares
+from dgm_core.runs.store import RunStore
+from dgm_core.serve.scheduler import Scheduler
+from tests.app_helpers import CPU, trained
+
+OWNER, FOLLOWER = "a" * 32, "b" * 32
+WHERE = follow.FollowView("code", "message", "status", "samples", "loss", "nll")  # components stand in as keys
+
+
+# --- follow codes ---------------------------------------------------------------------------------------------------
+
+
+def test_a_run_gets_one_short_code_without_look_alikes() -> None:
+    shares = Shares()
+    code = shares.share(OWNER, 1)
+    assert len(code) == CODE_LENGTH and set(code) <= set(ALPHABET) and not set(code) & set("0o1li")
+    assert shares.share(OWNER, 1) == code
+    assert shares.share(OWNER, 2) != code
+    assert shares.lookup(code) == (OWNER, 1)
+    assert shares.lookup(f"  {code.upper()} ") == (OWNER, 1)  # as typed from a projector
+
+
+@pytest.mark.parametrize("typed", [None, 123, "", "   ", "k7m2q0", "k7m2qxx", "<script>", "x" * 10_000, ["k7m2qx"]])
+def test_a_malformed_code_names_nothing(typed: object) -> None:
+    shares = Shares()
+    shares.share(OWNER, 1)
+    assert shares.lookup(typed) is None
+
+
+def test_stopping_sharing_forgets_the_code() -> None:
+    shares = Shares()
+    code = shares.share(OWNER, 1)
+    assert shares.unshare(OWNER, 1) and shares.lookup(code) is None
+    assert not shares.unshare(OWNER, 1)
+    assert shares.share(OWNER, 1) != code or shares.lookup(code) == (OWNER, 1)  # a new code, never a dangling one
+
+
+def test_a_browser_shares_a_bounded_number_of_runs() -> None:
+    shares = Shares()
+    for run_id in range(1, MAX_CODES_PER_BROWSER + 1):
+        shares.share(OWNER, run_id)
+    with pytest.raises(ValueError, match="stop sharing one"):
+        shares.share(OWNER, MAX_CODES_PER_BROWSER + 1)
+    assert shares.share(FOLLOWER, 1)  # another browser is not held back
+
+
+def test_codes_survive_a_restart_and_a_damaged_file_shares_nothing(tmp_path) -> None:
+    path = tmp_path / "shares.json"
+    code = Shares(path).share(OWNER, 3)
+    assert Shares(path).lookup(code) == (OWNER, 3)
+    path.write_text(json.dumps({code: ["not a token", 3], "zzzzzz": [OWNER, -1], "k7m2qx": [OWNER, 4]}))
+    assert Shares(path).lookup(code) is None and Shares(path).lookup("zzzzzz") is None
+    assert Shares(path).lookup("k7m2qx") == (OWNER, 4)
+    path.write_text("{not json")
+    assert Shares(path).lookup("k7m2qx") is None
+
+
+# --- pages that follow ----------------------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def backend(tmp_path) -> Backend:
+    return Backend(CPU, Scheduler(1), RunStore(tmp_path / "runs"))
+
+
+def page(backend: Backend, token: str) -> Session:
+    session = Session(backend)
+    session.attach(token)
+    return session
+
+
+def test_a_follower_sees_the_shared_run_and_nothing_else_of_its_owner(backend: Backend) -> None:
+    owner = page(backend, OWNER)
+    other = trained(owner, "moons", "RealNVP", steps=20)
+    owner.current = shown = trained(owner, "moons", "MADE", steps=20)
+    said = follow.share(owner)
+    code = backend.shares.code_of(OWNER, shown.id)
+    assert code is not None and f"?follow={code}" in said
+
+    follower, boards = page(backend, FOLLOWER), Boards(backend.shares, backend.store)
+    answer = follow.start_following(WHERE, boards, follower, code.upper())
+    assert "MADE on moons" in answer["message"] and "MADE on moons" in answer["status"]
+    assert follower.following == (code, 1)
+    board = boards.board(code)
+    assert board.view.run is shown.run  # the owner's run itself, live: not a copy
+    assert other.run is not board.view.run and not follower.views  # nothing else of the owner's, nothing of its own
+
+
+def test_every_follower_gets_one_drawing_of_each_figure(backend: Backend) -> None:
+    owner = page(backend, OWNER)
+    owner.current = trained(owner, "moons", "MADE", steps=20)
+    code = backend.shares.share(OWNER, owner.current.id)
+    boards = Boards(backend.shares, backend.store)
+    for figure in FIGURES.values():
+        first = boards.board(code).drawing(figure)
+        again = boards.board(code).drawing(figure)
+        assert again[1] is first[1]  # the very same JSON string: drawn once
+        assert json.loads(first[1])["data"]
+
+
+def test_an_unknown_code_is_refused_and_changes_nothing(backend: Backend) -> None:
+    follower, boards = page(backend, FOLLOWER), Boards(backend.shares, backend.store)
+    answer = follow.start_following(WHERE, boards, follower, "<b>k7m2qx</b>")
+    assert "No run is shared under" in answer["message"] and "<b>" not in answer["message"]
+    assert follower.following is None
+    assert "Follow a shared run first" in follow.copy_to_my_runs(WHERE, boards, follower)["message"]
+
+
+def test_copy_to_my_runs_gives_an_independent_run_where_the_shared_one_stands(backend: Backend) -> None:
+    owner = page(backend, OWNER)
+    owner.current = shown = trained(owner, "moons", "MADE", steps=20)
+    code = backend.shares.share(OWNER, shown.id)
+    follower, boards = page(backend, FOLLOWER), Boards(backend.shares, backend.store)
+    follow.start_following(WHERE, boards, follower, code)
+    said = follow.copy_to_my_runs(WHERE, boards, follower)["message"]
+    assert "Copied as your run **#1**" in said
+    mine = follower.views[1].run
+    assert mine is not shown.run and mine.step == shown.run.step
+    assert mine.scores.nll == shown.run.scores.nll
+    for name, value in mine.model.state_dict().items():
+        assert torch.equal(value, shown.run.model.state_dict()[name])
+    with torch.no_grad():
+        next(mine.model.parameters()).add_(1.0)  # the copy is its own
+    assert not torch.equal(next(mine.model.parameters()), next(shown.run.model.parameters()))
+
+
+def test_stop_sharing_ends_every_followers_view(backend: Backend) -> None:
+    owner = page(backend, OWNER)
+    owner.current = trained(owner, "moons", "MADE", steps=20)
+    code = backend.shares.share(OWNER, owner.current.id)
+    follower, boards = page(backend, FOLLOWER), Boards(backend.shares, backend.store)
+    follow.start_following(WHERE, boards, follower, code)
+
+    async def watch_status() -> list:
+        said, stream = [], follow._watch(follower, boards, None)
+        said.append(await anext(stream))
+        assert "no longer shared" in follow.unshare(owner)
+        said.extend([update async for update in stream])
+        return said
+
+    said = asyncio.run(asyncio.wait_for(watch_status(), timeout=10))
+    assert "MADE on moons" in said[0] and "No longer shared" in said[-1]
+    assert boards.board(code) is None
+    assert follow.unshare(owner) == "The Train tab's run is not shared."
+
+
+def test_deleting_a_shared_run_unshares_it(backend: Backend) -> None:
+    owner = page(backend, OWNER)
+    shown = trained(owner, "moons", "MADE", steps=20)
+    code = backend.shares.share(OWNER, shown.id)
+    owner.delete(shown.id)
+    assert backend.shares.lookup(code) is None
+
+
+def test_a_shared_run_is_followed_from_its_file_once_its_owner_left(backend: Backend) -> None:
+    owner = page(backend, OWNER)
+    shown = trained(owner, "moons", "MADE", steps=20)
+    code = backend.shares.share(OWNER, shown.id)
+    owner.close()
+    backend.store.forget(OWNER)  # the owner's browser let go: its runs left memory
+    board = Boards(backend.shares, backend.store).board(code)
+    assert board is not None and board.view.run is not shown.run and board.view.run.step == shown.run.step
+
+
+def test_sharing_needs_a_run_and_a_store() -> None:
+    memory_only = Backend(CPU, Scheduler(1))
+    session = Session(memory_only)
+    assert "Train or open a run first" in follow.share(session)
+    session.current = trained(session, "moons", "MADE", steps=5)
+    assert "run store" in follow.share(session)
