@@ -17,7 +17,7 @@ from app.page import image_cache, views
 from app.page.following import Boards
 from app.page.reconnect import WATCH_SERVER, AliveRoute
 from app.page.session import Backend, Session
-from app.page.streaming import TrainOutputs, status
+from app.page.streaming import TrainOutputs, skip_missing_matplotlib, status
 from app.page.uploads import UploadGuard
 from app.tabs.compare import build_compare_tab
 from app.tabs.follow import build_follow_tab, build_share_row, follow_links
@@ -25,6 +25,7 @@ from app.tabs.gallery import Views, build_gallery
 from app.tabs.latent import build_latent_tab
 from app.tabs.lecture import build_lecture_tab
 from app.tabs.likelihood import build_likelihood_tab
+from app.tabs.real_or_fake import build_real_or_fake_tab
 from app.tabs.runs import build_runs_tab
 from app.tabs.train import build_train_tab, fill_form, watch_figures
 from dgm_core.runs.store import TOKEN
@@ -73,6 +74,7 @@ there for this browser, and come back after a reload or a server restart.
 def build(backend: Backend) -> gr.Blocks:
     """The app's Blocks: pages share ``backend`` (device, scheduler, run store); each has its own ``Session``."""
     image_cache.install()
+    skip_missing_matplotlib()
     boards = Boards(backend.shares, backend.store)  # the shared runs' followers' views, drawn once for all
     with gr.Blocks(title="DGM Playground", analytics_enabled=False, delete_cache=(600, 3600)) as demo:
         with gr.Row(elem_id="header", equal_height=True):
@@ -104,6 +106,8 @@ def build(backend: Backend) -> gr.Blocks:
                 build_compare_tab(session, tab)
             with gr.Tab("Likelihood", id="likelihood", elem_id="tab-likelihood") as tab:
                 likelihood_picker, scored_items = build_likelihood_tab(session, tab)
+            with gr.Tab("Real or fake?", id="real-or-fake", elem_id="tab-real-or-fake") as tab:
+                build_real_or_fake_tab(session, tab)
             with gr.Tab("Latent explorer", id="latent", elem_id="tab-latent") as tab:
                 latent_picker = build_latent_tab(session, tab)
             with gr.Tab("Runs", id="runs", elem_id="tab-runs") as tab:

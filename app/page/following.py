@@ -23,7 +23,9 @@ from app.page.streaming import EVERY_S, Figure
 from dgm_core.runs.sharing import Shares
 from dgm_core.runs.store import RunStore
 
-STATUS_EVERY_S = 0.5  # the least time between two status lines of one board (its followers look every tick)
+STATUS_EVERY_S = 1.0  # the least time between two status lines of one board (its followers look every tick)
+FIGURE_PACE = 2.0  # a board redraws a figure at most this many times less often than a lone page (EVERY_S): each
+# drawing goes to every follower, and 30 followers at a lone page's pace cost the server 0.14 cores (bench_follow)
 MAX_BOARDS = 64  # boards kept at once, the most recently looked at (a board is cheap to make again)
 
 
@@ -41,19 +43,27 @@ class Board:
     def title(self) -> str:
         return f"{self.view.spec.model} on {self.view.spec.dataset}"
 
+    def due(self, figure: Figure) -> bool:
+        """Whether ``drawing`` would draw now (else it answers at once with the drawing it holds)."""
+        last = self._drawn.get(figure.name)
+        if last is None:
+            return True
+        key = figure.changed(self.view)
+        return key != last[0] and (
+            key[1] != last[0][1] or time.monotonic() - last[1] >= FIGURE_PACE * EVERY_S[figure.name]
+        )
+
     def drawing(self, figure: Figure) -> tuple[Hashable, str]:
         """The figure's latest drawing (plotly JSON) and the key of the data it shows: drawn again only when that
         data changed and the figure's pace allows, or at once when the run's phase changed (it ended, stopped)."""
-        key = figure.changed(self.view)
         with self._lock:  # the followers who ask meanwhile wait for this drawing instead of making their own
-            last = self._drawn.get(figure.name)
-            now = time.monotonic()
-            due = last is None or key[1] != last[0][1] or now - last[1] >= EVERY_S[figure.name]
-            if last is None or (key != last[0] and due):
+            if self.due(figure):
+                key = figure.changed(self.view)
                 with self.view.run.lock:
                     drawn = figure.draw(self.view).to_json()
-                last = self._drawn[figure.name] = (key, now, drawn)
-            return last[0], last[2]
+                self._drawn[figure.name] = (key, time.monotonic(), drawn)
+            key, _, drawn = self._drawn[figure.name]
+            return key, drawn
 
     def status_line(self) -> str:
         """The run's status line, at most ``STATUS_EVERY_S`` old."""

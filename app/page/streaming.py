@@ -17,7 +17,9 @@ that drawing never crowds out training.
 from __future__ import annotations
 
 import asyncio
+import importlib.util
 import math
+import sys
 import threading
 import time
 from collections.abc import AsyncIterator, Callable, Hashable, Iterator
@@ -103,6 +105,15 @@ class _Streams:
 
 PAGES = _Streams(PAGES_AT_FULL_RATE)  # pages watching figures
 STATUS_LINES = _Streams(STATUS_LINES_AT_FULL_RATE)  # status lines streaming
+
+
+def skip_missing_matplotlib() -> None:
+    """Gradio 6.31 tries ``import matplotlib`` twice around every call of a handler and every message of a stream
+    (to switch its plotting backend). Without matplotlib installed each try searches the whole import path again:
+    with 30 pages following one run, those failed imports were ~8 % of the server's busy time (py-spy,
+    ``bench/bench_follow.py --profile``). A missing module marked as such in ``sys.modules`` fails at once."""
+    if "matplotlib" not in sys.modules and importlib.util.find_spec("matplotlib") is None:
+        sys.modules["matplotlib"] = None  # type: ignore[assignment]  # `import matplotlib` raises ImportError
 
 
 # --- the status line ------------------------------------------------------------------------------------------------
