@@ -107,7 +107,7 @@ def build(backend: Backend) -> gr.Blocks:
             with gr.Tab("Likelihood", id="likelihood", elem_id="tab-likelihood") as tab:
                 likelihood_picker, scored_items = build_likelihood_tab(session, tab)
             with gr.Tab("Real or fake?", id="real-or-fake", elem_id="tab-real-or-fake") as tab:
-                build_real_or_fake_tab(session, tab)
+                build_real_or_fake_tab(session, tab, boards)
             with gr.Tab("Latent explorer", id="latent", elem_id="tab-latent") as tab:
                 latent_picker = build_latent_tab(session, tab)
             with gr.Tab("Runs", id="runs", elem_id="tab-runs") as tab:

@@ -12,14 +12,17 @@ import torch
 from app.page.following import Boards
 from app.page.session import Backend, Session
 from app.page.streaming import FIGURES
-from app.tabs import follow
+from app.tabs import class_game, follow, real_or_fake
+from app.tabs.class_game import ClassGameView
+from dgm_core.inspect.real_or_fake import TILES
 from dgm_core.runs.sharing import ALPHABET, CODE_LENGTH, MAX_CODES_PER_BROWSER, Shares
 from dgm_core.runs.store import RunStore
 from dgm_core.serve.scheduler import Scheduler
 from tests.app_helpers import CPU, trained
 
 OWNER, FOLLOWER = "a" * 32, "b" * 32
-WHERE = follow.FollowView("code", "message", "status", "samples", "loss", "nll")  # components stand in as keys
+GAME = ClassGameView("grid", "seen", "marks", "verdict")  # names stand in for the components, as keys
+WHERE = follow.FollowView("code", "message", "status", "samples", "loss", "nll", GAME)
 
 
 # --- follow codes ---------------------------------------------------------------------------------------------------
@@ -183,3 +186,60 @@ def test_sharing_needs_a_run_and_a_store() -> None:
     assert "Train or open a run first" in follow.share(session)
     session.current = trained(session, "moons", "MADE", steps=5)
     assert "run store" in follow.share(session)
+
+
+# --- a class plays Real or fake? on the shared run ------------------------------------------------------------------
+
+
+def test_a_class_plays_the_owners_round_and_the_owner_sees_its_answers_tally(backend: Backend) -> None:
+    owner = page(backend, OWNER)
+    shown = trained(owner, "moons", "MADE", steps=20)
+    code = backend.shares.share(OWNER, shown.id)
+    boards = Boards(backend.shares, backend.store)
+    game_view = real_or_fake.GameView("table", "grid", "marks", "verdict", "class_line")
+    dealt = real_or_fake.new_round(game_view, boards, owner, shown.id)
+    table = dealt["table"]
+    assert f"code {code}" in dealt["verdict"] and table.dealt[0] == code
+
+    students = [page(backend, token) for token in ("c" * 32, "d" * 32)]
+    sections = []
+    for student in students:
+        follow.start_following(WHERE, boards, student, code)
+        sections.append(asyncio.run(anext(class_game.follow_rounds(student, boards, GAME))))
+    number = sections[0]["seen"]
+    assert sections[0]["grid"] == dealt["grid"].to_json() and "Round" in sections[0]["verdict"]
+
+    key = sorted(table.round.real_tiles)
+    right = class_game.answer(GAME, boards, students[0], number, key)["verdict"]
+    assert f"**{TILES} of {TILES}** right" in right and "model" not in right  # its score, not the key
+    for refused, said in [
+        ((students[0], number, key), "answered this round already"),
+        ((students[1], number + 1, key), "A new round was dealt"),
+        ((students[1], number, [0]), "Not counted"),
+    ]:
+        assert said in class_game.answer(GAME, boards, *refused)["verdict"]
+    class_game.answer(GAME, boards, students[1], number, [])
+
+    async def owners_line() -> str:
+        return await anext(class_game.class_answers(boards, owner, *table.dealt))
+
+    assert "2 players, 32 answers" in asyncio.run(owners_line())
+
+    real_or_fake.submit(game_view, boards, table, key)  # the owner's own answer reveals the key to the class
+    revealed = asyncio.run(anext(class_game.follow_rounds(students[1], boards, GAME)))
+    labels = [a["text"] for a in json.loads(revealed["grid"])["layout"]["annotations"]]
+    assert labels == [f"<b>{n}</b> {'real' if n in table.round.real_tiles else 'model'}" for n in range(1, TILES + 1)]
+    assert "is over" in revealed["verdict"]
+    assert "is over" in class_game.answer(GAME, boards, students[1], number, key)["verdict"]
+
+
+def test_a_round_on_a_run_nobody_follows_stays_the_owners(backend: Backend) -> None:
+    owner = page(backend, OWNER)
+    shown = trained(owner, "moons", "MADE", steps=20)
+    boards = Boards(backend.shares, backend.store)
+    game_view = real_or_fake.GameView("table", "grid", "marks", "verdict", "class_line")
+    dealt = real_or_fake.new_round(game_view, boards, owner, shown.id)
+    assert dealt["table"].dealt is None and "shared" not in dealt["verdict"]
+    student = page(backend, FOLLOWER)
+    student.following = ("k7m2qx", 1)
+    assert "No round to answer" in class_game.answer(GAME, boards, student, 1, [1])["verdict"]

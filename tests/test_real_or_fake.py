@@ -10,10 +10,12 @@ import gradio as gr
 import pytest
 import torch
 
+from app.page.following import Boards
 from app.tabs import real_or_fake as page
 from dgm_core.inspect import real_or_fake
 from dgm_core.inspect.real_or_fake import LEVEL, TILES, Round, Tally, binomial_tail
 from dgm_core.learn.evaluation import mmd_test
+from dgm_core.runs.sharing import Shares
 from tests.app_helpers import Session, trained
 
 torch.set_num_threads(1)
@@ -196,20 +198,21 @@ def test_a_tally_counts_every_answer_sent_at_once_from_many_threads():
 
 # --- the page -------------------------------------------------------------------------------------------------------
 
-WHERE = page.GameView("table", "grid", "marks", "verdict")  # the tab's outputs, by name
+WHERE = page.GameView("table", "grid", "marks", "verdict", "class_line")  # the tab's outputs, by name
+BOARDS = Boards(Shares(), None)  # nothing shared: a round stays this page's
 
 
 def test_the_page_receives_nothing_that_depends_on_the_truth_until_the_player_is_scored():
     with gr.Blocks() as demo:
         with gr.Tab("Real or fake?") as tab:
-            page.build_real_or_fake_tab(gr.State(None), tab)
+            page.build_real_or_fake_tab(gr.State(None), tab, BOARDS)
     (new_round,) = [event for event in demo.fns.values() if getattr(event.fn, "func", None) is page.new_round]
     (held,) = [output for output in new_round.outputs if isinstance(output, gr.State)]  # on the server only
     assert new_round.fn.args[0].table is held
 
     session = Session()
     run = trained(session, "digits", "MADE", 2)
-    shown = page.new_round(WHERE, session, run.id)
+    shown = page.new_round(WHERE, BOARDS, session, run.id)
     game = shown["table"].round
     flipped = Round(game.tiles, tuple(i + 1 not in game.real_tiles for i in range(TILES)), game.kind)
     other = page.Table(flipped, shown["table"].title, None, shown["table"].levels)
@@ -221,15 +224,15 @@ def test_the_page_receives_nothing_that_depends_on_the_truth_until_the_player_is
 def test_a_round_on_a_trained_run_opens_scores_once_and_reveals_the_answer(dataset):
     session = Session()
     run = trained(session, dataset, "MADE", 2)
-    table = page.new_round(WHERE, session, run.id)["table"]
+    table = page.new_round(WHERE, BOARDS, session, run.id)["table"]
     for answer, message in [([17], "no tile 17"), ([2, 2], "more than once")]:
         with pytest.raises(gr.Error, match=message):  # refused; the round stays in play
-            page.submit(WHERE, table, answer)
-    scored = page.submit(WHERE, table, sorted(table.round.real_tiles))
+            page.submit(WHERE, BOARDS, table, answer)
+    scored = page.submit(WHERE, BOARDS, table, sorted(table.round.real_tiles))
     assert scored["table"] is None and "100 % (16 of 16 right)" in scored["verdict"]
     labels = [annotation.text for annotation in scored["grid"].layout.annotations]
     assert labels == [f"<b>{n}</b> {'real' if n in table.round.real_tiles else 'model'} ✓" for n in range(1, 17)]
     with pytest.raises(gr.Error, match="New round first"):
-        page.submit(WHERE, scored["table"], [1])
+        page.submit(WHERE, BOARDS, scored["table"], [1])
     with pytest.raises(gr.Error, match="Pick a run"):
-        page.new_round(WHERE, session, 999)
+        page.new_round(WHERE, BOARDS, session, 999)

@@ -16,10 +16,12 @@ import threading
 import time
 from collections import OrderedDict
 from collections.abc import Hashable
+from dataclasses import dataclass
 
 from app.page import views
 from app.page.session import RunView
 from app.page.streaming import EVERY_S, Figure
+from dgm_core.inspect.real_or_fake import Tally
 from dgm_core.runs.sharing import Shares
 from dgm_core.runs.store import RunStore
 
@@ -75,13 +77,51 @@ class Board:
             return line
 
 
+@dataclass(frozen=True)
+class ClassRound:
+    """A "Real or fake?" round the owner of a shared run dealt to its followers: their answers go to ``tally``.
+    ``grid`` is the tiles' picture (plotly JSON) as the followers see it: the answer key hidden until ``revealed``."""
+
+    number: int
+    tally: Tally
+    grid: str
+    revealed: bool = False
+
+
 class Boards:
-    """The boards of the codes being followed, made on demand from the server's shares and run store."""
+    """The boards of the codes being followed, made on demand from the server's shares and run store, and the
+    class rounds dealt to each code's followers."""
 
     def __init__(self, shares: Shares, store: RunStore | None) -> None:
         self.shares, self.store = shares, store
         self._boards: OrderedDict[str, Board] = OrderedDict()
+        self._rounds: OrderedDict[str, ClassRound] = OrderedDict()
+        self._dealt = 0
         self._lock = threading.Lock()
+
+    def deal(self, code: str, tally: Tally, grid: str) -> ClassRound:
+        """Make ``tally``'s round the one the followers of ``code`` play (it replaces their previous round)."""
+        with self._lock:
+            self._dealt += 1
+            dealt = self._rounds[code] = ClassRound(self._dealt, tally, grid)
+            self._rounds.move_to_end(code)
+            while len(self._rounds) > MAX_BOARDS:
+                self._rounds.popitem(last=False)
+            return dealt
+
+    def reveal(self, code: str, number: int, grid: str) -> None:
+        """The owner scored round ``number``: its followers see the answer key (``grid``) and answer no more."""
+        with self._lock:
+            dealt = self._rounds.get(code)
+            if dealt is not None and dealt.number == number:
+                self._rounds[code] = ClassRound(number, dealt.tally, grid, revealed=True)
+
+    def class_round(self, code: object) -> ClassRound | None:
+        """The round the followers of ``code`` play now, if its run is still shared."""
+        if self.shares.lookup(code) is None:
+            return None
+        with self._lock:
+            return self._rounds.get(str(code).strip().lower())
 
     def board(self, code: object) -> Board | None:
         """The board of a shared run, or None when ``code`` shares nothing (malformed, unknown, no longer shared,

@@ -24,6 +24,7 @@ from app.page import views
 from app.page.following import Board, Boards
 from app.page.session import Session
 from app.page.streaming import FIGURES, HEARTBEAT_S, Figure
+from app.tabs.class_game import ClassGameView, build_class_game, follow_rounds
 from dgm_core.runs.run import Run
 from dgm_core.runs.sharing import CODE_LENGTH
 
@@ -42,6 +43,7 @@ class FollowView:
     samples: Any
     loss: Any
     nll: Any
+    game: ClassGameView  # the class's round of Real or fake?, when the run's owner deals one
 
     def figure(self, name: str) -> Any:
         return getattr(self, name)
@@ -71,7 +73,7 @@ def build_follow_tab(session: gr.State, boards: Boards) -> FollowView:
     with gr.Row():
         loss = LivePlot(label="Training loss", show_label=False, elem_id="follow-loss")
         nll = LivePlot(label="Held-out NLL", show_label=False, elem_id="follow-nll")
-    where = FollowView(code, message, status, samples, loss, nll)
+    where = FollowView(code, message, status, samples, loss, nll, build_class_game(session, boards))
 
     def follow(page: Session, typed: Any) -> dict:
         return start_following(where, boards, page, typed)
@@ -153,6 +155,13 @@ def _stream(started: Any, session: gr.State, where: FollowView, boards: Boards) 
                 yield update
 
         started.then(figure_stream, session, where.figure(name), show_progress="hidden", api_visibility="private")
+
+    async def rounds_stream(page: Session) -> AsyncIterator[Any]:
+        async for update in follow_rounds(page, boards, where.game):
+            yield update
+
+    game = [where.game.grid, where.game.seen, where.game.marks, where.game.verdict]
+    started.then(rounds_stream, session, game, show_progress="hidden", api_visibility="private")
 
 
 async def _watch(session: Session, boards: Boards, figure: Figure | None) -> AsyncIterator[Any]:

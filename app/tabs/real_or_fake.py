@@ -9,7 +9,8 @@ player is scored (the grid, the checkboxes, the prompt) depends on the tiles alo
 from __future__ import annotations
 
 import secrets
-from dataclasses import dataclass, fields
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, fields, replace
 from functools import partial
 from typing import Any
 
@@ -20,8 +21,10 @@ import plotly.graph_objects as go
 from app.draw import figures, raster
 from app.draw.live_plot import LivePlot
 from app.draw.raster import Bounds, Cloud
+from app.page.following import Boards, ClassRound
 from app.page.pickers import run_picker, tab_runs
 from app.page.session import Session
+from app.tabs.class_game import class_answers, deal_to_followers
 from dgm_core.inspect.real_or_fake import CLOUD_POINTS, TILES, Round, Verdict, binomial_tail
 
 COLUMNS = 4
@@ -60,6 +63,7 @@ class Table:
     title: str
     bounds: Bounds | None  # the 2D data's window; None for images
     levels: int | None  # the images' grey levels; None for 2D points
+    dealt: tuple[str, ClassRound] | None = None  # (follow code, round) when dealt to the run's followers too
 
 
 @dataclass(frozen=True)
@@ -70,12 +74,13 @@ class GameView:
     grid: Any
     marks: Any
     verdict: Any
+    class_line: Any  # the class's answers, when the round was dealt to the run's followers too
 
     def all(self) -> list:
         return [getattr(self, field.name) for field in fields(self)]
 
 
-def build_real_or_fake_tab(session: gr.State, tab: gr.Tab) -> None:
+def build_real_or_fake_tab(session: gr.State, tab: gr.Tab, boards: Boards) -> None:
     gr.Markdown(INTRO, elem_classes="hint")
     with gr.Row():
         run_id = run_picker("rof-run")
@@ -86,19 +91,27 @@ def build_real_or_fake_tab(session: gr.State, tab: gr.Tab) -> None:
     )
     submit_btn = gr.Button("Submit", elem_id="rof-submit", min_width=80)
     verdict = gr.Markdown("Pick a run and press **New round**.", elem_id="rof-verdict", elem_classes="status")
+    class_line = gr.Markdown("", elem_id="rof-class", elem_classes="status")
     gr.Markdown(HINT, elem_classes="hint")
 
     table = gr.State(None)  # this page's round in play: its truth stays here, on the server
-    where = GameView(table, grid, marks, verdict)
+    where = GameView(table, grid, marks, verdict, class_line)
     quick: dict[str, Any] = {"show_progress": "hidden", "api_visibility": "private"}
     tab.select(tab_runs, [session, run_id], run_id, **quick)
-    new_btn.click(partial(new_round, where), [session, run_id], where.all(), **quick)
-    submit_btn.click(partial(submit, where), [table, marks], where.all(), **quick)
+    dealt = new_btn.click(partial(new_round, where, boards), [session, run_id], where.all(), **quick)
+    submit_btn.click(partial(submit, where, boards), [table, marks], where.all(), **quick)
+
+    async def class_stream(page: Session, played: Table | None) -> AsyncIterator[Any]:
+        if played is not None and played.dealt is not None:
+            async for line in class_answers(boards, page, *played.dealt):
+                yield line
+
+    dealt.then(class_stream, [session, table], class_line, **quick)
 
 
-def new_round(where: GameView, session: Session, run_id: Any) -> dict:
+def new_round(where: GameView, boards: Boards, session: Session, run_id: Any) -> dict:
     """Deal a fresh round from the run's weights as they are now (drawn through ``Run.draw``: a training run is not
-    disturbed), from a seed nobody chooses."""
+    disturbed), from a seed nobody chooses; to the run's followers too when this browser shares it."""
     view = session.find(run_id)
     if view is None:
         raise gr.Error(NO_RUN)
@@ -108,10 +121,20 @@ def new_round(where: GameView, session: Session, run_id: Any) -> dict:
     except ValueError as error:
         raise gr.Error(str(error)) from None
     table = Table(game, f"{view.title}: which tiles are real?", view.bounds, data.spec.levels)
-    return {where.table: table, where.grid: grid_figure(table), where.marks: [], where.verdict: PROMPT}
+    figure = grid_figure(table)
+    dealt = deal_to_followers(boards, session, view.id, game, figure.to_json())
+    said = PROMPT
+    if dealt is not None:
+        code = boards.shares.code_of(session.token, view.id)
+        table = replace(table, dealt=(code, dealt))
+        said += (
+            f"  \nThis run is shared (code {code}): its followers play this round too, in their Follow tab; their "
+            "answers tally below, and your Submit reveals the answer key to them."
+        )
+    return {where.table: table, where.grid: figure, where.marks: [], where.verdict: said, where.class_line: ""}
 
 
-def submit(where: GameView, table: Table | None, marked: Any) -> dict:
+def submit(where: GameView, boards: Boards, table: Table | None, marked: Any) -> dict:
     """Score the player's marks and reveal the answer; the round is over then (a new one is a click away). A
     malformed answer, or none to score, is refused with a message and changes nothing."""
     if table is None:
@@ -120,6 +143,9 @@ def submit(where: GameView, table: Table | None, marked: Any) -> dict:
         verdict = table.round.score(marked)
     except ValueError as error:
         raise gr.Error(str(error)) from None
+    if table.dealt is not None:
+        code, dealt = table.dealt
+        boards.reveal(code, dealt.number, grid_figure(table, reveal=True).to_json())
     return {
         where.table: None,
         where.grid: grid_figure(table, verdict),
@@ -128,9 +154,10 @@ def submit(where: GameView, table: Table | None, marked: Any) -> dict:
     }
 
 
-def grid_figure(table: Table, verdict: Verdict | None = None) -> go.Figure:
+def grid_figure(table: Table, verdict: Verdict | None = None, reveal: bool = False) -> go.Figure:
     """The tiles as one picture, numbered in reading order; once scored (``verdict``), each number also says what the
-    tile was, green where the player judged it right and red where not."""
+    tile was, green where the player judged it right and red where not; with ``reveal`` (for a class), only what each
+    tile was."""
     tiles = table.round.tiles.numpy()
     if table.levels is not None:
         scale = max(1, TILE_PX // tiles.shape[-1])
@@ -143,7 +170,9 @@ def grid_figure(table: Table, verdict: Verdict | None = None) -> go.Figure:
         number = i + 1
         left, top = GAP_PX + (i % COLUMNS) * (side + GAP_PX), GAP_PX + (i // COLUMNS) * (side + GAP_PX)
         text, color = f"<b>{number}</b>", f"rgb{INK}"
-        if verdict is not None:
+        if reveal:
+            text += " real" if number in table.round.real_tiles else " model"
+        elif verdict is not None:
             real = number in verdict.real_tiles
             right = real == (number in verdict.marked_real)
             text += f" {'real' if real else 'model'} {'✓' if right else '✗'}"
