@@ -2,13 +2,13 @@
 
 A checkpoint is one ``.dgm.zip`` file (safetensors weights + JSON config: ``runs.checkpoints``): never pickle.
 Uploads are checked field by field and their scores recomputed here; the uploaded file is deleted once read, and
-downloads older than ``EXPORT_LIFETIME_S`` are swept away at the next download.
+downloads older than ``DOWNLOAD_LIFETIME_S`` are swept away at the next download (``app.page.downloads``). A run
+also downloads as code: a notebook or a script that trains it again with ``dgm_core`` (``runs.export``).
 """
 
 from __future__ import annotations
 
-import tempfile
-import time
+import json
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
@@ -17,6 +17,7 @@ from typing import Any
 import gradio as gr
 
 from app.page import views
+from app.page.downloads import CODE, download_folder, write_code
 from app.page.pickers import refresh_runs, run_picker
 from app.page.session import RunView, Session
 from app.page.streaming import TrainOutputs
@@ -24,10 +25,9 @@ from app.page.views import PHASES, format_count, format_mmd
 from app.tabs.train import fill_form
 from dgm_core.models.registry import MODELS
 from dgm_core.runs.checkpoints import CheckpointError
+from dgm_core.runs.export import ExportError
 from dgm_core.runs.run import Run
 
-DOWNLOADS = Path(tempfile.gettempdir()) / "dgm-playground-checkpoints"
-EXPORT_LIFETIME_S = 600
 COLUMNS = [
     "run",
     "model",
@@ -60,6 +60,18 @@ class RunsView:
         return [self.table, self.picker, self.space, self.own_data, self.message, self.upload]
 
 
+@dataclass(frozen=True)
+class DownloadView:
+    """What a download fills: the file, the message, and the lines that load a checkpoint in Python."""
+
+    file: Any
+    message: Any
+    hint: Any
+
+    def all(self) -> list:
+        return [self.file, self.message, self.hint]
+
+
 def build_runs_tab(session: gr.State, tab: gr.Tab, train: TrainOutputs) -> None:
     gr.Markdown(
         "Every model trained in this browser — on the Train tab, in a comparison, or uploaded — is a run, saved on "
@@ -76,8 +88,11 @@ def build_runs_tab(session: gr.State, tab: gr.Tab, train: TrainOutputs) -> None:
         open_btn = gr.Button("Open in the Train tab", elem_id="runs-open", min_width=80)
         delete_btn = gr.Button("Delete", variant="stop", elem_id="runs-delete", min_width=80)
         export_btn = gr.Button("Download checkpoint", elem_id="runs-export", min_width=80)
+        code_buttons = {kind: gr.Button(f"Download {kind}", elem_id=f"runs-{kind}", min_width=80) for kind in CODE}
     with gr.Row():
-        checkpoint = gr.File(label="Checkpoint", interactive=False, elem_id="runs-file")
+        with gr.Column():
+            checkpoint = gr.File(label="Download", interactive=False, elem_id="runs-file")
+            hint = gr.Markdown("", elem_id="runs-load-hint", elem_classes="hint")
         upload = gr.File(label="Upload a checkpoint (.dgm.zip)", file_types=[".zip"], elem_id="runs-upload")
     message = gr.Markdown("", elem_id="runs-message", elem_classes="status")
     space = gr.Markdown("", elem_id="runs-space", elem_classes="hint")
@@ -93,7 +108,14 @@ def build_runs_tab(session: gr.State, tab: gr.Tab, train: TrainOutputs) -> None:
     tab.select(partial(on_tab, where), [session, run_id], shown, **quick)
     delete_btn.click(partial(delete, where), [session, run_id], shown, **quick)
     delete_data_btn.click(partial(delete_data, where), [session, own_data, run_id], shown, **quick)
-    export_btn.click(export, [session, run_id], [checkpoint, message], api_name="export_checkpoint")
+    downloaded = DownloadView(checkpoint, message, hint)
+    export_btn.click(
+        partial(download_checkpoint, downloaded), [session, run_id], downloaded.all(), api_name="export_checkpoint"
+    )
+    for kind, button in code_buttons.items():
+        button.click(
+            partial(download_code, kind, downloaded), [session, run_id], downloaded.all(), api_name=f"export_{kind}"
+        )
     upload.upload(partial(upload_run, where), [session, upload, run_id], shown, api_name="upload_checkpoint")
 
     def opened(page: Session, chosen: Any) -> dict:
@@ -170,11 +192,38 @@ def export(session: Session, run_id: Any) -> tuple[Any, str]:
     view = session.find(run_id)
     if view is None:
         return None, "Pick a run to download."
-    _sweep(DOWNLOADS, EXPORT_LIFETIME_S)
-    DOWNLOADS.mkdir(parents=True, exist_ok=True)
-    folder = Path(tempfile.mkdtemp(dir=DOWNLOADS))  # one folder per download: pages never overwrite each other
-    path = view.run.save(folder / f"{view.spec.model}-{view.spec.dataset}-run{view.id}.dgm.zip")
+    path = view.run.save(download_folder() / f"{view.spec.model}-{view.spec.dataset}-run{view.id}.dgm.zip")
     return str(path), f"Checkpoint of run #{view.id} ready: {path.name} ({path.stat().st_size / 1e3:.0f} kB)."
+
+
+def download_checkpoint(shown: DownloadView, session: Session, run_id: Any) -> dict:
+    """The checkpoint (``export``), with the two lines that load it in Python."""
+    path, said = export(session, run_id)
+    return {shown.file: path, shown.message: said, shown.hint: load_hint(path)}
+
+
+def load_hint(path: str | None) -> str:
+    """Two lines of Python that load the checkpoint at ``path``, saved in the repository root."""
+    if path is None:
+        return ""
+    load = f"from dgm_core.runs.run import Run\nrun = Run.load({json.dumps(Path(path).name)})"
+    return f"Load this checkpoint in Python, from the repository root with the file there:\n\n```python\n{load}\n```"
+
+
+def download_code(kind: str, shown: DownloadView, session: Session, run_id: Any) -> dict:
+    """The run as a notebook or a script that trains it again with ``dgm_core`` (``train.write_code``)."""
+    view = session.find(run_id)
+    if view is None:
+        return {shown.file: None, shown.message: f"Pick a run to download as a {kind}.", shown.hint: ""}
+    try:
+        path = write_code(view, kind)
+    except ExportError as error:
+        return {shown.file: None, shown.message: f"**Not exported:** {views.plain(error)}", shown.hint: ""}
+    said = (
+        f"The {kind} of run #{view.id} is ready: {path.name} ({path.stat().st_size / 1e3:.0f} kB). It trains the run "
+        "again with `dgm_core` and compares its scores with the run's."
+    )
+    return {shown.file: str(path), shown.message: said, shown.hint: ""}
 
 
 def upload_run(where: RunsView, session: Session, file: Any, current: Any) -> dict:
@@ -213,13 +262,3 @@ def open_in_train(session: Session, run_id: Any, train: TrainOutputs, message: g
         train.status: views.status_markdown(view),
         **fill_form(train, view.spec),
     }
-
-
-def _sweep(folder: Path, older_than_s: float) -> None:
-    """Delete downloads older than ``older_than_s`` seconds (Gradio keeps its own copy of what it served)."""
-    cutoff = time.time() - older_than_s
-    for path in folder.glob("*/*") if folder.exists() else []:
-        if path.stat().st_mtime < cutoff:
-            path.unlink(missing_ok=True)
-            if not any(path.parent.iterdir()):
-                path.parent.rmdir()

@@ -11,12 +11,14 @@ import gradio as gr
 from app.draw import figures
 from app.draw.live_plot import LivePlot
 from app.page import views
+from app.page.downloads import CODE, write_code
 from app.page.inputs import parse_spec, seconds_budget, whole
 from app.page.session import Backend, Session
 from app.page.streaming import FIGURES, STREAMING, TrainForm, TrainOutputs, current_figures, status, watch
 from app.tabs.your_data import build_your_data
 from dgm_core.data import dataset_names, load_dataset
 from dgm_core.models.registry import FAMILIES, MODELS, defaults_for, models_by_family, models_for
+from dgm_core.runs.export import ExportError
 from dgm_core.runs.run import Run
 from dgm_core.runs.spec import RunSpec
 
@@ -141,6 +143,12 @@ def build_train_tab(backend: Backend, session: gr.State) -> TrainOutputs:
                     info="Best on validation: the evaluated weights with the lowest validation NLL (MMD² without a "
                     "likelihood). Final: the latest evaluated weights.",
                 )
+            with gr.Row(elem_id="train-code"):  # this run as code, to train again outside the playground
+                code_buttons = {
+                    kind: gr.Button(f"Download {kind}", size="sm", elem_id=f"train-{kind}", min_width=80)
+                    for kind in CODE
+                }
+            code_file = gr.File(label="This run as code", visible=False, interactive=False, elem_id="train-code-file")
         with gr.Column(scale=2, min_width=480):
             status = gr.Markdown("Press **Train** to start.", label="Status", elem_id="status", elem_classes="status")
             samples = LivePlot(
@@ -200,6 +208,8 @@ def build_train_tab(backend: Backend, session: gr.State) -> TrainOutputs:
     continue_btn.click(more, [steps, session], status, api_name="continue_training", **STREAMING)
     # No cancels=: the status stream sees the run stop and writes the stopped state itself.
     stop_btn.click(stop_training, session, status, api_name="stop", show_progress="hidden", concurrency_limit=None)
+    for kind, button in code_buttons.items():
+        button.click(partial(download_current, kind), session, code_file, api_name=f"download_{kind}")
     # for API clients, who see no page: every figure of the current run, drawn now
     drawn = [outputs.loss, outputs.nll, outputs.samples]
     gr.Button(visible=False).click(lambda page: current_figures(page, outputs), session, drawn, api_name="figures")
@@ -373,3 +383,15 @@ def refuse(message: str) -> str:
     """A setting that cannot train: a warning toast and the reason in the status line."""
     gr.Warning(views.toast_text(message))
     return f"**Cannot train:** {views.plain(message)}"
+
+
+def download_current(kind: str, session: Session) -> dict:
+    """This tab's run as a notebook or a script to download; a toast says why not."""
+    if session.current is None:
+        gr.Warning("Nothing to download yet: press Train first.")
+        return views.shown_file(None)
+    try:
+        return views.shown_file(str(write_code(session.current, kind)))
+    except ExportError as error:
+        gr.Warning(views.toast_text(error))
+        return views.shown_file(None)
