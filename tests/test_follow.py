@@ -243,3 +243,18 @@ def test_a_round_on_a_run_nobody_follows_stays_the_owners(backend: Backend) -> N
     student = page(backend, FOLLOWER)
     student.following = ("k7m2qx", 1)
     assert "No round to answer" in class_game.answer(GAME, boards, student, 1, [1])["verdict"]
+
+
+def test_a_follow_link_opens_the_follow_tab_following_its_code_and_a_plain_address_changes_nothing(
+    backend: Backend,
+) -> None:
+    owner = page(backend, OWNER)
+    owner.current = trained(owner, "moons", "MADE", steps=20)
+    code = backend.shares.share(OWNER, owner.current.id)
+    boards, student = Boards(backend.shares, backend.store), page(backend, FOLLOWER)
+    assert follow.from_link(WHERE, boards, "tabs", student, None) == {}
+    shown = follow.from_link(WHERE, boards, "tabs", student, code)
+    assert shown["tabs"].selected == "follow" and shown["code"] == code and "Following" in shown["message"]
+    assert student.following == (code, 1)
+    bogus = follow.from_link(WHERE, boards, "tabs", page(backend, "e" * 32), "x" * 5000)
+    assert "No run is shared" in bogus["message"] and len(bogus["code"]) == 20

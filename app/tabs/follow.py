@@ -93,14 +93,19 @@ def follow_links(opened: Any, session: gr.State, tabs: gr.Tabs, where: FollowVie
     """A page opened with ``?follow=<code>`` shows the Follow tab following that code, once its restore ended
     (``opened``)."""
 
-    def from_link(page: Session, request: gr.Request) -> dict:
-        typed = request.query_params.get("follow")
-        if typed is None:
-            return {}
-        return {**start_following(where, boards, page, typed), where.code: typed[:20], tabs: gr.Tabs(selected="follow")}
+    def linked_page(page: Session, request: gr.Request) -> dict:
+        return from_link(where, boards, tabs, page, request.query_params.get("follow"))
 
-    linked = opened.then(from_link, session, [where.message, where.status, where.code, tabs], **QUICK)
+    linked = opened.then(linked_page, session, [where.message, where.status, where.code, tabs], **QUICK)
     _stream(linked, session, where, boards)
+
+
+def from_link(where: FollowView, boards: Boards, tabs: Any, session: Session, typed: str | None) -> dict:
+    """The page's answer to its own address: with ``?follow=<code>``, the Follow tab shown, following that code
+    (or saying why it cannot); without, nothing changes."""
+    if typed is None:
+        return {}
+    return {**start_following(where, boards, session, typed), where.code: typed[:20], tabs: gr.Tabs(selected="follow")}
 
 
 def start_following(where: FollowView, boards: Boards, session: Session, typed: Any) -> dict:
