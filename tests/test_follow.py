@@ -258,3 +258,31 @@ def test_a_follow_link_opens_the_follow_tab_following_its_code_and_a_plain_addre
     assert student.following == (code, 1)
     bogus = follow.from_link(WHERE, boards, "tabs", page(backend, "e" * 32), "x" * 5000)
     assert "No run is shared" in bogus["message"] and len(bogus["code"]) == 20
+
+
+def test_processes_sharing_one_run_store_know_each_others_codes_and_lose_none(tmp_path) -> None:
+    path = tmp_path / "shares.json"
+    first, second = Shares(path), Shares(path)  # two app processes behind one load balancer
+    code = first.share(OWNER, 1)
+    assert second.lookup(code) == (OWNER, 1)  # a link shared through one works through the other
+    other = second.share(FOLLOWER, 7)
+    third = first.share(OWNER, 2)  # written over the file the second process changed: nothing lost
+    assert {Shares(path).lookup(c) for c in (code, other, third)} == {(OWNER, 1), (FOLLOWER, 7), (OWNER, 2)}
+    assert second.unshare(OWNER, 1) and first.lookup(code) is None
+
+
+def test_a_follower_served_by_another_process_sees_the_run_as_its_file_is_written_anew(tmp_path) -> None:
+    root = tmp_path / "runs"  # one run store, two app processes behind a load balancer
+    backend = Backend(CPU, Scheduler(1), RunStore(root), shares=Shares(root / "shares.json"))
+    owner = page(backend, OWNER)
+    shown = trained(owner, "moons", "MADE", steps=20)
+    code = backend.shares.share(OWNER, shown.id)
+    elsewhere = Boards(Shares(root / "shares.json"), RunStore(root))  # the process serving the follower
+    first = elsewhere.board(code)
+    assert first.view.run is not shown.run and first.view.run.step == 20
+    assert elsewhere.board(code) is first  # nothing written since: the same board
+    shown.run.start(10)
+    while shown.run.active:
+        shown.run.advance(1.0)
+    backend.store.save(OWNER, shown.run)  # as the owner's process saves a training run every few seconds
+    assert elsewhere.board(code).view.run.step == 30

@@ -7,7 +7,8 @@ after the figure's data changed (and its pace allows); every other follower gets
 touch the run's training: they read it under its lock, as the owner's own page does.
 
 The run itself is found by its code each time (``dgm_core.runs.sharing``): the owner's run in memory while it is
-there (training, perhaps), else a copy read from its file, kept on the board until the owner's run is back in memory.
+there (training, perhaps), else a copy read from its file, read again whenever the file is written anew — behind a
+load balancer the owner's run may train in another process of the same store, which saves it every few seconds.
 """
 
 from __future__ import annotations
@@ -34,9 +35,10 @@ MAX_BOARDS = 64  # boards kept at once, the most recently looked at (a board is 
 class Board:
     """One shared run, its followers' ``RunView`` and the latest drawing of each figure and of its status line."""
 
-    def __init__(self, owner: tuple[str, int], view: RunView) -> None:
+    def __init__(self, owner: tuple[str, int], view: RunView, written_at: int | None = None) -> None:
         self.owner = owner  # (token, run id): whose run it is
         self.view = view
+        self.written_at = written_at  # for a run read from its file: when that file was written (None: live here)
         self._drawn: dict[str, tuple[Hashable, float, str]] = {}  # figure → (its data's key, when drawn, JSON)
         self._status: tuple[float, str] = (-float("inf"), "")
         self._lock = threading.Lock()
@@ -131,16 +133,18 @@ class Boards:
             return None
         code = str(code).strip().lower()
         live = self.store.find(*owner, live_only=True)
+        written_at = None if live is not None else self.store.written_at(*owner)
         with self._lock:
             board = self._boards.get(code)
-            if board is not None and board.owner == owner and (live is None or live is board.view.run):
-                self._boards.move_to_end(code)
-                return board
-        run = live or self.store.find(*owner)  # reading a file: outside the lock
+            if board is not None and board.owner == owner and board.view.run is (live or board.view.run):
+                if live is not None or (board.written_at is not None and board.written_at == written_at):
+                    self._boards.move_to_end(code)
+                    return board
+        run = live or self.store.find(*owner)  # reading a file (trained elsewhere, or gone from memory): unlocked
         if run is None:
             return None
         with self._lock:
-            board = self._boards[code] = Board(owner, RunView(run))
+            board = self._boards[code] = Board(owner, RunView(run), written_at)
             while len(self._boards) > MAX_BOARDS:
                 self._boards.popitem(last=False)
             return board

@@ -5,6 +5,10 @@
     shares.lookup("k7m2qx")                 # (token, run_id), or None for an unknown or malformed code
     shares.unshare(token, run_id)           # followers see "no longer shared" at their next look
 
+Several app processes behind one load balancer share the run store, and so this file: each change re-reads it under
+an exclusive lock (``fcntl.flock``, where there is one) and writes the merge, and a code one process does not know is
+looked up again in the file, so that a link shared through one process works through every other.
+
 A code is ``CODE_LENGTH`` characters from an alphabet without look-alikes (no 0/o, 1/l/i), chosen at random: 31⁶ ≈ 9
 × 10⁸ codes, so guessing one among ``MAX_CODES`` shared runs takes about a million tries. A code gives nothing but
 that one run's view: the browser's token never leaves the server. Codes are kept in one JSON file beside the run
@@ -18,7 +22,14 @@ import os
 import re
 import secrets
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
+
+try:
+    import fcntl
+except ImportError:  # Windows: one process per run store
+    fcntl = None
 
 ALPHABET = "abcdefghjkmnpqrstuvwxyz23456789"
 CODE_LENGTH = 6
@@ -29,18 +40,20 @@ SHARES_FILE = "shares.json"  # in the run store's folder
 
 
 class Shares:
-    """Which runs are shared, by code. Thread-safe; ``path`` (optional) keeps them across restarts."""
+    """Which runs are shared, by code. Thread-safe; ``path`` (optional) keeps them across restarts and shares them
+    with the other processes of the same run store."""
 
     def __init__(self, path: Path | None = None) -> None:
         self.path = path
         self._runs: dict[str, tuple[str, int]] = {}  # code → (token, run id)
+        self._read_at: int | None = -1  # the file's modification time (ns) when last read; None: it had none
         self._lock = threading.Lock()
-        if path is not None:
-            self._runs = _read(path)
+        with self._lock:
+            self._refresh()
 
     def share(self, token: str, run_id: int) -> str:
         """The run's follow code (a new one the first time). ValueError past the caps."""
-        with self._lock:
+        with self._changing():
             known = self._code_of(token, run_id)
             if known is not None:
                 return known
@@ -52,21 +65,19 @@ class Shares:
                 raise ValueError("This server shares as many runs as it can: try again later.")
             code = _new_code(self._runs)
             self._runs[code] = (token, int(run_id))
-            self._write()
             return code
 
     def unshare(self, token: str, run_id: int) -> bool:
         """Stop sharing the run; False when it was not shared."""
-        with self._lock:
+        with self._changing():
             code = self._code_of(token, run_id)
-            if code is None:
-                return False
-            del self._runs[code]
-            self._write()
-            return True
+            if code is not None:
+                del self._runs[code]
+            return code is not None
 
     def code_of(self, token: str, run_id: int) -> str | None:
         with self._lock:
+            self._refresh()
             return self._code_of(token, run_id)
 
     def lookup(self, code: object) -> tuple[str, int] | None:
@@ -74,18 +85,49 @@ class Shares:
         if not isinstance(code, str) or not CODE.fullmatch(code.strip().lower()):
             return None
         with self._lock:
+            self._refresh()
             return self._runs.get(code.strip().lower())
 
     def _code_of(self, token: str, run_id: int) -> str | None:
         return next((code for code, shared in self._runs.items() if shared == (token, int(run_id))), None)
 
+    def _refresh(self) -> None:
+        """Read the file again if another process changed it since (one ``stat`` when it did not)."""
+        if self.path is None:
+            return
+        try:
+            changed = self.path.stat().st_mtime_ns
+        except OSError:
+            changed = None
+        if changed != self._read_at:
+            self._runs, self._read_at = _read(self.path), changed
+
+    @contextmanager
+    def _changing(self) -> Iterator[None]:
+        """Change the codes as the file has them now, then write them, with no other process in between."""
+        with self._lock, self._file_lock():
+            self._read_at = -1  # read it now, whatever its time says
+            self._refresh()
+            yield
+            self._write()
+
+    @contextmanager
+    def _file_lock(self) -> Iterator[None]:
+        if self.path is None or fcntl is None:
+            yield
+            return
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        with open(self.path.with_suffix(".lock"), "w") as held:
+            fcntl.flock(held, fcntl.LOCK_EX)
+            yield
+
     def _write(self) -> None:
         if self.path is None:
             return
-        self.path.parent.mkdir(parents=True, exist_ok=True)
         partial = self.path.with_suffix(".partial")
         partial.write_text(json.dumps({code: [token, run_id] for code, (token, run_id) in self._runs.items()}))
         os.replace(partial, self.path)
+        self._read_at = self.path.stat().st_mtime_ns
 
 
 def _new_code(taken: dict[str, tuple[str, int]]) -> str:

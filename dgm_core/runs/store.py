@@ -175,6 +175,14 @@ class RunStore:
         copy.id = run_id
         return copy
 
+    def written_at(self, token: str, run_id: int) -> int | None:
+        """When the run's file was last written (ns since the epoch), None when it has none: another process of the
+        same store may be training it (behind a load balancer), and what this one reads of it is that old."""
+        try:
+            return self._path(token, run_id).stat().st_mtime_ns if TOKEN.fullmatch(token) else None
+        except OSError:
+            return None
+
     def add(self, token: str, run: Run) -> Run:
         """Number ``run`` for this browser and save it (now, and from then on as it keeps new weights)."""
         with self._lock:
