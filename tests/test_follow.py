@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import json
 
+import gradio as gr
 import pytest
 import torch
 
@@ -252,7 +253,8 @@ def test_a_follow_link_opens_the_follow_tab_following_its_code_and_a_plain_addre
     owner.current = trained(owner, "moons", "MADE", steps=20)
     code = backend.shares.share(OWNER, owner.current.id)
     boards, student = Boards(backend.shares, backend.store), page(backend, FOLLOWER)
-    assert follow.from_link(WHERE, boards, "tabs", student, None) == {}
+    unchanged = follow.from_link(WHERE, boards, "tabs", student, None)
+    assert unchanged and all(isinstance(value, type(gr.skip())) for value in unchanged.values())
     shown = follow.from_link(WHERE, boards, "tabs", student, code)
     assert shown["tabs"].selected == "follow" and shown["code"] == code and "Following" in shown["message"]
     assert student.following == (code, 1)

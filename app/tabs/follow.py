@@ -102,9 +102,9 @@ def follow_links(opened: Any, session: gr.State, tabs: gr.Tabs, where: FollowVie
 
 def from_link(where: FollowView, boards: Boards, tabs: Any, session: Session, typed: str | None) -> dict:
     """The page's answer to its own address: with ``?follow=<code>``, the Follow tab shown, following that code
-    (or saying why it cannot); without, nothing changes."""
+    (or saying why it cannot); without, nothing changes (Gradio takes an empty dict for one value, and fails)."""
     if typed is None:
-        return {}
+        return {where.code: gr.skip()}
     return {**start_following(where, boards, session, typed), where.code: typed[:20], tabs: gr.Tabs(selected="follow")}
 
 
