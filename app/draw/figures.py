@@ -36,6 +36,7 @@ TEMPLATE = go.layout.Template(
 )
 MAX_CURVE_POINTS = 400
 DATA_COLOR, SAMPLE_COLOR = (107, 114, 128), (234, 88, 12)
+SAMPLE_OUTLINE = (17, 24, 39)  # samples are ringed, data are not: told apart without telling grey from orange
 ARROW_COLOR = "rgb(17, 24, 39)"
 
 
@@ -215,7 +216,7 @@ def add_points_panel(
         density_range = (top - 8.0, top)
     clouds = [Cloud(data, DATA_COLOR, 0.35)]
     if samples is not None:
-        clouds.append(Cloud(samples, SAMPLE_COLOR, 0.8))
+        clouds.append(Cloud(samples, SAMPLE_COLOR, 0.8, outline=SAMPLE_OUTLINE))
     picture = raster.points_picture(bounds, clouds, log_density, density_range)
     figure.add_layout_image(
         source=raster.png_data_uri(picture),
@@ -245,9 +246,9 @@ def add_points_panel(
                 yaxis=f"y{suffix}",
             )
         )
-    for name, color, shown in (("data", DATA_COLOR, True), ("model samples", SAMPLE_COLOR, samples is not None)):
-        if shown:
-            figure.add_trace(legend_entry(name, color, legend, suffix))
+    figure.add_trace(legend_entry("data", DATA_COLOR, legend, suffix))
+    if samples is not None:
+        figure.add_trace(legend_entry("model samples", SAMPLE_COLOR, legend, suffix, outline=SAMPLE_OUTLINE))
     figure.update_layout(
         {
             f"xaxis{suffix}": {"range": [x_min, x_max], "showgrid": False, "constrain": "domain"},
@@ -262,15 +263,22 @@ def add_points_panel(
     )
 
 
-def legend_entry(name: str, color: tuple[int, int, int], shown: bool = True, axes: str = "") -> go.Scatter:
-    """A legend item for points drawn in a picture (the trace itself draws nothing)."""
+def legend_entry(
+    name: str,
+    color: tuple[int, int, int],
+    shown: bool = True,
+    axes: str = "",
+    outline: tuple[int, int, int] | None = None,
+) -> go.Scatter:
+    """A legend item for points drawn in a picture (the trace itself draws nothing), ringed as they are."""
+    ring = {"line": {"color": f"rgb{outline}", "width": 1.5}} if outline is not None else {}
     return go.Scatter(
         x=[None],
         y=[None],
         mode="markers",
         name=name,
         showlegend=shown,
-        marker={"size": 9, "color": f"rgb{color}"},
+        marker={"size": 9, "color": f"rgb{color}"} | ring,
         xaxis=f"x{axes}",
         yaxis=f"y{axes}",
     )

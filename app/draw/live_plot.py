@@ -8,6 +8,13 @@ JSON, drawn by ``Plotly.react`` (which diffs against what is drawn), at most onc
 The plotly.js bundle (``assets/vendor``, the cartesian build, 1.5 MB) loads once, deferred, so the rest of the page
 is usable before it arrives; a figure that comes earlier waits for it. In the lecture view (``body.lecture``) every
 font is enlarged to at least 16 px when drawn.
+
+A picture says nothing to a screen reader, so each figure is a ``<figure>`` whose caption, visually hidden, says in
+words what is drawn: the title (with its step), what is plotted against what, and the names of its series. The
+drawing itself (tick labels, hover layers: noise read aloud) is hidden from assistive technology; plotly's toolbar
+(zoom, download as PNG) is not: its buttons are named and reached by keyboard. The caption is a polite live region,
+but a streamed figure changes 2–4 times a second: a caption whose words stay the same but for its numbers is told at
+most once every 10 s (the latest then), one with new words at once.
 """
 
 from __future__ import annotations
@@ -28,10 +35,15 @@ HEAD = f'<script src="/gradio_api/file={PLOTLY_JS}" defer></script>'
 # The height is written into the template, not read from a prop: an update that only shows or hides the component
 # (gr.update(visible=...)) reaches the template without its props, and "${height}" then stopped the figure for good
 # ("ReferenceError: height is not defined", tests/test_browser_switch.py).
-TEMPLATE = '<div class="live-plot" style="min-height: {height}px"></div>'
+TEMPLATE = (
+    '<figure class="live-plot-figure" style="margin: 0; position: relative">'
+    '<div class="live-plot" style="min-height: {height}px"></div>'
+    '<figcaption class="live-plot-text" aria-live="polite" style="position: absolute; width: 1px; height: 1px; '
+    'overflow: hidden; clip-path: inset(50%); white-space: nowrap"></figcaption></figure>'
+)
 
 # Runs once per component, with `element`, `props` and `watch` from gr.HTML.
-SCRIPT = """
+SCRIPT = r"""
 const div = element.querySelector('.live-plot');
 const plots = (window.__livePlots = window.__livePlots || new Set());
 plots.add(div);
@@ -53,14 +65,38 @@ const forLecture = (layout) => {
   if (big.height && room >= 320) big.height = Math.min(big.height, room);  // a figure in the first screen fits in it
   return big;
 };
+const caption = element.querySelector('.live-plot-text');
+const words = (text) => String(text ?? '').replace(/<[^>]*>/g, ' ').replace(/\s+/g, ' ').trim();
+const titleOf = (title) => words(title !== null && typeof title === 'object' ? title.text : title);
+const describe = (figure) => {  // "Samples at step 40. x₂ against x₁. Shows model samples, held-out data."
+  const layout = figure.layout || {};
+  const said = [titleOf(layout.title) || 'A figure', titleOf(layout.title?.subtitle)];
+  const x = titleOf(layout.xaxis?.title), y = titleOf(layout.yaxis?.title);
+  if (x && y) said.push(`${y} against ${x}`);
+  const names = [...new Set((figure.data || []).map((trace) => words(trace.name)).filter(Boolean))];
+  if (names.length) said.push('Shows ' + names.slice(0, 8).join(', '));
+  return said.filter(Boolean).join('. ') + '.';
+};
+let told = {gist: null, at: -Infinity}, later = null;
+const tell = (text) => {
+  clearTimeout(later);
+  const gist = text.replace(/\d[\d.,]*/g, '#');
+  const wait = gist === told.gist ? told.at + 10000 - performance.now() : 0;
+  if (wait > 0) { later = setTimeout(() => tell(text), wait); return; }
+  if (caption.textContent !== text) caption.textContent = text;
+  told = {gist, at: performance.now()};
+};
 let scheduled = false;
 const draw = () => {
   scheduled = false;
   if (!window.Plotly) { schedule(100); return; }
   const value = props.value;
-  if (!value) { Plotly.purge(div); return; }
+  if (!value) { Plotly.purge(div); tell(''); return; }
   const figure = typeof value === 'string' ? JSON.parse(value) : value;
-  Plotly.react(div, figure.data || [], forLecture(figure.layout || {}), config);
+  Plotly.react(div, figure.data || [], forLecture(figure.layout || {}), config).then(() => {
+    div.querySelectorAll('svg.main-svg:not([aria-hidden])').forEach((svg) => svg.setAttribute('aria-hidden', 'true'));
+  });
+  tell(describe(figure));
 };
 const schedule = (delay) => {
   if (scheduled) return;

@@ -34,12 +34,15 @@ BLUES_SCALE = [[i / (len(BLUES) - 1), f"rgb{color}"] for i, color in enumerate(B
 
 @dataclass(frozen=True)
 class Cloud:
-    """Points to draw: (N, 2) in data coordinates, an RGB colour, an opacity and a radius in pixels."""
+    """Points to draw: (N, 2) in data coordinates, an RGB colour, an opacity and a radius in pixels; ``outline``, a
+    colour for a ring one pixel wide around each dot, tells a cloud from another by shape as well as hue (grey data
+    and orange samples have about the same lightness: to a colour-blind eye, only the ring sets them apart)."""
 
     points: np.ndarray
     color: tuple[int, int, int]
     opacity: float
     radius: float = 1.6
+    outline: tuple[int, int, int] | None = None
 
 
 def density_rgb(log_density: np.ndarray, low: float, high: float, size: int) -> np.ndarray:
@@ -71,7 +74,10 @@ def coverage(cloud: Cloud, bounds: Bounds, height: int, width: int) -> np.ndarra
 
 
 def splat(canvas: np.ndarray, cloud: Cloud, bounds: Bounds) -> None:
-    """Alpha-blend the cloud's dots onto ``canvas`` (H, W, 3 float) in place; points outside the window are skipped."""
+    """Alpha-blend the cloud's dots onto ``canvas`` (H, W, 3 float) in place; points outside the window are skipped.
+    An outlined cloud is drawn twice: a larger dot in the outline's colour, then the dot over it."""
+    if cloud.outline is not None:
+        splat(canvas, Cloud(cloud.points, cloud.outline, cloud.opacity, cloud.radius + 1.0), bounds)
     alpha = (cloud.opacity * coverage(cloud, bounds, *canvas.shape[:2]))[..., None]
     canvas *= 1 - alpha
     canvas += alpha * np.asarray(cloud.color, dtype=np.float32)

@@ -17,10 +17,12 @@ from dataclasses import dataclass
 from typing import Any
 
 import gradio as gr
+from gradio.context import LocalContext
 
 from app.page import views
 from app.page.session import RunView, Session
 
+REDUCED_MOTION_COOKIE = "dgm-reduced-motion"  # "1" when the page's browser prefers reduced motion
 QUIET: dict[str, Any] = {"show_progress": "hidden", "api_visibility": "private", "concurrency_limit": None}
 
 
@@ -66,10 +68,22 @@ def accordion(how: HowView) -> Iterator[Frame]:
 
 
 def play(frames: Iterable[int], draw: Callable[[int], Any], seconds: float) -> Iterator[tuple[int, Any]]:
-    """The ``frames`` (slider values) in turn, ``seconds`` apart: each with what ``draw`` makes of it."""
+    """The ``frames`` (slider values) in turn, ``seconds`` apart: each with what ``draw`` makes of it. For a browser
+    that asks for reduced motion, only the last: where the animation ends, at once (the slider still steps)."""
+    frames = list(frames)
+    if frames and prefers_reduced_motion():
+        frames = frames[-1:]
     for k in frames:
         yield k, draw(k)
         time.sleep(seconds)
+
+
+def prefers_reduced_motion() -> bool:
+    """Whether the browser that sent the event in progress asks for reduced motion (``prefers-reduced-motion``): its
+    page keeps a cookie that says so (``app.layout.A11Y_HEAD``). The request is Gradio's for the running handler,
+    which it holds in a context variable: so every view's Play honours it without handing the request down."""
+    request = LocalContext.request.get(None)
+    return request is not None and request.cookies.get(REDUCED_MOTION_COOKIE) == "1"
 
 
 def gif_button(key: str, label: str, export: Callable[..., str | None], inputs: list) -> None:

@@ -66,6 +66,7 @@ def build_latent_tab(session: gr.State, tab: gr.Tab) -> gr.Dropdown:
                 None,
                 elem_classes="picture",
                 label="Evenly spaced steps from A to B",
+                alt_text="A strip of decoded items at evenly spaced steps along the path from A to B",
                 image_mode="L",
                 interactive=False,
                 elem_id="latent-strip",

@@ -138,7 +138,7 @@ def build_lecture_tab(tab: gr.Tab) -> LectureOutputs:
 
 # --- generation and inference ---------------------------------------------------------------------------------------
 def _inference_section() -> tuple[list, list]:
-    gr.Markdown("### Generation and inference: graphics, and vision as inverse graphics", elem_id="lecture-inference")
+    gr.Markdown("## Generation and inference: graphics, and vision as inverse graphics", elem_id="lecture-inference")
     with gr.Row():
         with gr.Column(scale=2):
             first = dict(zip(("kind", "size", "x", "y", "intensity"), FIRST_FACTORS))
@@ -150,6 +150,7 @@ def _inference_section() -> tuple[list, list]:
         picture = gr.Image(
             None,
             label="Graphics: the image the factors render",
+            alt_text="The 16×16 shape drawn from the factors set on the left",
             image_mode="L",
             interactive=False,
             elem_classes="picture",
@@ -207,7 +208,7 @@ def reader_summary() -> str:
 # --- discriminative vs generative -----------------------------------------------------------------------------------
 def _classifier_section() -> list:
     gr.Markdown(
-        "### Discriminative p(y | x) against generative p(x, y), with pixels missing", elem_id="lecture-classifiers"
+        "## Discriminative p(y | x) against generative p(x, y), with pixels missing", elem_id="lecture-classifiers"
     )
     gr.Markdown(
         "**Discriminative**: logistic regression, p(y | x) = softmax(Wx + b), fitted to whole digits; a hidden pixel "
@@ -241,13 +242,14 @@ def _classifier_section() -> list:
     examples = gr.Image(
         None,
         label="Ten test digits with half their pixels hidden (amber)",
+        alt_text="Ten 8×8 test digits, half of each one's pixels hidden and shown in amber",
         interactive=False,
         elem_classes="picture",
         elem_id="classifier-examples",
         buttons=["download"],
     )
     predictions = gr.Dataframe(
-        headers=["", *(f"#{i + 1}" for i in range(EXAMPLES))],
+        headers=["test digit", *(f"#{i + 1}" for i in range(EXAMPLES))],
         value=[],
         interactive=False,
         label="What each classifier says of them",
@@ -308,7 +310,7 @@ def _masked_grid(items: torch.Tensor, observed: torch.Tensor) -> np.ndarray:
 
 # --- conditional generation -----------------------------------------------------------------------------------------
 def _conditional_section() -> tuple[gr.Radio, list]:
-    gr.Markdown("### Conditional generation: p(x | y) for the class you pick", elem_id="lecture-conditional")
+    gr.Markdown("## Conditional generation: p(x | y) for the class you pick", elem_id="lecture-conditional")
     with gr.Row():
         label = gr.Radio(
             [str(d) for d in range(10)], value=FIRST_CLASS, label="class y", elem_id="class-picker", scale=2
@@ -324,6 +326,7 @@ def _conditional_section() -> tuple[gr.Radio, list]:
             gr.Image(
                 None,
                 label=f"{run_name} samples of the class",
+                alt_text=f"A grid of 8×8 digits that the {run_name} drew for the chosen class",
                 image_mode="L",
                 interactive=False,
                 elem_classes="picture",

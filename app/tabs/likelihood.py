@@ -35,7 +35,7 @@ def build_likelihood_tab(session: gr.State, tab: gr.Tab) -> tuple[gr.Dropdown, l
     curves = LivePlot(
         figures.curve_figure("Held-out NLL", "bits/dim", [], note="pick runs"), show_label=False, elem_id="lik-curves"
     )
-    gr.Markdown("### One run, item by item")
+    gr.Markdown("## One run, item by item")
     with gr.Row():
         run_id = run_picker("lik-run")
         score_btn = gr.Button("Score every test item", variant="primary", elem_id="lik-score")
