@@ -42,9 +42,9 @@ held-out likelihoods. Then compare families, inspect likelihoods item by item, a
 ABOUT = """
 **What you see while training**
 
-- **Samples** — for 2D data, orange dots are fresh samples from the model, grey dots are held-out data, and the
-  blue heatmap is the model's log density log p(x) (only for models that have a likelihood). For digits, a grid
-  of 64 sampled images.
+- **Samples** — for 2D data, orange dots ringed in black are fresh samples from the model, grey dots are held-out
+  data, and the blue heatmap is the model's log density log p(x) (only for models that have a likelihood). For
+  digits, a grid of 64 sampled images.
 - **Training loss** — the objective the model minimises on training batches (for likelihood models, nats per
   dimension; a GAN shows both players' losses).
 - **Held-out NLL** — the negative log-likelihood of validation and test data in bits per dimension: lower is
