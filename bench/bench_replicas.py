@@ -190,9 +190,12 @@ class PageStudent(Student):
 async def run_class(args: argparse.Namespace) -> None:
     runs_dir = Path(tempfile.mkdtemp(prefix="bench-replicas-"))
     ports = [free_port(), free_port()]
-    replicas = {f"r{n}": start_replica(port, 1, runs_dir, "cpu") for n, port in enumerate(ports, 1)}
+    logs = [runs_dir / f"r{n}.log" for n in (1, 2)]
+    replicas = {f"r{n}": start_replica(port, 1, runs_dir, "cpu", log) for n, port, log in zip((1, 2), ports, logs)}
     for port in ports:
         await asyncio.to_thread(wait_alive, port)
+    while not all("] ready:" in log.read_text() for log in logs):  # the class comes to replicas started a while ago
+        await asyncio.sleep(1)
     proxy_port = free_port()
     haproxy, _ = start_haproxy(haproxy_config(proxy_port, ports, "127.0.0.1"))
     url, direct_url = f"http://127.0.0.1:{proxy_port}/", f"http://127.0.0.1:{ports[1]}/"

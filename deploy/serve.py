@@ -48,10 +48,14 @@ def workers_each(replicas: int, cores: int | None = None) -> int:
     return max(1, (cores or os.cpu_count() or 1) // replicas)
 
 
-def start_replica(port: int, workers: int, runs_dir: Path, device: str = "auto") -> subprocess.Popen:
+def start_replica(
+    port: int, workers: int, runs_dir: Path, device: str = "auto", log: Path | None = None
+) -> subprocess.Popen:
+    """``python app.py`` on a loopback port; what it says (its start-up steps, "ready:" once warm) goes to ``log``."""
     command = [sys.executable, "app.py", "--host", "127.0.0.1", "--port", str(port), "--workers", str(workers)]
     command += ["--runs-dir", str(runs_dir), "--device", device]
-    return subprocess.Popen(command, cwd=ROOT, stdout=subprocess.DEVNULL)
+    said = subprocess.DEVNULL if log is None else log.open("a")
+    return subprocess.Popen(command, cwd=ROOT, stdout=said, stderr=subprocess.STDOUT if log else None)
 
 
 def wait_alive(port: int, timeout_s: float = 180.0) -> str:
