@@ -36,7 +36,7 @@ def perturb(module: torch.nn.Module, scale: float, seed: int = 0) -> None:
         p.add_(scale * torch.randn(p.shape, generator=generator))
 
 
-LABELLED = {"digits", "digits-binary", "shapes"}  # the built-in sets with class labels
+LABELLED = {"digits", "digits-binary", "shapes", "mnist", "mnist-binary"}  # the built-in sets with class labels
 
 LIKELIHOOD = {  # (on points, on images); None where the model does not work on that kind
     "MADE": ("exact", "exact"),

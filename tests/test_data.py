@@ -24,12 +24,12 @@ fresh = built_in_dataset.__wrapped__  # bypass the cache: build the splits again
 
 def test_every_source_is_listed():
     assert dataset_names() == list(SOURCES)
-    assert set(TOY) | {"digits", "digits-binary", "shapes"} == set(dataset_names())
+    assert set(TOY) | {"digits", "digits-binary", "shapes", "mnist", "mnist-binary"} == set(dataset_names())
 
 
 def test_unknown_dataset_is_a_value_error():
     with pytest.raises(ValueError, match="Unknown data set"):
-        load_dataset("mnist")
+        load_dataset("cifar10")
 
 
 @pytest.mark.parametrize("name", ["moons", "pinwheel", "digits"])

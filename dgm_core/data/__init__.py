@@ -1,6 +1,7 @@
 """Data sets: each is a fixed train / validation / test split of tensors plus a ``DataSpec`` describing it.
 
-Nothing here downloads: 2D sets and shapes are generated from a seed, digits ship with scikit-learn.
+Nothing here downloads: 2D sets and shapes are generated from a seed, digits ship with scikit-learn, and 5,000 MNIST
+digits with this repository (``assets/data``).
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from typing import Literal
 
 from torch import Tensor
 
-from dgm_core.data import digits, shapes, toy2d
+from dgm_core.data import digits, mnist, shapes, toy2d
 
 DataKind = Literal["points2d", "image"]
 DISPLAY_SAMPLES: dict[DataKind, int] = {"points2d": 600, "image": 64}  # samples a run draws to show, per kind
@@ -89,6 +90,10 @@ SOURCES["digits-binary"] = DataSource(
     "digits-binary", "image", digits.DESCRIPTION_BINARY, lambda seed: digits.make_splits(seed, binary=True)
 )
 SOURCES["shapes"] = DataSource("shapes", "image", shapes.DESCRIPTION, shapes.make_splits)
+SOURCES["mnist"] = DataSource("mnist", "image", mnist.DESCRIPTION, lambda seed: mnist.make_splits(seed, binary=False))
+SOURCES["mnist-binary"] = DataSource(
+    "mnist-binary", "image", mnist.DESCRIPTION_BINARY, lambda seed: mnist.make_splits(seed, binary=True)
+)
 
 
 USER_SETS: dict[str, Dataset] = {}  # users' own data sets by name, registered by ``dgm_core.data.user.register``

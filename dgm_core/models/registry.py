@@ -20,6 +20,7 @@ from dgm_core.models.fgan import FGAN
 from dgm_core.models.flow_matching import FlowMatching
 from dgm_core.models.flows import MAF, NICE, Glow, NeuralSplineFlow, RealNVP
 from dgm_core.models.gan import GAN
+from dgm_core.models.large_images import large_image_defaults
 from dgm_core.models.latent import IWAE, VAE, BetaVAE
 from dgm_core.models.nade import FVSBN, NADE
 from dgm_core.models.pixelcnn import PixelCNN
@@ -370,9 +371,10 @@ def unsupported_reason(name: str, data: Dataset) -> str | None:
 
 
 def defaults_for(name: str, spec: DataSpec) -> TrainingDefaults:
+    """The model's defaults for the data's kind, or for its size where that differs (``large_images``)."""
     if spec.kind not in MODELS[name].defaults:
         raise ValueError(f"{name} does not work on {spec.name} ({spec.kind}).")
-    return MODELS[name].defaults[spec.kind]
+    return large_image_defaults(name, spec) or MODELS[name].defaults[spec.kind]
 
 
 def build_model(
