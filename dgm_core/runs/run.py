@@ -435,13 +435,12 @@ class Run:
 
     @classmethod
     def copy_of(cls, run: Run, device: torch.device | None = None) -> Run:
-        """An independent run that starts where ``run`` stands now (a follower's "Copy to my runs"): the same spec
-        and whole training state, showing its kept weights; a copy of a run that trains comes to rest, and Continue
-        resumes it from the copied state."""
+        """An independent run where ``run`` stands now (a follower's "Copy to my runs"), showing its kept weights; a
+        copy of a run that trains rests "interrupted", and Continue resumes it from the copied state."""
         copy = cls.from_record(run.to_record(), device, rescore=False)  # this server scored those weights
         if copy.phase == "interrupted":
-            summary = copy.trainer.summary(stopped=False)
-            copy.message = f"Copied at step {copy.step} while it trained; Continue resumes from there. {summary}"
+            said = copy.trainer.summary(stopped=False)
+            copy.message = f"Copied at step {copy.step} while it trained; Continue resumes from there. {said}"
         return copy
 
     @classmethod
