@@ -70,6 +70,7 @@ class Student:
     served_again_s: float | None = None
     runs_listed: bool = False
     restored_step: int = -1
+    said_after: str = ""  # the status line once served again
     continued: bool = False
     dom: list[float] = field(default_factory=list)  # DOM nodes, start and end of the live stretch
 
@@ -110,7 +111,7 @@ class ApiStudent(Student):
         restore = await self.page.open(timeout=60)
         if restore.error is None:
             self.served_again_s = time.perf_counter() - killed_at
-        said = self.page.value("status") or ""
+        said = self.said_after = self.page.value("status") or ""
         self.runs_listed = "1 run restored" in said
         self.restored_step = step_of(said)
         self.replica = self.http.cookies.get(COOKIE, self.replica)
@@ -167,7 +168,7 @@ class PageStudent(Student):
             "() => /Welcome back/.test(document.querySelector('#status')?.innerText || '')", timeout=60e3
         )
         self.served_again_s = time.perf_counter() - killed_at
-        said = await self.status()
+        said = self.said_after = await self.status()
         self.runs_listed = "1 run restored" in said
         self.restored_step = step_of(said)
         self.replica = next((c["value"] for c in await self.context.cookies() if c["name"] == COOKIE), "?")
@@ -274,13 +275,16 @@ def report_failover(victims: list[Student]) -> None:
     print(f"  served again after the kill: {_summary(served)}  [{'met' if not late else 'MISSED'}] ≤ 10 s")
     listed = sum(s.runs_listed for s in victims)
     print(f"  runs listed: {listed}/{len(victims)}  [{'met' if listed == len(victims) else 'MISSED'}] 100 %")
-    lost = [(s.before_kill[0] - s.restored_step) / s.before_kill[1] for s in victims if s.before_kill[1] > 0]
+    back = [s for s in victims if s.restored_step >= 0 and s.before_kill[1] > 0]
+    lost = [(s.before_kill[0] - s.restored_step) / s.before_kill[1] for s in back]
     worst = max(lost, default=float("nan"))
     print(f"  training lost per run: max {worst:.1f} s  [{'met' if worst <= 10 else 'MISSED'}] ≤ 10 s")
     continued = sum(s.continued for s in victims)
     print(f"  Continue trains on: {continued}/{len(victims)}  [{'met' if continued == len(victims) else 'MISSED'}]")
     for s in victims:
         print(f"    {s.name}: now on {s.replica}, step {s.before_kill[0]} before the kill, {s.restored_step} restored")
+        if not s.runs_listed:
+            print(f"      it said: {' '.join(s.said_after.split())[:300]!r}")
 
 
 def main() -> None:
