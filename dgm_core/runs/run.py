@@ -320,8 +320,8 @@ class Run:
         self.samples = self.trainer.samples(len(self.samples) if self.samples is not None else 1000)
 
     def interrupt(self) -> None:
-        """A run found training when its server stopped (read from its file): it shows its kept, evaluated weights,
-        and keeps its whole training state aside, so that ``start`` (Continue) resumes exactly where it was."""
+        """A run read from a record written while it trained (its server stopped, or it was copied): it shows its kept
+        weights, and keeps its whole training state aside, so that ``start`` (Continue) resumes exactly where it was."""
         with self.lock:
             tensors, meta = self.trainer.state()
             self._resume = {name: value.clone() for name, value in tensors.items()}, meta  # the model's own tensors
@@ -435,13 +435,9 @@ class Run:
 
     @classmethod
     def copy_of(cls, run: Run, device: torch.device | None = None) -> Run:
-        """An independent run where ``run`` stands now (a follower's "Copy to my runs"), showing its kept weights; a
-        copy of a run that trains rests "interrupted", and Continue resumes it from the copied state."""
-        copy = cls.from_record(run.to_record(), device, rescore=False)  # this server scored those weights
-        if copy.phase == "interrupted":
-            said = copy.trainer.summary(stopped=False)
-            copy.message = f"Copied at step {copy.step} while it trained; Continue resumes from there. {said}"
-        return copy
+        """An independent run where ``run`` stands now (a follower's "Copy to my runs"); a copy of a run that trains
+        rests "interrupted", and Continue resumes it from the copied state."""
+        return cls.from_record(run.to_record(), device, rescore=False)  # this server scored those weights
 
     @classmethod
     def replica(cls, shipment: Shipment) -> Run:

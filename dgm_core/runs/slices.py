@@ -25,7 +25,7 @@ def resting_message(phase: Phase, step: int, summary: str) -> str:
         "stopped": summary,
         "diverged": f"Training diverged at step {step}. {summary}",
         "failed": f"Training failed at step {step}. {summary}",
-        "interrupted": f"Interrupted at step {step} (the server stopped); Continue resumes from there. {summary}",
+        "interrupted": f"Interrupted at step {step} while it trained; Continue resumes from there. {summary}",
     }[phase]
 
 
