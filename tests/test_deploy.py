@@ -33,6 +33,12 @@ def test_a_pages_event_stream_may_stay_open_for_a_lecture() -> None:
         assert re.search(rf"timeout {timeout}\s+1h", CONFIG)
 
 
+def test_each_message_of_a_stream_is_forwarded_at_once() -> None:
+    # without it a Stop's answer waited on the way through (bench_replicas: a page's Stop median 1.04 s through the
+    # proxy against 0.3 direct; alone, 0.29 s against 0.15)
+    assert re.search(r"^\s*option http-no-delay", CONFIG, re.M)
+
+
 def test_the_cores_are_shared_among_the_replicas() -> None:
     assert [workers_each(n, cores=8) for n in (1, 2, 3, 16)] == [8, 4, 2, 1]
 
