@@ -97,8 +97,15 @@ def test_every_image_model_trains_on_mnist_with_its_defaults_or_is_refused_namin
         spec.check_cost()
         assert spec.parameter_count() <= MAX_PARAMETERS and spec.step_flops() <= MAX_STEP_FLOPS
         return
-    with pytest.raises(ValueError, match=r"this playground trains at most [\d,]+ .*live\. .*\.$"):
+    with pytest.raises(ValueError, match=r"this playground trains at most [\d,]+ .*live\. .*\.$") as refused:
         spec.check_cost()
+    # no setting would fit: the message must not send the user to a smaller width that is refused as well
+    assert "No hidden width or batch size fits" in str(refused.value) and "Try a smaller" not in str(refused.value)
+
+
+def test_a_model_that_fits_at_a_smaller_width_is_told_so():
+    with pytest.raises(ValueError, match="Try a smaller hidden width"):
+        RunSpec.defaults("NSF", "mnist", hidden=128).check_cost()
 
 
 @pytest.mark.parametrize("name", [name for name in IMAGE_MODELS if name not in BEYOND_LIVE_ON_28X28])
