@@ -20,7 +20,7 @@ from dgm_core.models.fgan import FGAN
 from dgm_core.models.flow_matching import FlowMatching
 from dgm_core.models.flows import MAF, NICE, Glow, NeuralSplineFlow, RealNVP
 from dgm_core.models.gan import GAN
-from dgm_core.models.large_images import large_image_defaults
+from dgm_core.models.large_images import large_image_defaults, large_image_latent_dim
 from dgm_core.models.latent import IWAE, VAE, BetaVAE
 from dgm_core.models.nade import FVSBN, NADE
 from dgm_core.models.pixelcnn import PixelCNN
@@ -67,6 +67,10 @@ def _made(spec: DataSpec, hidden: int, order: float = 0) -> MADE:
     if order != int(order):
         raise ValueError("The generation order is a whole number: 0 for natural, k for random order no. k.")
     return MADE(spec, hidden, order="natural" if order == 0 else "random", seed=int(order))
+
+
+def _cvae(spec: DataSpec, hidden: int) -> CVAE:
+    return CVAE(spec, hidden, latent_dim=large_image_latent_dim("CVAE", spec))
 
 
 def _beta_vae(spec: DataSpec, hidden: int, beta: float | None = None) -> BetaVAE:
@@ -226,7 +230,7 @@ MODELS: dict[str, ModelInfo] = {
             "Conditional VAE (Sohn et al., 2015): encoder q(z|x, y) and decoder p(x|z, y) also read the class label y, "
             "so you choose which digit to draw and z only has to hold the style. Its likelihood takes no label: "
             "log p(x) ≥ log Σ_y p(y) exp ELBO(x|y), with p(y) the training class frequencies.",
-            CVAE,
+            _cvae,
             {"image": TrainingDefaults(800, 1e-3, 128, 256)},
             needs_labels=True,
         ),
