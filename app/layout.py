@@ -35,8 +35,8 @@ STYLE = Path(__file__).resolve().parent.parent / "assets" / "style.css"
 TITLE = "# DGM Playground"
 INTRO = """
 Train small deep generative models — autoregressive, flows, latent-variable, adversarial, diffusion, energy-based —
-on toy 2D densities, 8×8 digits and 16×16 shapes, and watch them learn: live samples, the model's density, and honest
-held-out likelihoods. Then compare families, inspect likelihoods item by item, and walk latent spaces.
+on toy 2D densities, 8×8 digits, 28×28 MNIST and 16×16 shapes, and watch them learn: live samples, the model's density,
+and honest held-out likelihoods. Then compare families, inspect likelihoods item by item, and walk latent spaces.
 """
 
 ABOUT = """

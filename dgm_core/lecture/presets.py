@@ -144,6 +144,17 @@ _ALL = [
         "latent",
     ),
     Preset(
+        "latent-walk-mnist",
+        "4 · Latent-variable models",
+        "Walking between two MNIST digits",
+        "The same walk on 28×28 MNIST: it opens between two draws from the prior; choose *two test items* to "
+        "encode two real digits and decode the path between their codes, one digit turning into the other through "
+        "shapes a hand could have written.",
+        "VAE",
+        "mnist",
+        "latent",
+    ),
+    Preset(
         "disentangled-factors",
         "4 · Latent-variable models",
         "β-VAE on shapes with known factors",

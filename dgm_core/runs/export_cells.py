@@ -87,9 +87,9 @@ def _settings(replay: Replay) -> str:
     options = ", ".join(f"{json.dumps(name)}: {value!r}" for name, value in spec.options.items())
     scores = ", ".join(f"{step}: {_number(score)}" for step, score in sorted(replay.run_scores.items()))
     if replay.kept_test_nll is None:
-        constants, kept = "EVAL_ITEMS, MMD_ITEMS", f"RUN_VAL_MMD = {_number(replay.kept_val_mmd)}"
+        constants, kept = "EVAL_ITEMS, mmd_items", f"RUN_VAL_MMD = {_number(replay.kept_val_mmd)}"
     else:
-        constants, kept = "EVAL_CHUNK_VALUES, EVAL_ITEMS, MMD_ITEMS", f"RUN_TEST_NLL = {_number(replay.kept_test_nll)}"
+        constants, kept = "EVAL_CHUNK_VALUES, EVAL_ITEMS, mmd_items", f"RUN_TEST_NLL = {_number(replay.kept_test_nll)}"
     constants += ", TRACKED_ITEMS" if _tracks_bounds(replay) else ""
     steps = f"STEPS = {spec.steps}  # the steps the run was set to take: its cosine spans them\n"
     steps = steps if spec.lr_schedule == "cosine" and not replay.timed_cosine else ""
@@ -187,7 +187,7 @@ def evaluate(model, step):
     model.eval()
     stream = RandomStream(EVAL_SEED)  # the same draws at every evaluation
     nll, bounds = {{}}, {{}}{likelihood}
-    n = min(MMD_ITEMS, len(val_x))
+    n = mmd_items(data.spec.dim, len(val_x))
     with stream:
         samples = model.sample(n{labels})
         val_mmd = mmd(samples.float(), val_x[:n].float())
@@ -280,7 +280,7 @@ def _test_mmd(replay: Replay) -> str:
     return f"""\
 model.load_state_dict(kept_weights)
 scores = evaluate(model, kept_scores.step)  # no likelihood: MMD² on validation ranked the weights
-n = min(MMD_ITEMS, len(test_x))
+n = mmd_items(data.spec.dim, len(test_x))
 with torch.no_grad(), RandomStream(EVAL_SEED):
     test_mmd = mmd(model.sample(n{labels}).float(), test_x[:n].float())
 print(f"kept the weights of step {{scores.step}} ({{KEEP}})")
