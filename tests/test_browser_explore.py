@@ -71,7 +71,7 @@ def test_likelihood_tab_overlays_runs_and_scores_items_against_out_of_distributi
     expect(page.locator("#lik-curves")).to_contain_text("VAE (ELBO) test", timeout=10_000)
     expect(page.locator("#lik-curves")).to_contain_text("IWAE (k=64) bound")
     page.locator("#lik-score").click()
-    expect(page.locator("#lik-ood")).to_contain_text("inverted digits", timeout=20_000)
+    expect(page.locator("#lik-ood")).to_contain_text("inverted test items", timeout=20_000)
     expect(page.locator("#lik-hist")).to_contain_text("uniform noise")
     expect(page.locator("#lik-extremes image").first).to_be_visible()  # the most and least likely digits
     page.screenshot(path=output_dir / "likelihood_digits.png", full_page=True)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import threading
 
 import gradio as gr
+import numpy as np
 import pytest
 import torch
 
@@ -30,17 +31,25 @@ def test_item_scores_rank_test_items_and_score_out_of_distribution_sets_of_the_s
     assert scores.test.shape == (len(run.data.test),)
     assert torch.equal(scores.items, run.data.test)  # the scored items themselves, for the page to show
     assert scores.test[scores.most_likely].max() <= scores.test[scores.least_likely].min()
-    assert {"inverted digits", "uniform noise"} <= set(scores.others)
+    assert {"inverted test items", "uniform noise"} <= set(scores.others)
     assert scores.others["uniform noise"].mean() > scores.test.mean()  # noise is far less likely than digits
     means = dict((row[0], row[1]) for row in item_scores.ood_table(scores))
     assert means["test data (in distribution)"] == pytest.approx(scores.test.mean(), abs=1e-3)
+
+
+def test_a_model_of_mnist_is_scored_beside_out_of_distribution_items_of_28x28():
+    run = trained(Session(), "mnist", "NADE", 2, hidden=8)
+    scores = item_scores.item_scores(run)
+    assert set(scores.others) == {"shapes", "inverted test items", "mirrored test items", "uniform noise", "blank",
+                                  "constant grey"}  # fmt: skip
+    assert all(np.isfinite(values).all() for values in scores.others.values())
 
 
 def test_item_scores_on_a_large_2d_test_split_stop_at_what_a_browser_can_draw():
     run = trained(Session(), "moons", "MADE", 2)
     scores = item_scores.item_scores(run)
     assert len(run.data.test) > item_scores.SCORED_ITEMS == len(scores.test) == len(scores.items)
-    assert not scores.others  # out-of-distribution sets exist only for the digits' format
+    assert not scores.others  # out-of-distribution sets exist only for grey-level images
 
 
 def test_the_importance_weighted_bound_tightens_with_k():

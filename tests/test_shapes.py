@@ -12,7 +12,7 @@ import pytest
 import torch
 
 from dgm_core.data import built_in_dataset, load_dataset, shapes
-from dgm_core.data.ood import DESCRIPTIONS, ood_sets
+from dgm_core.data.ood import DESCRIPTIONS, has_ood_sets, ood_sets
 
 torch.set_num_threads(1)
 
@@ -146,32 +146,44 @@ def test_render_batch_of_no_items_is_empty():
 # --- out-of-distribution sets -----------------------------------------------------------------------------------------
 
 
-def test_ood_sets_have_the_digits_format():
-    sets = ood_sets(50, seed=0)
-    assert list(sets) == list(DESCRIPTIONS) and all(DESCRIPTIONS.values())
-    digits = load_dataset("digits")
-    for name, x in sets.items():
-        assert x.shape == (50, *digits.spec.shape) and x.dtype == digits.train.dtype, name
-        assert torch.equal(x, x.round()) and x.min() >= 0 and x.max() <= 16, name
+@pytest.mark.parametrize("name", ["digits", "mnist", "mnist-binary", "shapes"])
+def test_ood_sets_have_the_format_of_the_data_they_are_scored_beside(name):
+    data = load_dataset(name)
+    assert has_ood_sets(data.spec)
+    sets = ood_sets(data, 50, seed=0)
+    expected = [key for key in DESCRIPTIONS if not (name == "shapes" and key == "shapes")]  # not its own data
+    assert list(sets) == expected and all(DESCRIPTIONS.values())
+    top = data.spec.levels - 1
+    for key, x in sets.items():
+        assert x.shape == (50, *data.spec.shape) and x.dtype == data.train.dtype, key
+        assert torch.equal(x, x.round()) and x.min() >= 0 and x.max() <= top, key
+
+
+def test_only_square_grey_level_images_get_ood_sets():
+    assert not has_ood_sets(load_dataset("moons").spec)
 
 
 def test_ood_sets_are_seeded():
-    a, b, c = ood_sets(20, seed=0), ood_sets(20, seed=0), ood_sets(20, seed=1)
+    digits = load_dataset("digits")
+    a, b, c = ood_sets(digits, 20, seed=0), ood_sets(digits, 20, seed=0), ood_sets(digits, 20, seed=1)
     assert all(torch.equal(a[name], b[name]) for name in a)
     assert not torch.equal(a["uniform noise"], c["uniform noise"])
-    assert not torch.equal(a["shapes (8×8)"], c["shapes (8×8)"])
+    assert not torch.equal(a["shapes"], c["shapes"])
 
 
-def test_ood_sets_are_what_they_say():
-    sets = ood_sets(400, seed=0)
-    test_digits = {tuple(row) for row in load_dataset("digits").test.flatten(1).tolist()}
-    inverted = 16 - sets["inverted digits"]
-    assert all(tuple(row) in test_digits for row in inverted.flatten(1).tolist())
-    assert all(tuple(row) in test_digits for row in sets["mirrored digits"].flip(-1).flatten(1).tolist())
+@pytest.mark.parametrize("name", ["digits", "mnist-binary"])
+def test_ood_sets_are_what_they_say(name):
+    data = load_dataset(name)
+    top = data.spec.levels - 1
+    sets = ood_sets(data, 400, seed=0)
+    test_items = {tuple(row) for row in data.test.flatten(1).tolist()}
+    inverted = top - sets["inverted test items"]
+    assert all(tuple(row) in test_items for row in inverted.flatten(1).tolist())
+    assert all(tuple(row) in test_items for row in sets["mirrored test items"].flip(-1).flatten(1).tolist())
     assert sets["blank"].eq(0).all()
     grey = sets["constant grey"].flatten(1)
     assert grey.eq(grey[:, :1]).all() and grey.min() >= 1
     noise = sets["uniform noise"]
-    assert torch.equal(torch.unique(noise), torch.arange(17.0))
-    assert noise.mean().item() == pytest.approx(8.0, abs=0.2)
-    assert (sets["shapes (8×8)"].amax((1, 2, 3)) >= 8).all()  # every item holds a lit shape
+    assert torch.equal(torch.unique(noise), torch.arange(top + 1.0))
+    assert noise.mean().item() == pytest.approx(top / 2, abs=0.01 * top + 0.02)
+    assert (sets["shapes"].amax((1, 2, 3)) >= top / 2).all()  # every item holds a lit shape

@@ -120,8 +120,8 @@ def _score(run: RunView) -> ItemScores:
     test_items = run.data.test[:SCORED_ITEMS]
     test = bits(item_log_probs(model, test_items), spec.dim)
     others = {}
-    if spec.shape == ood.SHAPE and spec.levels == ood.MAX_LEVEL + 1:
-        for name, items in ood.ood_sets(OOD_ITEMS, seed=0).items():
+    if ood.has_ood_sets(spec):
+        for name, items in ood.ood_sets(run.data, OOD_ITEMS, seed=0).items():
             others[name] = bits(item_log_probs(model, items), spec.dim)
     order = np.argsort(test)
     return ItemScores("bits/dim", test_items, test, others, order[:EXTREMES], order[::-1][:EXTREMES])
