@@ -1,6 +1,7 @@
 """Minutes of live training in a real Chromium: does the page stay light, and does Stop answer at once?
 
     python -m bench.bench_live [--minutes 10] [--scenarios RealNVP/moons GAN/8gaussians VAE/digits compare/moons]
+    python -m bench.bench_live --minutes 3 --scenarios VAE/mnist PixelCNN/mnist     # 28×28 MNIST
 
 Starts ``python app.py`` and Chromium on this machine (they share its cores, as on a laptop), then for each scenario
 trains live for ``--minutes`` and, once a minute, prints through the Chrome DevTools Protocol: DOM nodes and event
@@ -35,6 +36,8 @@ TRAIN = {
     "RealNVP/moons": ("moons", "RealNVP"),
     "GAN/8gaussians": ("8gaussians", "GAN"),
     "VAE/digits": ("digits", "VAE"),
+    "VAE/mnist": ("mnist", "VAE"),  # 28×28: the largest images, each sample grid 64 × 784 pixels
+    "PixelCNN/mnist": ("mnist", "PixelCNN"),
 }
 COMPARE = {"compare/moons": "moons"}
 
@@ -68,9 +71,13 @@ def open_page(page: Page, url: str) -> None:
 
 def pick_model(page: Page, dataset: str, model: str) -> None:
     choose(page, "#dataset", dataset)
+    page.wait_for_function("(d) => document.querySelector('#dataset input').value === d", arg=dataset)
+    page.wait_for_timeout(1000)  # the model list follows the data set
     page.locator("#model input").click()
     page.get_by_role("option", name=re.compile(rf"^{re.escape(model)} \(")).click()
-    page.wait_for_function("(m) => document.querySelector('#model-info').innerText.startsWith(m)", arg=model)
+    page.wait_for_function(
+        "(m) => document.querySelector('#model-info').innerText.startsWith(m)", arg=model, timeout=60_000
+    )
     page.locator("#steps input").fill(BIG)
     page.locator("#steps input").press("Tab")
     page.wait_for_timeout(500)
