@@ -86,25 +86,31 @@ class RunSpec:
     def check_cost(self) -> None:
         """ValueError naming the limit when the model is too large, or a step too costly, to train live here:
         parameters are counted on the meta device (nothing allocated), FLOPs per step once per configuration."""
-        parameters, flops = self.parameter_count(), self.step_flops()
-        smallest = replace(self, hidden=4, batch_size=16)  # the least a useful setting asks of this model on this data
-        fits_nowhere = smallest.parameter_count() > MAX_PARAMETERS or smallest.step_flops() > MAX_STEP_FLOPS
-        nowhere = (
-            f"No hidden width or batch size fits {self.model} on {self.dataset} ({load_dataset(self.dataset).spec.dim} "
-            "numbers an item): choose smaller data (e.g. digits) or another model."
-        )
+        parameters = self.parameter_count()
         if parameters > MAX_PARAMETERS:
             raise ValueError(
                 f"{self.model} with hidden width {self.hidden} has {parameters:,} parameters; this playground trains "
-                f"at most {MAX_PARAMETERS:,} live. {nowhere if fits_nowhere else 'Try a smaller hidden width.'}"
+                f"at most {MAX_PARAMETERS:,} live. {self._advice('Try a smaller hidden width.')}"
             )
+        flops = self.step_flops()
         if flops > MAX_STEP_FLOPS:
             raise ValueError(
                 f"One training step of {self.model} (hidden width {self.hidden}, batch size {self.batch_size}) costs "
                 f"about {flops / 1e9:.0f} GFLOP; this playground trains at most {MAX_STEP_FLOPS / 1e9:.0f} GFLOP "
                 "per step live (about half a second on one core). "
-                + (nowhere if fits_nowhere else "Try a smaller batch or hidden width.")
+                + self._advice("Try a smaller batch or hidden width.")
             )
+
+    def _advice(self, smaller: str) -> str:
+        """What to do about a refused setting: ``smaller`` settings, unless even the least a useful setting asks of
+        this model on this data (width 4, batch 16) is refused too; then other data or another model."""
+        least = replace(self, hidden=4, batch_size=16)
+        if least.parameter_count() <= MAX_PARAMETERS and least.step_flops() <= MAX_STEP_FLOPS:
+            return smaller
+        return (
+            f"No hidden width or batch size fits {self.model} on {self.dataset} ({load_dataset(self.dataset).spec.dim} "
+            "numbers an item): choose smaller data (e.g. digits) or another model."
+        )
 
     def build(self, checked: bool = False) -> GenerativeModel:
         """The model, freshly initialised from the seed, after ``check`` and ``check_cost`` (unless the spec was
