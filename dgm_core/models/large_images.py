@@ -35,15 +35,15 @@ LARGE_IMAGE_DEFAULTS: dict[str, TrainingDefaults] = {
 LARGE_IMAGE_LATENT_DIMS = {"CVAE": 4}
 
 
+def _large(spec: DataSpec) -> bool:
+    return spec.kind == "image" and spec.dim > SMALL_IMAGE_DIM
+
+
 def large_image_defaults(name: str, spec: DataSpec) -> TrainingDefaults | None:
     """The defaults of model ``name`` on images of ``spec``'s size when they differ from its image defaults."""
-    if spec.kind == "image" and spec.dim > SMALL_IMAGE_DIM:
-        return LARGE_IMAGE_DEFAULTS.get(name)
-    return None
+    return LARGE_IMAGE_DEFAULTS.get(name) if _large(spec) else None
 
 
 def large_image_latent_dim(name: str, spec: DataSpec) -> int | None:
     """Model ``name``'s latent dimensions on images of ``spec``'s size when they differ from its own default."""
-    if spec.kind == "image" and spec.dim > SMALL_IMAGE_DIM:
-        return LARGE_IMAGE_LATENT_DIMS.get(name)
-    return None
+    return LARGE_IMAGE_LATENT_DIMS.get(name) if _large(spec) else None
