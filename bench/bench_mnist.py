@@ -13,7 +13,7 @@ Recognisable samples: a small CNN trained here on the data set's own training sp
 validation split) reads 500 samples of each model; for an unconditional model the share it assigns to some class
 with probability ≥ 0.9, for a conditional one the share read as the class asked for (50 of each). The same figures
 for real test digits come first: the most any model can be expected to reach with this reader. For a VAE the last
-column also reads its decoder's means E[x | z] (z from the prior), the pictures papers usually show, where its
+column also reads its decoder's means E[x | z] (z from its prior), the pictures papers usually show, where its
 samples add pixel noise.
 """
 
@@ -83,9 +83,9 @@ def recognised(classifier: nn.Module, x: torch.Tensor, data: Dataset, asked: tor
     return float((p.argmax(1) == asked).float().mean())
 
 
-def train(model: str, dataset: str, seconds: float) -> Run:
+def train(model: str, dataset: str, seconds: float, seed: int = 0) -> Run:
     """A run with the registry's defaults, trained for ``seconds`` of training time the way the app trains it."""
-    run = Run(RunSpec.defaults(model, dataset, steps=1_000_000), sample_every_s=None)
+    run = Run(RunSpec.defaults(model, dataset, steps=1_000_000, seed=seed), sample_every_s=None)
     run.start(max_seconds=seconds)
     while run.active:
         run.advance(1.0)
@@ -99,6 +99,7 @@ def main() -> None:
     parser.add_argument("--models", nargs="+", default=None, help="default: DEFAULT_MODELS of each data set")
     parser.add_argument("--seconds", type=float, default=60.0)
     parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--seeds", type=int, nargs="+", default=[0], help="a run of each model per seed")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     print(f"torch {torch.__version__}, {args.threads} thread(s), {args.seconds:.0f} s of training per run")
@@ -115,12 +116,11 @@ def main() -> None:
             f"real test digits confident ≥ {CONFIDENT}: {real:.1%}; "
             f"{base_name}: {base:.1f} nats, {bits_per_dim(base, data.spec):.3f} bits/dim"
         )
-        header = f"{'model':<10}{'kind':<7}{'steps':>7}{'test nats':>11}{'bits/dim':>10}{'vs baseline':>13}"
+        header = f"{'model':<10}{'seed':>4} {'kind':<7}{'steps':>7}{'test nats':>11}{'bits/dim':>10}{'vs baseline':>13}"
         print(f"{header}{'recognised':>12}")
-        for model in args.models or DEFAULT_MODELS[dataset]:
-            if not supports(model, data):
-                continue
-            run = train(model, dataset, args.seconds)
+        models = [m for m in args.models or DEFAULT_MODELS[dataset] if supports(m, data)]
+        for model, seed in [(model, seed) for model in models for seed in args.seeds]:
+            run = train(model, dataset, args.seconds, seed)
             kind = run.model.capabilities.likelihood
             means = None
             with run.inspecting(seed=0) as fitted:
@@ -131,12 +131,12 @@ def main() -> None:
                 else:
                     asked, drawn = None, fitted.sample(N_SAMPLES)
                     if fitted.capabilities.posterior:  # a VAE: its decoder's means as well as its samples
-                        means = fitted.decode(torch.randn(N_SAMPLES, fitted.capabilities.latent_dim))
+                        means = fitted.decode(fitted.draw_latents(N_SAMPLES).to(fitted.device))
             share = recognised(classifier, drawn, data, asked)
             what = "as asked" if asked is not None else f"p ≥ {CONFIDENT}"
             if means is not None:
                 what += f" (decoder means {recognised(classifier, means, data, None):.1%})"
-            row = f"{model:<10}{kind:<7}{run.step:>7}"
+            row = f"{model:<10}{seed:>4} {kind:<7}{run.step:>7}"
             row += f"{nll:>11.1f}{bits_per_dim(nll, data.spec):>10.4f}{nll - base:>+13.1f}" if nll else " " * 34
             print(f"{row}{share:>7.1%} {what}", flush=True)
 

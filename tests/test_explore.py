@@ -246,6 +246,17 @@ def test_the_slider_decodes_the_point_it_is_at_and_every_view_renders():
     assert latent_tab.export_gif(session, state, run.id, "slerp").endswith(".gif")
 
 
+def test_random_endpoints_are_drawn_from_the_models_own_prior_and_the_text_names_it():
+    """The MNIST VAE's prior is a VampPrior: its random endpoints are the model's own draws (the explorer once drew
+    them from N(0, I) whatever the prior), and the sentence above the explorer names that prior."""
+    run = trained(Session(), "mnist", "VAE", 2)
+    ends = latent_explorer.choose_endpoints(run, "random latents", 0, 1, seed=4)
+    expected = run.model.draw_latents(2, torch.Generator().manual_seed(4))
+    assert torch.equal(torch.stack([ends.start, ends.end]), expected)
+    assert not torch.allclose(expected, torch.randn(2, expected.shape[1], generator=torch.Generator().manual_seed(4)))
+    assert "with a VampPrior" in latent_explorer.explains(run)
+
+
 def test_a_conditional_model_holds_one_class_along_the_path_and_encodes_with_labels():
     """The CVAE's strip and the item at the slider decode for the same class (they once disagreed: the strip cycled
     through the classes); picking another class redraws both; its encoder reads test items with their labels."""

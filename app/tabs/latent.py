@@ -81,7 +81,14 @@ def build_latent_tab(session: gr.State, tab: gr.Tab) -> gr.Dropdown:
     with gr.Accordion("Traverse: vary each latent dimension around point A", open=False):
         with gr.Row():
             values = gr.Slider(3, 11, value=7, step=1, label="Values per dimension")
-            spread = gr.Slider(0.5, 4, value=2.5, step=0.5, label="Spread (± prior standard deviations)")
+            spread = gr.Slider(
+                0.5,
+                4,
+                value=2.5,
+                step=0.5,
+                label="Spread (± in latent units)",
+                info="1 is one standard deviation of a N(0, I) prior.",
+            )
             traverse_btn = gr.Button("Traverse", elem_id="latent-traverse-btn")
         traversed = LivePlot(None, show_label=False, elem_id="latent-traverse")
     with gr.Accordion("Map: the decoded manifold, and where the test set lands", open=False):

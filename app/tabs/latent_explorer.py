@@ -70,7 +70,7 @@ def explains(run: RunView) -> str:
             ", reading the item's class label too. It is conditional: every item is decoded for one class, held "
             "fixed along the path (pick it below)"
         )
-    return f"**{run.spec.model}: a {caps.latent_dim}-dimensional latent space** with a N(0, I) prior. {how}."
+    return f"**{run.spec.model}: a {caps.latent_dim}-dimensional latent space** with {caps.prior}. {how}."
 
 
 def has_latent(run: RunView | None) -> bool:
@@ -92,12 +92,11 @@ def to_latents(run: RunView, index: list[int] | slice) -> tuple[Tensor, str]:
 
 def choose_endpoints(run: RunView, source: Source, first: int, second: int, seed: int) -> Endpoints:
     """Two random prior draws, or the latents of two test items (indices into the test split)."""
-    dim = run.capabilities.latent_dim
     label = 0 if run.capabilities.conditional else None
     if source == "random latents":
         generator = torch.Generator().manual_seed(seed)
-        start, end = torch.randn(2, dim, generator=generator)
-        return Endpoints(run.id, start, end, f"two draws from the prior N(0, I) (seed {seed})", label=label)
+        start, end = run.model.draw_latents(2, generator)
+        return Endpoints(run.id, start, end, f"two draws from the prior (seed {seed})", label=label)
     test = run.data.test
     for index in (first, second):
         if not 0 <= index < len(test):

@@ -25,7 +25,8 @@ class Capabilities:
 
     likelihood: "exact" when ``log_prob`` is log p(x); "bound" when it is a lower bound on it
         (named by ``likelihood_name``, e.g. "ELBO"); "none" when the model has no likelihood (GANs).
-    latent_dim: size of the latent space, or None when the model has none; ``decode`` maps latents to items.
+    latent_dim: size of the latent space, or None when the model has none; ``decode`` maps latents to items, and
+        ``draw_latents`` draws them from the latent prior, described in words by ``prior``.
     conditional: True when the model is trained on (item, class label) pairs.
 
     Every other flag promises an ability: the methods of its protocol in ``abilities.ABILITIES`` (``field`` promises
@@ -35,6 +36,7 @@ class Capabilities:
     likelihood: Likelihood
     likelihood_name: str = "log-likelihood"
     latent_dim: int | None = None
+    prior: str = "a N(0, I) prior"
     encoder: bool = False
     inpainting: bool = False
     conditional: bool = False
@@ -131,6 +133,10 @@ class GenerativeModel(nn.Module):
 
     def decode(self, z: Tensor) -> Tensor:
         raise NotImplementedError(f"{type(self).__name__} has no decoder")
+
+    def draw_latents(self, n: int, generator: torch.Generator | None = None) -> Tensor:
+        """n latents from the prior, (n, latent_dim), on the CPU: N(0, I) unless the model's prior is another."""
+        return torch.randn(n, self.capabilities.latent_dim, generator=generator)
 
     @property
     def device(self) -> torch.device:

@@ -1,28 +1,41 @@
-"""Latent-variable models: p(x) = ∫ p(x | z) p(z) dz with z ~ N(0, I), trained on the evidence lower bound
+"""Latent-variable models: p(x) = ∫ p(x | z) p(z) dz, trained on the evidence lower bound
 
     log p(x) ≥ ELBO(x) = E_q(z|x)[log p(x | z)] − KL(q(z|x) ‖ p(z)),
 
 with a Gaussian encoder q(z|x) = N(μ(x), diag σ²(x)) and the reparameterisation z = μ + σ ⊙ ε (Kingma & Welling, 2014).
-The β-VAE reweighs the KL term; conditional variants (``conditional.CVAE``) feed a condition c to both networks.
+The prior p(z) is N(0, I), or the VampPrior: the mixture of the encoder's posteriors of K learned pseudo-inputs u_k,
+
+    p(z) = (1/K) Σ_k q(z | u_k)   (Tomczak & Welling, 2018),
+
+which puts the prior's mass where the encoder puts real items' codes, so that prior draws decode to items rather
+than to blends between them. The β-VAE reweighs the KL term; conditional variants (``conditional.CVAE``) feed a
+condition c to both networks.
 """
 
 from __future__ import annotations
 
 import math
 from dataclasses import replace
+from typing import Literal
 
 import torch
-from torch import Tensor
+from torch import Tensor, nn
 
 from dgm_core.data import DataSpec
 from dgm_core.models.base import Capabilities, GenerativeModel, mlp
+from dgm_core.models.discretized_logistic import level_log_probs
 from dgm_core.models.labels import join
 from dgm_core.models.preprocess import Standardize
+from dgm_core.models.upsampling import upsampling_decoder
 
 
 class VAE(GenerativeModel):
-    """Decoder: categorical over the L levels of each pixel for images; a diagonal Gaussian for real values.
+    """Decoder: for images, a categorical over the L levels of each pixel, or (``pixels="logistic"``) a discretized
+    logistic (two numbers per pixel instead of L: ``discretized_logistic``); a diagonal Gaussian for real values.
+    Its network is an MLP, or for images (``network="upsampling"``) transposed convolutions (``upsampling``).
 
+    ``pseudo_inputs`` K > 0 gives the VampPrior with K pseudo-inputs in place of N(0, I); its KL term is then the
+    one-draw estimate log q(z|x) − log p(z) (no closed form for a mixture).
     ``condition_dim`` > 0 makes both networks also read a condition vector c (q(z|x, c) and p(x|z, c)); the methods
     taking ``condition`` then need it, (N, condition_dim). The plain VAE has none.
     """
@@ -31,15 +44,33 @@ class VAE(GenerativeModel):
     loss_names = {"recon": "reconstruction −log p(x|z)", "kl": "KL(q(z|x) ‖ p(z))", "beta": "β"}
 
     def __init__(
-        self, spec: DataSpec, hidden: int = 256, layers: int = 2, latent_dim: int | None = None, condition_dim: int = 0
+        self,
+        spec: DataSpec,
+        hidden: int = 256,
+        layers: int = 2,
+        latent_dim: int | None = None,
+        condition_dim: int = 0,
+        pixels: Literal["categorical", "logistic"] = "categorical",
+        network: Literal["mlp", "upsampling"] = "mlp",
+        pseudo_inputs: int = 0,
     ) -> None:
         super().__init__(spec)
+        if pseudo_inputs and condition_dim:
+            raise ValueError("The VampPrior here is for unconditional VAEs.")
         self.discrete = spec.levels is not None
+        self.logistic = self.discrete and pixels == "logistic"
         self.latent_dim = latent_dim or (8 if self.discrete else 2)
-        self.outputs_per_dim = spec.levels if self.discrete else 2
+        self.outputs_per_dim = spec.levels if self.discrete and not self.logistic else 2
         self.encoder = mlp([spec.dim + condition_dim] + [hidden] * layers + [2 * self.latent_dim])
-        self.decoder = mlp([self.latent_dim + condition_dim] + [hidden] * layers + [spec.dim * self.outputs_per_dim])
+        decoder_in = self.latent_dim + condition_dim
+        if network == "upsampling":
+            self.decoder = upsampling_decoder(decoder_in, hidden, spec.shape, self.outputs_per_dim)
+        else:
+            self.decoder = mlp([decoder_in] + [hidden] * layers + [spec.dim * self.outputs_per_dim])
         self.standardize = None if self.discrete else Standardize(spec)
+        # u_k in the encoder's input space: grey levels scaled to [0, 1], or standardised coordinates
+        start = torch.rand if self.discrete else torch.randn
+        self.pseudo_inputs = nn.Parameter(start(pseudo_inputs, spec.dim)) if pseudo_inputs else None
         self.capabilities = Capabilities(
             likelihood="bound",
             likelihood_name="ELBO",
@@ -47,6 +78,9 @@ class VAE(GenerativeModel):
             encoder=True,
             importance_weighted=condition_dim == 0,  # iwae_bound(x, k) needs no condition
             posterior=condition_dim == 0,
+            prior=f"a VampPrior (a mixture of the posteriors of {pseudo_inputs} learned pseudo-inputs)"
+            if pseudo_inputs
+            else "a N(0, I) prior",
         )
 
     def _posterior(self, u: Tensor) -> tuple[Tensor, Tensor]:
@@ -54,14 +88,23 @@ class VAE(GenerativeModel):
         return mean, log_var.clamp(-12.0, 8.0)
 
     def _decoder_params(self, z: Tensor, condition: Tensor | None = None) -> Tensor:
-        """(N, P, D): per-pixel logits (P = L), or per-coordinate mean and log-std (P = 2)."""
+        """(N, P, D): per-pixel logits (P = L), a discretized logistic's mean and log-scale per pixel, or
+        per-coordinate mean and log-std (P = 2)."""
         return self.decoder(join(z, condition)).reshape(len(z), self.outputs_per_dim, self.spec.dim)
+
+    def _level_logits(self, params: Tensor) -> Tensor:
+        """(N, L, D): each pixel's unnormalised log-probabilities over its levels."""
+        return level_log_probs(params[:, 0], params[:, 1], self.spec.levels) if self.logistic else params
 
     def _log_likelihood(self, params: Tensor, x: Tensor, observed: Tensor | None = None) -> Tensor:
         """log p(x | z) summed over dimensions, in the data's own units; with ``observed`` (N, D) bool, over the
         observed pixels only: the decoder factorises given z, so p(x_obs | z) = Π_{d observed} p(x_d | z)."""
         if self.discrete:
-            per_pixel = params.log_softmax(1).gather(1, x.flatten(1).long()[:, None, :])[:, 0]  # (N, D)
+            levels = x.flatten(1)
+            if self.logistic:  # the observed level's bin alone: L times less work than the whole table
+                per_pixel = level_log_probs(params[:, 0], params[:, 1], self.spec.levels, levels)  # (N, D)
+            else:
+                per_pixel = params.log_softmax(1).gather(1, levels.long()[:, None, :])[:, 0]  # (N, D)
             return per_pixel.sum(1) if observed is None else (per_pixel * observed).sum(1)
         y, log_det = self.standardize(x)
         mean, log_std = params[:, 0], params[:, 1].clamp(-7.0, 5.0)
@@ -72,10 +115,15 @@ class VAE(GenerativeModel):
         return x.flatten(1) / (self.spec.levels - 1) if self.discrete else self.standardize(x)[0]
 
     def elbo_terms(self, x: Tensor, condition: Tensor | None = None) -> tuple[Tensor, Tensor]:
-        """One-sample reconstruction log-likelihood and the analytic KL(q(z|x) ‖ N(0, I)), per item."""
+        """One-sample reconstruction log-likelihood and KL(q(z|x) ‖ p(z)) per item: analytic for N(0, I), the
+        same draw's log q(z|x) − log p(z) for the VampPrior."""
         mean, log_var = self._posterior(join(self._network_input(x), condition))
-        z = mean + torch.randn_like(mean) * torch.exp(0.5 * log_var)
-        kl = 0.5 * (mean.pow(2) + log_var.exp() - 1 - log_var).sum(1)
+        eps = torch.randn_like(mean)
+        z = mean + eps * torch.exp(0.5 * log_var)
+        if self.pseudo_inputs is None:
+            kl = 0.5 * (mean.pow(2) + log_var.exp() - 1 - log_var).sum(1)
+        else:
+            kl = _normal_log_pdf(eps, log_var) - self.prior_log_prob(z)
         return self._log_likelihood(self._decoder_params(z, condition), x), kl
 
     def _elbo_loss(self, reconstruction: Tensor, kl: Tensor, beta: float | Tensor = 1.0) -> dict[str, Tensor]:
@@ -129,12 +177,30 @@ class VAE(GenerativeModel):
         std = torch.exp(0.5 * log_var)
         eps = torch.randn(k, *mean.shape, device=x.device) if eps is None else eps.expand(k, *mean.shape)
         z = mean + std * eps  # (k, N, latent)
-        log_q = (-0.5 * eps.pow(2) - 0.5 * log_var - 0.5 * math.log(2 * math.pi)).sum(-1)
-        log_prior = standard_normal_log_pdf(z)
+        log_q = _normal_log_pdf(eps, log_var)
+        log_prior = self.prior_log_prob(z)
         params = self._decoder_params(z.flatten(0, 1), None if condition is None else condition.repeat(k, 1))
         repeated = x.repeat(k, *([1] * (x.dim() - 1)))
         log_likelihood = self._log_likelihood(params, repeated).reshape(k, len(x))
         return torch.logsumexp(log_likelihood + log_prior - log_q, dim=0) - math.log(k)
+
+    def prior_log_prob(self, z: Tensor) -> Tensor:
+        """log p(z) of latents (..., latent): N(0, I), or the VampPrior's log (1/K) Σ_k q(z | u_k)."""
+        if self.pseudo_inputs is None:
+            return standard_normal_log_pdf(z)
+        mean, log_var = self._posterior(self.pseudo_inputs)  # (K, latent) each
+        per_component = _normal_log_pdf((z[..., None, :] - mean) * torch.exp(-0.5 * log_var), log_var)  # (..., K)
+        return torch.logsumexp(per_component, -1) - math.log(len(mean))
+
+    @torch.no_grad()
+    def draw_latents(self, n: int, generator: torch.Generator | None = None) -> Tensor:
+        """z ~ p(z), (n, latent): N(0, I), or a pseudo-input u_k picked uniformly and z ~ q(z | u_k)."""
+        if self.pseudo_inputs is None:
+            return super().draw_latents(n, generator)
+        mean, log_var = self._posterior(self.pseudo_inputs)
+        pick = torch.randint(len(mean), (n,), generator=generator).to(mean.device)
+        eps = torch.randn(n, self.latent_dim, generator=generator).to(mean.device)
+        return (mean[pick] + eps * torch.exp(0.5 * log_var[pick])).cpu()
 
     def encode(self, x: Tensor) -> Tensor:
         """The posterior mean μ(x)."""
@@ -151,21 +217,21 @@ class VAE(GenerativeModel):
         return self._decoder_mean(self._decoder_params(z))
 
     def sample(self, n: int) -> Tensor:
-        """z ~ N(0, I), then x ~ p(x | z): honest draws from the model the ELBO scores, pixel noise included."""
-        return self._draw(self._decoder_params(torch.randn(n, self.latent_dim, device=self.device)))
+        """z ~ p(z), then x ~ p(x | z): honest draws from the model the ELBO scores, pixel noise included."""
+        return self._draw(self._decoder_params(self.draw_latents(n).to(self.device)))
 
     def _decoder_mean(self, params: Tensor) -> Tensor:
         """E[x | z] from the decoder's parameters, in data units."""
         if self.discrete:
             levels = torch.arange(self.spec.levels, device=params.device, dtype=params.dtype)
-            mean = (params.softmax(1) * levels[None, :, None]).sum(1)
+            mean = (self._level_logits(params).softmax(1) * levels[None, :, None]).sum(1)
             return mean.reshape(len(params), *self.spec.shape)
         return self.standardize.inverse(params[:, 0])
 
     def _draw(self, params: Tensor) -> Tensor:
         """x ~ p(x | z) from the decoder's parameters, in the data's native representation."""
         if self.discrete:
-            levels = torch.distributions.Categorical(logits=params.transpose(1, 2)).sample()
+            levels = torch.distributions.Categorical(logits=self._level_logits(params).transpose(1, 2)).sample()
             return levels.float().reshape(len(params), *self.spec.shape)
         mean, log_std = params[:, 0], params[:, 1].clamp(-7.0, 5.0)
         return self.standardize.inverse(mean + torch.randn_like(mean) * log_std.exp())
@@ -237,3 +303,8 @@ class BetaVAE(VAE):
 def standard_normal_log_pdf(z: Tensor) -> Tensor:
     """log N(z; 0, I), summed over the last dimension."""
     return (-0.5 * z.pow(2) - 0.5 * math.log(2 * math.pi)).sum(-1)
+
+
+def _normal_log_pdf(eps: Tensor, log_var: Tensor) -> Tensor:
+    """log N(μ + σ ε; μ, diag σ²) from the standardised ε and log σ², summed over the last dimension."""
+    return (-0.5 * eps.pow(2) - 0.5 * log_var - 0.5 * math.log(2 * math.pi)).sum(-1)
