@@ -96,7 +96,7 @@ def test_a_cvae_on_28x28_keeps_only_the_style_in_four_latent_dimensions():
 
 def test_a_vae_on_28x28_paints_discretized_logistic_pixels_from_a_vamp_prior():
     # N(0, I) draws fell between its tight posteriors (39–44 % of samples recognised), and 17 logits a pixel let it
-    # take ~2,000 steps a minute; bench_mnist: 75–81 % recognised and a bound 61–66 nats better with these
+    # take ~2,000 steps a minute; bench_mnist: 80–86 % recognised and a bound 62–67 nats better with these
     vae = build_model("VAE", load_dataset("mnist").spec)
     assert vae.pseudo_inputs is not None and vae.logistic and vae.outputs_per_dim == 2
     assert isinstance(vae.decoder[-2], torch.nn.ConvTranspose2d)

@@ -50,22 +50,24 @@ class MaskedConv2d(nn.Conv2d):
 
 
 class CausalLayer(nn.Module):
-    """One layer of both stacks: v ← relu(V * v), then h ← relu(H * h + 1×1(v)); residual for mask-B layers."""
+    """One layer of both stacks: v ← relu(V * v), then h ← relu(H * h + 1×1(v)); residual for mask-B layers; in
+    training, each new feature is dropped with probability ``dropout`` (and the rest scaled by 1 / (1 − p))."""
 
-    def __init__(self, in_channels: int, channels: int, kernel: int, mask_type: str) -> None:
+    def __init__(self, in_channels: int, channels: int, kernel: int, mask_type: str, dropout: float = 0.0) -> None:
         super().__init__()
+        self.dropout = dropout
         self.vertical = MaskedConv2d(in_channels, channels, vertical_mask(kernel, mask_type))
         self.horizontal = MaskedConv2d(in_channels, channels, horizontal_mask(kernel, mask_type))
         self.vertical_to_horizontal = nn.Conv2d(channels, channels, 1)
         self.residual = mask_type == "B"
 
     def vertical_step(self, v: Tensor) -> Tensor:
-        out = F.relu(self.vertical(v))
+        out = F.dropout(F.relu(self.vertical(v)), self.dropout, self.training)
         return v + out if self.residual else out
 
     def horizontal_step(self, h: Tensor, v: Tensor) -> Tensor:
         """h from the same row's h and this layer's v: a row of the image is enough to compute it."""
-        out = F.relu(self.horizontal(h) + self.vertical_to_horizontal(v))
+        out = F.dropout(F.relu(self.horizontal(h) + self.vertical_to_horizontal(v)), self.dropout, self.training)
         return h + out if self.residual else out
 
     def forward(self, v: Tensor, h: Tensor) -> tuple[Tensor, Tensor]:
@@ -75,14 +77,21 @@ class CausalLayer(nn.Module):
 
 class PixelCNN(AutoregressiveModel):
     """Categorical conditionals over the L levels of each pixel of a one-channel image, from ``layers`` layers of
-    ``hidden`` channels (the first with mask A, the rest with mask B) and a 1×1 convolution to L logits."""
+    ``hidden`` channels (the first with mask A, the rest with mask B) and a 1×1 convolution to L logits.
 
-    def __init__(self, spec: DataSpec, hidden: int = 64, layers: int = 5, kernel: int = 3) -> None:
+    Dropout p = 0.1 on every layer's features: on the 1,260 training digits of 8×8 the held-out NLL after a minute
+    went from 1.845 to 1.803–1.816 bits/dim (p = 0.05: 1.807; 0.2: 1.833), where without it the best weights came
+    half-way through and the rest overfitted.
+    """
+
+    def __init__(
+        self, spec: DataSpec, hidden: int = 64, layers: int = 5, kernel: int = 3, dropout: float = 0.1
+    ) -> None:
         if spec.levels is None or spec.shape[0] != 1:
             raise ValueError("PixelCNN models one-channel images of discrete levels.")
         super().__init__(spec)
         self.layers = nn.ModuleList(
-            CausalLayer(1 if i == 0 else hidden, hidden, kernel, "A" if i == 0 else "B") for i in range(layers)
+            CausalLayer(1 if i == 0 else hidden, hidden, kernel, "A" if i == 0 else "B", dropout) for i in range(layers)
         )
         self.output = nn.Conv2d(hidden, spec.levels, 1)
 

@@ -73,6 +73,10 @@ def _vae(spec: DataSpec, hidden: int) -> VAE:
     return VAE(spec, hidden, **large_image_arguments("VAE", spec))
 
 
+def _pixelcnn(spec: DataSpec, hidden: int) -> PixelCNN:
+    return PixelCNN(spec, hidden, **large_image_arguments("PixelCNN", spec))
+
+
 def _cvae(spec: DataSpec, hidden: int) -> CVAE:
     return CVAE(spec, hidden, **large_image_arguments("CVAE", spec))
 
@@ -135,7 +139,7 @@ MODELS: dict[str, ModelInfo] = {
             "after it includes it) in a vertical stack (rows above) and a horizontal stack (pixels to the left), "
             "whose receptive field grows over the earlier pixels with no blind spot. One pass scores all pixels; "
             "sampling takes one pass per pixel.",
-            PixelCNN,
+            _pixelcnn,
             {"image": TrainingDefaults(2500, 3e-3, 16, 32)},
         ),
         ModelInfo(
@@ -203,7 +207,7 @@ MODELS: dict[str, ModelInfo] = {
             "latent",
             "Variational autoencoder (Kingma & Welling, 2014): Gaussian encoder q(z|x), decoder p(x|z) fitting the "
             "data type; trained on the ELBO, a lower bound on log p(x). On 28×28 images its prior is a VampPrior "
-            "(a mixture of the posteriors of 100 learned pseudo-inputs) and each pixel's decoder a discretized "
+            "(a mixture of the posteriors of 200 learned pseudo-inputs) and each pixel's decoder a discretized "
             "logistic, so that prior draws decode to digits in a minute.",
             _vae,
             {"points2d": TrainingDefaults(3000, 3e-3, 512, 128), "image": TrainingDefaults(1200, 1e-3, 128, 256)},
