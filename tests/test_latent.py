@@ -20,9 +20,9 @@ VARIANTS = {
 
 
 def _tiny_vae(variant: str = "N(0, I) prior, categorical pixels") -> tuple[VAE, torch.Tensor, torch.Tensor]:
-    """A VAE on the 81 2×2 images of three levels, far from its initialisation, with log p(x) by Monte Carlo over
-    draws from its prior, log p(x) = log E_{z ~ p(z)} p(x | z)."""
-    spec = tiny_spec(levels=3)
+    """A VAE on the 27 images of 1×3 pixels in three levels, far from its initialisation, with log p(x) by Monte
+    Carlo over draws from its prior, log p(x) = log E_{z ~ p(z)} p(x | z)."""
+    spec = tiny_spec(levels=3, shape=(1, 1, 3))
     torch.manual_seed(0)
     model = VAE(spec, hidden=16, **VARIANTS[variant])
     perturb(model.decoder, 0.3)
@@ -31,7 +31,7 @@ def _tiny_vae(variant: str = "N(0, I) prior, categorical pixels") -> tuple[VAE, 
     with torch.no_grad():
         params = model._decoder_params(model.draw_latents(DRAWS, torch.Generator().manual_seed(0)))
         log_px_given_z = model._level_logits(params).log_softmax(1)  # (K, L, D)
-        picked = log_px_given_z[:, x.flatten(1).long(), torch.arange(spec.dim)].sum(-1)  # (K, 81)
+        picked = log_px_given_z[:, x.flatten(1).long(), torch.arange(spec.dim)].sum(-1)  # (K, 27)
         log_px = torch.logsumexp(picked, 0) - math.log(DRAWS)
     return model, x, log_px
 
