@@ -12,15 +12,19 @@ is saved with its current training state (a restart resumes it there) and the tr
 from __future__ import annotations
 
 import argparse
+import logging
 import os
 import signal
 import sys
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
+    import gradio as gr
+
     from app.page.session import Backend
 
 STARTED = time.perf_counter()
@@ -81,15 +85,27 @@ def main() -> None:
     say("starting the training processes; warming up behind the page …")
     scheduler.start_processes()
     threading.Thread(target=warm_up, args=(backend,), daemon=True, name="warm-up").start()
-    signal.signal(signal.SIGTERM, interrupt)  # as Ctrl-C: Gradio's loop closes the server, then we save
+    interrupt = stop_serving(demo)
+    signal.signal(signal.SIGTERM, interrupt)
+    signal.signal(signal.SIGINT, interrupt)
     demo.block_thread()  # until SIGINT or SIGTERM
     shut_down(backend)
     sys.stdout.flush()
     os._exit(0)  # not a normal exit: daemon threads (the warm-up's, Gradio's) may be inside torch, which aborts then
 
 
-def interrupt(signum: int, frame: object) -> None:
-    raise KeyboardInterrupt
+def stop_serving(demo: gr.Blocks) -> Callable[[int, object], None]:
+    """The handler of SIGTERM and SIGINT (Ctrl-C): Gradio's loop then closes the server, and we save. Open streams
+    (a page watching a run train) are cut at once: uvicorn would otherwise wait for them to end, and Gradio for
+    uvicorn up to 5 s, before a single run is saved — longer than many hosts wait between SIGTERM and SIGKILL."""
+
+    def interrupt(signum: int, frame: object) -> None:
+        if demo.server is not None:
+            demo.server.force_exit = True
+            logging.getLogger("uvicorn.error").disabled = True  # else each stream cut prints a CancelledError
+        raise KeyboardInterrupt
+
+    return interrupt
 
 
 def shut_down(backend: Backend) -> None:

@@ -6,7 +6,6 @@ from __future__ import annotations
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 import pytest
@@ -37,8 +36,7 @@ def test_a_page_open_across_a_restart_says_so_then_comes_back_with_its_runs(page
         set_number(page, "#steps", "100000")
         page.locator("#train-btn").click()
         wait_for_step(page, 1)
-        time.sleep(6)  # a save with its training state (every 5 s while it trains)
-        server.terminate()
+        server.terminate()  # which saves the run with its training state
         server.wait(timeout=30)
         expect(page.locator("#server-banner")).to_have_text(LOST, timeout=10_000)
         server = serve(port, runs)
