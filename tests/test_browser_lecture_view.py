@@ -41,13 +41,20 @@ TABLE_WIDTHS = """() => [...document.querySelectorAll('#tab-lecture table')].fil
 })"""
 
 
+def drawn(page: Page) -> None:
+    """Until what a tab's opening sent for has come back and been drawn: no output waits on Gradio, the page idle."""
+    page.wait_for_timeout(300)  # the tab's own events have started
+    page.wait_for_function("() => !document.querySelector('.pending, .generating')", timeout=15_000)
+    page.evaluate("() => new Promise(done => requestIdleCallback(done, {timeout: 3000}))")
+
+
 def test_every_visible_text_is_at_least_16_px_and_lecture_1s_tables_keep_every_column(page: Page, app_url: str):
     page.set_viewport_size({"width": 1280, "height": 720})
     open_app(page, app_url + "?lecture=1")
     small = {}
     for tab in TABS:
         page.get_by_role("tab", name=tab).first.click()
-        page.wait_for_timeout(1500)  # the tab's content drawn
+        drawn(page)
         found = page.evaluate(SMALL_TEXTS)
         if found:
             small[tab] = found[:8]
