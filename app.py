@@ -85,25 +85,33 @@ def main() -> None:
     say("starting the training processes; warming up behind the page …")
     scheduler.start_processes()
     threading.Thread(target=warm_up, args=(backend,), daemon=True, name="warm-up").start()
-    interrupt = stop_serving(demo)
+    interrupt = stop_serving(demo, backend)
     signal.signal(signal.SIGTERM, interrupt)
     signal.signal(signal.SIGINT, interrupt)
     demo.block_thread()  # until SIGINT or SIGTERM
-    shut_down(backend)
     sys.stdout.flush()
     os._exit(0)  # not a normal exit: daemon threads (the warm-up's, Gradio's) may be inside torch, which aborts then
 
 
-def stop_serving(demo: gr.Blocks) -> Callable[[int, object], None]:
-    """The handler of SIGTERM and SIGINT (Ctrl-C): Gradio's loop then closes the server, and we save. Open streams
-    (a page watching a run train) are cut at once: uvicorn would otherwise wait for them to end, and Gradio for
-    uvicorn up to 5 s, before a single run is saved — longer than many hosts wait between SIGTERM and SIGKILL."""
+def stop_serving(demo: gr.Blocks, backend: Backend) -> Callable[[int, object], None]:
+    """The handler of SIGTERM and SIGINT (Ctrl-C): save every run first, then let Gradio's loop close the server.
+
+    Saving first, in the signal's own moment, keeps every run however long the server takes to go; and it does not
+    take long: open streams (a page watching a run train) are cut at once, where uvicorn would wait for each to end,
+    and Gradio for uvicorn up to 5 s — longer than many hosts wait between SIGTERM and SIGKILL. A second signal
+    while saving ends the process there."""
+    stopping = False
 
     def interrupt(signum: int, frame: object) -> None:
+        nonlocal stopping
+        if stopping:
+            os._exit(1)
+        stopping = True
+        shut_down(backend)
         if demo.server is not None:
             demo.server.force_exit = True
             logging.getLogger("uvicorn.error").disabled = True  # else each stream cut prints a CancelledError
-        raise KeyboardInterrupt
+        raise KeyboardInterrupt  # Gradio's loop closes the server
 
     return interrupt
 
