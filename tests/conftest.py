@@ -32,6 +32,9 @@ def chromium_path() -> str | None:
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    # the slow tests first: pytest-xdist hands tests out in this order, so its workers end together on short ones
+    # instead of one waiting while the other finishes a 30-s test
+    items.sort(key=lambda item: item.get_closest_marker("slow") is None)
     if chromium_path() is not None:
         return
     reason = "no Chromium binary found (install Debian's 'chromium' or set CHROMIUM_PATH)"
