@@ -172,3 +172,49 @@ def test_beta_vae_is_scored_on_the_honest_elbo_whatever_beta():
     expected = vae.log_prob(x)
     torch.manual_seed(5)
     torch.testing.assert_close(beta_vae.log_prob(x), expected)
+
+
+# --- free bits --------------------------------------------------------------------------------------------------------
+
+
+def _loss_and_encoder_gradient(model: VAE, x: torch.Tensor, part: str = "loss") -> tuple[torch.Tensor, list]:
+    model.zero_grad()
+    torch.manual_seed(3)  # the same ε for every call
+    value = model.loss(x)[part]
+    value.backward()
+    return value.detach(), [p.grad.clone() for p in model.encoder.parameters()]
+
+
+def test_free_bits_count_each_latent_dimension_as_at_least_lambda_nats_and_never_press_it_below():
+    data = load_dataset("moons")
+    x = data.train[:64]
+    torch.manual_seed(0)
+    model = VAE(data.spec, hidden=16, free_nats=1e6)  # every dimension far under λ: the KL term is a constant
+    loss, gradient = _loss_and_encoder_gradient(model, x)
+    reconstruction, reconstruction_gradient = _loss_and_encoder_gradient(model, x, "recon")
+    torch.testing.assert_close(loss, reconstruction + 1e6 * model.latent_dim / data.spec.dim)
+    assert all(torch.allclose(a, b) for a, b in zip(gradient, reconstruction_gradient))  # no pull to the prior
+    model.free_nats = 0.0  # λ = 0: the plain −ELBO / D, whose KL does pull
+    loss, gradient = _loss_and_encoder_gradient(model, x)
+    terms = model.loss(x)
+    assert not all(torch.allclose(a, b) for a, b in zip(gradient, reconstruction_gradient))
+    torch.testing.assert_close(terms["loss"], terms["recon"] + terms["kl"])
+
+
+@pytest.mark.slow
+def test_the_registrys_vae_uses_both_latent_dimensions_on_moons():
+    """Without free bits one of the two dimensions collapses onto the prior (its posterior σ → 1 for every point) and
+    the decoder's own noise blurs the moons."""
+    from dgm_core.runs.run import Run
+    from dgm_core.runs.spec import RunSpec
+
+    run = Run(RunSpec.defaults("VAE", "moons", steps=COLLAPSE_STEPS), eval_every_s=None, sample_every_s=None)
+    run.start()
+    while run.active:
+        run.advance(10.0)
+    with run.inspecting(seed=0) as model:
+        _, sigma = model.posterior(run.data.test[:1000])
+    assert (sigma.median(0).values < 0.8).all(), sigma.median(0).values
+
+
+COLLAPSE_STEPS = 700  # without free bits one dimension of the moons VAE has collapsed by then (σ 0.23 and 0.99)

@@ -38,6 +38,14 @@ class VAE(GenerativeModel):
     one-draw estimate log q(z|x) − log p(z) (no closed form for a mixture).
     ``condition_dim`` > 0 makes both networks also read a condition vector c (q(z|x, c) and p(x|z, c)); the methods
     taking ``condition`` then need it, (N, condition_dim). The plain VAE has none.
+
+    ``free_nats`` λ > 0 trains with free bits (Kingma et al., 2016, "Improved variational inference with inverse
+    autoregressive flow"): each latent dimension's KL, averaged over the batch, counts as at least λ nats,
+
+        loss = (Σ_d max(λ, E_batch KL_d) − E_batch log p(x|z)) / D,
+
+    so no gradient presses a dimension onto the prior while it carries less than λ: the encoder can learn to use it
+    before it collapses. Once every dimension carries more, the loss is −ELBO / D again; the score is the ELBO always.
     """
 
     # the ELBO's two parts, per dimension, as the training-loss figure names them (a β-VAE also reports its β)
@@ -53,10 +61,14 @@ class VAE(GenerativeModel):
         pixels: Literal["categorical", "logistic"] = "categorical",
         network: Literal["mlp", "upsampling"] = "mlp",
         pseudo_inputs: int = 0,
+        free_nats: float = 0.0,
     ) -> None:
         super().__init__(spec)
         if pseudo_inputs and condition_dim:
             raise ValueError("The VampPrior here is for unconditional VAEs.")
+        if free_nats and pseudo_inputs:
+            raise ValueError("Free bits need a KL per latent dimension: the N(0, I) prior's, not the VampPrior's.")
+        self.free_nats = free_nats
         self.discrete = spec.levels is not None
         self.logistic = self.discrete and pixels == "logistic"
         self.latent_dim = latent_dim or (8 if self.discrete else 2)
@@ -117,13 +129,19 @@ class VAE(GenerativeModel):
     def elbo_terms(self, x: Tensor, condition: Tensor | None = None) -> tuple[Tensor, Tensor]:
         """One-sample reconstruction log-likelihood and KL(q(z|x) ‖ p(z)) per item: analytic for N(0, I), the
         same draw's log q(z|x) − log p(z) for the VampPrior."""
+        reconstruction, kl = self._elbo_parts(x, condition)
+        return reconstruction, kl.sum(1)
+
+    def _elbo_parts(self, x: Tensor, condition: Tensor | None = None) -> tuple[Tensor, Tensor]:
+        """The reconstruction log-likelihood (N,) and the KL per latent dimension (N, latent) for N(0, I), or the
+        VampPrior's one-draw estimate as one column (N, 1)."""
         mean, log_var = self._posterior(join(self._network_input(x), condition))
         eps = torch.randn_like(mean)
         z = mean + eps * torch.exp(0.5 * log_var)
         if self.pseudo_inputs is None:
-            kl = 0.5 * (mean.pow(2) + log_var.exp() - 1 - log_var).sum(1)
+            kl = 0.5 * (mean.pow(2) + log_var.exp() - 1 - log_var)
         else:
-            kl = _normal_log_pdf(eps, log_var) - self.prior_log_prob(z)
+            kl = (_normal_log_pdf(eps, log_var) - self.prior_log_prob(z))[:, None]
         return self._log_likelihood(self._decoder_params(z, condition), x), kl
 
     def _elbo_loss(self, reconstruction: Tensor, kl: Tensor, beta: float | Tensor = 1.0) -> dict[str, Tensor]:
@@ -136,7 +154,12 @@ class VAE(GenerativeModel):
         }
 
     def loss(self, x: Tensor) -> dict[str, Tensor]:
-        return self._elbo_loss(*self.elbo_terms(x))
+        reconstruction, kl = self._elbo_parts(x)
+        terms = self._elbo_loss(reconstruction, kl.sum(1))
+        if self.free_nats:  # free bits: a dimension's KL below λ nats is not pressed down
+            held = kl.mean(0).clamp(min=self.free_nats).sum()
+            terms["loss"] = (held - reconstruction.mean()) / self.spec.dim
+        return terms
 
     def log_prob(self, x: Tensor, n_samples: int = 4) -> Tensor:
         """The ELBO (a lower bound on log p(x)), averaged over ``n_samples`` draws of z to reduce its noise."""
