@@ -49,7 +49,9 @@ def test_the_page_is_served_before_the_warm_up_and_sigterm_saves_at_once_with_a_
         assert children, "the training processes run"
         watching = Client(f"http://127.0.0.1:{port}/", verbose=False)
         stream = watching.submit(*TRAIN_FOREVER, api_name="/train")
+        deadline = time.monotonic() + 60
         while not any("step" in str(update) for update in stream.outputs()):
+            assert time.monotonic() < deadline, "the watched run never showed a step"
             time.sleep(0.1)
         signalled = time.monotonic()
         server.send_signal(signal.SIGTERM)
