@@ -1,18 +1,39 @@
-"""How it works in Chromium: a flow's layers, shown, stepped with the slider and played."""
+"""How it works in Chromium, as a lecturer walks through it on one page: a gallery card opened, then its family's
+view shown, stepped and played — a flow's layers, an autoregressive model's conditionals, diffusion, an image drawn
+pixel by pixel, a GAN's two players, an EBM's chains and a VAE's posteriors, one after another."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from playwright.sync_api import Page, expect
+from playwright.sync_api import Browser, Page, expect
+
+from tests.test_browser import open_app
 
 pytestmark = pytest.mark.browser
 
 
-def test_a_flows_layers_are_shown_and_played(page: Page, app_url: str, output_dir: Path) -> None:
-    page.goto(app_url + "?preset=flows-on-rings")
-    expect(page.locator("#status")).to_contain_text("NSF on rings", timeout=20_000)
+@pytest.fixture(scope="module")
+def page(browser: Browser, browser_context_args: dict, app_url: str) -> Iterator[Page]:
+    """One page for the whole walk (the tests run in order on it, each opening its card from the gallery)."""
+    context = browser.new_context(**browser_context_args)
+    page = context.new_page()
+    open_app(page, app_url)
+    yield page
+    context.close()
+
+
+def open_card(page: Page, key: str, shown: str) -> None:
+    """Open the gallery's card ``key`` and wait for the Train tab's status to show its run (``shown``)."""
+    page.get_by_role("tab", name="Lecture gallery").click()
+    page.locator(f"#open-{key}").click()
+    expect(page.locator("#status")).to_contain_text(shown, timeout=20_000)
+
+
+def test_a_flows_layers_are_shown_and_played(page: Page, output_dir: Path) -> None:
+    open_card(page, "flows-on-rings", "NSF on rings")
     page.locator("#how-it-works").get_by_text("a flow, layer by layer").click()
     page.locator("#how-show").click()
     title = page.locator("#how-plot .gtitle")
@@ -24,9 +45,8 @@ def test_a_flows_layers_are_shown_and_played(page: Page, app_url: str, output_di
     page.locator("#how-it-works").screenshot(path=output_dir / "how_it_works_flow.png")
 
 
-def test_an_autoregressive_models_conditionals_are_shown_and_drawn(page: Page, app_url: str, output_dir: Path) -> None:
-    page.goto(app_url + "?preset=autoregressive-masks")
-    expect(page.locator("#status")).to_contain_text("MADE on 8gaussians", timeout=20_000)
+def test_an_autoregressive_models_conditionals_are_shown_and_drawn(page: Page, output_dir: Path) -> None:
+    open_card(page, "autoregressive-masks", "MADE on 8gaussians")
     page.locator("#how-conditionals").get_by_text("one conditional at a time").click()
     page.locator("#cond-show").click()
     expect(page.locator("#cond-note")).to_contain_text("x₁ first", timeout=10_000)
@@ -37,11 +57,8 @@ def test_an_autoregressive_models_conditionals_are_shown_and_drawn(page: Page, a
     page.locator("#how-conditionals").screenshot(path=output_dir / "how_it_works_autoregressive.png")
 
 
-def test_a_diffusion_models_reverse_process_plays_from_noise_to_data(
-    page: Page, app_url: str, output_dir: Path
-) -> None:
-    page.goto(app_url + "?preset=diffusion")
-    expect(page.locator("#status")).to_contain_text("DDPM on moons", timeout=20_000)
+def test_a_diffusion_models_reverse_process_plays_from_noise_to_data(page: Page, output_dir: Path) -> None:
+    open_card(page, "diffusion", "DDPM on moons")
     page.locator("#how-diffusion").get_by_text("diffusion, forward and reverse").click()
     page.locator("#diff-show").click()
     expect(page.locator("#diff-note")).to_contain_text("T = 100 steps", timeout=10_000)
@@ -52,9 +69,8 @@ def test_a_diffusion_models_reverse_process_plays_from_noise_to_data(
     page.locator("#how-diffusion").screenshot(path=output_dir / "how_it_works_diffusion.png")
 
 
-def test_an_image_is_drawn_pixel_by_pixel_in_the_models_order(page: Page, app_url: str, output_dir: Path) -> None:
-    page.goto(app_url + "?preset=sampling-digits")
-    expect(page.locator("#status")).to_contain_text("PixelCNN on digits", timeout=20_000)
+def test_an_image_is_drawn_pixel_by_pixel_in_the_models_order(page: Page, output_dir: Path) -> None:
+    open_card(page, "sampling-digits", "PixelCNN on digits")
     page.locator("#how-pixels").get_by_text("pixel by pixel").click()
     page.locator("#pixels-start").click()
     titles = page.locator("#pixels-plot .annotation-text")
@@ -68,9 +84,8 @@ def test_an_image_is_drawn_pixel_by_pixel_in_the_models_order(page: Page, app_ur
     page.locator("#how-pixels").screenshot(path=output_dir / "how_it_works_pixels.png")
 
 
-def test_a_gans_players_are_stepped_one_at_a_time(page: Page, app_url: str, output_dir: Path) -> None:
-    page.goto(app_url + "?preset=gan-modes")
-    expect(page.locator("#status")).to_contain_text("GAN on 8gaussians", timeout=20_000)
+def test_a_gans_players_are_stepped_one_at_a_time(page: Page, output_dir: Path) -> None:
+    open_card(page, "gan-modes", "GAN on 8gaussians")
     page.locator("#how-players").get_by_text("two players").click()
     page.locator("#players-copy").click()
     expect(page.locator("#players-note")).to_contain_text("Copied the players", timeout=10_000)
@@ -81,9 +96,8 @@ def test_a_gans_players_are_stepped_one_at_a_time(page: Page, app_url: str, outp
     page.locator("#how-players").screenshot(path=output_dir / "how_it_works_gan_players.png")
 
 
-def test_an_energy_based_models_chains_are_played(page: Page, app_url: str, output_dir: Path) -> None:
-    page.goto(app_url + "?preset=energy-based")
-    expect(page.locator("#status")).to_contain_text("EBM on moons", timeout=20_000)
+def test_an_energy_based_models_chains_are_played(page: Page, output_dir: Path) -> None:
+    open_card(page, "energy-based", "EBM on moons")
     page.locator("#how-energy").get_by_text("chains").click()
     page.locator("#energy-show").click()
     expect(page.locator("#energy-note")).to_contain_text("mean E(data)", timeout=10_000)
@@ -94,9 +108,8 @@ def test_an_energy_based_models_chains_are_played(page: Page, app_url: str, outp
     page.locator("#how-energy").screenshot(path=output_dir / "how_it_works_energy.png")
 
 
-def test_a_vaes_posteriors_on_digits_are_shown(page: Page, app_url: str, output_dir: Path) -> None:
-    page.goto(app_url + "?preset=latent-walk")
-    expect(page.locator("#status")).to_contain_text("VAE on digits", timeout=20_000)
+def test_a_vaes_posteriors_on_digits_are_shown(page: Page, output_dir: Path) -> None:
+    open_card(page, "latent-walk", "VAE on digits")
     page.get_by_role("tab", name="Train").click()  # the card opens the Latent explorer
     page.locator("#how-posteriors").get_by_text("a VAE's posteriors").click()
     page.locator("#post-show").click()

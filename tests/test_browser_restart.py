@@ -20,8 +20,9 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 def serve(port: int, runs: str) -> subprocess.Popen:
-    """``python app.py`` on ``port`` with the run store ``runs``, once its page answers."""
-    command = [sys.executable, "app.py", "--port", str(port), "--device", "cpu", "--runs-dir", runs]
+    """``python app.py`` on ``port`` with the run store ``runs``, once its page answers. One training process: the
+    test needs no more, and a second loading torch beside the first takes the page's cores (54 s against 33)."""
+    command = [sys.executable, "app.py", "--port", str(port), "--device", "cpu", "--runs-dir", runs, "--workers", "1"]
     server = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     while "serving" not in (line := server.stdout.readline()):
         assert line, "the server ended before serving"

@@ -21,9 +21,11 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 def start_server() -> tuple[subprocess.Popen, int]:
-    """``python app.py`` on a free port with a fresh run store, its output readable line by line."""
+    """``python app.py`` on a free port with a fresh run store and one training process (the test runs beside the
+    others: a second loading torch would only slow them), its output readable line by line."""
     port = _free_port()
-    command = [sys.executable, "app.py", "--port", str(port), "--device", "cpu", "--runs-dir", tempfile.mkdtemp()]
+    runs = tempfile.mkdtemp()
+    command = [sys.executable, "app.py", "--port", str(port), "--device", "cpu", "--runs-dir", runs, "--workers", "1"]
     return subprocess.Popen(command, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True), port
 
 
