@@ -16,11 +16,13 @@ from dgm_core.models.flows import (
     InvertibleLinear,
     Knots,
     MaskedAffineAutoregressive,
+    RationalQuadraticCoupling,
     Reverse,
     alternating_masks,
     rational_quadratic_spline,
     rational_quadratic_spline_inverse,
 )
+from dgm_core.models.flows.couplings import FourierFeatures
 from tests.core_helpers import perturb, tiny_spec
 
 torch.set_num_threads(1)
@@ -55,6 +57,27 @@ def test_additive_coupling_preserves_volume():
     jacobians = torch.stack([torch.autograd.functional.jacobian(lambda v: coupling(v[None])[0][0], xi) for xi in x])
     torch.testing.assert_close(torch.linalg.det(jacobians), torch.ones(5, dtype=torch.float64))
     assert torch.equal(coupling(x)[1], torch.zeros(5, dtype=torch.float64))
+
+
+def test_fourier_features_are_each_coordinate_then_its_sines_and_cosines_at_octaves():
+    x = torch.tensor([[0.5, -1.0]])
+    angles = torch.tensor([0.5, 1.0, 2.0, -1.0, -2.0, -4.0])  # x₁ · (1, 2, 4), then x₂ · (1, 2, 4)
+    expected = torch.cat([x[0], angles.sin(), angles.cos()])[None]
+    torch.testing.assert_close(FourierFeatures(3)(x), expected)
+
+
+def test_a_spline_coupling_reading_fourier_features_starts_as_the_identity_and_bends_only_its_free_half():
+    torch.manual_seed(0)
+    mask = torch.tensor([1.0, 0.0])
+    coupling = RationalQuadraticCoupling(mask, 16, 2, 8, 3.0, torch.nn.ReLU, frequencies=4).double()
+    x = 2 * torch.randn(64, 2, dtype=torch.float64)
+    y, log_det = coupling(x)
+    torch.testing.assert_close(y, x)
+    torch.testing.assert_close(log_det, torch.zeros(64, dtype=torch.float64))
+    perturb(coupling, 0.5)
+    y, _ = coupling(x)
+    assert torch.equal(y[:, 0], x[:, 0]) and (y[:, 1] - x[:, 1]).abs().max() > 0.1
+    torch.testing.assert_close(coupling.inverse(y), x)
 
 
 # --- MAF --------------------------------------------------------------------------------------------------------------

@@ -204,7 +204,9 @@ MODELS: dict[str, ModelInfo] = {
             "Neural spline flow (Durkan et al., 2019): couplings whose elementwise map is a monotone "
             "rational-quadratic spline (32 bins on [−3, 3], [−4, 4] in the last two so the latent reaches the "
             "Gaussian's tails; the identity outside), inverted in closed form. Where "
-            "affine couplings only scale and shift, a spline can bend, so fewer layers fit a many-moded density.",
+            "affine couplings only scale and shift, a spline can bend, so fewer layers fit a many-moded density. "
+            "On 2D points each coupling's network reads sines and cosines of the fixed coordinate at four "
+            "frequencies (Fourier features), so its knots can jump where a square or a ring ends.",
             NeuralSplineFlow,
             {
                 "points2d": TrainingDefaults(1200, 1e-2, 512, 64, schedule="cosine"),

@@ -39,12 +39,34 @@ def activation_for(spec: DataSpec) -> Activation:
     return nn.ReLU if spec.kind == "points2d" else nn.SiLU
 
 
-def conditioner(dim: int, hidden: int, layers: int, outputs: int, activation: Activation) -> nn.Sequential:
-    """An MLP from the (masked) D-dim input to ``outputs`` numbers, whose output starts at exactly zero."""
-    net = mlp([dim] + [hidden] * layers + [outputs], activation)
+class FourierFeatures(nn.Module):
+    """Each coordinate with its sines and cosines at F octaves (Tancik et al., 2020, "Fourier features let networks
+    learn high frequency functions in low dimensional domains"):
+
+        x ↦ [x, sin(2ʲ x), cos(2ʲ x)],  j = 0 … F − 1,   (N, D) → (N, D (1 + 2F)).
+
+    An MLP reading two coordinates learns a function that changes sharply with them only slowly: its first layer
+    must first grow large weights. Sines of several frequencies hand it such changes (a square's edge, a ring's
+    radius) from the first step; the raw x keeps the slow trend."""
+
+    def __init__(self, frequencies: int) -> None:
+        super().__init__()
+        self.register_buffer("octaves", 2.0 ** torch.arange(frequencies, dtype=torch.float32), persistent=False)
+
+    def forward(self, x: Tensor) -> Tensor:
+        angles = (x[..., None] * self.octaves).flatten(1)  # (N, D F)
+        return torch.cat([x, angles.sin(), angles.cos()], -1)
+
+
+def conditioner(
+    dim: int, hidden: int, layers: int, outputs: int, activation: Activation, frequencies: int = 0
+) -> nn.Sequential:
+    """An MLP from the (masked) D-dim input to ``outputs`` numbers, whose output starts at exactly zero; with
+    ``frequencies`` F > 0 it reads ``FourierFeatures`` of the input."""
+    net = mlp([dim * (1 + 2 * frequencies)] + [hidden] * layers + [outputs], activation)
     nn.init.zeros_(net[-1].weight)  # zero output: every coupling starts as the identity map
     nn.init.zeros_(net[-1].bias)
-    return net
+    return nn.Sequential(FourierFeatures(frequencies), *net) if frequencies else net
 
 
 class AffineCoupling(Bijection):
