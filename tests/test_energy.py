@@ -9,6 +9,7 @@ import torch
 from torch import Tensor, nn
 
 from dgm_core.data import load_dataset
+from dgm_core.models.base import FourierFeatures
 from dgm_core.models.energy import EnergyBasedModel
 
 torch.set_num_threads(1)
@@ -54,6 +55,15 @@ def test_contrastive_divergence_lowers_the_energy_of_data():
         data_energy = model.energy(model.standardize(data.test[:2000])[0]).mean()
         box_energy = model.energy(model._initial(2000)).mean()
     assert data_energy < box_energy - 0.5
+
+
+def test_on_points_the_energy_reads_fourier_features_and_on_images_the_pixels():
+    points = EnergyBasedModel(load_dataset("moons").spec, hidden=16)
+    images = EnergyBasedModel(load_dataset("digits").spec, hidden=16)
+    y = torch.tensor([[0.3, -1.2]])
+    torch.testing.assert_close(points.energy(y), points.energy[1:](FourierFeatures(2)(y)))
+    assert points.energy[1].in_features == 2 * (1 + 2 * 2)  # x₁, x₂ and their sines and cosines at octaves 1, 2
+    assert images.energy[0].in_features == 64
 
 
 def test_image_chains_stay_in_the_unit_cube_and_samples_are_levels():

@@ -8,6 +8,7 @@ from __future__ import annotations
 import pytest
 import torch
 
+from dgm_core.models.base import FourierFeatures
 from dgm_core.models.flows import (
     MAF,
     ActNorm,
@@ -22,7 +23,6 @@ from dgm_core.models.flows import (
     rational_quadratic_spline,
     rational_quadratic_spline_inverse,
 )
-from dgm_core.models.flows.couplings import FourierFeatures
 from tests.core_helpers import perturb, tiny_spec
 
 torch.set_num_threads(1)

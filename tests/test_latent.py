@@ -201,6 +201,26 @@ def test_free_bits_count_each_latent_dimension_as_at_least_lambda_nats_and_never
     torch.testing.assert_close(terms["loss"], terms["recon"] + terms["kl"])
 
 
+def test_a_vae_showing_its_decoders_mean_samples_e_x_given_z_from_the_same_prior_draws():
+    data = load_dataset("moons")
+    torch.manual_seed(0)
+    drawn = VAE(data.spec, hidden=16)
+    shown = VAE(data.spec, hidden=16, shown="mean")
+    shown.load_state_dict(drawn.state_dict())  # the same model: only what its samples show differs
+    with torch.no_grad():
+        torch.manual_seed(1)
+        means = shown.sample(300)
+        torch.manual_seed(1)
+        expected = shown.decode(shown.draw_latents(300))
+        torch.manual_seed(1)
+        draws = drawn.sample(300)
+    torch.testing.assert_close(means, expected)
+    assert (draws - means).norm(dim=1).mean() > 0.1  # a draw adds p(x | z)'s noise to that mean
+    assert "decoder's mean" in shown.sampling_cost and drawn.sampling_cost == "one pass"
+    x = data.test[:200]
+    torch.testing.assert_close(shown.elbo_terms(x)[1], drawn.elbo_terms(x)[1])  # the bound is the same model's
+
+
 @pytest.mark.slow
 def test_the_registrys_vae_uses_both_latent_dimensions_on_moons():
     """Without free bits one of the two dimensions collapses onto the prior (its posterior σ → 1 for every point) and

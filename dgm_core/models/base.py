@@ -157,3 +157,22 @@ def mlp(sizes: list[int], activation: type[nn.Module] = nn.SiLU, dropout: float 
             if dropout > 0:
                 layers.append(nn.Dropout(dropout))
     return nn.Sequential(*layers)
+
+
+class FourierFeatures(nn.Module):
+    """Each coordinate with its sines and cosines at F octaves (Tancik et al., 2020, "Fourier features let networks
+    learn high frequency functions in low dimensional domains"):
+
+        x ↦ [x, sin(2ʲ x), cos(2ʲ x)],  j = 0 … F − 1,   (N, D) → (N, D (1 + 2F)).
+
+    An MLP reading two coordinates learns a function that changes sharply with them only slowly: its first layer
+    must first grow large weights. Sines of several frequencies hand it such changes (a square's edge, a ring's
+    radius) from the first step; the raw x keeps the slow trend."""
+
+    def __init__(self, frequencies: int) -> None:
+        super().__init__()
+        self.register_buffer("octaves", 2.0 ** torch.arange(frequencies, dtype=torch.float32), persistent=False)
+
+    def forward(self, x: Tensor) -> Tensor:
+        angles = (x[..., None] * self.octaves).flatten(1)  # (N, D F)
+        return torch.cat([x, angles.sin(), angles.cos()], -1)

@@ -46,6 +46,11 @@ class VAE(GenerativeModel):
 
     so no gradient presses a dimension onto the prior while it carries less than λ: the encoder can learn to use it
     before it collapses. Once every dimension carries more, the loss is −ELBO / D again; the score is the ELBO always.
+
+    ``shown="mean"`` makes ``sample`` return the decoder's mean E[x | z] for z ~ p(z) instead of a draw x ~ p(x | z):
+    on 2D points the Gaussian decoder's own noise, which the ELBO needs to explain what z leaves out, blurs every
+    draw (moons become bands). The likelihood is the same model's either way; only what samples show changes, and
+    ``sampling_cost`` says so.
     """
 
     # the ELBO's two parts, per dimension, as the training-loss figure names them (a β-VAE also reports its β)
@@ -62,6 +67,7 @@ class VAE(GenerativeModel):
         network: Literal["mlp", "upsampling"] = "mlp",
         pseudo_inputs: int = 0,
         free_nats: float = 0.0,
+        shown: Literal["draws", "mean"] = "draws",
     ) -> None:
         super().__init__(spec)
         if pseudo_inputs and condition_dim:
@@ -69,6 +75,9 @@ class VAE(GenerativeModel):
         if free_nats and pseudo_inputs:
             raise ValueError("Free bits need a KL per latent dimension: the N(0, I) prior's, not the VampPrior's.")
         self.free_nats = free_nats
+        self.shown = shown
+        if shown == "mean":
+            self.sampling_cost = "one pass; samples show the decoder's mean E[x | z] for z ~ p(z), not its noise"
         self.discrete = spec.levels is not None
         self.logistic = self.discrete and pixels == "logistic"
         self.latent_dim = latent_dim or (8 if self.discrete else 2)
@@ -244,8 +253,10 @@ class VAE(GenerativeModel):
         return self._decoder_mean(self._decoder_params(z))
 
     def sample(self, n: int) -> Tensor:
-        """z ~ p(z), then x ~ p(x | z): honest draws from the model the ELBO scores, pixel noise included."""
-        return self._draw(self._decoder_params(self.draw_latents(n).to(self.device)))
+        """z ~ p(z), then x ~ p(x | z): honest draws from the model the ELBO scores, pixel noise included; or, when
+        ``shown`` is "mean", the decoder's mean E[x | z]."""
+        params = self._decoder_params(self.draw_latents(n).to(self.device))
+        return self._decoder_mean(params) if self.shown == "mean" else self._draw(params)
 
     def _decoder_mean(self, params: Tensor) -> Tensor:
         """E[x | z] from the decoder's parameters, in data units."""

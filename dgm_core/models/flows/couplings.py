@@ -11,7 +11,7 @@ import torch
 from torch import Tensor, nn
 
 from dgm_core.data import DataSpec
-from dgm_core.models.base import mlp
+from dgm_core.models.base import FourierFeatures, mlp
 from dgm_core.models.flows.base import Bijection, FlowModel
 
 
@@ -37,25 +37,6 @@ def activation_for(spec: DataSpec) -> Activation:
     by 0.12 and MAF's by 0.04–0.2. On dequantized digits, smooth after the logit, SiLU was 1–3 nats better after 10 s
     (NICE 104.0 against 106.7, RealNVP 97.6 against 98.9, MAF 99.5 against 101.0)."""
     return nn.ReLU if spec.kind == "points2d" else nn.SiLU
-
-
-class FourierFeatures(nn.Module):
-    """Each coordinate with its sines and cosines at F octaves (Tancik et al., 2020, "Fourier features let networks
-    learn high frequency functions in low dimensional domains"):
-
-        x ↦ [x, sin(2ʲ x), cos(2ʲ x)],  j = 0 … F − 1,   (N, D) → (N, D (1 + 2F)).
-
-    An MLP reading two coordinates learns a function that changes sharply with them only slowly: its first layer
-    must first grow large weights. Sines of several frequencies hand it such changes (a square's edge, a ring's
-    radius) from the first step; the raw x keeps the slow trend."""
-
-    def __init__(self, frequencies: int) -> None:
-        super().__init__()
-        self.register_buffer("octaves", 2.0 ** torch.arange(frequencies, dtype=torch.float32), persistent=False)
-
-    def forward(self, x: Tensor) -> Tensor:
-        angles = (x[..., None] * self.octaves).flatten(1)  # (N, D F)
-        return torch.cat([x, angles.sin(), angles.cos()], -1)
 
 
 def conditioner(
