@@ -212,7 +212,7 @@ MODELS: dict[str, ModelInfo] = {
             "frequencies (Fourier features), so its knots can jump where a square or a ring ends.",
             NeuralSplineFlow,
             {
-                "points2d": TrainingDefaults(1200, 1e-2, 512, 64, schedule="cosine"),
+                "points2d": TrainingDefaults(1000, 1e-2, 512, 64, schedule="cosine"),
                 "image": TrainingDefaults(800, 1e-3, 128, 128),
             },
         ),
