@@ -10,6 +10,7 @@ import torch
 from torch import Tensor, nn
 
 from dgm_core.data import DataSpec, load_dataset
+from dgm_core.models.base import FourierFeatures
 from dgm_core.models.energy import EnergyBasedModel
 from dgm_core.models.fgan import DIVERGENCES, FGAN
 from dgm_core.models.gan import GAN
@@ -252,3 +253,33 @@ def test_an_arena_steps_a_copy_and_a_discriminator_stepped_alone_tells_the_fixed
     assert real > 0.6 > 0.4 > fake  # the generator never moved: a discriminator alone wins
     with pytest.raises(ValueError, match="no players"):
         Arena(EnergyBasedModel(data.spec, hidden=8), data.train, lr=1e-3, batch_size=8)
+
+
+# --- the registry's GAN on points: an averaged generator reading Fourier features of z ------------------------------
+
+
+def test_samples_come_from_the_running_average_of_the_generators_weights_and_an_arena_from_the_live_one() -> None:
+    from dgm_core.inspect.arena import Arena
+
+    data = load_dataset("moons")
+    torch.manual_seed(0)
+    model = GAN(data.spec, hidden=16, latent_dim=8, frequencies=2, average=0.9)
+    optimizers = model.configure_optimizers(1e-2)
+    averaged = [p.detach().clone() for p in model.generator_average.parameters()]
+    model.step_player(data.train[:64], optimizers, "discriminator")
+    assert all(torch.equal(p, q) for p, q in zip(model.generator_average.parameters(), averaged))
+    model.step_player(data.train[:64], optimizers, "generator")
+    for before, after, live in zip(averaged, model.generator_average.parameters(), model.generator.parameters()):
+        torch.testing.assert_close(after, 0.9 * before + 0.1 * live)  # θ̄ ← ρ θ̄ + (1 − ρ) θ
+        assert not torch.equal(after, live)
+
+    z = torch.randn(10, 8, generator=torch.Generator().manual_seed(3))
+    with torch.no_grad():
+        torch.manual_seed(3)
+        torch.testing.assert_close(model.sample(10), model.standardize.inverse(model.generator_average(z)))
+        torch.manual_seed(3)
+        arena = Arena(model, data.train, lr=1e-2, batch_size=64)
+        torch.manual_seed(3)  # the arena steps the players themselves: its samples are the live generator's
+        torch.testing.assert_close(arena.model.sample(10), model.standardize.inverse(model.generator(z)))
+    assert isinstance(model.generator[0], FourierFeatures) and model.generator[1].in_features == 8 * (1 + 2 * 2)
+    assert "running average" in model.sampling_cost and GAN(data.spec, hidden=8).sampling_cost == "one pass"

@@ -12,8 +12,6 @@ stepped alone against a fixed D piles its samples onto the D's favourite spot.
 
 from __future__ import annotations
 
-import copy
-
 import torch
 from torch import Tensor
 
@@ -35,8 +33,7 @@ class Arena:
     """
 
     def __init__(self, model: GenerativeModel, train: Tensor, lr: float, batch_size: int, seed: int = 0) -> None:
-        ability(model, Players)  # a GAN with two players to step one at a time, or a ValueError
-        self.model = copy.deepcopy(model).eval()
+        self.model = ability(model, Players).for_arena().eval()  # a copy, or a ValueError for a model without players
         self.optimizers = self.model.configure_optimizers(lr)
         self.train = train.to(self.model.device)
         self.batch_size = batch_size

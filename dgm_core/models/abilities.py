@@ -125,9 +125,12 @@ class Denoising(Protocol):
 @runtime_checkable
 class Players(Protocol):
     """A GAN on unconditional data: one optimisation step of one player alone, "discriminator" or "generator"
-    (GAN Lab's step D / step G), returning its loss."""
+    (GAN Lab's step D / step G), returning its loss; ``for_arena`` copies both players, with samples drawn from the
+    generator being stepped."""
 
     def step_player(self, x: Tensor, optimizers: list[torch.optim.Optimizer], player: str) -> float: ...
+
+    def for_arena(self) -> GenerativeModel: ...
 
 
 @runtime_checkable

@@ -186,11 +186,11 @@ class ConditionalGAN(GAN):
     def decode(self, z: Tensor, labels: Tensor | None = None) -> Tensor:
         """G(z, y) in data units, for ``labels`` or for the classes in turn."""
         labels = cycle_labels(len(z), self.n_classes, z.device) if labels is None else labels
-        return self._to_data(self._generate(z, one_hot(labels, self.n_classes)), quantize=False)
+        return self._to_data(self._generate(z, one_hot(labels, self.n_classes), averaged=True), quantize=False)
 
     def sample(self, n: int, labels: Tensor | None = None) -> Tensor:
         labels = cycle_labels(n, self.n_classes, self.device) if labels is None else labels
-        return self._to_data(self._fake(n, one_hot(labels, self.n_classes)), quantize=True)
+        return self._to_data(self._fake(n, one_hot(labels, self.n_classes), averaged=True), quantize=True)
 
 
 class ConditionalMADE(LabelFrequencies, MADE):

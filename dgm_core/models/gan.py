@@ -6,6 +6,13 @@
 There is no likelihood: the model is compared with others by a two-sample test (MMD) on held-out data.
 Images are modelled in [0, 1]; real pixels get uniform dequantization noise so D cannot win on discreteness alone.
 
+On 2D points the registry's GAN draws z from 8 dimensions, its generator reads Fourier features of z
+(``FourierFeatures``), and its samples come from an exponential moving average of the generator's weights
+(Yazıcı et al., 2019, "The unusual effectiveness of averaging in GAN training"), θ̄ ← ρ θ̄ + (1 − ρ) θ after each
+generator step: the players' oscillation around the equilibrium averages out of the samples, and the generator can
+cut its latent space more sharply, so fewer samples fall between the data's modes (`bench_recognisable`, 20 s on
+moons: indistinguishable from the data in 0 of 5 seeds before, 7 of 10 after).
+
 ``GAN`` also holds what its variants share: the generator and discriminator networks (both may read a condition
 vector c, for the conditional GAN), the data transforms, sampling and the alternating step. A variant changes the two
 losses (f-GAN, WGAN-GP), the optimiser's momentum or the number of discriminator steps per generator step.
@@ -13,12 +20,14 @@ losses (f-GAN, WGAN-GP), the optimiser's momentum or the number of discriminator
 
 from __future__ import annotations
 
+import copy
+
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
 from dgm_core.data import DataSpec
-from dgm_core.models.base import Capabilities, GenerativeModel, mlp
+from dgm_core.models.base import Capabilities, FourierFeatures, GenerativeModel, mlp
 from dgm_core.models.labels import join
 from dgm_core.models.preprocess import Standardize
 
@@ -40,13 +49,23 @@ class GAN(GenerativeModel):
         latent_dim: int | None = None,
         condition_dim: int = 0,
         dropout: float = 0.0,
+        frequencies: int = 0,
+        average: float = 0.0,
     ) -> None:
         """``dropout``: the chance of dropping each hidden unit of the discriminator while training, which keeps it
-        from winning outright (a conditional discriminator on digits otherwise does, and the generator stalls)."""
+        from winning outright (a conditional discriminator on digits otherwise does, and the generator stalls).
+        ``frequencies`` F > 0: the generator reads ``FourierFeatures`` of its input at F octaves. ``average`` ρ > 0:
+        samples come from the running average of the generator's weights, θ̄ ← ρ θ̄ + (1 − ρ) θ per generator step."""
         super().__init__(spec)
         self.discrete = spec.levels is not None
         self.latent_dim = latent_dim or (16 if self.discrete else 2)
-        self.generator = mlp([self.latent_dim + condition_dim] + [hidden] * layers + [spec.dim])
+        inputs = self.latent_dim + condition_dim
+        network = mlp([inputs * (1 + 2 * frequencies)] + [hidden] * layers + [spec.dim])
+        self.generator = nn.Sequential(FourierFeatures(frequencies), *network) if frequencies else network
+        self.average = average
+        self.generator_average = copy.deepcopy(self.generator).requires_grad_(False) if average else None
+        if average:
+            self.sampling_cost = f"one pass of the generator's running average (ρ = {average:g})"
         discriminator_sizes = [spec.dim + condition_dim] + [hidden] * layers + [1]
         self.discriminator = mlp(discriminator_sizes, activation=nn.LeakyReLU, dropout=dropout)
         self.standardize = None if self.discrete else Standardize(spec)
@@ -64,12 +83,14 @@ class GAN(GenerativeModel):
         ]
 
     # --- the two players, in the space D sees: [0, 1] for images, standardised coordinates for points ----------------
-    def _generate(self, z: Tensor, condition: Tensor | None = None) -> Tensor:
-        out = self.generator(join(z, condition))
+    def _generate(self, z: Tensor, condition: Tensor | None = None, averaged: bool = False) -> Tensor:
+        """G(z) from the generator being trained, or (``averaged``) from its running average when it keeps one."""
+        generator = self.generator_average if averaged and self.generator_average is not None else self.generator
+        out = generator(join(z, condition))
         return torch.sigmoid(out) if self.discrete else out
 
-    def _fake(self, n: int, condition: Tensor | None = None) -> Tensor:
-        return self._generate(torch.randn(n, self.latent_dim, device=self.device), condition)
+    def _fake(self, n: int, condition: Tensor | None = None, averaged: bool = False) -> Tensor:
+        return self._generate(torch.randn(n, self.latent_dim, device=self.device), condition, averaged)
 
     def _critic(self, x: Tensor, condition: Tensor | None = None) -> Tensor:
         """The discriminator's raw output V(x), one number per item."""
@@ -142,7 +163,19 @@ class GAN(GenerativeModel):
     def _generator_step(self, n: int, optimizer: torch.optim.Optimizer, condition: Tensor | None) -> Tensor:
         loss = self._generator_loss(self._fake(n, condition), condition)
         descend(optimizer, loss)
+        if self.generator_average is not None:
+            with torch.no_grad():
+                torch._foreach_lerp_(
+                    list(self.generator_average.parameters()), list(self.generator.parameters()), 1 - self.average
+                )
         return loss.detach()
+
+    def for_arena(self) -> GAN:
+        """A copy of both players whose samples come from the generator being stepped: a running average would
+        hide what one generator step does."""
+        arena = copy.deepcopy(self)
+        arena.average, arena.generator_average = 0.0, None
+        return arena
 
     # --- how it works: the discriminator's field and the generator's pull (2D points) ------------------------------
     @torch.no_grad()
@@ -164,11 +197,11 @@ class GAN(GenerativeModel):
 
     # --- what the family offers ---------------------------------------------------------------------------------
     def decode(self, z: Tensor) -> Tensor:
-        """G(z) in data units (images: continuous levels in [0, L − 1])."""
-        return self._to_data(self._generate(z), quantize=False)
+        """G(z) in data units (images: continuous levels in [0, L − 1]), from the running average when kept."""
+        return self._to_data(self._generate(z, averaged=True), quantize=False)
 
     def sample(self, n: int) -> Tensor:
-        return self._to_data(self._fake(n), quantize=True)
+        return self._to_data(self._fake(n, averaged=True), quantize=True)
 
     def _to_data(self, out: Tensor, quantize: bool) -> Tensor:
         """Generator output → data units; images as integer levels when ``quantize``."""

@@ -79,6 +79,15 @@ def _vae(spec: DataSpec, hidden: int) -> VAE:
     return VAE(spec, hidden, **large_image_arguments("VAE", spec))
 
 
+def _gan(spec: DataSpec, hidden: int) -> GAN:
+    """On points: z from 8 dimensions, Fourier features of z (2 octaves) in the generator, samples from the running
+    average of its weights (ρ = 0.99). After 20 s on moons, with the average and one of the others 3–4 seeds in 5 were
+    indistinguishable from the data, with all three 7 in 10, without any 0 in 5 (`bench_recognisable`)."""
+    if spec.kind == "points2d":
+        return GAN(spec, hidden, latent_dim=8, frequencies=2, average=0.99)
+    return GAN(spec, hidden)
+
+
 def _pixelcnn(spec: DataSpec, hidden: int) -> PixelCNN:
     return PixelCNN(spec, hidden, **large_image_arguments("PixelCNN", spec))
 
@@ -266,9 +275,12 @@ MODELS: dict[str, ModelInfo] = {
             "GAN",
             "implicit",
             "Generative adversarial network (Goodfellow et al., 2014) with the non-saturating generator loss. "
-            "No likelihood: judged by a two-sample test (MMD) against held-out data.",
-            GAN,
-            {"points2d": TrainingDefaults(1500, 3e-4, 256, 128), "image": TrainingDefaults(3000, 5e-4, 128, 256)},
+            "No likelihood: judged by a two-sample test (MMD) against held-out data. On 2D points z has 8 "
+            "dimensions, the generator reads sines and cosines of z (Fourier features) and samples come from the "
+            "running average of its weights (Yazıcı et al., 2019), which smooths the players' oscillation out: "
+            "fewer samples fall between the modes.",
+            _gan,
+            {"points2d": TrainingDefaults(3000, 3e-4, 256, 128), "image": TrainingDefaults(3000, 5e-4, 128, 256)},
             representative=True,
         ),
         ModelInfo(
