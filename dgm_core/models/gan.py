@@ -11,7 +11,7 @@ On 2D points the registry's GAN draws z from 8 dimensions, its generator reads F
 (Yazıcı et al., 2019, "The unusual effectiveness of averaging in GAN training"), θ̄ ← ρ θ̄ + (1 − ρ) θ after each
 generator step: the players' oscillation around the equilibrium averages out of the samples, and the generator can
 cut its latent space more sharply, so fewer samples fall between the data's modes (`bench_recognisable`, 20 s on
-moons: indistinguishable from the data in 0 of 5 seeds before, 7 of 10 after).
+moons: indistinguishable from the data in 0 of 5 seeds before, 9 of 15 after).
 
 ``GAN`` also holds what its variants share: the generator and discriminator networks (both may read a condition
 vector c, for the conditional GAN), the data transforms, sampling and the alternating step. A variant changes the two

@@ -82,7 +82,7 @@ def _vae(spec: DataSpec, hidden: int) -> VAE:
 def _gan(spec: DataSpec, hidden: int) -> GAN:
     """On points: z from 8 dimensions, Fourier features of z (2 octaves) in the generator, samples from the running
     average of its weights (ρ = 0.99). After 20 s on moons, with the average and one of the others 3–4 seeds in 5 were
-    indistinguishable from the data, with all three 7 in 10, without any 0 in 5 (`bench_recognisable`)."""
+    indistinguishable from the data, with all three 9 in 15, without any 0 in 5 (`bench_recognisable`)."""
     if spec.kind == "points2d":
         return GAN(spec, hidden, latent_dim=8, frequencies=2, average=0.99)
     return GAN(spec, hidden)
