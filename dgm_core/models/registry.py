@@ -381,7 +381,7 @@ MODELS: dict[str, ModelInfo] = {
             "coordinate at two frequencies (Fourier features), so its wells become as narrow as the data's modes "
             "within seconds; without them 8gaussians' modes came out a third too wide.",
             EnergyBasedModel,
-            {"points2d": TrainingDefaults(3000, 4e-3, 128, 64), "image": TrainingDefaults(1200, 1e-3, 128, 128)},
+            {"points2d": TrainingDefaults(1500, 4e-3, 128, 64), "image": TrainingDefaults(1200, 1e-3, 128, 128)},
             representative=True,
         ),
     ]
