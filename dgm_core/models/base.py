@@ -146,10 +146,14 @@ class GenerativeModel(nn.Module):
         return sum(p.numel() for p in self.parameters())
 
 
-def mlp(sizes: list[int], activation: type[nn.Module] = nn.SiLU, dropout: float = 0.0) -> nn.Sequential:
+def mlp(
+    sizes: list[int], activation: type[nn.Module] = nn.SiLU, dropout: float = 0.0, frequencies: int = 0
+) -> nn.Sequential:
     """A plain multilayer perceptron: Linear, activation, ..., Linear (no activation on the output); with
-    ``dropout`` > 0, a dropout layer after each activation."""
-    layers: list[nn.Module] = []
+    ``dropout`` > 0, a dropout layer after each activation; with ``frequencies`` F > 0 it reads ``FourierFeatures``
+    of its sizes[0] inputs at F octaves (its first module)."""
+    layers: list[nn.Module] = [FourierFeatures(frequencies)] if frequencies else []
+    sizes = [sizes[0] * (1 + 2 * frequencies), *sizes[1:]]
     for i, (n_in, n_out) in enumerate(zip(sizes[:-1], sizes[1:])):
         layers.append(nn.Linear(n_in, n_out))
         if i < len(sizes) - 2:

@@ -15,10 +15,10 @@ third too wide (`bench_recognisable`).
 from __future__ import annotations
 
 import torch
-from torch import Tensor, nn
+from torch import Tensor
 
 from dgm_core.data import DataSpec
-from dgm_core.models.base import Capabilities, FourierFeatures, GenerativeModel, mlp
+from dgm_core.models.base import Capabilities, GenerativeModel, mlp
 from dgm_core.models.denoising import dequantize, langevin_step, quantize
 from dgm_core.models.preprocess import Standardize
 
@@ -45,8 +45,7 @@ class EnergyBasedModel(GenerativeModel):
         self.discrete = spec.levels is not None
         if frequencies is None:
             frequencies = 0 if self.discrete else 2
-        network = mlp([spec.dim * (1 + 2 * frequencies)] + [hidden] * layers + [1])
-        self.energy = nn.Sequential(FourierFeatures(frequencies), *network) if frequencies else network
+        self.energy = mlp([spec.dim] + [hidden] * layers + [1], frequencies=frequencies)
         self.standardize = None if self.discrete else Standardize(spec)
         self.langevin_steps = langevin_steps
         self.step_size = step_size

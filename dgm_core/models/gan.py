@@ -27,7 +27,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from dgm_core.data import DataSpec
-from dgm_core.models.base import Capabilities, FourierFeatures, GenerativeModel, mlp
+from dgm_core.models.base import Capabilities, GenerativeModel, mlp
 from dgm_core.models.labels import join
 from dgm_core.models.preprocess import Standardize
 
@@ -59,9 +59,8 @@ class GAN(GenerativeModel):
         super().__init__(spec)
         self.discrete = spec.levels is not None
         self.latent_dim = latent_dim or (16 if self.discrete else 2)
-        inputs = self.latent_dim + condition_dim
-        network = mlp([inputs * (1 + 2 * frequencies)] + [hidden] * layers + [spec.dim])
-        self.generator = nn.Sequential(FourierFeatures(frequencies), *network) if frequencies else network
+        generator_sizes = [self.latent_dim + condition_dim] + [hidden] * layers + [spec.dim]
+        self.generator = mlp(generator_sizes, frequencies=frequencies)
         self.average = average
         self.generator_average = copy.deepcopy(self.generator).requires_grad_(False) if average else None
         if average:

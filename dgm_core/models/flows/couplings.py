@@ -11,7 +11,7 @@ import torch
 from torch import Tensor, nn
 
 from dgm_core.data import DataSpec
-from dgm_core.models.base import FourierFeatures, mlp
+from dgm_core.models.base import mlp
 from dgm_core.models.flows.base import Bijection, FlowModel
 
 
@@ -44,10 +44,10 @@ def conditioner(
 ) -> nn.Sequential:
     """An MLP from the (masked) D-dim input to ``outputs`` numbers, whose output starts at exactly zero; with
     ``frequencies`` F > 0 it reads ``FourierFeatures`` of the input."""
-    net = mlp([dim * (1 + 2 * frequencies)] + [hidden] * layers + [outputs], activation)
+    net = mlp([dim] + [hidden] * layers + [outputs], activation, frequencies=frequencies)
     nn.init.zeros_(net[-1].weight)  # zero output: every coupling starts as the identity map
     nn.init.zeros_(net[-1].bias)
-    return nn.Sequential(FourierFeatures(frequencies), *net) if frequencies else net
+    return net
 
 
 class AffineCoupling(Bijection):
