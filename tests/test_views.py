@@ -174,7 +174,10 @@ def test_how_conditionals_draws_the_first_density_and_a_sample_step_by_step() ->
     assert how_conditionals.show_conditionals(named, Page()) == {"state": None, "note": how_conditionals.HOW.unfit}
 
 
-def test_how_posteriors_draws_each_items_ellipse_and_its_kl_for_a_2d_latent() -> None:
+@pytest.mark.parametrize("model", ["VAE", "IWAE"])
+def test_how_posteriors_draws_each_items_ellipse_its_kl_and_the_priors_gaussians_for_a_2d_latent(model: str) -> None:
+    """The VAE on points has a prior mixing 16 learned Gaussians, the IWAE N(0, I): each is drawn, and each item's
+    KL is against that prior (closed form for N(0, I))."""
     from app.how import posteriors as how_posteriors
     from app.page.session import RunView
     from dgm_core.lecture.presets import PRESETS, open_preset
@@ -182,13 +185,22 @@ def test_how_posteriors_draws_each_items_ellipse_and_its_kl_for_a_2d_latent() ->
     from dgm_core.runs.spec import RunSpec
 
     class Page:
-        current = RunView(Run(RunSpec.defaults("VAE", "moons")))  # fresh weights: the picture's parts, not its look
+        current = RunView(Run(RunSpec.defaults(model, "moons")))  # fresh weights: the picture's parts, not its look
 
     said, figure, rows = how_posteriors.show_posteriors(Page())
     assert "mean KL" in said and len(rows) == how_posteriors.ITEMS
-    for _, mu1, mu2, sigma1, sigma2, kl in rows:  # KL(N(μ, σ²) ‖ N(0, 1)) in closed form, per item
-        expected = 0.5 * (mu1**2 + mu2**2 + sigma1**2 + sigma2**2 - 2 - 2 * np.log(sigma1 * sigma2))
-        assert kl >= 0 and kl == pytest.approx(expected, abs=0.02)
+    with Page.current.run.inspecting(seed=0) as vae:
+        expected = vae.posterior_kl(Page.current.data.test[: how_posteriors.ITEMS])
+        components = vae.prior_components()
+    for (_, mu1, mu2, sigma1, sigma2, kl), kl_expected in zip(rows, expected.tolist()):
+        assert kl == pytest.approx(kl_expected, abs=1e-3)
+        if components is None:  # KL(N(μ, σ²) ‖ N(0, 1)) in closed form, per item
+            closed_form = 0.5 * (mu1**2 + mu2**2 + sigma1**2 + sigma2**2 - 2 - 2 * np.log(sigma1 * sigma2))
+            assert kl >= 0 and kl == pytest.approx(closed_form, abs=0.02)
+    (prior,) = [trace for trace in figure.data if (trace.name or "").endswith("at 1σ")]
+    gaussians = 1 if components is None else len(components[0])
+    assert np.isnan(np.asarray(prior.x, dtype=float)).sum() == gaussians  # one closed outline for each
+    assert ("16 Gaussians" if model == "VAE" else "N(0, I)") in prior.name
     assert sum(trace.name == f"item #{i + 1}" for trace in figure.data for i in range(len(rows))) == len(rows)
     Page.current = RunView(open_preset(PRESETS["flows-on-rings"], rescore=False))  # no encoder's posterior
     assert "Train or open a **VAE" in how_posteriors.show_posteriors(Page())[0]

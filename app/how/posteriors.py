@@ -1,7 +1,8 @@
 """How it works for a latent-variable model with a 2-D latent (a VAE on 2D points): the encoder's posteriors.
 
-Left, the latent plane: the prior N(0, I) (circles at 1σ and 2σ), the aggregate posterior (the means μ(x) of test
-items, grey), and q(z | x) = N(μ, diag σ²) of a few test items as ellipses at 2σ. Right, the data plane: those items,
+Left, the latent plane: the prior (N(0, I), or each Gaussian of a mixture prior) as ellipses at 1σ and 2σ, the
+aggregate posterior (the means μ(x) of test items, grey), and q(z | x) = N(μ, diag σ²) of a few test items as
+ellipses at 2σ. Right, the data plane: those items,
 their reconstructions E[x | z = μ(x)], and the decoder's means for draws z ~ q(z | x) of the first item. A table gives
 each item's KL(q(z|x) ‖ p(z)), the price the ELBO pays for what the code says about x: posteriors that sit on the
 prior (σ ≈ 1, μ ≈ 0, KL ≈ 0) carry nothing — posterior collapse.
@@ -78,23 +79,50 @@ def show_posteriors(page: Session) -> tuple:
         reconstructions = model.decode(mean.to(device)).cpu()
         draws = mean[:1] + std[:1] * torch.randn(DRAWS, 2)
         decoded = model.decode(draws.to(device)).cpu()
-    kl = 0.5 * (mean.pow(2) + std.pow(2) - 1 - 2 * std.log()).sum(1)
+        kl = encoder.posterior_kl(items.to(device)).cpu()
+        prior = prior_gaussians(encoder)
     rows = [
         [f"#{i + 1}", *(round(float(v), 2) for v in (*mean[i], *std[i])), round(float(kl[i]), 3)] for i in range(ITEMS)
     ]
     said = (
         f"{view.title}: mean KL(q‖p) of these items {float(kl.mean()):.2f} nats. Ellipses far from the prior's "
-        "circles and smaller than them: the code tells the decoder where x is; ellipses that fill the circles: it "
+        "and smaller than them: the code tells the decoder where x is; ellipses that fill the prior's: it "
         "tells nothing."
     )
     figure = posterior_figure(
-        view, items.numpy(), mean.numpy(), std.numpy(), aggregate.numpy(), reconstructions.numpy(), decoded.numpy()
+        view,
+        prior,
+        items.numpy(),
+        mean.numpy(),
+        std.numpy(),
+        aggregate.numpy(),
+        reconstructions.numpy(),
+        decoded.numpy(),
     )
     return said, figure, rows
 
 
+def _ellipses(mean: np.ndarray, half_axes: np.ndarray) -> np.ndarray:
+    """The outlines of K axis-aligned ellipses (centres and half-axes (K, 2)) as one path, (K · 74, 2): each closed
+    outline followed by a NaN row, where a line trace lifts its pen."""
+    unit = np.stack([np.cos(CIRCLE), np.sin(CIRCLE)], 1)  # (73, 2)
+    outlines = mean[:, None] + half_axes[:, None] * unit  # (K, 73, 2)
+    gaps = np.full((len(mean), 1, 2), np.nan)
+    return np.concatenate([outlines, gaps], 1).reshape(-1, 2)
+
+
+def prior_gaussians(encoder: Posterior) -> tuple[np.ndarray, np.ndarray, str]:
+    """The prior's Gaussians as means and standard deviations (K, 2), and their name in the legend."""
+    components = encoder.prior_components()
+    if components is None:
+        return np.zeros((1, 2)), np.ones((1, 2)), "prior N(0, I)"
+    mean, log_var = (t.detach().cpu() for t in components)
+    return mean.numpy(), (0.5 * log_var).exp().numpy(), f"prior's {len(mean)} Gaussians"
+
+
 def posterior_figure(
     view: RunView,
+    prior: tuple[np.ndarray, np.ndarray, str],
     items: np.ndarray,
     mean: np.ndarray,
     std: np.ndarray,
@@ -108,13 +136,15 @@ def posterior_figure(
         horizontal_spacing=0.12,
         subplot_titles=("latent plane: q(z | x) at 2σ over the prior", "data plane: × an item, ● its reconstruction"),
     )
+    prior_mean, prior_std, prior_name = prior
     for radius, dash in ((1, "dot"), (2, "dash")):
+        outline = _ellipses(prior_mean, radius * prior_std)  # one trace for all of the prior's Gaussians
         fig.add_scatter(
-            x=radius * np.cos(CIRCLE),
-            y=radius * np.sin(CIRCLE),
+            x=outline[:, 0],
+            y=outline[:, 1],
             mode="lines",
             hoverinfo="skip",
-            name=f"prior N(0, I) at {radius}σ",
+            name=f"{prior_name} at {radius}σ",
             line={"color": "grey", "dash": dash},
             row=1,
             col=1,
@@ -194,8 +224,8 @@ def image_posteriors(view: RunView) -> tuple:
         spread = encoder.posterior(view.data.test[:AGGREGATE].to(view.device))[0].var(0).cpu()
         draws = mean[:, None] + std[:, None] * torch.randn(ITEMS, IMAGE_DRAWS, mean.shape[1])
         decoded = model.decode(torch.cat([mean[:, None], draws], 1).flatten(0, 1).to(view.device)).cpu()
+        kl = encoder.posterior_kl(items.to(view.device)).cpu()
     rows = torch.cat([items[:, None], decoded.reshape(ITEMS, IMAGE_DRAWS + 1, *items.shape[1:])], 1)
-    kl = 0.5 * (mean.pow(2) + std.pow(2) - 1 - 2 * std.log()).sum(1)
     active = int((spread > ACTIVE).sum())
     said = (
         f"{view.title}: {active} of {len(spread)} latent dimensions active (the rest have collapsed onto the prior); "

@@ -95,9 +95,14 @@ class Conditionals(Protocol):
 
 @runtime_checkable
 class Posterior(Protocol):
-    """The encoder's q(z | x) = N(μ, diag σ²) of each item, as (μ, σ)."""
+    """The encoder's q(z | x) = N(μ, diag σ²) of each item, as (μ, σ); each item's KL(q(z|x) ‖ p(z)) in nats; the
+    prior's Gaussians as means and log-variances (K, latent), or None for N(0, I)."""
 
     def posterior(self, x: Tensor) -> tuple[Tensor, Tensor]: ...
+
+    def posterior_kl(self, x: Tensor) -> Tensor: ...
+
+    def prior_components(self) -> tuple[Tensor, Tensor] | None: ...
 
 
 @runtime_checkable

@@ -3,13 +3,15 @@
     log p(x) ≥ ELBO(x) = E_q(z|x)[log p(x | z)] − KL(q(z|x) ‖ p(z)),
 
 with a Gaussian encoder q(z|x) = N(μ(x), diag σ²(x)) and the reparameterisation z = μ + σ ⊙ ε (Kingma & Welling, 2014).
-The prior p(z) is N(0, I), or the VampPrior: the mixture of the encoder's posteriors of K learned pseudo-inputs u_k,
+The prior p(z) is N(0, I), or a mixture of K Gaussians: learned ones,
 
-    p(z) = (1/K) Σ_k q(z | u_k)   (Tomczak & Welling, 2018),
+    p(z) = (1/K) Σ_k N(z; m_k, diag s_k²)   (m_k, s_k trained with the networks),
 
-which puts the prior's mass where the encoder puts real items' codes, so that prior draws decode to items rather
-than to blends between them. The β-VAE reweighs the KL term; conditional variants (``conditional.CVAE``) feed a
-condition c to both networks.
+or the VampPrior, the encoder's posteriors of K learned pseudo-inputs u_k, p(z) = (1/K) Σ_k q(z | u_k) (Tomczak &
+Welling, 2018). A mixture puts the prior's mass where the encoder puts real items' codes, in separate clusters when
+the data has separate modes, so that prior draws decode to items rather than to blends between them: one Gaussian
+cannot be cut into separate blobs by a continuous decoder. The β-VAE reweighs the KL term; conditional variants
+(``conditional.CVAE``) feed a condition c to both networks.
 """
 
 from __future__ import annotations
@@ -34,8 +36,9 @@ class VAE(GenerativeModel):
     logistic (two numbers per pixel instead of L: ``discretized_logistic``); a diagonal Gaussian for real values.
     Its network is an MLP, or for images (``network="upsampling"``) transposed convolutions (``upsampling``).
 
-    ``pseudo_inputs`` K > 0 gives the VampPrior with K pseudo-inputs in place of N(0, I); its KL term is then the
-    one-draw estimate log q(z|x) − log p(z) (no closed form for a mixture).
+    ``prior_components`` K > 0 gives a prior mixing K learned Gaussians in place of N(0, I), ``pseudo_inputs`` K > 0
+    the VampPrior with K pseudo-inputs; either's KL term is the one-draw estimate log q(z|x) − log p(z) (no closed
+    form for a mixture).
     ``condition_dim`` > 0 makes both networks also read a condition vector c (q(z|x, c) and p(x|z, c)); the methods
     taking ``condition`` then need it, (N, condition_dim). The plain VAE has none.
 
@@ -46,11 +49,7 @@ class VAE(GenerativeModel):
 
     so no gradient presses a dimension onto the prior while it carries less than λ: the encoder can learn to use it
     before it collapses. Once every dimension carries more, the loss is −ELBO / D again; the score is the ELBO always.
-
-    ``shown="mean"`` makes ``sample`` return the decoder's mean E[x | z] for z ~ p(z) instead of a draw x ~ p(x | z):
-    on 2D points the Gaussian decoder's own noise, which the ELBO needs to explain what z leaves out, blurs every
-    draw (moons become bands). The likelihood is the same model's either way; only what samples show changes, and
-    ``sampling_cost`` says so.
+    A mixture prior's KL has no per-dimension terms: there the whole KL counts as at least λ · latent_dim nats.
     """
 
     # the ELBO's two parts, per dimension, as the training-loss figure names them (a β-VAE also reports its β)
@@ -65,19 +64,16 @@ class VAE(GenerativeModel):
         condition_dim: int = 0,
         pixels: Literal["categorical", "logistic"] = "categorical",
         network: Literal["mlp", "upsampling"] = "mlp",
+        prior_components: int = 0,
         pseudo_inputs: int = 0,
         free_nats: float = 0.0,
-        shown: Literal["draws", "mean"] = "draws",
     ) -> None:
         super().__init__(spec)
-        if pseudo_inputs and condition_dim:
-            raise ValueError("The VampPrior here is for unconditional VAEs.")
-        if free_nats and pseudo_inputs:
-            raise ValueError("Free bits need a KL per latent dimension: the N(0, I) prior's, not the VampPrior's.")
+        if (pseudo_inputs or prior_components) and condition_dim:
+            raise ValueError("The mixture priors here are for unconditional VAEs.")
+        if pseudo_inputs and prior_components:
+            raise ValueError("Choose one prior: a mixture of learned Gaussians or the VampPrior.")
         self.free_nats = free_nats
-        self.shown = shown
-        if shown == "mean":
-            self.sampling_cost = "one pass; samples show the decoder's mean E[x | z] for z ~ p(z), not its noise"
         self.discrete = spec.levels is not None
         self.logistic = self.discrete and pixels == "logistic"
         self.latent_dim = latent_dim or (8 if self.discrete else 2)
@@ -92,6 +88,9 @@ class VAE(GenerativeModel):
         # u_k in the encoder's input space: grey levels scaled to [0, 1], or standardised coordinates
         start = torch.rand if self.discrete else torch.randn
         self.pseudo_inputs = nn.Parameter(start(pseudo_inputs, spec.dim)) if pseudo_inputs else None
+        # m_k, log s_k² of a learned mixture: spread like N(0, I) draws at the start, unit variances
+        self.prior_means = nn.Parameter(torch.randn(prior_components, self.latent_dim)) if prior_components else None
+        self.prior_log_vars = nn.Parameter(torch.zeros(prior_components, self.latent_dim)) if prior_components else None
         self.capabilities = Capabilities(
             likelihood="bound",
             likelihood_name="ELBO",
@@ -101,6 +100,8 @@ class VAE(GenerativeModel):
             posterior=condition_dim == 0,
             prior=f"a VampPrior (a mixture of the posteriors of {pseudo_inputs} learned pseudo-inputs)"
             if pseudo_inputs
+            else f"a prior mixing {prior_components} learned Gaussians"
+            if prior_components
             else "a N(0, I) prior",
         )
 
@@ -142,12 +143,12 @@ class VAE(GenerativeModel):
         return reconstruction, kl.sum(1)
 
     def _elbo_parts(self, x: Tensor, condition: Tensor | None = None) -> tuple[Tensor, Tensor]:
-        """The reconstruction log-likelihood (N,) and the KL per latent dimension (N, latent) for N(0, I), or the
-        VampPrior's one-draw estimate as one column (N, 1)."""
+        """The reconstruction log-likelihood (N,) and the KL per latent dimension (N, latent) for N(0, I), or a
+        mixture prior's one-draw estimate as one column (N, 1)."""
         mean, log_var = self._posterior(join(self._network_input(x), condition))
         eps = torch.randn_like(mean)
         z = mean + eps * torch.exp(0.5 * log_var)
-        if self.pseudo_inputs is None:
+        if self._standard_prior:
             kl = 0.5 * (mean.pow(2) + log_var.exp() - 1 - log_var)
         else:
             kl = (_normal_log_pdf(eps, log_var) - self.prior_log_prob(z))[:, None]
@@ -165,8 +166,8 @@ class VAE(GenerativeModel):
     def loss(self, x: Tensor) -> dict[str, Tensor]:
         reconstruction, kl = self._elbo_parts(x)
         terms = self._elbo_loss(reconstruction, kl.sum(1))
-        if self.free_nats:  # free bits: a dimension's KL below λ nats is not pressed down
-            held = kl.mean(0).clamp(min=self.free_nats).sum()
+        if self.free_nats:  # free bits: a dimension's KL below λ nats (a mixture's whole KL below λ · d) is not pressed
+            held = kl.mean(0).clamp(min=self.free_nats * self.latent_dim / kl.shape[1]).sum()
             terms["loss"] = (held - reconstruction.mean()) / self.spec.dim
         return terms
 
@@ -216,11 +217,26 @@ class VAE(GenerativeModel):
         log_likelihood = self._log_likelihood(params, repeated).reshape(k, len(x))
         return torch.logsumexp(log_likelihood + log_prior - log_q, dim=0) - math.log(k)
 
+    @property
+    def _standard_prior(self) -> bool:
+        """True for N(0, I), whose KL has a closed form (a cheap test: no mixture's components computed)."""
+        return self.pseudo_inputs is None and self.prior_means is None
+
+    def prior_components(self) -> tuple[Tensor, Tensor] | None:
+        """The means and log-variances (K, latent) of a mixture prior's Gaussians (the learned ones, or the VampPrior's
+        posteriors of its pseudo-inputs); None for N(0, I)."""
+        if self.pseudo_inputs is not None:
+            return self._posterior(self.pseudo_inputs)
+        if self.prior_means is not None:
+            return self.prior_means, self.prior_log_vars.clamp(-12.0, 8.0)
+        return None
+
     def prior_log_prob(self, z: Tensor) -> Tensor:
-        """log p(z) of latents (..., latent): N(0, I), or the VampPrior's log (1/K) Σ_k q(z | u_k)."""
-        if self.pseudo_inputs is None:
+        """log p(z) of latents (..., latent): N(0, I), or a mixture's log (1/K) Σ_k N(z; m_k, diag s_k²)."""
+        components = self.prior_components()
+        if components is None:
             return standard_normal_log_pdf(z)
-        mean, log_var = self._posterior(self.pseudo_inputs)  # (K, latent) each
+        mean, log_var = components  # (K, latent) each
         precision = torch.exp(-log_var)
         # Σ_d (z_d − μ_kd)² / σ²_kd multiplied out: (..., K) by matrix products, never a (..., K, latent) tensor (an
         # IWAE bound with k = 1,000 draws of 100 items would need 160 M numbers for 200 pseudo-inputs)
@@ -230,13 +246,24 @@ class VAE(GenerativeModel):
 
     @torch.no_grad()
     def draw_latents(self, n: int, generator: torch.Generator | None = None) -> Tensor:
-        """z ~ p(z), (n, latent): N(0, I), or a pseudo-input u_k picked uniformly and z ~ q(z | u_k)."""
-        if self.pseudo_inputs is None:
+        """z ~ p(z), (n, latent): N(0, I), or a mixture's component k picked uniformly and z ~ N(m_k, diag s_k²)."""
+        components = self.prior_components()
+        if components is None:
             return super().draw_latents(n, generator)
-        mean, log_var = self._posterior(self.pseudo_inputs)
+        mean, log_var = components
         pick = torch.randint(len(mean), (n,), generator=generator).to(mean.device)
         eps = torch.randn(n, self.latent_dim, generator=generator).to(mean.device)
         return (mean[pick] + eps * torch.exp(0.5 * log_var[pick])).cpu()
+
+    @torch.no_grad()
+    def posterior_kl(self, x: Tensor, draws: int = 256) -> Tensor:
+        """KL(q(z|x) ‖ p(z)) of each item in nats: exact for N(0, I); for a mixture prior the mean of
+        log q(z|x) − log p(z) over ``draws`` seeded draws z ~ q(z|x)."""
+        mean, log_var = self._posterior(self._network_input(x))
+        if self._standard_prior:
+            return (0.5 * (mean.pow(2) + log_var.exp() - 1 - log_var)).sum(1)
+        eps = torch.randn(draws, *mean.shape, generator=torch.Generator().manual_seed(0)).to(mean.device)
+        return (_normal_log_pdf(eps, log_var) - self.prior_log_prob(mean + eps * torch.exp(0.5 * log_var))).mean(0)
 
     def encode(self, x: Tensor) -> Tensor:
         """The posterior mean μ(x)."""
@@ -253,10 +280,8 @@ class VAE(GenerativeModel):
         return self._decoder_mean(self._decoder_params(z))
 
     def sample(self, n: int) -> Tensor:
-        """z ~ p(z), then x ~ p(x | z): honest draws from the model the ELBO scores, pixel noise included; or, when
-        ``shown`` is "mean", the decoder's mean E[x | z]."""
-        params = self._decoder_params(self.draw_latents(n).to(self.device))
-        return self._decoder_mean(params) if self.shown == "mean" else self._draw(params)
+        """z ~ p(z), then x ~ p(x | z): honest draws from the model the ELBO scores, pixel noise included."""
+        return self._draw(self._decoder_params(self.draw_latents(n).to(self.device)))
 
     def _decoder_mean(self, params: Tensor) -> Tensor:
         """E[x | z] from the decoder's parameters, in data units."""
