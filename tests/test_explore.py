@@ -257,6 +257,19 @@ def test_random_endpoints_are_drawn_from_the_models_own_prior_and_the_text_names
     assert "with a VampPrior" in latent_explorer.explains(run)
 
 
+@pytest.mark.parametrize("model", ["VAE", "IWAE"])
+def test_the_map_of_a_2d_latent_holds_the_models_own_prior(model):
+    """The VAE on points has a mixture prior whose Gaussians may sit beyond ±3 (after its default click 21–28 % of
+    the test items' codes did, outside a map fixed at ±3); the IWAE's N(0, I) keeps the ±3 grid."""
+    run = Session().keep(Run(RunSpec.defaults(model, "8gaussians"), CPU))  # untrained: its prior is enough
+    grid = latent_explorer.latent_map(run, (0, 1, 2), None, None)
+    low, high, _, _ = grid.extent
+    draws = run.model.draw_latents(20_000, torch.Generator().manual_seed(7))
+    held = (draws.abs() <= high).all(1).float().mean().item()
+    assert held >= 0.985 and grid.latents.abs().max().item() == pytest.approx(high) and low == -high
+    assert (high == 3.0) == (model == "IWAE")
+
+
 def test_a_conditional_model_holds_one_class_along_the_path_and_encodes_with_labels():
     """The CVAE's strip and the item at the slider decode for the same class (they once disagreed: the strip cycled
     through the classes); picking another class redraws both; its encoder reads test items with their labels."""

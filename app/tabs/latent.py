@@ -93,9 +93,9 @@ def build_latent_tab(session: gr.State, tab: gr.Tab) -> gr.Dropdown:
         traversed = LivePlot(None, show_label=False, elem_id="latent-traverse")
     with gr.Accordion("Map: the decoded manifold, and where the test set lands", open=False):
         gr.Markdown(
-            "A 2-dimensional latent is mapped on a grid over ±3; a larger one on the plane through the latents of "
-            "three test items (C, D, E). Beside it, the encoded test items in the same coordinates, coloured by a "
-            "label or generative factor.",
+            "A 2-dimensional latent is mapped on a grid holding 99 % of its prior's draws (±3 for N(0, I)); a "
+            "larger one on the plane through the latents of three test items (C, D, E). Beside it, the encoded "
+            "test items in the same coordinates, coloured by a label or generative factor.",
             elem_classes="hint",
         )
         with gr.Row():

@@ -6,6 +6,7 @@ never its name) and turns the results into pictures and plain arrays for the pag
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -169,13 +170,20 @@ def encoded_test(run: RunView) -> Tensor | None:
     return to_latents(run, slice(0, OVERLAY_ITEMS))[0].cpu()
 
 
+def prior_extent(run: RunView) -> float:
+    """Half the side of the square around 0 that holds 99 % of 4,000 seeded draws from the model's prior, rounded up
+    to a half unit and at least 3: N(0, I)'s ±3, or wider for a mixture prior whose Gaussians sit farther out."""
+    draws = run.model.draw_latents(4000, torch.Generator().manual_seed(0))
+    return max(3.0, math.ceil(2 * draws.abs().amax(1).quantile(0.99).item()) / 2)
+
+
 def latent_map(run: RunView, corners: tuple[int, int, int], label: str | None, encoded: Tensor | None) -> LatentMap:
     """The decoded manifold: a grid over a 2-dim latent, else the plane through the latents of three test items;
     ``encoded`` (from ``encoded_test``) is drawn over it."""
     dim = run.capabilities.latent_dim
     labels, label_name = _labels(run, label, min(OVERLAY_ITEMS, len(run.data.test)))
     if dim == 2:
-        extent = 3.0
+        extent = prior_extent(run)
         latents = latent_tools.grid_2d(extent, MAP_SIDE)
         overlay = None if encoded is None else encoded.numpy()
         return LatentMap(latents, (-extent, extent, -extent, extent), overlay, labels, label_name, ("z₁", "z₂"))
