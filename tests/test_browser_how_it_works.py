@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Browser, Page, expect
 
-from tests.test_browser import open_app
+from tests.test_browser import choose, open_app, set_number
 
 pytestmark = pytest.mark.browser
 
@@ -116,3 +116,25 @@ def test_a_vaes_posteriors_on_digits_are_shown(page: Page, output_dir: Path) -> 
     expect(page.locator("#post-note")).to_contain_text("latent dimensions active", timeout=10_000)
     expect(page.locator("#post-plot .gtitle")).to_contain_text("E[x | z = μ]")
     page.locator("#how-posteriors").screenshot(path=output_dir / "how_it_works_posteriors.png")
+
+
+def test_a_vae_trained_on_moons_shows_its_posteriors_over_its_priors_gaussians(page: Page, output_dir: Path) -> None:
+    """The VAE on points has a prior mixing 16 learned Gaussians: trained on the page, its posteriors view draws
+    them (one legend entry per ring of outlines), and its table takes the 2-D columns again after the digits' view
+    (it had kept their four headers over six columns of numbers), with no error in the console."""
+    errors: list[str] = []
+    page.on("console", lambda message: errors.append(message.text) if message.type == "error" else None)
+    page.get_by_role("tab", name="Train").click()
+    choose(page, "#dataset", "moons")
+    choose(page, "#model", "VAE (latent)")
+    set_number(page, "#steps", "300")
+    page.locator("#train-btn").click()
+    expect(page.locator("#status")).to_contain_text("Done", timeout=30_000)
+    if not page.locator("#post-show").is_visible():  # the view is still open from the digits' walk when run after it
+        page.locator("#how-posteriors").get_by_text("a VAE's posteriors").click()
+    page.locator("#post-show").click()
+    expect(page.locator("#post-note")).to_contain_text("mean KL", timeout=10_000)
+    expect(page.locator("#post-plot .legendtext", has_text="prior's 16 Gaussians at 1σ")).to_be_visible()
+    expect(page.locator("#post-table thead")).to_contain_text("σ₂")  # not the digits' columns shown before
+    page.locator("#how-posteriors").screenshot(path=output_dir / "how_it_works_posteriors_points.png")
+    assert errors == []

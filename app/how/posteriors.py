@@ -2,10 +2,10 @@
 
 Left, the latent plane: the prior (N(0, I), or each Gaussian of a mixture prior) as ellipses at 1σ and 2σ, the
 aggregate posterior (the means μ(x) of test items, grey), and q(z | x) = N(μ, diag σ²) of a few test items as
-ellipses at 2σ. Right, the data plane: those items,
-their reconstructions E[x | z = μ(x)], and the decoder's means for draws z ~ q(z | x) of the first item. A table gives
-each item's KL(q(z|x) ‖ p(z)), the price the ELBO pays for what the code says about x: posteriors that sit on the
-prior (σ ≈ 1, μ ≈ 0, KL ≈ 0) carry nothing — posterior collapse.
+ellipses at 2σ. Right, the data plane: those items, their reconstructions E[x | z = μ(x)], and the decoder's means
+for draws z ~ q(z | x) of the first item. A table gives each item's KL(q(z|x) ‖ p(z)) against the model's own prior,
+the price the ELBO pays for what the code says about x: posteriors that sit on the prior (KL ≈ 0) carry nothing —
+posterior collapse.
 
 For images (a VAE on digits or shapes, any latent size) each row is a test item, its reconstruction and the decoder's
 means for six draws z ~ q(z | x): how much the code pins the item down. The table gives each item's KL and mean σ,
@@ -33,6 +33,8 @@ DRAWS = 200  # posterior draws of the first item, decoded
 IMAGE_DRAWS = 6  # posterior draws decoded per image item
 ACTIVE = 0.01  # a latent dimension is active when its posterior mean varies more than this across items
 CIRCLE = np.linspace(0, 2 * np.pi, 73)
+POINT_HEADERS = ["item", "μ₁", "μ₂", "σ₁", "σ₂", "KL(q‖p) nats"]  # the table's columns for a 2-D latent…
+IMAGE_HEADERS = ["item", "KL(q‖p) nats", "mean σ", "dimensions with σ < 0.5"]  # …and for images
 
 
 HOW = HowView(
@@ -55,7 +57,7 @@ def build(session: gr.State) -> None:
         with gr.Row():
             plot = LivePlot(None, height=SAMPLE_HEIGHT, show_label=False, elem_id="post-plot")
             table = gr.Dataframe(
-                headers=["item", "μ₁", "μ₂", "σ₁", "σ₂", "KL(q‖p) nats"],
+                headers=POINT_HEADERS,
                 value=[],
                 interactive=False,
                 label="Each item's posterior and what it costs the ELBO",
@@ -99,7 +101,8 @@ def show_posteriors(page: Session) -> tuple:
         reconstructions.numpy(),
         decoded.numpy(),
     )
-    return said, figure, rows
+    table = gr.Dataframe(headers=POINT_HEADERS, value=rows)  # headers too: the last run shown may have been on images
+    return said, figure, table
 
 
 def _ellipses(mean: np.ndarray, half_axes: np.ndarray) -> np.ndarray:
@@ -134,7 +137,7 @@ def posterior_figure(
         rows=1,
         cols=2,
         horizontal_spacing=0.12,
-        subplot_titles=("latent plane: q(z | x) at 2σ over the prior", "data plane: × an item, ● its reconstruction"),
+        subplot_titles=("latent plane: q(z | x) at 2σ", "data plane: × x, ● E[x | z = μ]"),
     )
     prior_mean, prior_std, prior_name = prior
     for radius, dash in ((1, "dot"), (2, "dash")):
@@ -243,7 +246,7 @@ def image_posteriors(view: RunView) -> tuple:
     fig.update_xaxes(visible=False)
     fig.update_yaxes(visible=False)
     table = gr.Dataframe(
-        headers=["item", "KL(q‖p) nats", "mean σ", "dimensions with σ < 0.5"],
+        headers=IMAGE_HEADERS,
         value=[
             [f"#{i + 1}", round(float(kl[i]), 2), round(float(std[i].mean()), 3), int((std[i] < 0.5).sum())]
             for i in range(ITEMS)

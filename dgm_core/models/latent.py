@@ -149,7 +149,7 @@ class VAE(GenerativeModel):
         eps = torch.randn_like(mean)
         z = mean + eps * torch.exp(0.5 * log_var)
         if self._standard_prior:
-            kl = 0.5 * (mean.pow(2) + log_var.exp() - 1 - log_var)
+            kl = _standard_normal_kl(mean, log_var)
         else:
             kl = (_normal_log_pdf(eps, log_var) - self.prior_log_prob(z))[:, None]
         return self._log_likelihood(self._decoder_params(z, condition), x), kl
@@ -261,7 +261,7 @@ class VAE(GenerativeModel):
         log q(z|x) − log p(z) over ``draws`` seeded draws z ~ q(z|x)."""
         mean, log_var = self._posterior(self._network_input(x))
         if self._standard_prior:
-            return (0.5 * (mean.pow(2) + log_var.exp() - 1 - log_var)).sum(1)
+            return _standard_normal_kl(mean, log_var).sum(1)
         eps = torch.randn(draws, *mean.shape, generator=torch.Generator().manual_seed(0)).to(mean.device)
         return (_normal_log_pdf(eps, log_var) - self.prior_log_prob(mean + eps * torch.exp(0.5 * log_var))).mean(0)
 
@@ -366,6 +366,11 @@ class BetaVAE(VAE):
 def standard_normal_log_pdf(z: Tensor) -> Tensor:
     """log N(z; 0, I), summed over the last dimension."""
     return (-0.5 * z.pow(2) - 0.5 * math.log(2 * math.pi)).sum(-1)
+
+
+def _standard_normal_kl(mean: Tensor, log_var: Tensor) -> Tensor:
+    """KL(N(μ, diag σ²) ‖ N(0, I)) per dimension, in closed form: ½ (μ² + σ² − 1 − log σ²)."""
+    return 0.5 * (mean.pow(2) + log_var.exp() - 1 - log_var)
 
 
 def _normal_log_pdf(eps: Tensor, log_var: Tensor) -> Tensor:
