@@ -10,7 +10,7 @@ import subprocess
 
 import pytest
 
-from app.page.reconnect import ALIVE_PATH
+from app.page.reconnect import ALIVE_PATH, SERVER_ID, WATCH_SERVER
 from deploy.serve import haproxy_config, workers_each
 
 CONFIG = haproxy_config(8000, [7861, 7862, 7863])
@@ -49,3 +49,10 @@ def test_haproxy_accepts_the_configuration(tmp_path) -> None:
     path.write_text(CONFIG)
     checked = subprocess.run(["haproxy", "-c", "-f", str(path)], capture_output=True, text=True)
     assert checked.returncode == 0, checked.stdout + checked.stderr
+
+
+def test_a_page_knows_its_servers_identity_before_its_first_answer() -> None:
+    """The watcher compares each answer with the identity of the server that sent the page; learning it from the
+    first answer let a server that went down within the page's first 3 s and came back pass for the old one (the
+    page never reloaded: the likely cause of one ``test_browser_restart`` failure in a fresh clone)."""
+    assert f"const known = {SERVER_ID!r};" in WATCH_SERVER and "known ??" not in WATCH_SERVER

@@ -1,10 +1,13 @@
 """A page that outlives its server: it says so the moment the server is gone, and comes back by itself.
 
 Every page asks ``ALIVE_PATH`` every ``EVERY_MS`` for the server's identity (``SERVER_ID``, drawn when this process
-started). When the answer fails, a banner says the server is unreachable and that the page will come back; when it
-answers with another identity (the server restarted: Gradio forgot every page's session), the page reloads itself,
-and its browser's runs come back from the store — those that were training show "Interrupted" and continue from
-where they were saved. Without this, a page left open across a restart looked alive and did nothing.
+started), which the page carries from the server that sent it: a page that learnt it from its first answer instead
+took a restarted server's identity for its own when the server went down before that answer (3 s after the page
+loaded), and never reloaded. When the answer fails, a banner says the server is unreachable and that the page will
+come back; when it answers with another identity (the server restarted: Gradio forgot every page's session), the
+page reloads itself, and its browser's runs come back from the store — those that were training show "Interrupted"
+and continue from where they were saved. Without this, a page left open across a restart looked alive and did
+nothing.
 """
 
 from __future__ import annotations
@@ -49,7 +52,7 @@ WATCH_SERVER = f"""() => {{
   banner.hidden = true;
   document.body.appendChild(banner);
   const say = (text) => {{ banner.textContent = text; banner.hidden = !text; }};
-  let known = null;
+  const known = {SERVER_ID!r};  // the identity of the server that sent this page, known before the first answer
   window.__dgmServerWatch = setInterval(async () => {{
     let id = null;
     try {{
@@ -57,7 +60,6 @@ WATCH_SERVER = f"""() => {{
       if (answer.ok) id = await answer.text();
     }} catch (error) {{}}
     if (id === null) return say({LOST!r});
-    known = known ?? id;
     if (id === known) return say('');
     clearInterval(window.__dgmServerWatch);
     say({RESTARTED!r});
